@@ -1,7 +1,7 @@
 # Picky warnings for our own C code (never applied to generated protobuf-c output).
 set(TW_C_WARNINGS
   -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
-  -Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wundef -Wnull-dereference
+  -Wpointer-arith -Wwrite-strings -Wvla -Wundef -Wnull-dereference
   -Wimplicit-fallthrough)
 if(TW_WERROR)
   list(APPEND TW_C_WARNINGS -Werror)

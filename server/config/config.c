@@ -1,0 +1,379 @@
+/*
+ * The configuration table. One row per TW_* variable: name, type, offset into tw_config,
+ * bounds, default, whether it is secret, and help text. Loading walks the table once, then
+ * cross-field rules run (TLS pairs, auth mode needs, loopback-only plaintext). Secret values
+ * are never echoed in errors or help. Strings are heap copies owned by the config.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+typedef enum { T_STR, T_INT, T_ENUM, T_ADDR, T_FILE, T_BOOL } field_type;
+
+typedef struct {
+    const char *name;
+    field_type type;
+    size_t offset;
+    long min, max;
+    const char *def;            /* textual default; NULL = unset */
+    const char *const *choices; /* T_ENUM: NULL-terminated, index is the stored value */
+    int secret;
+    const char *help;
+} field;
+
+static const char *const auth_modes[] = {"dev", "jwks", "pem", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define F(n) offsetof(tw_config, n)
+static const field fields[] = {
+    {"TW_LISTEN", T_ADDR, F(listen), 0, 0, "127.0.0.1:50051", NULL, 0,
+     "gRPC listen address host:port. Plaintext is allowed only on loopback."},
+    {"TW_OPS_LISTEN", T_ADDR, F(ops_listen), 0, 0, "127.0.0.1:9090", NULL, 0,
+     "Ops HTTP address (health, metrics, webhooks)."},
+    {"TW_DATABASE_URL", T_STR, F(database_url), 0, 0, "sqlite:./tradewink.db", NULL, 1,
+     "Store: sqlite:PATH or postgres://... (use sslmode=verify-full for remote hosts)."},
+    {"TW_REDIS_URL", T_STR, F(redis_url), 0, 0, NULL, NULL, 1,
+     "redis://host:port/db for shared rate limits; unset = in-process limiter."},
+    {"TW_AUTH_MODE", T_ENUM, F(auth_mode), 0, 0, "dev", auth_modes, 0,
+     "Token verification: dev (local signing key), jwks, pem."},
+    {"TW_JWKS_URL", T_STR, F(jwks_url), 0, 0, NULL, NULL, 0,
+     "JWKS endpoint (https://) for jwks mode."},
+    {"TW_JWKS_CA_FILE", T_FILE, F(jwks_ca_file), 0, 0, NULL, NULL, 0,
+     "CA bundle to trust for the JWKS endpoint; unset = system store."},
+    {"TW_JWT_PUBLIC_KEY_FILE", T_FILE, F(jwt_public_key_file), 0, 0, NULL, NULL, 0,
+     "RSA public key PEM for pem mode."},
+    {"TW_JWT_ISSUER", T_STR, F(jwt_issuer), 0, 0, NULL, NULL, 0,
+     "Required iss claim (dev mode default: tradewink-dev)."},
+    {"TW_JWT_AUDIENCE", T_STR, F(jwt_audience), 0, 0, NULL, NULL, 0,
+     "Accepted aud/azp values, comma-separated; unset = not checked."},
+    {"TW_JWT_ROLE_CLAIM", T_STR, F(jwt_role_claim), 0, 0, "role", NULL, 0,
+     "Claim holding the role (user|admin; missing = user)."},
+    {"TW_JWT_CLOCK_SKEW_S", T_INT, F(jwt_clock_skew_s), 0, 300, "5", NULL, 0,
+     "Allowed clock skew for exp/nbf in seconds."},
+    {"TW_JWKS_CACHE_TTL_S", T_INT, F(jwks_cache_ttl_s), 10, 86400, "300", NULL, 0,
+     "How long fetched JWKS keys are fresh."},
+    {"TW_DEV_KEY_FILE", T_STR, F(dev_key_file), 0, 0, "./tradewink-dev-key.pem", NULL, 0,
+     "Dev signing key (RSA PEM), created 0600 if missing."},
+    {"TW_VAULT_MASTER_KEYS", T_STR, F(vault_master_keys), 0, 0, NULL, NULL, 1,
+     "Vault master secrets v2:BASE64,v1:BASE64 (newest first, >= 32 bytes each)."},
+    {"TW_VAULT_MASTER_KEY_FILE", T_STR, F(vault_master_key_file), 0, 0, "./tradewink-master-keys",
+     NULL, 0, "Dev mode only: master key file generated 0600 when TW_VAULT_MASTER_KEYS is unset."},
+    {"TW_PBKDF2_ITERATIONS", T_INT, F(pbkdf2_iterations), 600000, 10000000, "600000", NULL, 0,
+     "PBKDF2-HMAC-SHA256 iterations per user key (never below 600000)."},
+    {"TW_TLS_CERT_FILE", T_FILE, F(tls_cert_file), 0, 0, NULL, NULL, 0,
+     "Server certificate chain PEM (enables TLS)."},
+    {"TW_TLS_KEY_FILE", T_FILE, F(tls_key_file), 0, 0, NULL, NULL, 0, "Server private key PEM."},
+    {"TW_TLS_CLIENT_CA_FILE", T_FILE, F(tls_client_ca_file), 0, 0, NULL, NULL, 0,
+     "CA for client certificates: when set, clients must present one (mTLS)."},
+    {"TW_WEBHOOK_SECRETS", T_STR, F(webhook_secrets), 0, 0, NULL, NULL, 1,
+     "source:whsec_...[ whsec_...],... ; a source without a secret refuses every request."},
+    {"TW_WORKERS", T_INT, F(workers), 0, 256, "0", NULL, 0,
+     "Worker threads, one completion queue each; 0 = number of cores."},
+    {"TW_LOG_LEVEL", T_ENUM, F(log_level), 0, 0, "info", log_levels, 0,
+     "Minimum log level: debug, info, warn, error."},
+    {"TW_MAX_MESSAGE_BYTES", T_INT, F(max_message_bytes), 1024, 16 << 20, "1048576", NULL, 0,
+     "Largest request message accepted; larger ones get RESOURCE_EXHAUSTED."},
+    {"TW_SHUTDOWN_GRACE_MS", T_INT, F(shutdown_grace_ms), 0, 600000, "5000", NULL, 0,
+     "On SIGTERM: how long in-flight calls may finish before they are cancelled."},
+    {"TW_BROKER", T_STR, F(broker), 0, 0, "sim", NULL, 0,
+     "Default broker for users without a stored key: sim (paper) or alpaca."},
+    {"TW_SIM_ENABLED", T_BOOL, F(sim_enabled), 0, 1, "1", NULL, 0,
+     "Serve the built-in sim exchange and its admin Sim service (0 in production)."},
+    {"TW_SECTOR_MAP_FILE", T_STR, F(sector_map_file), 0, 0, NULL, NULL, 0,
+     "CSV sector map (Symbol,...,GICS Sector); unset = the built-in S&P 500 map."},
+};
+#undef F
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static char **str_slot(tw_config *cfg, const field *f)
+{
+    return (char **)((char *)cfg + f->offset);
+}
+
+static int *int_slot(tw_config *cfg, const field *f)
+{
+    return (int *)((char *)cfg + f->offset);
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* host:port, host may be [v6]; port 0..65535 (0 = pick a free port, for tests). */
+static int valid_addr(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return 0;
+    long port;
+    if (parse_long(colon + 1, &port) != 0 || port < 0 || port > 65535)
+        return 0;
+    if (s[0] == '[')
+        return colon[-1] == ']';
+    return memchr(s, ':', (size_t)(colon - s)) == NULL;
+}
+
+int tw_config_addr_is_loopback(const char *addr)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return 0;
+    size_t n = (size_t)(colon - addr);
+    if (n >= sizeof(host))
+        return 0;
+    memcpy(host, addr, n);
+    host[n] = '\0';
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+        return 1;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return 0;
+}
+
+static int set_field(tw_config *cfg, const field *f, const char *v, FILE *err)
+{
+    long n;
+    switch (f->type) {
+    case T_STR:
+    case T_ADDR:
+    case T_FILE:
+        if (f->type == T_ADDR && !valid_addr(v)) {
+            fprintf(err, "%s: '%s' is not host:port (port 0-65535)\n", f->name, v);
+            return 1;
+        }
+        if (f->type == T_FILE && access(v, R_OK) != 0) {
+            fprintf(err, "%s: cannot read file '%s': %s\n", f->name, v, strerror(errno));
+            return 1;
+        }
+        if (*v == '\0' && f->type != T_STR) {
+            fprintf(err, "%s: empty value\n", f->name);
+            return 1;
+        }
+        free(*str_slot(cfg, f));
+        *str_slot(cfg, f) = strdup(v);
+        if (!*str_slot(cfg, f)) {
+            fprintf(err, "%s: out of memory\n", f->name);
+            return 1;
+        }
+        return 0;
+    case T_INT:
+        if (parse_long(v, &n) != 0) {
+            fprintf(err, "%s: '%s' is not an integer\n", f->name, v);
+            return 1;
+        }
+        if (n < f->min || n > f->max) {
+            fprintf(err, "%s: %ld is out of range [%ld, %ld]\n", f->name, n, f->min, f->max);
+            return 1;
+        }
+        *int_slot(cfg, f) = (int)n;
+        return 0;
+    case T_BOOL:
+        if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+            *int_slot(cfg, f) = 1;
+        } else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0) {
+            *int_slot(cfg, f) = 0;
+        } else {
+            fprintf(err, "%s: '%s' is not a boolean (1, 0, true, false)\n", f->name, v);
+            return 1;
+        }
+        return 0;
+    case T_ENUM:
+        for (int i = 0; f->choices[i]; i++) {
+            if (strcmp(v, f->choices[i]) == 0) {
+                *int_slot(cfg, f) = i;
+                return 0;
+            }
+        }
+        fprintf(err, "%s: '%s' is not one of:", f->name, v);
+        for (int i = 0; f->choices[i]; i++)
+            fprintf(err, " %s", f->choices[i]);
+        fputc('\n', err);
+        return 1;
+    }
+    return 1;
+}
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+/* Rules that involve more than one field. */
+static int check_cross(const tw_config *c, FILE *err)
+{
+    int bad = 0;
+    int tls = c->tls_cert_file || c->tls_key_file;
+    if ((c->tls_cert_file == NULL) != (c->tls_key_file == NULL)) {
+        fprintf(err, "TW_TLS_CERT_FILE and TW_TLS_KEY_FILE must be set together\n");
+        bad++;
+    }
+    if (c->tls_client_ca_file && !tls) {
+        fprintf(err, "TW_TLS_CLIENT_CA_FILE needs TW_TLS_CERT_FILE and TW_TLS_KEY_FILE\n");
+        bad++;
+    }
+    if (c->listen && !tls && !tw_config_addr_is_loopback(c->listen)) {
+        fprintf(err,
+                "TW_LISTEN: refusing plaintext gRPC on non-loopback address '%s'; "
+                "set TW_TLS_CERT_FILE and TW_TLS_KEY_FILE\n",
+                c->listen);
+        bad++;
+    }
+    if (c->auth_mode == TW_AUTH_DEV && c->listen && !tw_config_addr_is_loopback(c->listen)) {
+        fprintf(err,
+                "TW_AUTH_MODE: dev mode is refused on non-loopback address '%s'; "
+                "use jwks or pem\n",
+                c->listen);
+        bad++;
+    }
+    if (c->auth_mode == TW_AUTH_JWKS) {
+        if (!c->jwks_url) {
+            fprintf(err, "TW_JWKS_URL: required when TW_AUTH_MODE=jwks\n");
+            bad++;
+        } else if (strncmp(c->jwks_url, "https://", 8) != 0) {
+            fprintf(err, "TW_JWKS_URL: must be an https:// URL\n");
+            bad++;
+        }
+    }
+    if (c->auth_mode == TW_AUTH_PEM && !c->jwt_public_key_file) {
+        fprintf(err, "TW_JWT_PUBLIC_KEY_FILE: required when TW_AUTH_MODE=pem\n");
+        bad++;
+    }
+    if (c->auth_mode != TW_AUTH_DEV && !c->vault_master_keys) {
+        fprintf(err, "TW_VAULT_MASTER_KEYS: required outside dev mode\n");
+        bad++;
+    }
+    if (c->database_url && strncmp(c->database_url, "sqlite:", 7) != 0 &&
+        strncmp(c->database_url, "postgres://", 11) != 0 &&
+        strncmp(c->database_url, "postgresql://", 13) != 0) {
+        fprintf(err, "TW_DATABASE_URL: must start with sqlite:, postgres:// or postgresql://\n");
+        bad++;
+    }
+    if (c->redis_url && strncmp(c->redis_url, "rediss://", 9) == 0) {
+        fprintf(err, "TW_REDIS_URL: rediss:// is not supported by this build's hiredis; run "
+                     "stunnel in client mode on loopback and use redis://127.0.0.1:PORT "
+                     "(see deploy/CONFIG.md)\n");
+        bad++;
+    } else if (c->redis_url && strncmp(c->redis_url, "redis://", 8) != 0) {
+        fprintf(err, "TW_REDIS_URL: must start with redis://\n");
+        bad++;
+    }
+    if (c->broker && strcmp(c->broker, "sim") != 0 && strcmp(c->broker, "alpaca") != 0) {
+        fprintf(err, "TW_BROKER: '%s' is not one of: sim alpaca\n", c->broker);
+        bad++;
+    }
+    if (c->broker && strcmp(c->broker, "sim") == 0 && !c->sim_enabled) {
+        fprintf(err, "TW_BROKER: sim needs TW_SIM_ENABLED=1\n");
+        bad++;
+    }
+    return bad;
+}
+
+int tw_config_load(tw_config *cfg, const char *(*lookup)(const char *name), FILE *err)
+{
+    int bad = 0;
+    if (!lookup)
+        lookup = env_lookup;
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field *f = &fields[i];
+        const char *v = lookup(f->name);
+        int from_env = v != NULL;
+        if (!v)
+            v = f->def;
+        if (!v)
+            continue;
+        if (set_field(cfg, f, v, err) != 0) {
+            if (!from_env)
+                fprintf(err, "%s: (built-in default failed validation)\n", f->name);
+            bad++;
+        }
+    }
+    if (bad == 0)
+        bad += check_cross(cfg, err);
+    return bad;
+}
+
+void tw_config_free(tw_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field *f = &fields[i];
+        if (f->type == T_STR || f->type == T_ADDR || f->type == T_FILE) {
+            char **slot = str_slot(cfg, f);
+            if (*slot && f->secret)
+                memset(*slot, 0, strlen(*slot));
+            free(*slot);
+            *slot = NULL;
+        }
+    }
+}
+
+static const char *type_name(const field *f)
+{
+    switch (f->type) {
+    case T_STR:
+        return "string";
+    case T_INT:
+        return "integer";
+    case T_ENUM:
+        return "choice";
+    case T_ADDR:
+        return "host:port";
+    case T_FILE:
+        return "file";
+    case T_BOOL:
+        return "boolean";
+    }
+    return "?";
+}
+
+void tw_config_print_help(FILE *out)
+{
+    fprintf(out, "usage: tradewinkd [--help] [--config-markdown]\n\n"
+                 "Configuration comes from the environment (all optional; the defaults give\n"
+                 "the embedded mode: SQLite, in-process limiter, dev auth, sim broker,\n"
+                 "loopback):\n\n");
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field *f = &fields[i];
+        fprintf(out, "  %-26s %s\n", f->name, f->help);
+        fprintf(out, "  %-26s (%s; default: %s)\n", "", type_name(f), f->def ? f->def : "unset");
+    }
+}
+
+void tw_config_print_markdown(FILE *out)
+{
+    fprintf(out, "| variable | type | default | meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const field *f = &fields[i];
+        fprintf(out, "| `%s` | %s", f->name, type_name(f));
+        if (f->type == T_INT)
+            fprintf(out, " [%ld, %ld]", f->min, f->max);
+        if (f->type == T_ENUM) {
+            fprintf(out, " (");
+            for (int k = 0; f->choices[k]; k++)
+                fprintf(out, "%s%s", k ? ", " : "", f->choices[k]);
+            fprintf(out, ")");
+        }
+        fprintf(out, " | %s%s%s | %s%s |\n", f->def ? "`" : "", f->def ? f->def : "unset",
+                f->def ? "`" : "", f->help, f->secret ? " **Secret.**" : "");
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * tw_config: every setting of tradewinkd, filled from TW_* environment variables through one
+ * table (config.c) that also drives --help and deploy/CONFIG.md. Validation reports every bad
+ * field, one line each naming the variable, before any port opens.
+ */
+#ifndef TW_CONFIG_H
+#define TW_CONFIG_H
+
+#include <stdio.h>
+
+typedef enum { TW_AUTH_DEV = 0, TW_AUTH_JWKS, TW_AUTH_PEM } tw_auth_mode;
+
+typedef struct tw_config {
+    char *listen;       /* TW_LISTEN host:port */
+    char *ops_listen;   /* TW_OPS_LISTEN host:port */
+    char *database_url; /* TW_DATABASE_URL */
+    char *redis_url;    /* TW_REDIS_URL, NULL = in-process limiter */
+    int auth_mode;      /* tw_auth_mode */
+    char *jwks_url;     /* TW_JWKS_URL */
+    char *jwks_ca_file; /* TW_JWKS_CA_FILE */
+    char *jwt_public_key_file;
+    char *jwt_issuer;
+    char *jwt_audience; /* comma-separated */
+    char *jwt_role_claim;
+    int jwt_clock_skew_s;
+    int jwks_cache_ttl_s;
+    char *dev_key_file;
+    char *vault_master_keys; /* secret */
+    char *vault_master_key_file;
+    int pbkdf2_iterations;
+    char *tls_cert_file;
+    char *tls_key_file;
+    char *tls_client_ca_file;
+    char *webhook_secrets; /* secret */
+    int workers;           /* 0 = number of cores */
+    int log_level;         /* tw_log_level */
+    int max_message_bytes;
+    int shutdown_grace_ms;
+    char *broker; /* default broker for new users: "sim" */
+    int sim_enabled;
+    char *sector_map_file;
+} tw_config;
+
+/* Fill cfg from getenv-like lookup (NULL = getenv). Writes one line per bad field to err and
+ * returns the number of errors; cfg is usable only when 0. Free with tw_config_free. */
+int tw_config_load(tw_config *cfg, const char *(*lookup)(const char *name), FILE *err);
+void tw_config_free(tw_config *cfg);
+
+/* --help text: every variable, its default and meaning. */
+void tw_config_print_help(FILE *out);
+/* The same table as a Markdown reference (deploy/CONFIG.md is generated from this). */
+void tw_config_print_markdown(FILE *out);
+
+/* 1 when host in "host:port" is a loopback address (127.0.0.0/8, ::1, localhost). */
+int tw_config_addr_is_loopback(const char *addr);
+
+#endif

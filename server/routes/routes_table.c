@@ -1,0 +1,125 @@
+/*
+ * THE route table: every method tradewinkd serves, its kind, required role and rate-limit
+ * class, and its handler. Review policy here. A row without a handler answers UNIMPLEMENTED.
+ * routes_build() refuses to start if a served method has no row or a handler's types do not
+ * match its method.
+ */
+#include "routes_table.h"
+
+#include <string.h>
+
+#include "admin/health.h"
+#include "admin/reflection.h"
+#include "tradewink/v1/audit.pb-c.h"
+#include "tradewink/v1/auth.pb-c.h"
+#include "tradewink/v1/keyvault.pb-c.h"
+#include "tradewink/v1/orders.pb-c.h"
+#include "tradewink/v1/risk.pb-c.h"
+#include "tradewink/v1/sim.pb-c.h"
+
+TW_UNARY_THUNK(health_check, Grpc__Health__V1__HealthCheckRequest,
+               Grpc__Health__V1__HealthCheckResponse);
+TW_STREAM_THUNK(health_watch, Grpc__Health__V1__HealthCheckRequest,
+                Grpc__Health__V1__HealthCheckResponse);
+TW_UNARY_THUNK(refl_v1, Grpc__Reflection__V1__ServerReflectionRequest,
+               Grpc__Reflection__V1__ServerReflectionResponse);
+TW_UNARY_THUNK(refl_v1alpha, Grpc__Reflection__V1alpha__ServerReflectionRequest,
+               Grpc__Reflection__V1alpha__ServerReflectionResponse);
+
+#define AUTH "tradewink.v1.Auth"
+#define VAULT "tradewink.v1.KeyVault"
+#define ORDERS "tradewink.v1.Orders"
+#define RISK "tradewink.v1.Risk"
+#define AUDIT "tradewink.v1.Audit"
+#define SIM "tradewink.v1.Sim"
+#define HEALTH "grpc.health.v1.Health"
+#define REFL1 "grpc.reflection.v1.ServerReflection"
+#define REFL1A "grpc.reflection.v1alpha.ServerReflection"
+
+#define U TW_KIND_UNARY
+#define SS TW_KIND_SERVER_STREAM
+#define BIDI TW_KIND_BIDI_STREAM
+#define PUBLIC TW_ROLE_PUBLIC
+#define USER TW_ROLE_USER
+#define ADMIN TW_ROLE_ADMIN
+
+static const tw_route_def table[] = {
+    /* service  method                   kind  role    rate limit class */
+    {AUTH, "WhoAmI", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {AUTH, "IssueDevToken", U, PUBLIC, TW_RL_PUBLIC, TW_NO_HANDLER}, /* dev mode only */
+
+    {VAULT, "PutBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_NO_HANDLER},
+    {VAULT, "ListBrokerKeys", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {VAULT, "DeleteBrokerKey", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {VAULT, "TestBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_NO_HANDLER},
+    {VAULT, "RewrapKeys", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+
+    {ORDERS, "SubmitOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
+    {ORDERS, "ConfirmOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
+    {ORDERS, "CancelOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
+    {ORDERS, "GetOrder", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {ORDERS, "ListOrders", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {ORDERS, "StreamOrderUpdates", SS, USER, TW_RL_API, TW_NO_HANDLER},
+    {ORDERS, "ListPositions", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {ORDERS, "GetAccountSettings", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {ORDERS, "UpdateAccountSettings", U, USER, TW_RL_API, TW_NO_HANDLER},
+
+    {RISK, "GetLimits", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "SetLimits", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "GetState", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "CheckOrder", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "Halt", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "Resume", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "HaltAll", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "ResumeAll", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+
+    {AUDIT, "ListEvents", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {AUDIT, "StreamEvents", SS, USER, TW_RL_API, TW_NO_HANDLER},
+    {AUDIT, "VerifyChain", U, USER, TW_RL_API, TW_NO_HANDLER},
+
+    {SIM, "SetQuotes", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {SIM, "GetQuote", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {SIM, "SetAccount", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {SIM, "SetClock", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {SIM, "AdvanceClock", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {SIM, "GetClock", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+
+    {HEALTH, "Check", U, PUBLIC, TW_RL_PUBLIC, TW_HANDLER(health_check)},
+    {HEALTH, "Watch", SS, PUBLIC, TW_RL_PUBLIC, TW_STREAMER(health_watch)},
+    {REFL1, "ServerReflectionInfo", BIDI, PUBLIC, TW_RL_PUBLIC, TW_HANDLER(refl_v1)},
+    {REFL1A, "ServerReflectionInfo", BIDI, PUBLIC, TW_RL_PUBLIC, TW_HANDLER(refl_v1alpha)},
+};
+
+static const ProtobufCServiceDescriptor *const with_sim[] = {
+    &tradewink__v1__auth__descriptor,
+    &tradewink__v1__key_vault__descriptor,
+    &tradewink__v1__orders__descriptor,
+    &tradewink__v1__risk__descriptor,
+    &tradewink__v1__audit__descriptor,
+    &grpc__health__v1__health__descriptor,
+    &grpc__reflection__v1__server_reflection__descriptor,
+    &grpc__reflection__v1alpha__server_reflection__descriptor,
+    &tradewink__v1__sim__descriptor, /* last: dropped when the sim broker is off */
+};
+
+int routes_table_build(int sim_enabled, tw_routes *out, FILE *err)
+{
+    size_t nsvc = sizeof(with_sim) / sizeof(with_sim[0]);
+    size_t nrows = sizeof(table) / sizeof(table[0]);
+    if (!sim_enabled) {
+        /* Sim rows are contiguous; without the service they would be dead rows. */
+        static tw_route_def rows[sizeof(table) / sizeof(table[0])];
+        size_t n = 0;
+        for (size_t i = 0; i < nrows; i++)
+            if (strcmp(table[i].service, SIM) != 0)
+                rows[n++] = table[i];
+        return routes_build(with_sim, nsvc - 1, rows, n, out, err);
+    }
+    return routes_build(with_sim, nsvc, table, nrows, out, err);
+}
+
+const ProtobufCServiceDescriptor *const *routes_table_services(int sim_enabled, size_t *n)
+{
+    *n = sizeof(with_sim) / sizeof(with_sim[0]) - (sim_enabled ? 0 : 1);
+    return with_sim;
+}

@@ -1,0 +1,1350 @@
+/*
+ * gRPC core transport.
+ *
+ * Design. Every completion-queue tag points at a `struct tag` whose callback knows its owner
+ * (container_of). Each worker thread owns one completion queue; for every route and every
+ * queue a few requests are kept posted (grpc_server_request_registered_call), and one is
+ * re-posted as each call arrives, so arrival never waits for a free slot. A handful of
+ * grpc_server_request_call are kept for paths with no route: they answer UNIMPLEMENTED at
+ * once instead of hanging to the deadline.
+ *
+ * Three call shapes:
+ *  - unary (struct rpc): the request payload arrives with the call; the interceptor chain runs
+ *    on the worker thread; one batch sends initial metadata, message, status and receives
+ *    close. The access-log line is written when that batch completes.
+ *  - server stream (struct tw_stream): the single request arrives with the call; a lone
+ *    RECV_CLOSE_ON_SERVER batch tells when the client goes away; messages queue under a mutex
+ *    and go out one SEND_MESSAGE at a time; the status follows the queue. Reference-counted:
+ *    each outstanding batch and each subscriber holds a reference.
+ *  - bidi stream (struct bidi): receive, answer, receive again; strictly sequential, so no
+ *    locking. RECV_CLOSE_ON_SERVER only goes in the final batch (in an earlier one it would
+ *    never complete).
+ *
+ * Invariants. Nothing is posted after shutdown starts (flag under `lock`). Every call context
+ * is freed exactly once, by the completion of its last batch. No handler ever sees a grpc type.
+ */
+#include "transport.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+#define REQUESTS_PER_ROUTE_PER_CQ 4
+#define UNKNOWN_REQUESTS_PER_CQ 2
+#define MAX_TRAILERS 4
+#define STREAM_QUEUE_MAX 1024
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct tag {
+    void (*fn)(struct tag *tag, int ok);
+};
+
+struct tw_call {
+    srv_transport *t;
+    const tw_route *route;
+    tw_arena *arena;
+    tw_principal principal;
+    char peer[64];
+    uint64_t id;
+    gpr_timespec deadline;
+    grpc_metadata trailers[MAX_TRAILERS];
+    size_t ntrailers;
+};
+
+struct srv_transport {
+    grpc_server *server;
+    grpc_completion_queue **cqs;
+    grpc_completion_queue *shutdown_cq;
+    pthread_t *threads;
+    int ncq;
+    int started;
+    void **registered; /* per route */
+    const tw_routes *routes;
+    srv_hooks hooks;
+    srv_transport_config cfg;
+
+    pthread_mutex_t lock; /* guards shutting_down and the stream list */
+    int shutting_down;
+    int shut;
+    struct tw_stream *streams;
+
+    uint64_t next_id; /* atomic */
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int accepting(srv_transport *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int ok = !t->shutting_down;
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+static void call_init(tw_call *c, srv_transport *t, const tw_route *r, grpc_call *call,
+                      gpr_timespec deadline)
+{
+    memset(c, 0, sizeof(*c));
+    c->t = t;
+    c->route = r;
+    c->deadline = deadline;
+    c->id = __atomic_add_fetch(&t->next_id, 1, __ATOMIC_RELAXED);
+    char *peer = grpc_call_get_peer(call);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "unknown");
+    gpr_free(peer);
+}
+
+static void call_release_trailers(tw_call *c)
+{
+    for (size_t i = 0; i < c->ntrailers; i++) {
+        grpc_slice_unref(c->trailers[i].key);
+        grpc_slice_unref(c->trailers[i].value);
+    }
+    c->ntrailers = 0;
+}
+
+/* Metadata value for key: NULL when absent; *dup set when it appears more than once. */
+static const char *md_get(tw_arena *a, const grpc_metadata_array *md, const char *key, int *dup)
+{
+    const char *found = NULL;
+    size_t klen = strlen(key);
+    *dup = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_slice *k = &md->metadata[i].key;
+        if (GRPC_SLICE_LENGTH(*k) != klen || memcmp(GRPC_SLICE_START_PTR(*k), key, klen) != 0)
+            continue;
+        if (found) {
+            *dup = 1;
+            return NULL;
+        }
+        const grpc_slice *v = &md->metadata[i].value;
+        size_t n = GRPC_SLICE_LENGTH(*v);
+        char *s = tw_arena_alloc(a, n + 1);
+        if (!s)
+            return NULL;
+        memcpy(s, GRPC_SLICE_START_PTR(*v), n);
+        s[n] = '\0';
+        if (strlen(s) != n) { /* embedded NUL: treat as malformed */
+            *dup = 1;
+            return NULL;
+        }
+        found = s;
+    }
+    return found;
+}
+
+static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, size_t out)
+{
+    int64_t lat = now_us() - started;
+    if (c->t->hooks.on_done)
+        c->t->hooks.on_done(c->t->hooks.app, c->route, code, lat);
+    if (!tw_log_enabled(TW_LOG_INFO))
+        return;
+    tw_logline l;
+    tw_log_begin(&l, TW_LOG_INFO, "access");
+    tw_log_uint(&l, "req_id", c->id);
+    tw_log_str(&l, "method", c->route ? c->route->path : "unknown");
+    tw_log_str(&l, "principal", c->principal.subject ? c->principal.subject : "-");
+    tw_log_str(&l, "status", tw_code_name(code));
+    tw_log_double(&l, "latency_ms", (double)lat / 1000.0);
+    tw_log_str(&l, "peer", c->peer);
+    tw_log_uint(&l, "bytes_in", in);
+    tw_log_uint(&l, "bytes_out", out);
+    tw_log_end(&l);
+}
+
+/* Decode payload into a fresh message of desc allocated from the arena. */
+static tw_status decode(tw_call *c, grpc_byte_buffer *payload,
+                        const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
+                        size_t *nbytes)
+{
+    if (!payload)
+        return tw_err(TW_INVALID_ARGUMENT, "missing request message");
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, payload))
+        return tw_err(TW_INVALID_ARGUMENT, "request message could not be read");
+    grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    size_t n = GRPC_SLICE_LENGTH(s);
+    *nbytes = n;
+    tw_status st = tw_ok();
+    if (n > (size_t)c->t->cfg.max_message_bytes) {
+        st = tw_err(TW_RESOURCE_EXHAUSTED, "request message too large");
+    } else {
+        *msg = protobuf_c_message_unpack(desc, tw_arena_protobuf_allocator(c->arena), n,
+                                         GRPC_SLICE_START_PTR(s));
+        if (!*msg)
+            st = tw_err(TW_INVALID_ARGUMENT, "request message could not be decoded");
+    }
+    grpc_slice_unref(s);
+    return st;
+}
+
+static grpc_byte_buffer *encode(const ProtobufCMessage *msg, size_t *nbytes)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    grpc_slice s = grpc_slice_malloc(n);
+    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(s));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    *nbytes = n;
+    return bb;
+}
+
+static ProtobufCMessage *new_message(tw_arena *a, const ProtobufCMessageDescriptor *d)
+{
+    ProtobufCMessage *m = tw_arena_alloc(a, d->sizeof_message);
+    if (m)
+        d->message_init(m);
+    return m;
+}
+
+static int deadline_passed(gpr_timespec deadline)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    gpr_timespec d = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
+    return gpr_time_cmp(d, now) <= 0;
+}
+
+/*
+ * The interceptor chain up to (not including) decode: deadline, authenticate, authorize,
+ * rate limit. Fills c->principal.
+ */
+static tw_status admit(tw_call *c, const grpc_metadata_array *md)
+{
+    srv_transport *t = c->t;
+    const tw_route_def *d = c->route->def;
+    if (deadline_passed(c->deadline))
+        return tw_err(TW_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
+    if (d->role != TW_ROLE_PUBLIC) {
+        int dup;
+        const char *authz = md_get(c->arena, md, "authorization", &dup);
+        if (dup || !t->hooks.authenticate)
+            return tw_err(TW_UNAUTHENTICATED, "authentication required");
+        tw_status st = t->hooks.authenticate(t->hooks.app, c, authz, &c->principal);
+        if (st.code != TW_OK)
+            return st;
+        if (c->principal.role < d->role) {
+            if (t->hooks.on_denied)
+                t->hooks.on_denied(t->hooks.app, c);
+            return tw_err(TW_PERMISSION_DENIED, "this method needs the admin role");
+        }
+    }
+    if (t->hooks.rate_limit && d->rate != TW_RL_NONE) {
+        tw_status st = t->hooks.rate_limit(t->hooks.app, c, d->rate);
+        if (st.code != TW_OK)
+            return st;
+    }
+    return tw_ok();
+}
+
+/* ---- unary ------------------------------------------------------------------------------ */
+
+struct rpc {
+    struct tag arrived, done;
+    srv_transport *t;
+    int cq;
+    size_t route;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;
+    grpc_byte_buffer *reply;
+    grpc_slice details;
+    int cancelled;
+    tw_call c;
+    tw_code code;
+    int64_t started;
+    size_t in_bytes, out_bytes;
+};
+
+static void rpc_post(srv_transport *t, int cq, size_t route);
+
+static void rpc_free(struct rpc *r)
+{
+    grpc_metadata_array_destroy(&r->md);
+    if (r->payload)
+        grpc_byte_buffer_destroy(r->payload);
+    if (r->reply)
+        grpc_byte_buffer_destroy(r->reply);
+    call_release_trailers(&r->c);
+    tw_arena_destroy(r->c.arena);
+    if (r->call)
+        grpc_call_unref(r->call);
+    free(r);
+}
+
+static void rpc_done(struct tag *tag, int ok)
+{
+    struct rpc *r = container_of(tag, struct rpc, done);
+    tw_code code = r->code;
+    if (!ok || (r->cancelled && code == TW_OK))
+        code = TW_CANCELLED;
+    access_log(&r->c, code, r->started, r->in_bytes, r->out_bytes);
+    grpc_slice_unref(r->details);
+    rpc_free(r);
+}
+
+static void rpc_reply(struct rpc *r, tw_status st, const ProtobufCMessage *resp)
+{
+    grpc_op ops[4];
+    size_t n = 0;
+    memset(ops, 0, sizeof(ops));
+    r->code = st.code;
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    n++;
+    if (st.code == TW_OK && resp) {
+        r->reply = encode(resp, &r->out_bytes);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = r->reply;
+        n++;
+    }
+    r->details = grpc_slice_from_copied_string(st.message ? st.message : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)st.code;
+    ops[n].data.send_status_from_server.status_details = &r->details;
+    ops[n].data.send_status_from_server.trailing_metadata_count = r->c.ntrailers;
+    ops[n].data.send_status_from_server.trailing_metadata = r->c.trailers;
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &r->cancelled;
+    n++;
+    r->done.fn = rpc_done;
+    grpc_call_error e = grpc_call_start_batch(r->call, ops, n, &r->done, NULL);
+    if (e != GRPC_CALL_OK) {
+        tw_logf(TW_LOG_ERROR, "grpc_batch_failed", "unary reply batch: error %d", (int)e);
+        grpc_slice_unref(r->details);
+        rpc_free(r);
+    }
+}
+
+static void rpc_arrived(struct tag *tag, int ok)
+{
+    struct rpc *r = container_of(tag, struct rpc, arrived);
+    srv_transport *t = r->t;
+    if (!ok) { /* server shutting down: the request slot is cancelled */
+        rpc_free(r);
+        return;
+    }
+    r->started = now_us();
+    if (accepting(t))
+        rpc_post(t, r->cq, r->route);
+    const tw_route *route = &t->routes->routes[r->route];
+    call_init(&r->c, t, route, r->call, r->deadline);
+    r->c.arena = tw_arena_create();
+    if (!r->c.arena) {
+        rpc_reply(r, tw_err(TW_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    tw_status st = admit(&r->c, &r->md);
+    ProtobufCMessage *req = NULL, *resp = NULL;
+    if (st.code == TW_OK && !route->def->unary)
+        st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
+    if (st.code == TW_OK)
+        st = decode(&r->c, r->payload, route->in, &req, &r->in_bytes);
+    if (st.code == TW_OK) {
+        resp = new_message(r->c.arena, route->out);
+        if (!resp)
+            st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (st.code == TW_OK)
+        st = route->def->unary(&r->c, req, resp);
+    rpc_reply(r, st, resp);
+}
+
+static void rpc_post(srv_transport *t, int cq, size_t route)
+{
+    struct rpc *r = tw_calloc(1, sizeof(*r));
+    if (!r) {
+        tw_logf(TW_LOG_ERROR, "oom", "cannot post a request slot");
+        return;
+    }
+    r->t = t;
+    r->cq = cq;
+    r->route = route;
+    r->arrived.fn = rpc_arrived;
+    grpc_metadata_array_init(&r->md);
+    grpc_call_error e = grpc_server_request_registered_call(
+        t->server, t->registered[route], &r->call, &r->deadline, &r->md, &r->payload, t->cqs[cq],
+        t->cqs[cq], &r->arrived);
+    if (e != GRPC_CALL_OK) {
+        tw_logf(TW_LOG_ERROR, "grpc_request_failed", "request_registered_call: error %d", (int)e);
+        grpc_metadata_array_destroy(&r->md);
+        free(r);
+    }
+}
+
+/* ---- unknown methods -------------------------------------------------------------------- */
+
+struct unknown {
+    struct tag arrived, done;
+    srv_transport *t;
+    int cq;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    grpc_slice status;
+    int cancelled;
+};
+
+static void unknown_post(srv_transport *t, int cq);
+
+static void unknown_free(struct unknown *u)
+{
+    grpc_call_details_destroy(&u->details);
+    grpc_metadata_array_destroy(&u->md);
+    if (u->call)
+        grpc_call_unref(u->call);
+    free(u);
+}
+
+static void unknown_done(struct tag *tag, int ok)
+{
+    (void)ok;
+    struct unknown *u = container_of(tag, struct unknown, done);
+    grpc_slice_unref(u->status);
+    unknown_free(u);
+}
+
+static void unknown_arrived(struct tag *tag, int ok)
+{
+    struct unknown *u = container_of(tag, struct unknown, arrived);
+    if (!ok) {
+        unknown_free(u);
+        return;
+    }
+    if (accepting(u->t))
+        unknown_post(u->t, u->cq);
+    if (tw_log_enabled(TW_LOG_INFO)) {
+        char *method = grpc_slice_to_c_string(u->details.method);
+        char *peer = grpc_call_get_peer(u->call);
+        tw_logline l;
+        tw_log_begin(&l, TW_LOG_INFO, "access");
+        tw_log_str(&l, "method", method);
+        tw_log_str(&l, "principal", "-");
+        tw_log_str(&l, "status", "UNIMPLEMENTED");
+        tw_log_str(&l, "peer", peer ? peer : "unknown");
+        tw_log_end(&l);
+        gpr_free(method);
+        gpr_free(peer);
+    }
+    grpc_op ops[3];
+    memset(ops, 0, sizeof(ops));
+    u->status = grpc_slice_from_static_string("unknown method");
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[1].data.send_status_from_server.status = GRPC_STATUS_UNIMPLEMENTED;
+    ops[1].data.send_status_from_server.status_details = &u->status;
+    ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[2].data.recv_close_on_server.cancelled = &u->cancelled;
+    u->done.fn = unknown_done;
+    if (grpc_call_start_batch(u->call, ops, 3, &u->done, NULL) != GRPC_CALL_OK) {
+        grpc_slice_unref(u->status);
+        unknown_free(u);
+    }
+}
+
+static void unknown_post(srv_transport *t, int cq)
+{
+    struct unknown *u = tw_calloc(1, sizeof(*u));
+    if (!u)
+        return;
+    u->t = t;
+    u->cq = cq;
+    u->arrived.fn = unknown_arrived;
+    grpc_call_details_init(&u->details);
+    grpc_metadata_array_init(&u->md);
+    if (grpc_server_request_call(t->server, &u->call, &u->details, &u->md, t->cqs[cq], t->cqs[cq],
+                                 &u->arrived) != GRPC_CALL_OK) {
+        grpc_call_details_destroy(&u->details);
+        grpc_metadata_array_destroy(&u->md);
+        free(u);
+    }
+}
+
+/* ---- server streaming ------------------------------------------------------------------- */
+
+struct qmsg {
+    struct qmsg *next;
+    grpc_byte_buffer *bb;
+};
+
+struct tw_stream {
+    struct tag arrived, sent, close_tag, status_sent;
+    srv_transport *t;
+    int cq;
+    size_t route;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;
+    tw_call c;
+    tw_principal principal; /* stable copy for tw_stream_principal */
+    int64_t started;
+    size_t in_bytes, out_bytes;
+
+    pthread_mutex_t mu;
+    int refs;
+    struct qmsg *head, *tail;
+    size_t qlen;
+    int sending;   /* a SEND_MESSAGE batch is in flight */
+    int md_sent;   /* initial metadata went out */
+    int finishing; /* status requested */
+    int status_started;
+    int closed;    /* client gone or status done: no more sends */
+    int cancelled; /* from RECV_CLOSE_ON_SERVER */
+    tw_status final;
+    char *final_msg;
+    grpc_slice details;
+    void (*on_close)(tw_stream *, void *);
+    void *on_close_arg;
+    int on_close_ran;
+    int close_seen; /* RECV_CLOSE_ON_SERVER completed */
+    int registered; /* in t->streams */
+    struct tw_stream *next_stream, *prev_stream;
+};
+
+static void stream_post(srv_transport *t, int cq, size_t route);
+
+static void stream_free(tw_stream *s)
+{
+    srv_transport *t = s->t;
+    if (s->registered) {
+        pthread_mutex_lock(&t->lock);
+        if (s->prev_stream)
+            s->prev_stream->next_stream = s->next_stream;
+        else
+            t->streams = s->next_stream;
+        if (s->next_stream)
+            s->next_stream->prev_stream = s->prev_stream;
+        pthread_mutex_unlock(&t->lock);
+    }
+    while (s->head) {
+        struct qmsg *q = s->head;
+        s->head = q->next;
+        grpc_byte_buffer_destroy(q->bb);
+        free(q);
+    }
+    grpc_metadata_array_destroy(&s->md);
+    if (s->payload)
+        grpc_byte_buffer_destroy(s->payload);
+    call_release_trailers(&s->c);
+    tw_arena_destroy(s->c.arena);
+    free(s->final_msg);
+    if (s->call)
+        grpc_call_unref(s->call);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+void tw_stream_ref(tw_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->refs++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void tw_stream_unref(tw_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int left = --s->refs;
+    pthread_mutex_unlock(&s->mu);
+    if (left == 0)
+        stream_free(s);
+}
+
+const tw_principal *tw_stream_principal(const tw_stream *s)
+{
+    return &s->principal;
+}
+
+void tw_stream_on_close(tw_stream *s, void (*fn)(tw_stream *, void *), void *arg)
+{
+    int run_now = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->close_seen && !s->on_close_ran) {
+        /* Closed before the callback was set: run it now so its owner still cleans up. */
+        s->on_close_ran = 1;
+        run_now = fn != NULL;
+    } else {
+        s->on_close = fn;
+        s->on_close_arg = arg;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (run_now)
+        fn(s, arg);
+}
+
+static void stream_run_on_close(tw_stream *s)
+{
+    void (*fn)(tw_stream *, void *) = NULL;
+    void *arg = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->close_seen = 1;
+    if (!s->on_close_ran && s->on_close) {
+        s->on_close_ran = 1;
+        fn = s->on_close;
+        arg = s->on_close_arg;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (fn)
+        fn(s, arg);
+}
+
+static void stream_status_done(struct tag *tag, int ok)
+{
+    (void)ok;
+    tw_stream *s = container_of(tag, tw_stream, status_sent);
+    access_log(&s->c, s->final.code, s->started, s->in_bytes, s->out_bytes);
+    grpc_slice_unref(s->details);
+    tw_stream_unref(s);
+}
+
+/* Start the next batch if none is in flight. Called with s->mu held. */
+static void stream_pump_locked(tw_stream *s)
+{
+    if (s->sending || s->status_started)
+        return;
+    grpc_op ops[3];
+    size_t n = 0;
+    memset(ops, 0, sizeof(ops));
+    if (!s->md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    }
+    if (s->head && !s->closed) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = s->head->bb;
+        n++;
+        s->sending = 1;
+        s->md_sent = 1;
+        s->refs++;
+        if (grpc_call_start_batch(s->call, ops, n, &s->sent, NULL) != GRPC_CALL_OK) {
+            s->sending = 0;
+            s->closed = 1;
+            s->refs--;
+        }
+        return;
+    }
+    if (s->finishing && !s->cancelled) {
+        s->status_started = 1;
+        s->details = grpc_slice_from_copied_string(s->final_msg ? s->final_msg : "");
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = (grpc_status_code)s->final.code;
+        ops[n].data.send_status_from_server.status_details = &s->details;
+        ops[n].data.send_status_from_server.trailing_metadata_count = s->c.ntrailers;
+        ops[n].data.send_status_from_server.trailing_metadata = s->c.trailers;
+        n++;
+        s->md_sent = 1;
+        s->refs++;
+        if (grpc_call_start_batch(s->call, ops, n, &s->status_sent, NULL) != GRPC_CALL_OK) {
+            grpc_slice_unref(s->details);
+            s->refs--;
+        }
+    }
+}
+
+static void stream_sent(struct tag *tag, int ok)
+{
+    tw_stream *s = container_of(tag, tw_stream, sent);
+    pthread_mutex_lock(&s->mu);
+    s->sending = 0;
+    struct qmsg *q = s->head;
+    if (q) {
+        s->head = q->next;
+        if (!s->head)
+            s->tail = NULL;
+        s->qlen--;
+    }
+    if (!ok)
+        s->closed = 1;
+    stream_pump_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    if (q) {
+        grpc_byte_buffer_destroy(q->bb);
+        free(q);
+    }
+    tw_stream_unref(s);
+}
+
+static void stream_closed(struct tag *tag, int ok)
+{
+    (void)ok;
+    tw_stream *s = container_of(tag, tw_stream, close_tag);
+    pthread_mutex_lock(&s->mu);
+    s->closed = 1;
+    int log_cancel = s->cancelled && !s->status_started;
+    pthread_mutex_unlock(&s->mu);
+    if (log_cancel)
+        access_log(&s->c, TW_CANCELLED, s->started, s->in_bytes, s->out_bytes);
+    stream_run_on_close(s);
+    tw_stream_unref(s);
+}
+
+int tw_stream_send(tw_stream *s, const ProtobufCMessage *msg)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->closed || s->finishing)
+        goto out;
+    if (msg->descriptor != s->c.route->out) {
+        tw_logf(TW_LOG_ERROR, "stream_type", "stream %s: wrong message type %s", s->c.route->path,
+                msg->descriptor->name);
+        goto out;
+    }
+    if (s->qlen >= STREAM_QUEUE_MAX) {
+        /* A reader this slow would hold unbounded memory: end its stream. */
+        s->closed = 1;
+        grpc_call_cancel_with_status(s->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                     "stream reader too slow", NULL);
+        goto out;
+    }
+    struct qmsg *q = malloc(sizeof(*q));
+    if (!q)
+        goto out;
+    size_t n;
+    q->bb = encode(msg, &n);
+    q->next = NULL;
+    s->out_bytes += n;
+    if (s->tail)
+        s->tail->next = q;
+    else
+        s->head = q;
+    s->tail = q;
+    s->qlen++;
+    stream_pump_locked(s);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void tw_stream_finish(tw_stream *s, tw_status st)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->finishing) {
+        s->finishing = 1;
+        s->final = st;
+        s->final_msg = st.message ? strdup(st.message) : NULL;
+        s->final.message = s->final_msg;
+        stream_pump_locked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void stream_arrived(struct tag *tag, int ok)
+{
+    tw_stream *s = container_of(tag, tw_stream, arrived);
+    srv_transport *t = s->t;
+    if (!ok) {
+        stream_free(s);
+        return;
+    }
+    s->started = now_us();
+    const tw_route *route = &t->routes->routes[s->route];
+    if (accepting(t))
+        stream_post(t, s->cq, s->route);
+    call_init(&s->c, t, route, s->call, s->deadline);
+    s->c.arena = tw_arena_create();
+    s->refs = 2; /* the close batch below, and this function until it returns */
+
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &s->cancelled;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->close_tag, NULL) != GRPC_CALL_OK) {
+        stream_free(s);
+        return;
+    }
+    /* Register so shutdown can end it. */
+    pthread_mutex_lock(&t->lock);
+    s->registered = 1;
+    s->next_stream = t->streams;
+    if (t->streams)
+        t->streams->prev_stream = s;
+    t->streams = s;
+    int late = t->shutting_down;
+    pthread_mutex_unlock(&t->lock);
+
+    tw_status st = s->c.arena ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    if (st.code == TW_OK && late)
+        st = tw_err(TW_UNAVAILABLE, "server shutting down");
+    if (st.code == TW_OK)
+        st = admit(&s->c, &s->md);
+    ProtobufCMessage *req = NULL;
+    if (st.code == TW_OK && !route->def->stream)
+        st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
+    if (st.code == TW_OK)
+        st = decode(&s->c, s->payload, route->in, &req, &s->in_bytes);
+    if (st.code == TW_OK) {
+        s->principal = s->c.principal;
+        if (s->c.principal.subject)
+            s->principal.subject = s->c.principal.subject; /* arena lives with the stream */
+        st = route->def->stream(&s->c, req, s);
+    }
+    if (st.code != TW_OK)
+        tw_stream_finish(s, st);
+    tw_stream_unref(s);
+}
+
+static void stream_post(srv_transport *t, int cq, size_t route)
+{
+    tw_stream *s = tw_calloc(1, sizeof(*s));
+    if (!s)
+        return;
+    s->t = t;
+    s->cq = cq;
+    s->route = route;
+    s->arrived.fn = stream_arrived;
+    s->sent.fn = stream_sent;
+    s->close_tag.fn = stream_closed;
+    s->status_sent.fn = stream_status_done;
+    pthread_mutex_init(&s->mu, NULL);
+    grpc_metadata_array_init(&s->md);
+    if (grpc_server_request_registered_call(t->server, t->registered[route], &s->call, &s->deadline,
+                                            &s->md, &s->payload, t->cqs[cq], t->cqs[cq],
+                                            &s->arrived) != GRPC_CALL_OK) {
+        grpc_metadata_array_destroy(&s->md);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+}
+
+/* ---- bidirectional streaming ------------------------------------------------------------ */
+
+struct bidi {
+    struct tag arrived, step, final;
+    srv_transport *t;
+    int cq;
+    size_t route;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *recv;
+    grpc_byte_buffer *reply;
+    grpc_slice details;
+    int cancelled;
+    tw_call c;
+    tw_code code;
+    int64_t started;
+    size_t in_bytes, out_bytes;
+};
+
+static void bidi_post(srv_transport *t, int cq, size_t route);
+
+static void bidi_free(struct bidi *b)
+{
+    grpc_metadata_array_destroy(&b->md);
+    if (b->recv)
+        grpc_byte_buffer_destroy(b->recv);
+    if (b->reply)
+        grpc_byte_buffer_destroy(b->reply);
+    call_release_trailers(&b->c);
+    tw_arena_destroy(b->c.arena);
+    if (b->call)
+        grpc_call_unref(b->call);
+    free(b);
+}
+
+static void bidi_final_done(struct tag *tag, int ok)
+{
+    struct bidi *b = container_of(tag, struct bidi, final);
+    access_log(&b->c, ok ? b->code : TW_CANCELLED, b->started, b->in_bytes, b->out_bytes);
+    grpc_slice_unref(b->details);
+    bidi_free(b);
+}
+
+static void bidi_finish(struct bidi *b, tw_status st, int send_md)
+{
+    grpc_op ops[3];
+    size_t n = 0;
+    memset(ops, 0, sizeof(ops));
+    if (send_md)
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    b->code = st.code;
+    b->details = grpc_slice_from_copied_string(st.message ? st.message : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)st.code;
+    ops[n].data.send_status_from_server.status_details = &b->details;
+    ops[n].data.send_status_from_server.trailing_metadata_count = b->c.ntrailers;
+    ops[n].data.send_status_from_server.trailing_metadata = b->c.trailers;
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &b->cancelled;
+    n++;
+    if (grpc_call_start_batch(b->call, ops, n, &b->final, NULL) != GRPC_CALL_OK) {
+        grpc_slice_unref(b->details);
+        bidi_free(b);
+    }
+}
+
+static void bidi_step(struct tag *tag, int ok)
+{
+    struct bidi *b = container_of(tag, struct bidi, step);
+    const tw_route *route = b->c.route;
+    if (b->reply) {
+        grpc_byte_buffer_destroy(b->reply);
+        b->reply = NULL;
+    }
+    if (!ok) { /* cancelled or past deadline */
+        access_log(&b->c, TW_CANCELLED, b->started, b->in_bytes, b->out_bytes);
+        bidi_free(b);
+        return;
+    }
+    if (!b->recv) { /* client half-closed */
+        bidi_finish(b, tw_ok(), 0);
+        return;
+    }
+    /* Each message gets its own arena so a long stream does not grow without bound. */
+    tw_arena_destroy(b->c.arena);
+    b->c.arena = tw_arena_create();
+    tw_status st = b->c.arena ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    ProtobufCMessage *req = NULL, *resp = NULL;
+    size_t n = 0;
+    if (st.code == TW_OK && !accepting(b->t))
+        st = tw_err(TW_UNAVAILABLE, "server shutting down");
+    if (st.code == TW_OK)
+        st = decode(&b->c, b->recv, route->in, &req, &n);
+    b->in_bytes += n;
+    grpc_byte_buffer_destroy(b->recv);
+    b->recv = NULL;
+    if (st.code == TW_OK) {
+        resp = new_message(b->c.arena, route->out);
+        if (!resp)
+            st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (st.code == TW_OK)
+        st = route->def->unary(&b->c, req, resp);
+    if (st.code != TW_OK) {
+        bidi_finish(b, st, 0);
+        return;
+    }
+    b->reply = encode(resp, &n);
+    b->out_bytes += n;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_MESSAGE;
+    ops[0].data.send_message.send_message = b->reply;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &b->recv;
+    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK)
+        bidi_free(b);
+}
+
+static void bidi_arrived(struct tag *tag, int ok)
+{
+    struct bidi *b = container_of(tag, struct bidi, arrived);
+    srv_transport *t = b->t;
+    if (!ok) {
+        bidi_free(b);
+        return;
+    }
+    b->started = now_us();
+    if (accepting(t))
+        bidi_post(t, b->cq, b->route);
+    const tw_route *route = &t->routes->routes[b->route];
+    call_init(&b->c, t, route, b->call, b->deadline);
+    b->c.arena = tw_arena_create();
+    tw_status st = b->c.arena ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    if (st.code == TW_OK)
+        st = admit(&b->c, &b->md);
+    if (st.code == TW_OK && !route->def->unary)
+        st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
+    if (st.code != TW_OK) {
+        bidi_finish(b, st, 1);
+        return;
+    }
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &b->recv;
+    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK)
+        bidi_free(b);
+}
+
+static void bidi_post(srv_transport *t, int cq, size_t route)
+{
+    struct bidi *b = tw_calloc(1, sizeof(*b));
+    if (!b)
+        return;
+    b->t = t;
+    b->cq = cq;
+    b->route = route;
+    b->arrived.fn = bidi_arrived;
+    b->step.fn = bidi_step;
+    b->final.fn = bidi_final_done;
+    grpc_metadata_array_init(&b->md);
+    if (grpc_server_request_registered_call(t->server, t->registered[route], &b->call, &b->deadline,
+                                            &b->md, NULL, t->cqs[cq], t->cqs[cq],
+                                            &b->arrived) != GRPC_CALL_OK) {
+        grpc_metadata_array_destroy(&b->md);
+        free(b);
+    }
+}
+
+/* ---- tw_call accessors ------------------------------------------------------------------ */
+
+tw_arena *tw_call_arena(tw_call *c)
+{
+    return c->arena;
+}
+
+tw_principal *tw_call_principal(tw_call *c)
+{
+    return &c->principal;
+}
+
+const char *tw_call_peer(const tw_call *c)
+{
+    return c->peer;
+}
+
+const char *tw_call_method(const tw_call *c)
+{
+    return c->route ? c->route->path : "unknown";
+}
+
+uint64_t tw_call_id(const tw_call *c)
+{
+    return c->id;
+}
+
+void *tw_call_app(const tw_call *c)
+{
+    return c->t->hooks.app;
+}
+
+int64_t tw_call_remaining_ms(const tw_call *c)
+{
+    gpr_timespec d = gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC);
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0)
+        return INT64_MAX;
+    gpr_timespec left = gpr_time_sub(d, now);
+    if (left.tv_sec < 0)
+        return 0;
+    return left.tv_sec * 1000 + left.tv_nsec / 1000000;
+}
+
+tw_status tw_call_errorf(tw_call *c, tw_code code, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    const char *msg = c->arena ? tw_arena_strdup(c->arena, buf) : NULL;
+    return tw_err(code, msg ? msg : "error");
+}
+
+int tw_call_add_trailer(tw_call *c, const char *key, const char *value)
+{
+    if (c->ntrailers >= MAX_TRAILERS)
+        return -1;
+    c->trailers[c->ntrailers].key = grpc_slice_from_copied_string(key);
+    c->trailers[c->ntrailers].value = grpc_slice_from_copied_string(value);
+    c->ntrailers++;
+    return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    grpc_completion_queue *cq = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE) {
+            struct tag *tag = ev.tag;
+            tag->fn(tag, ev.success);
+        }
+    }
+    return NULL;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+        fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    buf = malloc((size_t)n + 1);
+    if (!buf)
+        goto out;
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[n] = '\0';
+out:
+    fclose(f);
+    return buf;
+}
+
+static grpc_server_credentials *make_credentials(const srv_transport_config *cfg)
+{
+    if (!cfg->tls_cert_file)
+        return grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = NULL;
+    char *cert = read_file(cfg->tls_cert_file);
+    char *key = read_file(cfg->tls_key_file);
+    char *ca = cfg->tls_client_ca_file ? read_file(cfg->tls_client_ca_file) : NULL;
+    if (!cert || !key || (cfg->tls_client_ca_file && !ca)) {
+        tw_logf(TW_LOG_ERROR, "tls", "cannot read TLS certificate, key or client CA file");
+        goto out;
+    }
+    grpc_ssl_pem_key_cert_pair pair = {key, cert};
+    grpc_ssl_server_certificate_config *sc =
+        grpc_ssl_server_certificate_config_create(ca, &pair, 1);
+    grpc_ssl_server_credentials_options *opts =
+        grpc_ssl_server_credentials_create_options_using_config(
+            ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+               : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            sc);
+    creds = grpc_ssl_server_credentials_create_with_options(opts);
+out:
+    free(cert);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    free(ca);
+    return creds;
+}
+
+void srv_transport_global_init(void)
+{
+    grpc_init();
+}
+
+void srv_transport_global_shutdown(void)
+{
+    grpc_shutdown_blocking();
+}
+
+int srv_transport_create(const srv_transport_config *cfg, const tw_routes *routes,
+                         const srv_hooks *hooks, srv_transport **out, int *port)
+{
+    srv_transport *t = tw_calloc(1, sizeof(*t));
+    grpc_server_credentials *creds = NULL;
+    int rc = -1;
+    *out = NULL;
+    if (!t)
+        return -1;
+    pthread_mutex_init(&t->lock, NULL);
+    t->cfg = *cfg;
+    t->routes = routes;
+    if (hooks)
+        t->hooks = *hooks;
+    t->ncq = cfg->workers > 0 ? cfg->workers : 1;
+
+    grpc_arg args[3];
+    memset(args, 0, sizeof(args));
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+    args[0].value.integer = 0;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[1].value.integer = cfg->max_message_bytes;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[2].value.integer = 16 << 20;
+    grpc_channel_args cargs = {3, args};
+    t->server = grpc_server_create(&cargs, NULL);
+
+    t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
+    t->threads = tw_calloc((size_t)t->ncq, sizeof(*t->threads));
+    t->registered = tw_calloc(routes->count ? routes->count : 1, sizeof(void *));
+    if (!t->server || !t->cqs || !t->threads || !t->registered)
+        goto out;
+    for (int i = 0; i < t->ncq; i++) {
+        t->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(t->server, t->cqs[i], NULL);
+    }
+    t->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+
+    for (size_t i = 0; i < routes->count; i++) {
+        const tw_route *r = &routes->routes[i];
+        grpc_server_register_method_payload_handling payload =
+            r->def->kind == TW_KIND_BIDI_STREAM ? GRPC_SRM_PAYLOAD_NONE
+                                                : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER;
+        t->registered[i] = grpc_server_register_method(t->server, r->path, NULL, payload, 0);
+        if (!t->registered[i]) {
+            tw_logf(TW_LOG_ERROR, "start", "cannot register method %s", r->path);
+            goto out;
+        }
+    }
+    creds = make_credentials(cfg);
+    if (!creds)
+        goto out;
+    int bound = grpc_server_add_http2_port(t->server, cfg->listen, creds);
+    if (bound <= 0) {
+        tw_logf(TW_LOG_ERROR, "start", "cannot listen on %s (address in use or invalid)",
+                cfg->listen);
+        goto out;
+    }
+    *port = bound;
+    rc = 0;
+out:
+    if (creds)
+        grpc_server_credentials_release(creds);
+    if (rc != 0) {
+        srv_transport_destroy(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+int srv_transport_start(srv_transport *t)
+{
+    grpc_server_start(t->server);
+    for (int q = 0; q < t->ncq; q++) {
+        for (size_t i = 0; i < t->routes->count; i++) {
+            for (int k = 0; k < REQUESTS_PER_ROUTE_PER_CQ; k++) {
+                switch (t->routes->routes[i].def->kind) {
+                case TW_KIND_UNARY:
+                    rpc_post(t, q, i);
+                    break;
+                case TW_KIND_SERVER_STREAM:
+                    stream_post(t, q, i);
+                    break;
+                case TW_KIND_BIDI_STREAM:
+                    bidi_post(t, q, i);
+                    break;
+                }
+            }
+        }
+        for (int k = 0; k < UNKNOWN_REQUESTS_PER_CQ; k++)
+            unknown_post(t, q);
+    }
+    for (int q = 0; q < t->ncq; q++) {
+        if (pthread_create(&t->threads[q], NULL, worker_main, t->cqs[q]) != 0) {
+            tw_logf(TW_LOG_ERROR, "start", "cannot start worker thread: %s", strerror(errno));
+            t->ncq = q; /* join only those that started */
+            return -1;
+        }
+    }
+    t->started = 1;
+    return 0;
+}
+
+void srv_transport_shutdown(srv_transport *t)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->shut) {
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
+    t->shut = 1;
+    t->shutting_down = 1;
+    /* Open streams would hold the shutdown until the grace period: end them now. Take a
+     * reference under the lock so none is freed while we finish it. */
+    size_t n = 0;
+    for (tw_stream *s = t->streams; s; s = s->next_stream)
+        n++;
+    tw_stream **open = n ? calloc(n, sizeof(*open)) : NULL;
+    size_t k = 0;
+    if (open) {
+        for (tw_stream *s = t->streams; s; s = s->next_stream) {
+            tw_stream_ref(s);
+            open[k++] = s;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; i < k; i++) {
+        tw_stream_finish(open[i], tw_err(TW_UNAVAILABLE, "server shutting down"));
+        tw_stream_unref(open[i]);
+    }
+    free(open);
+
+    if (t->server) {
+        grpc_server_shutdown_and_notify(t->server, t->shutdown_cq, t);
+        gpr_timespec deadline =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(t->cfg.shutdown_grace_ms, GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_pluck(t->shutdown_cq, t, deadline, NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            tw_logf(TW_LOG_WARN, "shutdown", "grace period over: cancelling remaining calls");
+            grpc_server_cancel_all_calls(t->server);
+            grpc_completion_queue_pluck(t->shutdown_cq, t, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                        NULL);
+        }
+    }
+}
+
+void srv_transport_destroy(srv_transport *t)
+{
+    if (!t)
+        return;
+    if (t->started)
+        srv_transport_shutdown(t);
+    if (t->server) {
+        if (!t->started) {
+            grpc_server_shutdown_and_notify(t->server, t->shutdown_cq, t);
+            grpc_server_cancel_all_calls(t->server);
+            grpc_completion_queue_pluck(t->shutdown_cq, t, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                        NULL);
+        }
+        grpc_server_destroy(t->server);
+    }
+    for (int i = 0; t->cqs && i < t->ncq; i++) {
+        if (!t->cqs[i])
+            continue;
+        grpc_completion_queue_shutdown(t->cqs[i]);
+        if (t->started) {
+            pthread_join(t->threads[i], NULL);
+        } else {
+            /* No worker ever ran: drain here so request slots are freed. */
+            for (;;) {
+                grpc_event ev = grpc_completion_queue_next(
+                    t->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+                if (ev.type == GRPC_QUEUE_SHUTDOWN)
+                    break;
+                if (ev.type == GRPC_OP_COMPLETE)
+                    ((struct tag *)ev.tag)->fn(ev.tag, 0);
+            }
+        }
+        grpc_completion_queue_destroy(t->cqs[i]);
+    }
+    if (t->shutdown_cq) {
+        grpc_completion_queue_shutdown(t->shutdown_cq);
+        grpc_completion_queue_destroy(t->shutdown_cq);
+    }
+    free(t->cqs);
+    free(t->threads);
+    free(t->registered);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}

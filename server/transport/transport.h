@@ -1,0 +1,54 @@
+/*
+ * srv_transport: tradewinkd's gRPC server on the core C API. N worker threads, each polling
+ * its own completion queue; every route registered with grpc core; calls run the interceptor
+ * chain (deadline -> authenticate -> authorize -> rate limit -> decode -> handler -> encode)
+ * and end with one access-log line. All grpc types stay inside this folder.
+ */
+#ifndef SRV_TRANSPORT_H
+#define SRV_TRANSPORT_H
+
+#include <stdint.h>
+
+#include "core/call.h"
+#include "routes/routes.h"
+
+typedef struct srv_transport srv_transport;
+
+/* Interceptor hooks, all optional (NULL = step skipped; without authenticate every non-public
+ * route answers UNAUTHENTICATED). Called on worker threads, concurrently. */
+typedef struct {
+    void *app; /* handed to every hook and to tw_call_app() */
+    /* authorization: the single `authorization` metadata value, or NULL. Fill *out. */
+    tw_status (*authenticate)(void *app, tw_call *c, const char *authorization, tw_principal *out);
+    tw_status (*rate_limit)(void *app, tw_call *c, tw_rate_class cls);
+    /* A caller authenticated but lacking the route's role (for AUTH_DENIED audit). */
+    void (*on_denied)(void *app, tw_call *c);
+    /* Every finished call, for metrics. */
+    void (*on_done)(void *app, const tw_route *r, tw_code code, int64_t latency_us);
+} srv_hooks;
+
+typedef struct {
+    const char *listen; /* host:port; port 0 picks a free one */
+    const char *tls_cert_file, *tls_key_file, *tls_client_ca_file; /* NULL = plaintext */
+    int workers;                                                   /* >= 1 */
+    int max_message_bytes;                                         /* request cap */
+    int shutdown_grace_ms; /* in-flight calls get this long on shutdown */
+} srv_transport_config;
+
+/* Create, register every route and bind. *port gets the bound port. 0 on success; on failure
+ * logs why and returns -1 with *out NULL. routes must outlive the transport. */
+int srv_transport_create(const srv_transport_config *cfg, const tw_routes *routes,
+                         const srv_hooks *hooks, srv_transport **out, int *port);
+/* Start the worker threads. */
+int srv_transport_start(srv_transport *t);
+/* Graceful stop: refuse new calls, end open streams with UNAVAILABLE, wait up to the grace
+ * period for in-flight calls, cancel the rest, join workers. Idempotent. */
+void srv_transport_shutdown(srv_transport *t);
+/* Shutdown if needed, then free. NULL is a no-op. */
+void srv_transport_destroy(srv_transport *t);
+
+/* Process-wide grpc init/teardown; call once each from main. */
+void srv_transport_global_init(void);
+void srv_transport_global_shutdown(void);
+
+#endif
