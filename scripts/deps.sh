@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install every Debian package tradewinkd needs to build, run and test (idempotent).
+# Usage: scripts/deps.sh            (as root, or with sudo available)
+set -euo pipefail
+
+PKGS=(
+  # build
+  cmake ninja-build pkg-config gcc g++ clang clang-format clang-tidy cppcheck
+  libclang-rt-14-dev
+  # libraries
+  libgrpc-dev libgrpc++-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+  protobuf-compiler-grpc grpc-proto libssl-dev libpq-dev libsqlite3-dev libhiredis-dev
+  libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
+  # servers and clients the tests start or talk through
+  postgresql redis-server sqlite3 openssl ca-certificates stunnel4
+  python3-grpcio python3-cryptography python3-jwt python3-protobuf nghttp2-client
+  curl procps iproute2
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+# buf (lint, curl) comes from the npm registry, pinned by proto/package-lock.json.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -x "$here/proto/node_modules/.bin/buf" ]; then
+  (cd "$here/proto" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

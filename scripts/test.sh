@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds (debug and asan+ubsan), starts a
+# throw-away PostgreSQL and Redis on loopback in a temp dir, runs ctest on both builds, runs
+# the quality gates, and stops what it started.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+scripts/deps.sh
+
+work="$(mktemp -d /tmp/tw-test.XXXXXX)"
+pg_port=$(scripts/free-port.sh)
+redis_port=$(scripts/free-port.sh)
+cleanup() {
+  scripts/pg-test-server.sh stop "$work/pg" >/dev/null 2>&1 || true
+  if [ -f "$work/redis.pid" ]; then kill "$(cat "$work/redis.pid")" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export TW_TEST_PG_URL
+TW_TEST_PG_URL="$(scripts/pg-test-server.sh start "$work/pg" "$pg_port")"
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save '' --appendonly no \
+  --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
+export TW_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export TW_TEST_PG_DIR="$work/pg"
+
+scripts/check-quality.sh
+
+jobs=$(nproc)
+for preset in debug asan; do
+  echo "== build: $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build "build/$preset" -j "$jobs"
+  echo "== test: $preset"
+  ctest --preset "$preset" -j "$jobs" --timeout 300
+done
