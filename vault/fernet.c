@@ -141,7 +141,10 @@ vault_rc vault_fernet_decrypt_at(const unsigned char key[VAULT_KEY_LEN], const c
         goto out;
     }
     if (raw_len < F_MIN) {
-        why = VAULT_REASON_TOO_SHORT;
+        /* a short token whose ciphertext is not whole blocks is reported as the latter */
+        why = raw_len > F_HDR + F_MAC && (raw_len - F_HDR - F_MAC) % 16 != 0
+                  ? VAULT_REASON_BLOCK_SIZE
+                  : VAULT_REASON_TOO_SHORT;
         goto out;
     }
     ct_len = raw_len - F_HDR - F_MAC;
