@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/codec.h"
 #include "core/log.h"
 
 #define REQUESTS_PER_ROUTE_PER_CQ 4
@@ -191,15 +192,8 @@ static tw_status decode(tw_call *c, grpc_byte_buffer *payload,
     grpc_byte_buffer_reader_destroy(&reader);
     size_t n = GRPC_SLICE_LENGTH(s);
     *nbytes = n;
-    tw_status st = tw_ok();
-    if (n > (size_t)c->t->cfg.max_message_bytes) {
-        st = tw_err(TW_RESOURCE_EXHAUSTED, "request message too large");
-    } else {
-        *msg = protobuf_c_message_unpack(desc, tw_arena_protobuf_allocator(c->arena), n,
-                                         GRPC_SLICE_START_PTR(s));
-        if (!*msg)
-            st = tw_err(TW_INVALID_ARGUMENT, "request message could not be decoded");
-    }
+    tw_status st = tw_codec_decode(c->arena, desc, GRPC_SLICE_START_PTR(s), n,
+                                   (size_t)c->t->cfg.max_message_bytes, msg);
     grpc_slice_unref(s);
     return st;
 }
@@ -213,14 +207,6 @@ static grpc_byte_buffer *encode(const ProtobufCMessage *msg, size_t *nbytes)
     grpc_slice_unref(s);
     *nbytes = n;
     return bb;
-}
-
-static ProtobufCMessage *new_message(tw_arena *a, const ProtobufCMessageDescriptor *d)
-{
-    ProtobufCMessage *m = tw_arena_alloc(a, d->sizeof_message);
-    if (m)
-        d->message_init(m);
-    return m;
 }
 
 static int deadline_passed(gpr_timespec deadline)
@@ -367,7 +353,7 @@ static void rpc_arrived(struct tag *tag, int ok)
     if (st.code == TW_OK)
         st = decode(&r->c, r->payload, route->in, &req, &r->in_bytes);
     if (st.code == TW_OK) {
-        resp = new_message(r->c.arena, route->out);
+        resp = tw_codec_new(r->c.arena, route->out);
         if (!resp)
             st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     }
@@ -932,7 +918,7 @@ static void bidi_step(struct tag *tag, int ok)
     grpc_byte_buffer_destroy(b->recv);
     b->recv = NULL;
     if (st.code == TW_OK) {
-        resp = new_message(b->c.arena, route->out);
+        resp = tw_codec_new(b->c.arena, route->out);
         if (!resp)
             st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     }
