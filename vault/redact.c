@@ -275,7 +275,7 @@ static size_t m_scheme(const char *s, size_t n, size_t i, struct sb *b)
         t = j;
         while (j < n && is_tokchar((unsigned char)s[j]))
             j++;
-        if (j == t)
+        if (j - t < 8) /* real credentials are longer; spares "the bearer of bad news" */
             return 0;
         sb_put(b, s + i, t - i);
         sb_puts(b, VAULT_REDACTED);
