@@ -37,11 +37,11 @@ static void pbkdf2_rfc_vectors_all_match(void **state)
         assert_int_equal((size_t)json_integer_value(json_object_get(v, "dklen")), dkl);
         out = malloc(dkl);
         assert_non_null(out);
-        assert_int_equal(vault_pbkdf2_sha256(pw, pwl, salt, sl,
-                                             (uint32_t)json_integer_value(
-                                                 json_object_get(v, "iterations")),
-                                             out, dkl),
-                         VAULT_OK);
+        assert_int_equal(
+            vault_pbkdf2_sha256(pw, pwl, salt, sl,
+                                (uint32_t)json_integer_value(json_object_get(v, "iterations")), out,
+                                dkl),
+            VAULT_OK);
         assert_memory_equal(out, dk, dkl);
         count++;
         free(pw);
@@ -70,10 +70,9 @@ static void pbkdf2_wycheproof_vectors_all_match(void **state)
             hex_or_fail(json_string_value(json_object_get(t, "dk")), &dk, &dkl);
             out = malloc(dkl + 1);
             assert_non_null(out);
-            rc = vault_pbkdf2_sha256(pw, pwl, salt, sl,
-                                     (uint32_t)json_integer_value(
-                                         json_object_get(t, "iterationCount")),
-                                     out, dkl);
+            rc = vault_pbkdf2_sha256(
+                pw, pwl, salt, sl,
+                (uint32_t)json_integer_value(json_object_get(t, "iterationCount")), out, dkl);
             if (strcmp(json_string_value(json_object_get(t, "result")), "valid") == 0) {
                 assert_int_equal(rc, VAULT_OK);
                 assert_memory_equal(out, dk, dkl);
@@ -128,8 +127,7 @@ static void aes_cbc_wycheproof_vectors(void **state)
                 assert_int_equal(rc, VAULT_OK);
                 assert_int_equal(dl, ml);
                 assert_memory_equal(dec, msg, ml);
-                assert_int_equal(vault_aes_cbc_encrypt(key, kl, iv, msg, ml, &enc, &el),
-                                 VAULT_OK);
+                assert_int_equal(vault_aes_cbc_encrypt(key, kl, iv, msg, ml, &enc, &el), VAULT_OK);
                 assert_int_equal(el, cl);
                 assert_memory_equal(enc, ct, cl);
             } else {
@@ -193,17 +191,17 @@ static void base64_is_strict_and_canonical(void **state)
         {"Zg==", 1, 1, 1, "f"},
         {"Zm8=", 1, 1, 1, "fo"},
         {"Zm9v", 1, 1, 1, "foo"},
-        {"Zg", 1, 0, 1, "f"},         /* padding optional when allowed */
-        {"Zg", 1, 1, 0, NULL},        /* but required for tokens */
-        {"Zh==", 1, 1, 0, NULL},      /* non-canonical trailing bits */
-        {"Zg=", 1, 0, 0, NULL},       /* half padding */
-        {"Z===", 1, 1, 0, NULL},      /* too much padding */
-        {"Zm9v\n", 1, 0, 0, NULL},    /* no whitespace */
+        {"Zg", 1, 0, 1, "f"},      /* padding optional when allowed */
+        {"Zg", 1, 1, 0, NULL},     /* but required for tokens */
+        {"Zh==", 1, 1, 0, NULL},   /* non-canonical trailing bits */
+        {"Zg=", 1, 0, 0, NULL},    /* half padding */
+        {"Z===", 1, 1, 0, NULL},   /* too much padding */
+        {"Zm9v\n", 1, 0, 0, NULL}, /* no whitespace */
         {"-_-_", 1, 1, 1, "\xfb\xff\xbf"},
-        {"-_-_", 0, 1, 0, NULL},      /* url chars in standard mode */
-        {"+/+/", 1, 1, 0, NULL},      /* standard chars in url mode */
+        {"-_-_", 0, 1, 0, NULL}, /* url chars in standard mode */
+        {"+/+/", 1, 1, 0, NULL}, /* standard chars in url mode */
         {"+/+/", 2, 1, 1, "\xfb\xff\xbf"},
-        {"Zm=9", 1, 1, 0, NULL},      /* padding in the middle */
+        {"Zm=9", 1, 1, 0, NULL}, /* padding in the middle */
         {"Z", 1, 0, 0, NULL},
     };
     size_t i;
@@ -211,8 +209,8 @@ static void base64_is_strict_and_canonical(void **state)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         unsigned char out[16];
         size_t n = 0;
-        int rc = vault_b64_decode(cases[i].in, strlen(cases[i].in), cases[i].url, cases[i].pad,
-                                  out, &n);
+        int rc =
+            vault_b64_decode(cases[i].in, strlen(cases[i].in), cases[i].url, cases[i].pad, out, &n);
         print_message("b64 case %zu: %s\n", i, cases[i].in);
         assert_int_equal(rc == 0, cases[i].ok);
         if (cases[i].ok) {

@@ -38,10 +38,9 @@ static void spec_generate_vectors_match_byte_for_byte(void **state)
         assert_int_equal(json_array_size(ivj), 16);
         for (k = 0; k < 16; k++)
             iv[k] = (unsigned char)json_integer_value(json_array_get(ivj, k));
-        assert_int_equal(vault_fernet_encrypt_at(key, src, strlen(src),
-                                                 vt_rfc3339(json_string_value(
-                                                     json_object_get(c, "now"))),
-                                                 iv, &tok),
+        assert_int_equal(vault_fernet_encrypt_at(
+                             key, src, strlen(src),
+                             vt_rfc3339(json_string_value(json_object_get(c, "now"))), iv, &tok),
                          VAULT_OK);
         assert_string_equal(tok, json_string_value(json_object_get(c, "token")));
         free(tok);
@@ -66,8 +65,7 @@ static void spec_verify_vectors_decrypt(void **state)
         assert_int_equal(vault_fernet_decrypt_at(
                              key, tok, strlen(tok),
                              json_integer_value(json_object_get(c, "ttl_sec")),
-                             vt_rfc3339(json_string_value(json_object_get(c, "now"))), &pt,
-                             &why),
+                             vt_rfc3339(json_string_value(json_object_get(c, "now"))), &pt, &why),
                          VAULT_OK);
         assert_int_equal(why, VAULT_REASON_NONE);
         assert_true(vault_secret_equals(pt, src, strlen(src)));
@@ -117,8 +115,7 @@ static void spec_invalid_vectors_all_fail_generically(void **state)
         assert_int_equal(vault_fernet_decrypt_at(
                              key, tok, strlen(tok),
                              json_integer_value(json_object_get(c, "ttl_sec")),
-                             vt_rfc3339(json_string_value(json_object_get(c, "now"))), &pt,
-                             &why),
+                             vt_rfc3339(json_string_value(json_object_get(c, "now"))), &pt, &why),
                          VAULT_ERR_TOKEN);
         assert_null(pt);
         assert_int_equal(why, expected_reason(desc));
@@ -186,16 +183,14 @@ static void tampering_any_token_character_fails(void **state)
         tok[i] = saved == 'A' ? 'B' : 'A';
         if (saved == '=')
             tok[i] = 'A';
-        assert_int_equal(vault_fernet_decrypt_at(key, tok, len, 0, t0, &pt, NULL),
-                         VAULT_ERR_TOKEN);
+        assert_int_equal(vault_fernet_decrypt_at(key, tok, len, 0, t0, &pt, NULL), VAULT_ERR_TOKEN);
         assert_null(pt);
         tok[i] = saved;
     }
     /* every truncation fails too */
     for (i = 0; i < len; i++) {
         vault_secret *pt = NULL;
-        assert_int_equal(vault_fernet_decrypt_at(key, tok, i, 0, t0, &pt, NULL),
-                         VAULT_ERR_TOKEN);
+        assert_int_equal(vault_fernet_decrypt_at(key, tok, i, 0, t0, &pt, NULL), VAULT_ERR_TOKEN);
     }
     free(tok);
 }
@@ -221,8 +216,8 @@ static void wrong_key_fails_on_the_mac(void **state)
         } else { /* an encryption-key change never yields the original plaintext */
             vault_rc rc = vault_fernet_decrypt_at(other, tok, strlen(tok), 0, t0, &pt, &why);
             if (rc == VAULT_OK)
-                assert_false(vault_secret_equals(pt, "PKTESTSECRET0123456789abcdefghijklmnopqr",
-                                                 40));
+                assert_false(
+                    vault_secret_equals(pt, "PKTESTSECRET0123456789abcdefghijklmnopqr", 40));
             else
                 assert_int_equal(why, VAULT_REASON_PADDING);
             vault_secret_destroy(pt);
@@ -326,9 +321,9 @@ static void malformed_encodings_are_refused(void **state)
     big = malloc(VAULT_FERNET_MAX_TOKEN + 5);
     assert_non_null(big);
     memset(big, 'A', VAULT_FERNET_MAX_TOKEN + 4);
-    assert_int_equal(vault_fernet_decrypt_at(key, big, VAULT_FERNET_MAX_TOKEN + 4, 0, t0, &pt,
-                                             &why),
-                     VAULT_ERR_TOKEN);
+    assert_int_equal(
+        vault_fernet_decrypt_at(key, big, VAULT_FERNET_MAX_TOKEN + 4, 0, t0, &pt, &why),
+        VAULT_ERR_TOKEN);
     assert_int_equal(why, VAULT_REASON_TOO_LONG);
     free(big);
     free(tok);

@@ -39,9 +39,9 @@ static void valid_specs_parse_newest_first(void **state)
         vault_masterkeys *mk = NULL;
         char err[256];
         size_t len = 0;
-        assert_int_equal(vault_masterkeys_parse(cases[i].spec, strlen(cases[i].spec), &mk, err,
-                                                sizeof(err)),
-                         VAULT_OK);
+        assert_int_equal(
+            vault_masterkeys_parse(cases[i].spec, strlen(cases[i].spec), &mk, err, sizeof(err)),
+            VAULT_OK);
         assert_int_equal(vault_masterkeys_count(mk), cases[i].count);
         assert_int_equal(vault_masterkeys_version(mk, 0), cases[i].first);
         assert_int_equal(vault_masterkeys_version(mk, cases[i].count - 1), cases[i].last);
@@ -65,14 +65,14 @@ static void every_bad_form_is_refused_naming_the_entry(void **state)
         {"v1:" K32 ",", "entry 2 is empty"},
         {"v1:" K32 ",,v0:" K32, "entry 2 is empty"},
         {K32, "entry 1 must look like"},                 /* no version */
-        {"1:" K32, "entry 1 must look like"},           /* no 'v' */
-        {"v:" K32, "entry 1 must look like"},           /* no number */
-        {"v0:" K32, "entry 1 must look like"},          /* zero */
-        {"v-1:" K32, "entry 1 must look like"},         /* negative */
-        {"v01:" K32, "entry 1 must look like"},         /* leading zero */
-        {"v1x:" K32, "entry 1 must look like"},         /* junk */
+        {"1:" K32, "entry 1 must look like"},            /* no 'v' */
+        {"v:" K32, "entry 1 must look like"},            /* no number */
+        {"v0:" K32, "entry 1 must look like"},           /* zero */
+        {"v-1:" K32, "entry 1 must look like"},          /* negative */
+        {"v01:" K32, "entry 1 must look like"},          /* leading zero */
+        {"v1x:" K32, "entry 1 must look like"},          /* junk */
         {"v99999999999:" K32, "entry 1 must look like"}, /* overflow */
-        {"v2 " K32, "entry 1 must look like"},          /* no colon */
+        {"v2 " K32, "entry 1 must look like"},           /* no colon */
         {"v1:" K31, "entry 1 (v1): key decodes to 31 bytes"},
         {"v1:", "entry 1 (v1): key decodes to 0 bytes"},
         {"v1:" K32 "!", "entry 1 (v1): key is not valid base64"},
@@ -87,9 +87,9 @@ static void every_bad_form_is_refused_naming_the_entry(void **state)
         vault_masterkeys *mk = NULL;
         char err[256];
         print_message("bad spec case %zu\n", i);
-        assert_int_equal(vault_masterkeys_parse(cases[i].spec, strlen(cases[i].spec), &mk, err,
-                                                sizeof(err)),
-                         VAULT_ERR_MASTER_KEY);
+        assert_int_equal(
+            vault_masterkeys_parse(cases[i].spec, strlen(cases[i].spec), &mk, err, sizeof(err)),
+            VAULT_ERR_MASTER_KEY);
         assert_null(mk);
         if (strstr(err, cases[i].must_contain) == NULL)
             fail_msg("case %zu: error '%s' lacks '%s'", i, err, cases[i].must_contain);

@@ -13,8 +13,11 @@
 #include "vault/vault.h"
 
 #define JWT "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlX2J5dGVz"
-#define FERNET "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA=="
-#define PEM "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+#define FERNET                                                                                     \
+    "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_"                                    \
+    "5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA=="
+#define PEM                                                                                        \
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
 
 static const struct {
     const char *in;
@@ -27,13 +30,11 @@ static const struct {
     {"key: " PEM " done", "MIIEvQIBADAN", "key: [REDACTED:pem] done"},
     {"truncated -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA", "MIIEowIBAAK", NULL},
     {"Authorization: Bearer abc.def-ghi", "abc.def-ghi", "Authorization: [REDACTED]"},
-    {"sent bearer sk-abcdef123456 upstream", "sk-abcdef123456",
-     "sent bearer [REDACTED] upstream"},
+    {"sent bearer sk-abcdef123456 upstream", "sk-abcdef123456", "sent bearer [REDACTED] upstream"},
     {"header Basic dXNlcjpwYXNz", "dXNlcjpwYXNz", "header Basic [REDACTED]"},
     {"postgres://tw:hunter2@db:5432/tw", "hunter2", "postgres://tw:[REDACTED]@db:5432/tw"},
     {"redis://:s3cr3t@cache:6379", "s3cr3t", "redis://:[REDACTED]@cache:6379"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw here", "MfKQ9r8GKYqr",
-     "whsec_[REDACTED] here"},
+    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw here", "MfKQ9r8GKYqr", "whsec_[REDACTED] here"},
     {"password=hunter2&user=bob", "hunter2", "password=[REDACTED]&user=bob"},
     {"api_key: AKIAXYZ123, ok", "AKIAXYZ123", "api_key: [REDACTED], ok"},
     {"APCA-API-SECRET-KEY=abcd1234efgh", "abcd1234efgh", NULL},
@@ -96,14 +97,35 @@ static void sensitive_names_match_whole_or_by_suffix(void **state)
         const char *name;
         int sensitive;
     } cases[] = {
-        {"secret", 1}, {"api_key", 1}, {"apiKey", 1}, {"API-KEY", 1},
-        {"APCA-API-SECRET-KEY", 1}, {"x-api-key", 1}, {"token", 1}, {"access_token", 1},
-        {"Authorization", 1}, {"password", 1}, {"passwd", 1}, {"private_key", 1},
-        {"master_key", 1}, {"cookie", 1}, {"Set-Cookie", 1}, {"client_secret", 1},
-        {"db_password", 1}, {"refresh-token", 1}, {"webhook.secret", 1},
-        {"author", 0}, {"token_count", 0}, {"tokens_used", 0}, {"max_tokens", 0},
-        {"secretary", 0}, {"key_id", 0}, {"api_key_id", 0}, {"passwordless", 0},
-        {"user", 0}, {"", 0},
+        {"secret", 1},
+        {"api_key", 1},
+        {"apiKey", 1},
+        {"API-KEY", 1},
+        {"APCA-API-SECRET-KEY", 1},
+        {"x-api-key", 1},
+        {"token", 1},
+        {"access_token", 1},
+        {"Authorization", 1},
+        {"password", 1},
+        {"passwd", 1},
+        {"private_key", 1},
+        {"master_key", 1},
+        {"cookie", 1},
+        {"Set-Cookie", 1},
+        {"client_secret", 1},
+        {"db_password", 1},
+        {"refresh-token", 1},
+        {"webhook.secret", 1},
+        {"author", 0},
+        {"token_count", 0},
+        {"tokens_used", 0},
+        {"max_tokens", 0},
+        {"secretary", 0},
+        {"key_id", 0},
+        {"api_key_id", 0},
+        {"passwordless", 0},
+        {"user", 0},
+        {"", 0},
     };
     size_t i;
     (void)state;
@@ -122,15 +144,13 @@ static void json_lines_redact_keys_and_shapes(void **state)
     } cases[] = {
         {"{\"msg\":\"hi\",\"password\":\"pw\"}", "{\"msg\":\"hi\",\"password\":\"[REDACTED]\"}"},
         {"{\"api_key\":12345,\"n\":1}", "{\"api_key\":\"[REDACTED]\",\"n\":1}"},
-        {"{\"secret\":{\"a\":[1,\"x\"]},\"ok\":true}",
-         "{\"secret\":\"[REDACTED]\",\"ok\":true}"},
+        {"{\"secret\":{\"a\":[1,\"x\"]},\"ok\":true}", "{\"secret\":\"[REDACTED]\",\"ok\":true}"},
         {"{\"headers\":{\"Authorization\":\"Bearer abc\"}}",
          "{\"headers\":{\"Authorization\":\"[REDACTED]\"}}"},
         {"{\"msg\":\"got " JWT "\"}", "{\"msg\":\"got [REDACTED:jwt]\"}"},
         {"{\"pem\":\"-----BEGIN KEY-----\\nAAAA\\n-----END KEY-----\"}",
          "{\"pem\":\"[REDACTED:pem]\"}"},
-        {"{\"url\":\"postgres://u:p%40ss@h/db\"}",
-         "{\"url\":\"postgres://u:[REDACTED]@h/db\"}"},
+        {"{\"url\":\"postgres://u:p%40ss@h/db\"}", "{\"url\":\"postgres://u:[REDACTED]@h/db\"}"},
         {"{\"token_count\":3,\"author\":\"al\\\"ice\",\"arr\":[\"a\",null]}",
          "{\"token_count\":3,\"author\":\"al\\\"ice\",\"arr\":[\"a\",null]}"},
         {"{\"t\\u006fken\":\"x\"}", "{\"t\\u006fken\":\"[REDACTED]\"}"}, /* escaped name */
@@ -140,8 +160,7 @@ static void json_lines_redact_keys_and_shapes(void **state)
     (void)state;
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *out = NULL;
-        assert_int_equal(vault_redact_json_line(cases[i].in, strlen(cases[i].in), &out),
-                         VAULT_OK);
+        assert_int_equal(vault_redact_json_line(cases[i].in, strlen(cases[i].in), &out), VAULT_OK);
         print_message("json case %zu -> %s\n", i, out);
         assert_string_equal(out, cases[i].expect);
         free(out);
@@ -152,8 +171,7 @@ static void broken_json_falls_back_to_text_redaction(void **state)
 {
     static const char *const cases[] = {
         "{\"password\":\"pw\"", /* unterminated */
-        "not json password=pw",
-        "{\"a\":1} trailing password=pw",
+        "not json password=pw", "{\"a\":1} trailing password=pw",
         "{\"password\":\"pw\",}", /* trailing comma */
     };
     size_t i;

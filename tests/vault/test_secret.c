@@ -68,14 +68,17 @@ static void mask_shows_two_and_four_only(void **state)
         const char *in;
         const char *out;
     } cases[] = {
-        {"PKAB12CD34EF9XQ2", "PK\xe2\x80\xa6" "9XQ2"},
-        {"AKIAIOSFODNN7EXAMPLE", "AK\xe2\x80\xa6" "MPLE"},
-        {"123456789012", "12\xe2\x80\xa6" "9012"},  /* exactly the minimum */
-        {"12345678901", "\xe2\x80\xa6"},            /* one short: fully masked */
+        {"PKAB12CD34EF9XQ2", "PK\xe2\x80\xa6"
+                             "9XQ2"},
+        {"AKIAIOSFODNN7EXAMPLE", "AK\xe2\x80\xa6"
+                                 "MPLE"},
+        {"123456789012", "12\xe2\x80\xa6"
+                         "9012"},        /* exactly the minimum */
+        {"12345678901", "\xe2\x80\xa6"}, /* one short: fully masked */
         {"short", "\xe2\x80\xa6"},
         {"", "\xe2\x80\xa6"},
-        {"P\nAB12CD34EF9XQ2", "\xe2\x80\xa6"},      /* control char in the shown part */
-        {"PKAB12CD34EF9X Q", "\xe2\x80\xa6"},       /* space in the shown part */
+        {"P\nAB12CD34EF9XQ2", "\xe2\x80\xa6"}, /* control char in the shown part */
+        {"PKAB12CD34EF9X Q", "\xe2\x80\xa6"},  /* space in the shown part */
     };
     size_t i;
     (void)state;
@@ -90,7 +93,8 @@ static void mask_shows_two_and_four_only(void **state)
         char out[VAULT_MASK_MAX];
         assert_int_equal(vault_secret_create("PKAB12CD34EF9XQ2", 16, &s), VAULT_OK);
         vault_mask_secret(s, out);
-        assert_string_equal(out, "PK\xe2\x80\xa6" "9XQ2");
+        assert_string_equal(out, "PK\xe2\x80\xa6"
+                                 "9XQ2");
         vault_secret_destroy(s);
         vault_mask_secret(NULL, out);
         assert_string_equal(out, "\xe2\x80\xa6");

@@ -74,8 +74,8 @@ uint64_t vt_rfc3339(const char *s)
     char sign = 'Z';
     int64_t t;
 
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi, &se, &sign, &oh,
-               &om) < 7)
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi, &se, &sign, &oh, &om) <
+        7)
         fail_msg("bad time %s", s);
     t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     if (sign == '+')
