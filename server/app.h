@@ -1,19 +1,31 @@
 /*
- * srv_app: what handlers reach through tw_call_app(). Built once in main before the transport
- * starts, read-only afterwards except through the modules' own thread-safe functions.
+ * srv_app: the process's services and what handlers reach through tw_call_app(). Built once
+ * by app_create before the transport starts, read-only afterwards except through each
+ * module's own thread-safe functions. app.c also holds the transport hooks (authentication,
+ * authorization audit, rate limiting).
  */
 #ifndef SRV_APP_H
 #define SRV_APP_H
 
 #include "config/config.h"
+#include "transport/transport.h"
 
 struct refl_index;
 struct srv_health;
+struct auth_verifier;
 
 typedef struct srv_app {
     const tw_config *cfg;
     struct refl_index *refl;
     struct srv_health *health;
+    struct auth_verifier *auth;
 } srv_app;
+
+/* Build every module from cfg (which must outlive the app). names: the served services.
+ * 0, or -1 after logging why (then app_destroy what was built). */
+int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames);
+void app_destroy(srv_app *app);
+/* The interceptor hooks for the transport, bound to app. */
+srv_hooks app_hooks(srv_app *app);
 
 #endif

@@ -14,15 +14,11 @@
 #include <unistd.h>
 
 #include "admin/health.h"
-#include "admin/reflection.h"
 #include "app.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "routes/routes_table.h"
 #include "transport/transport.h"
-
-extern const unsigned char tw_descriptor_set[];
-extern const size_t tw_descriptor_set_len;
 
 static void sleep_ms(int ms)
 {
@@ -76,13 +72,8 @@ int main(int argc, char **argv)
     const char *names[16];
     for (size_t i = 0; i < nsvc && i < 16; i++)
         names[i] = svcs[i]->name;
-    app.cfg = &cfg;
-    app.refl = refl_index_create(tw_descriptor_set, tw_descriptor_set_len, names, nsvc);
-    app.health = srv_health_create(names, nsvc);
-    if (!app.refl || !app.health) {
-        tw_logf(TW_LOG_ERROR, "start", "cannot index the embedded descriptor set");
+    if (app_create(&app, &cfg, names, nsvc) != 0)
         goto out;
-    }
 
     srv_transport_global_init();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -95,7 +86,7 @@ int main(int argc, char **argv)
         .max_message_bytes = cfg.max_message_bytes,
         .shutdown_grace_ms = cfg.shutdown_grace_ms,
     };
-    srv_hooks hooks = {.app = &app};
+    srv_hooks hooks = app_hooks(&app);
     int port = 0;
     if (srv_transport_create(&tc, &routes, &hooks, &transport, &port) != 0)
         goto out_grpc;
@@ -124,8 +115,7 @@ out_grpc:
     srv_transport_destroy(transport);
     srv_transport_global_shutdown();
 out:
-    srv_health_destroy(app.health);
-    refl_index_destroy(app.refl);
+    app_destroy(&app);
     routes_free(&routes);
     tw_config_free(&cfg);
     if (rc == 0)

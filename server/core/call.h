@@ -20,6 +20,7 @@ typedef struct {
     const char *subject; /* token `sub`, arena memory; NULL for public calls */
     tw_role role;        /* TW_ROLE_PUBLIC when no token was presented */
     int64_t expires_at;  /* token exp, unix seconds; 0 when none */
+    int64_t issued_at;   /* token iat, unix seconds; 0 when none */
     int64_t user_id;     /* store user id once resolved; 0 before */
 } tw_principal;
 

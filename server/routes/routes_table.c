@@ -10,6 +10,7 @@
 
 #include "admin/health.h"
 #include "admin/reflection.h"
+#include "services/services.h"
 #include "tradewink/v1/audit.pb-c.h"
 #include "tradewink/v1/auth.pb-c.h"
 #include "tradewink/v1/keyvault.pb-c.h"
@@ -17,6 +18,9 @@
 #include "tradewink/v1/risk.pb-c.h"
 #include "tradewink/v1/sim.pb-c.h"
 
+TW_UNARY_THUNK(auth_whoami, Tradewink__V1__WhoAmIRequest, Tradewink__V1__WhoAmIResponse);
+TW_UNARY_THUNK(auth_issue_dev_token, Tradewink__V1__IssueDevTokenRequest,
+               Tradewink__V1__IssueDevTokenResponse);
 TW_UNARY_THUNK(health_check, Grpc__Health__V1__HealthCheckRequest,
                Grpc__Health__V1__HealthCheckResponse);
 TW_STREAM_THUNK(health_watch, Grpc__Health__V1__HealthCheckRequest,
@@ -45,8 +49,9 @@ TW_UNARY_THUNK(refl_v1alpha, Grpc__Reflection__V1alpha__ServerReflectionRequest,
 
 static const tw_route_def table[] = {
     /* service  method                   kind  role    rate limit class */
-    {AUTH, "WhoAmI", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {AUTH, "IssueDevToken", U, PUBLIC, TW_RL_PUBLIC, TW_NO_HANDLER}, /* dev mode only */
+    {AUTH, "WhoAmI", U, USER, TW_RL_API, TW_HANDLER(auth_whoami)},
+    {AUTH, "IssueDevToken", U, PUBLIC, TW_RL_PUBLIC,
+     TW_HANDLER(auth_issue_dev_token)}, /* dev mode only */
 
     {VAULT, "PutBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_NO_HANDLER},
     {VAULT, "ListBrokerKeys", U, USER, TW_RL_API, TW_NO_HANDLER},

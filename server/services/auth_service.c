@@ -1,0 +1,78 @@
+/*
+ * tradewink.v1.Auth: WhoAmI reports the caller's principal; IssueDevToken mints a token with
+ * the local dev key and exists only in dev mode (which itself is refused off loopback).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "auth/auth.h"
+#include "services.h"
+
+Google__Protobuf__Timestamp *svc_timestamp(tw_call *c, int64_t unix_s)
+{
+    Google__Protobuf__Timestamp *t = tw_arena_alloc(tw_call_arena(c), sizeof(*t));
+    if (!t)
+        return NULL;
+    google__protobuf__timestamp__init(t);
+    t->seconds = unix_s;
+    return t;
+}
+
+tw_status auth_whoami(tw_call *c, const Tradewink__V1__WhoAmIRequest *req,
+                      Tradewink__V1__WhoAmIResponse *resp)
+{
+    (void)req;
+    const tw_principal *p = tw_call_principal(c);
+    resp->subject = (char *)p->subject;
+    resp->role =
+        p->role == TW_ROLE_ADMIN ? TRADEWINK__V1__ROLE__ROLE_ADMIN : TRADEWINK__V1__ROLE__ROLE_USER;
+    resp->expires_at = svc_timestamp(c, p->expires_at);
+    if (p->issued_at)
+        resp->issued_at = svc_timestamp(c, p->issued_at);
+    return tw_ok();
+}
+
+#define DEV_TOKEN_MAX_TTL (31 * 24 * 3600)
+
+tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenRequest *req,
+                               Tradewink__V1__IssueDevTokenResponse *resp)
+{
+    srv_app *app = tw_call_app(c);
+    if (app->cfg->auth_mode != TW_AUTH_DEV || !app->auth)
+        return tw_err(TW_FAILED_PRECONDITION, "dev tokens are only issued in dev auth mode");
+    size_t sublen = strlen(req->subject);
+    if (sublen == 0 || sublen > 255)
+        return tw_err(TW_INVALID_ARGUMENT, "subject: must be 1..255 bytes");
+    for (size_t i = 0; i < sublen; i++)
+        if ((unsigned char)req->subject[i] < 0x20 || req->subject[i] == 0x7f)
+            return tw_err(TW_INVALID_ARGUMENT, "subject: control characters are not allowed");
+    auth_role role;
+    switch (req->role) {
+    case TRADEWINK__V1__ROLE__ROLE_UNSPECIFIED:
+    case TRADEWINK__V1__ROLE__ROLE_USER:
+        role = AUTH_ROLE_USER;
+        break;
+    case TRADEWINK__V1__ROLE__ROLE_ADMIN:
+        role = AUTH_ROLE_ADMIN;
+        break;
+    default:
+        return tw_err(TW_INVALID_ARGUMENT, "role: unknown value");
+    }
+    int64_t ttl = req->ttl_seconds ? req->ttl_seconds : 3600;
+    if (ttl < 1 || ttl > DEV_TOKEN_MAX_TTL)
+        return tw_err(TW_INVALID_ARGUMENT, "ttl_seconds: must be 1..2678400 (31 days)");
+    int64_t now = (int64_t)time(NULL);
+    char *token = NULL;
+    if (auth_mint_dev_token(app->auth, req->subject, role, ttl, now, &token) != 0)
+        return tw_err(TW_INTERNAL, "could not mint a dev token");
+    resp->token = tw_arena_strdup(tw_call_arena(c), token);
+    size_t n = strlen(token);
+    memset(token, 0, n);
+    free(token);
+    if (!resp->token)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    resp->expires_at = svc_timestamp(c, now + ttl);
+    return tw_ok();
+}
