@@ -87,7 +87,7 @@ int auth_mint_dev_token(const auth_verifier *v, const char *sub, auth_role role,
 
 /* Counters for metrics and tests; a snapshot, taken without stopping verification. */
 typedef struct {
-    uint64_t jwks_fetches;          /* attempts, successful or not */
+    uint64_t jwks_fetches; /* attempts, successful or not */
     uint64_t jwks_fetch_failures;
     uint64_t cache_hits;
     uint64_t cache_misses;

@@ -47,8 +47,7 @@ static EVP_PKEY *load_private(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "dev key %s: %s", path, strerror(errno));
         return NULL;
     }
-    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", EVP_PKEY_KEYPAIR, NULL,
-                                         NULL);
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, "RSA", EVP_PKEY_KEYPAIR, NULL, NULL);
     if (!dctx || !OSSL_DECODER_from_fp(dctx, f)) {
         snprintf(err, errlen, "dev key %s: not an unencrypted RSA private key PEM", path);
         EVP_PKEY_free(pkey);
@@ -190,8 +189,8 @@ int auth_devkey_mint(const auth_devkey *k, const char *issuer, const char *sub, 
     json_t *hdr = NULL, *claims = NULL;
     char *hs = NULL, *cs = NULL;
     int rc = -1;
-    if (!k || !sub || !token_out || !auth_role_name(role) || ttl_s < 1 ||
-        ttl_s > 31 * 86400 || now < 0)
+    if (!k || !sub || !token_out || !auth_role_name(role) || ttl_s < 1 || ttl_s > 31 * 86400 ||
+        now < 0)
         goto out;
     size_t sl = strlen(sub);
     if (sl == 0 || sl > 255)
@@ -200,8 +199,8 @@ int auth_devkey_mint(const auth_devkey *k, const char *issuer, const char *sub, 
         if ((unsigned char)sub[i] < 0x20 || sub[i] == 0x7f)
             goto out;
     hdr = json_pack("{s:s, s:s, s:s}", "alg", "RS256", "kid", k->kid, "typ", "JWT");
-    claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", issuer ? issuer : "tradewink-dev",
-                       "sub", sub, "role", auth_role_name(role), "iat", (json_int_t)now, "exp",
+    claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", issuer ? issuer : "tradewink-dev", "sub",
+                       sub, "role", auth_role_name(role), "iat", (json_int_t)now, "exp",
                        (json_int_t)(now + ttl_s));
     if (!hdr || !claims)
         goto out; /* also: sub or issuer not valid UTF-8 */
@@ -216,4 +215,9 @@ out:
     free(hs);
     free(cs);
     return rc;
+}
+
+EVP_PKEY *auth_devkey_pkey(const auth_devkey *k)
+{
+    return k->pkey;
 }

@@ -45,6 +45,11 @@ int auth_algs_parse(const char *list, unsigned *mask);
 /* -1 when name is not a supported asymmetric alg. */
 int auth_alg_from_name(const char *name);
 
+/* SHA-256/384/512 (bits = 256, 384, 512) with digests fetched once per process: the one-shot
+ * SHA256() of OpenSSL 3 re-fetches the algorithm (and takes a global lock) on every call.
+ * Returns the digest length, or 0. */
+size_t auth_digest(int bits, const void *in, size_t len, uint8_t *out);
+
 /* ---- keys ---- */
 /* Checks an RSA public key: 2048..8192 bits, odd public exponent > 1, no ROCA fingerprint.
  * Returns 0, or -1 with a static reason. */
@@ -93,6 +98,7 @@ EVP_PKEY *auth_pem_public_load(const char *path, const char **reason);
 /* ---- compact JWS layer ---- */
 typedef struct {
     const char *token;   /* borrowed */
+    size_t header_len;   /* bytes of the header segment */
     size_t signing_len;  /* bytes of "header.payload" */
     const char *payload; /* borrowed, base64url */
     size_t payload_len;
@@ -103,11 +109,22 @@ typedef struct {
     size_t sig_len;
 } auth_jws;
 
+/* Remembers headers (exact base64url text -> alg, kid) that led to a valid signature, so the
+ * repeated header of a provider's tokens is not JSON-parsed on every call. Bounded,
+ * round-robin replacement, mutex inside. */
+typedef struct auth_hdr_cache auth_hdr_cache;
+auth_hdr_cache *auth_hdr_cache_create(void);
+void auth_hdr_cache_destroy(auth_hdr_cache *c);
+void auth_hdr_cache_put(auth_hdr_cache *c, const auth_jws *jws);
+
 /* Splits and checks structure and header: exactly three segments, canonical base64url, header
  * an object with unique keys, alg in algs (none/HS* named as such), no crit/jku/x5u/jwk/x5c,
  * kid (if present) a string of 1..128 visible characters. 0 or -1 + reason. */
 int auth_jws_parse(const char *token, size_t len, unsigned algs, auth_jws *jws,
                    const char **reason);
+/* The same, consulting hc first for the header (hc may be NULL). */
+int auth_jws_parse_cached(auth_hdr_cache *hc, const char *token, size_t len, unsigned algs,
+                          auth_jws *jws, const char **reason);
 /* EVP verification of jws's signature with key. 0 or -1 + reason. */
 int auth_jws_check_signature(const auth_key *key, const auth_jws *jws, const char **reason);
 /* Decodes the payload into malloc'd *out (NUL-terminated). 0 or -1 + reason. */
@@ -140,6 +157,11 @@ void auth_jwks_counters(auth_jwks *j, uint64_t *fetches, uint64_t *failures);
 
 /* The dev key's public half as a one-key set whose kid (the thumbprint) tokens must carry. */
 auth_keyset *auth_devkey_keyset(const auth_devkey *k, const char **reason);
+
+/* The dev key's private key, borrowed (tests and the benchmark sign with it). */
+EVP_PKEY *auth_devkey_pkey(const auth_devkey *k);
+/* {"kty":"RSA","kid":kid,"n":..,"e":..} for pkey's public half; malloc'd, caller frees. */
+char *auth_rsa_jwk_json(EVP_PKEY *pkey, const char *kid);
 
 /* ---- test seam ---- */
 /* A verifier over a fixed key set instead of cfg->mode's source (takes ownership of ks, also on

@@ -111,7 +111,7 @@ static auth_keyset *fetch(auth_jwks *j, uint8_t hash[32], const char **reason)
     }
     ks = auth_keyset_from_jwks(b.buf, b.len, j->algs, reason);
     if (ks)
-        SHA256((const uint8_t *)b.buf, b.len, hash);
+        auth_digest(256, b.buf, b.len, hash);
 out:
     if (h)
         curl_easy_cleanup(h);

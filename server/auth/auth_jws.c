@@ -31,41 +31,153 @@ static const char *json_reason(const json_error_t *e, const char *dup, const cha
     return strstr(e->text, "duplicate") ? dup : bad;
 }
 
-int auth_jws_parse(const char *token, size_t len, unsigned algs, auth_jws *jws,
-                   const char **reason)
-{
-    uint8_t hdr[HEADER_MAX];
-    size_t hdr_len, dots = 0, d1 = 0, d2 = 0;
-    json_error_t jerr;
-    json_t *h = NULL, *v;
-    int rc = -1;
+#define HC_SLOTS 8
+#define HC_SEG_MAX 256
+struct auth_hdr_cache {
+    pthread_mutex_t mu;
+    struct {
+        size_t len;
+        char seg[HC_SEG_MAX];
+        int alg, has_kid;
+        char kid[AUTH_KID_MAX + 1];
+    } e[HC_SLOTS];
+    unsigned next;
+};
 
-    memset(jws, 0, sizeof(*jws));
-    jws->alg = -1;
+auth_hdr_cache *auth_hdr_cache_create(void)
+{
+    auth_hdr_cache *c = calloc(1, sizeof(*c));
+    if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+void auth_hdr_cache_destroy(auth_hdr_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void auth_hdr_cache_put(auth_hdr_cache *c, const auth_jws *jws)
+{
+    if (!c || jws->header_len > HC_SEG_MAX)
+        return;
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < HC_SLOTS; i++)
+        if (c->e[i].len == jws->header_len && memcmp(c->e[i].seg, jws->token, c->e[i].len) == 0)
+            goto out;
+    unsigned i = c->next++ % HC_SLOTS;
+    c->e[i].len = jws->header_len;
+    memcpy(c->e[i].seg, jws->token, jws->header_len);
+    c->e[i].alg = jws->alg;
+    c->e[i].has_kid = jws->has_kid;
+    memcpy(c->e[i].kid, jws->kid, sizeof(jws->kid));
+out:
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int split(const char *token, size_t len, size_t *d1, size_t *d2, const char **reason)
+{
+    size_t dots = 0;
     if (len == 0) {
         *reason = "token empty";
-        goto out;
+        return -1;
     }
     for (size_t i = 0; i < len; i++)
         if (token[i] == '.') {
             if (dots == 0)
-                d1 = i;
+                *d1 = i;
             else if (dots == 1)
-                d2 = i;
+                *d2 = i;
             dots++;
         }
     if (dots != 2) {
         *reason = dots < 2 ? "token has fewer than three segments"
                            : "token has more than three segments";
-        goto out;
+        return -1;
     }
-    if (d1 == 0) {
+    if (*d1 == 0) {
         *reason = "header segment empty";
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+static int finish(const char *token, size_t len, size_t d1, size_t d2, auth_jws *jws,
+                  const char **reason)
+{
+    if (d2 + 1 == len) {
+        *reason = "signature segment empty";
+        return -1;
+    }
+    if (auth_b64url_decode(token + d2 + 1, len - d2 - 1, jws->sig, sizeof(jws->sig),
+                           &jws->sig_len) != 0) {
+        *reason = "signature is not canonical base64url";
+        return -1;
+    }
+    jws->token = token;
+    jws->header_len = d1;
+    jws->signing_len = d2;
+    jws->payload = token + d1 + 1;
+    jws->payload_len = d2 - d1 - 1;
+    return 0;
+}
+
+static int parse_header(const char *token, size_t d1, unsigned algs, auth_jws *jws,
+                        const char **reason);
+
+int auth_jws_parse(const char *token, size_t len, unsigned algs, auth_jws *jws,
+                   const char **reason)
+{
+    size_t d1 = 0, d2 = 0;
+    jws->alg = -1;
+    jws->has_kid = 0;
+    jws->kid[0] = '\0';
+    if (split(token, len, &d1, &d2, reason) != 0 ||
+        parse_header(token, d1, algs, jws, reason) != 0)
+        return -1;
+    return finish(token, len, d1, d2, jws, reason);
+}
+
+int auth_jws_parse_cached(auth_hdr_cache *hc, const char *token, size_t len, unsigned algs,
+                          auth_jws *jws, const char **reason)
+{
+    size_t d1 = 0, d2 = 0;
+    int hit = 0;
+    if (!hc)
+        return auth_jws_parse(token, len, algs, jws, reason);
+    if (split(token, len, &d1, &d2, reason) != 0)
+        return -1;
+    pthread_mutex_lock(&hc->mu);
+    for (int i = 0; i < HC_SLOTS && !hit; i++)
+        if (hc->e[i].len == d1 && memcmp(hc->e[i].seg, token, d1) == 0) {
+            jws->alg = hc->e[i].alg;
+            jws->has_kid = hc->e[i].has_kid;
+            memcpy(jws->kid, hc->e[i].kid, sizeof(jws->kid));
+            hit = 1;
+        }
+    pthread_mutex_unlock(&hc->mu);
+    if (!hit)
+        return auth_jws_parse(token, len, algs, jws, reason);
+    return finish(token, len, d1, d2, jws, reason);
+}
+
+static int parse_header(const char *token, size_t d1, unsigned algs, auth_jws *jws,
+                        const char **reason)
+{
+    uint8_t hdr[HEADER_MAX];
+    size_t hdr_len;
+    json_error_t jerr;
+    json_t *h = NULL, *v;
+    int rc = -1;
+
     if (auth_b64url_decode(token, d1, hdr, sizeof(hdr), &hdr_len) != 0) {
-        *reason = d1 > HEADER_MAX * 4 / 3 + 4 ? "header too large"
-                                                : "header is not canonical base64url";
+        *reason =
+            d1 > HEADER_MAX * 4 / 3 + 4 ? "header too large" : "header is not canonical base64url";
         goto out;
     }
     h = json_loadb((const char *)hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -140,19 +252,6 @@ int auth_jws_parse(const char *token, size_t len, unsigned algs, auth_jws *jws,
         memcpy(jws->kid, kid, kl + 1);
         jws->has_kid = 1;
     }
-    if (d2 + 1 == len) {
-        *reason = "signature segment empty";
-        goto out;
-    }
-    if (auth_b64url_decode(token + d2 + 1, len - d2 - 1, jws->sig, sizeof(jws->sig),
-                           &jws->sig_len) != 0) {
-        *reason = "signature is not canonical base64url";
-        goto out;
-    }
-    jws->token = token;
-    jws->signing_len = d2;
-    jws->payload = token + d1 + 1;
-    jws->payload_len = d2 - d1 - 1;
     rc = 0;
 out:
     json_decref(h);
@@ -177,22 +276,11 @@ int auth_jws_check_signature(const auth_key *key, const auth_jws *jws, const cha
         *reason = "signature length differs from the key size";
         return -1;
     }
-    const uint8_t *in = (const uint8_t *)jws->token;
-    switch (jws->alg) {
-    case AUTH_ALG_RS256:
-    case AUTH_ALG_PS256:
-        SHA256(in, jws->signing_len, md);
-        md_len = SHA256_DIGEST_LENGTH;
-        break;
-    case AUTH_ALG_RS384:
-    case AUTH_ALG_PS384:
-        SHA384(in, jws->signing_len, md);
-        md_len = SHA384_DIGEST_LENGTH;
-        break;
-    default:
-        SHA512(in, jws->signing_len, md);
-        md_len = SHA512_DIGEST_LENGTH;
-        break;
+    static const int bits[AUTH_ALG_COUNT] = {256, 384, 512, 256, 384, 512};
+    md_len = auth_digest(bits[jws->alg], jws->token, jws->signing_len, md);
+    if (md_len == 0) {
+        *reason = "digest failed";
+        return -1;
     }
     ctx = auth_key_ctx_acquire(key, jws->alg);
     if (!ctx) {

@@ -37,6 +37,7 @@ struct auth_verifier {
     auth_jwks *jwks;    /* JWKS */
     auth_devkey *devkey;
     auth_cache *cache;
+    auth_hdr_cache *hdr_cache;
     _Atomic uint64_t hits, misses;
 };
 
@@ -94,6 +95,7 @@ void auth_verifier_destroy(auth_verifier *v)
     auth_keyset_unref(v->fixed);
     auth_devkey_destroy(v->devkey);
     auth_cache_destroy(v->cache);
+    auth_hdr_cache_destroy(v->hdr_cache);
     free(v->issuer);
     for (size_t i = 0; i < v->naud; i++)
         free(v->aud[i]);
@@ -136,8 +138,8 @@ static auth_verifier *verifier_new(const auth_config *cfg, char *err, size_t err
         snprintf(err, errlen, "audience must be a comma list of 1..16 non-empty names");
         goto fail;
     }
-    if (split_list(cfg->role_claim ? cfg->role_claim : "role", '.', v->role_path,
-                   MAX_ROLE_PATH, &v->nrole_path) != 0) {
+    if (split_list(cfg->role_claim ? cfg->role_claim : "role", '.', v->role_path, MAX_ROLE_PATH,
+                   &v->nrole_path) != 0) {
         snprintf(err, errlen, "role claim must be a name or a dotted path of up to 4 names");
         goto fail;
     }
@@ -146,6 +148,10 @@ static auth_verifier *verifier_new(const auth_config *cfg, char *err, size_t err
         goto fail;
     }
     if (cfg->cache_entries && !(v->cache = auth_cache_create(cfg->cache_entries))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(v->hdr_cache = auth_hdr_cache_create())) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -192,8 +198,9 @@ auth_verifier *auth_verifier_create(const auth_config *cfg, char *err, size_t er
             snprintf(err, errlen, "JWKS ttl/refetch/stale/timeout out of range");
             goto fail;
         }
-        auth_jwks_opts o = {cfg->jwks_url, cfg->jwks_ca_file, v->algs, ttl, refetch, stale,
-                            tmo, cfg->jwks_background, cfg->clock, cfg->clock_arg};
+        auth_jwks_opts o = {
+            cfg->jwks_url, cfg->jwks_ca_file,    v->algs,    ttl,           refetch, stale,
+            tmo,           cfg->jwks_background, cfg->clock, cfg->clock_arg};
         if (!(v->jwks = auth_jwks_create(&o, err, errlen)))
             goto fail;
         break;
@@ -414,7 +421,10 @@ auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64
     }
     gen = v->jwks ? auth_jwks_generation(v->jwks) : 1;
     if (v->cache) {
-        SHA256((const uint8_t *)token, len, hash);
+        if (auth_digest(256, token, len, hash) != sizeof(hash)) {
+            why = "digest failed";
+            goto out;
+        }
         if (auth_cache_get(v->cache, hash, gen, now, v->skew, &p)) {
             atomic_fetch_add_explicit(&v->hits, 1, memory_order_relaxed);
             res = AUTH_OK;
@@ -422,7 +432,7 @@ auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64
         }
         atomic_fetch_add_explicit(&v->misses, 1, memory_order_relaxed);
     }
-    if (auth_jws_parse(token, len, v->algs, &jws, &why) != 0)
+    if (auth_jws_parse_cached(v->hdr_cache, token, len, v->algs, &jws, &why) != 0)
         goto out;
     if (!jws.has_kid && !v->fixed) {
         why = "kid missing";
@@ -441,6 +451,7 @@ auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64
     }
     if (auth_jws_check_signature(key, &jws, &why) != 0)
         goto out;
+    auth_hdr_cache_put(v->hdr_cache, &jws);
     if (auth_jws_payload(&jws, &payload, &payload_len, &why) != 0)
         goto out;
     if (check_claims(v, payload, payload_len, now, &p, &why) != 0)
