@@ -10,15 +10,30 @@
 #include "config/config.h"
 #include "transport/transport.h"
 
+#include <pthread.h>
+
 struct refl_index;
 struct srv_health;
 struct auth_verifier;
+struct store;
+struct vault;
+struct users_cache;
 
 typedef struct srv_app {
     const tw_config *cfg;
     struct refl_index *refl;
     struct srv_health *health;
     struct auth_verifier *auth;
+    struct store *store;
+    struct vault *vault;
+    struct users_cache *users;
+
+    /* Health prober: pings the store every second and flips health. */
+    pthread_t prober;
+    int prober_running;
+    pthread_mutex_t prober_mu;
+    pthread_cond_t prober_cv;
+    int stopping;
 } srv_app;
 
 /* Build every module from cfg (which must outlive the app). names: the served services.
@@ -27,5 +42,8 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
 void app_destroy(srv_app *app);
 /* The interceptor hooks for the transport, bound to app. */
 srv_hooks app_hooks(srv_app *app);
+/* Start / stop the background health prober (store reachability -> grpc.health.v1). */
+int app_start_prober(srv_app *app);
+void app_stop_prober(srv_app *app);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin/health.h"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return 2;
     }
     tw_log_setup((tw_log_level)cfg.log_level, 2);
+    /* Everything the server creates (database, keys) is private to its user. */
+    umask(0077);
     /* Fewer page faults under load: keep freed memory instead of trimming it back. */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_MMAP_THRESHOLD, 16 << 20);
@@ -92,7 +95,8 @@ int main(int argc, char **argv)
         goto out_grpc;
     if (srv_transport_start(transport) != 0)
         goto out_grpc;
-    srv_health_set_serving(app.health, 1);
+    if (app_start_prober(&app) != 0)
+        goto out_grpc;
     {
         tw_logline l;
         tw_log_begin(&l, TW_LOG_INFO, "listening");
@@ -107,6 +111,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     tw_logf(TW_LOG_INFO, "shutdown", "signal %d: draining", sig);
+    app_stop_prober(&app);
     srv_health_set_serving(app.health, 0);
     sleep_ms(cfg.shutdown_grace_ms > 200 ? 200 : cfg.shutdown_grace_ms / 2);
     srv_transport_shutdown(transport);

@@ -1,0 +1,51 @@
+/* Shared service helpers (see svc.h). */
+#include "svc.h"
+
+#include <time.h>
+
+static void release_conn(void *arg)
+{
+    store_conn_release(arg);
+}
+
+tw_status svc_conn(tw_call *c, store_conn **out)
+{
+    srv_app *app = tw_call_app(c);
+    store_rc rc = store_conn_acquire(app->store, out);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "database");
+    tw_arena_defer(tw_call_arena(c), release_conn, *out);
+    return tw_ok();
+}
+
+tw_status svc_store_status(tw_call *c, store_rc rc, const char *what)
+{
+    switch (rc) {
+    case STORE_OK:
+        return tw_ok();
+    case STORE_NOT_FOUND:
+        return tw_call_errorf(c, TW_NOT_FOUND, "%s not found", what);
+    case STORE_CONFLICT:
+        return tw_call_errorf(c, TW_ALREADY_EXISTS, "%s already exists", what);
+    case STORE_UNAVAILABLE:
+    case STORE_BUSY:
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    case STORE_INVALID:
+        return tw_call_errorf(c, TW_INVALID_ARGUMENT, "%s: value refused", what);
+    default:
+        return tw_err(TW_INTERNAL, "internal storage error");
+    }
+}
+
+int64_t svc_user_id(tw_call *c)
+{
+    return tw_call_principal(c)->user_id;
+}
+
+int64_t svc_now_us(tw_call *c)
+{
+    (void)c;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
