@@ -342,7 +342,8 @@ def tradewink_rpcs(include_sim=True):
             continue
         if fn == "sim.proto" and not include_sim:
             continue
-        text = open(os.path.join(d, fn), encoding="utf-8").read()
+        with open(os.path.join(d, fn), encoding="utf-8") as f:
+            text = f.read()
         text = re.sub(r"//[^\n]*", "", text)
         pkg = re.search(r"^\s*package\s+([\w.]+)\s*;", text, re.M).group(1)
         for svc in re.finditer(r"service\s+(\w+)\s*\{", text):
