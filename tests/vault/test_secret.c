@@ -126,6 +126,18 @@ static int vmflags_of(const void *p, char *flags, size_t len)
     return found ? 0 : -1;
 }
 
+/* ASan replaces mlock with a no-op that reports success, so "lo" cannot show up there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MLOCK_REAL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MLOCK_REAL 0
+#endif
+#endif
+#ifndef MLOCK_REAL
+#define MLOCK_REAL 1
+#endif
+
 static int has_flag(const char *flags, const char *f)
 {
     char pat[8];
@@ -145,7 +157,7 @@ static void fallback_pages_are_locked_and_never_dumped(void **state)
     assert_int_equal(vmflags_of(p, flags, sizeof(flags)), 0);
     print_message("fallback VmFlags:%s", flags);
     assert_true(has_flag(flags, "dd"));
-    if (locked)
+    if (locked && MLOCK_REAL)
         assert_true(has_flag(flags, "lo"));
     assert_true(vault_smem_is_secure(p) == locked);
     vault_smem_page_free(p, 100);
