@@ -21,6 +21,16 @@
 TW_UNARY_THUNK(auth_whoami, Tradewink__V1__WhoAmIRequest, Tradewink__V1__WhoAmIResponse);
 TW_UNARY_THUNK(auth_issue_dev_token, Tradewink__V1__IssueDevTokenRequest,
                Tradewink__V1__IssueDevTokenResponse);
+TW_UNARY_THUNK(keyvault_put, Tradewink__V1__PutBrokerKeyRequest,
+               Tradewink__V1__PutBrokerKeyResponse);
+TW_UNARY_THUNK(keyvault_list, Tradewink__V1__ListBrokerKeysRequest,
+               Tradewink__V1__ListBrokerKeysResponse);
+TW_UNARY_THUNK(keyvault_delete, Tradewink__V1__DeleteBrokerKeyRequest,
+               Tradewink__V1__DeleteBrokerKeyResponse);
+TW_UNARY_THUNK(keyvault_test, Tradewink__V1__TestBrokerKeyRequest,
+               Tradewink__V1__TestBrokerKeyResponse);
+TW_UNARY_THUNK(keyvault_rewrap, Tradewink__V1__RewrapKeysRequest,
+               Tradewink__V1__RewrapKeysResponse);
 TW_UNARY_THUNK(health_check, Grpc__Health__V1__HealthCheckRequest,
                Grpc__Health__V1__HealthCheckResponse);
 TW_STREAM_THUNK(health_watch, Grpc__Health__V1__HealthCheckRequest,
@@ -53,11 +63,11 @@ static const tw_route_def table[] = {
     {AUTH, "IssueDevToken", U, PUBLIC, TW_RL_PUBLIC,
      TW_HANDLER(auth_issue_dev_token)}, /* dev mode only */
 
-    {VAULT, "PutBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_NO_HANDLER},
-    {VAULT, "ListBrokerKeys", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {VAULT, "DeleteBrokerKey", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {VAULT, "TestBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_NO_HANDLER},
-    {VAULT, "RewrapKeys", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {VAULT, "PutBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_HANDLER(keyvault_put)},
+    {VAULT, "ListBrokerKeys", U, USER, TW_RL_API, TW_HANDLER(keyvault_list)},
+    {VAULT, "DeleteBrokerKey", U, USER, TW_RL_API, TW_HANDLER(keyvault_delete)},
+    {VAULT, "TestBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_HANDLER(keyvault_test)},
+    {VAULT, "RewrapKeys", U, ADMIN, TW_RL_API, TW_HANDLER(keyvault_rewrap)},
 
     {ORDERS, "SubmitOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
     {ORDERS, "ConfirmOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},

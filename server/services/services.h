@@ -8,6 +8,7 @@
 #include "core/call.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "tradewink/v1/auth.pb-c.h"
+#include "tradewink/v1/keyvault.pb-c.h"
 
 /* A Timestamp in the call's arena for unix seconds; NULL when out of memory. */
 Google__Protobuf__Timestamp *svc_timestamp(tw_call *c, int64_t unix_s);
@@ -16,5 +17,16 @@ tw_status auth_whoami(tw_call *c, const Tradewink__V1__WhoAmIRequest *req,
                       Tradewink__V1__WhoAmIResponse *resp);
 tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenRequest *req,
                                Tradewink__V1__IssueDevTokenResponse *resp);
+
+tw_status keyvault_put(tw_call *c, const Tradewink__V1__PutBrokerKeyRequest *req,
+                       Tradewink__V1__PutBrokerKeyResponse *resp);
+tw_status keyvault_list(tw_call *c, const Tradewink__V1__ListBrokerKeysRequest *req,
+                        Tradewink__V1__ListBrokerKeysResponse *resp);
+tw_status keyvault_delete(tw_call *c, const Tradewink__V1__DeleteBrokerKeyRequest *req,
+                          Tradewink__V1__DeleteBrokerKeyResponse *resp);
+tw_status keyvault_test(tw_call *c, const Tradewink__V1__TestBrokerKeyRequest *req,
+                        Tradewink__V1__TestBrokerKeyResponse *resp);
+tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *req,
+                          Tradewink__V1__RewrapKeysResponse *resp);
 
 #endif

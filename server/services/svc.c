@@ -1,7 +1,12 @@
 /* Shared service helpers (see svc.h). */
 #include "svc.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <time.h>
+
+#include "audit/audit.h"
+#include "core/log.h"
 
 static void release_conn(void *arg)
 {
@@ -48,4 +53,43 @@ int64_t svc_now_us(tw_call *c)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+tw_status svc_audit(tw_call *c, store_conn *conn, int64_t chain_user_id, const char *action,
+                    const char *object_id, const char *outcome, const char *details)
+{
+    const tw_principal *p = tw_call_principal(c);
+    audit_entry e = {
+        .user_id = chain_user_id,
+        .actor = p->role == TW_ROLE_ADMIN ? "admin" : "user",
+        .actor_id = p->subject ? p->subject : "",
+        .action = action,
+        .object_id = object_id ? object_id : "",
+        .outcome = outcome,
+        .details = details,
+    };
+    store_rc rc = audit_append(conn, &e, svc_now_us(c), NULL);
+    if (rc != STORE_OK) {
+        tw_logf(TW_LOG_ERROR, "audit_failed", "%s: %s (change not applied)", action,
+                store_rc_name(rc));
+        return tw_err(TW_UNAVAILABLE, "audit trail unavailable, change not applied");
+    }
+    return tw_ok();
+}
+
+int64_t svc_parse_id(const char *s)
+{
+    char *end;
+    if (!s || *s < '1' || *s > '9')
+        return 0;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || v <= 0)
+        return 0;
+    return (int64_t)v;
+}
+
+char *svc_id_str(tw_call *c, int64_t id)
+{
+    return tw_arena_printf(tw_call_arena(c), "%lld", (long long)id);
 }

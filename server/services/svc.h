@@ -24,4 +24,24 @@ int64_t svc_user_id(tw_call *c);
 /* Wall-clock now in microseconds (the sim clock when the sim broker is on). */
 int64_t svc_now_us(tw_call *c);
 
+struct vault_secret;
+/* Decrypt the stored credential k (the caller's own) into a secret buffer, for a broker call
+ * only. Plaintext layout: key_id "\n" secret. */
+tw_status svc_key_open(tw_call *c, store_conn *conn, const store_broker_key *k,
+                       struct vault_secret **out);
+/* Ask k's broker to accept the credential (its account endpoint). *ok and *message set. */
+tw_status svc_broker_test(tw_call *c, const store_broker_key *k, const struct vault_secret *cred,
+                          protobuf_c_boolean *ok, char **message);
+
 #endif
+
+/* Append an audit event for the caller's own chain (actor = the caller), inside the open
+ * transaction on conn. details: a JSON object text or NULL. Returns the RPC status to fail
+ * with (UNAVAILABLE) when the event cannot be written: the caller must then roll back. */
+tw_status svc_audit(tw_call *c, store_conn *conn, int64_t chain_user_id, const char *action,
+                    const char *object_id, const char *outcome, const char *details);
+
+/* Strict decimal id ("42"): 0 when s is not a positive integer. */
+int64_t svc_parse_id(const char *s);
+/* Decimal id as arena text. */
+char *svc_id_str(tw_call *c, int64_t id);
