@@ -82,7 +82,7 @@ int auth_cache_get(auth_cache *c, const uint8_t key[32], uint64_t gen, int64_t n
 {
     shard *sh;
     int hit = 0;
-    if (!c)
+    if (!c || gen == 0)
         return 0;
     entry *set = set_of(c, key, &sh);
     pthread_mutex_lock(&sh->mu);
@@ -105,7 +105,7 @@ int auth_cache_get(auth_cache *c, const uint8_t key[32], uint64_t gen, int64_t n
 void auth_cache_put(auth_cache *c, const uint8_t key[32], uint64_t gen, const auth_principal *p)
 {
     shard *sh;
-    if (!c)
+    if (!c || gen == 0)
         return;
     entry *set = set_of(c, key, &sh);
     pthread_mutex_lock(&sh->mu);

@@ -151,8 +151,9 @@ void auth_jwks_destroy(auth_jwks *j);
 /* A referenced key set that should contain kid, fetching first when the cache is missing the
  * kid (rate-limited, single flight) or expired. NULL + reason when no usable set exists. */
 auth_keyset *auth_jwks_get(auth_jwks *j, const char *kid, int64_t now, const char **reason);
-/* Changes whenever the served key set changes (for the token cache). */
-uint64_t auth_jwks_generation(auth_jwks *j);
+/* Changes whenever the served key set changes (for the token cache); 0 while the set is past
+ * its TTL or absent, so no cached token is served until auth_jwks_get has refreshed it. */
+uint64_t auth_jwks_generation(auth_jwks *j, int64_t now);
 void auth_jwks_counters(auth_jwks *j, uint64_t *fetches, uint64_t *failures);
 
 /* The dev key's public half as a one-key set whose kid (the thumbprint) tokens must carry. */
@@ -173,7 +174,7 @@ auth_verifier *auth_verifier_create_static(const auth_config *cfg, auth_keyset *
 typedef struct auth_cache auth_cache;
 auth_cache *auth_cache_create(size_t entries); /* NULL when entries == 0 or no memory */
 void auth_cache_destroy(auth_cache *c);
-/* 1 and *out on a live entry (now <= exp + skew, same key generation), else 0. */
+/* 1 and *out on a live entry (now <= exp + skew, same non-zero key generation), else 0. */
 int auth_cache_get(auth_cache *c, const uint8_t key[32], uint64_t gen, int64_t now, int skew,
                    auth_principal *out);
 void auth_cache_put(auth_cache *c, const uint8_t key[32], uint64_t gen, const auth_principal *p);

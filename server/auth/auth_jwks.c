@@ -38,6 +38,7 @@ struct auth_jwks {
     int64_t last_attempt;
     int attempted, fetching, stop, kicked;
     _Atomic uint64_t generation;
+    _Atomic int64_t fresh_at; /* fetched_at of `current`, INT64_MIN when none */
     _Atomic uint64_t fetches, failures;
     pthread_t thread;
     int has_thread;
@@ -137,6 +138,7 @@ static void fetch_locked(auth_jwks *j, int64_t now)
         j->current = ks;
         memcpy(j->body_hash, hash, 32);
         j->fetched_at = now;
+        atomic_store(&j->fresh_at, now);
     } else {
         atomic_fetch_add(&j->failures, 1);
     }
@@ -150,6 +152,7 @@ static void expire_locked(auth_jwks *j, int64_t now)
     if (j->current && now - j->fetched_at >= (int64_t)j->ttl_s + j->max_stale_s) {
         auth_keyset_unref(j->current);
         j->current = NULL;
+        atomic_store(&j->fresh_at, INT64_MIN);
         atomic_fetch_add(&j->generation, 1);
     }
 }
@@ -250,6 +253,7 @@ auth_jwks *auth_jwks_create(const auth_jwks_opts *o, char *err, size_t errlen)
     j->clock = o->clock ? o->clock : default_clock;
     j->clock_arg = o->clock_arg;
     atomic_init(&j->generation, 1);
+    atomic_init(&j->fresh_at, INT64_MIN);
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->done, NULL);
     pthread_cond_init(&j->kick, NULL);
@@ -298,9 +302,13 @@ void auth_jwks_destroy(auth_jwks *j)
     free(j);
 }
 
-uint64_t auth_jwks_generation(auth_jwks *j)
+uint64_t auth_jwks_generation(auth_jwks *j, int64_t now)
 {
-    return atomic_load(&j->generation);
+    uint64_t gen = atomic_load(&j->generation);
+    int64_t at = atomic_load(&j->fresh_at);
+    /* A set past its TTL must go through auth_jwks_get (which refreshes it) before any cached
+     * token verified under it is served again. */
+    return at != INT64_MIN && now - at < j->ttl_s && now >= at ? gen : 0;
 }
 
 void auth_jwks_counters(auth_jwks *j, uint64_t *fetches, uint64_t *failures)

@@ -419,7 +419,7 @@ auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64
         why = "token larger than the size cap";
         goto out;
     }
-    gen = v->jwks ? auth_jwks_generation(v->jwks) : 1;
+    gen = v->jwks ? auth_jwks_generation(v->jwks, now) : 1;
     if (v->cache) {
         if (auth_digest(256, token, len, hash) != sizeof(hash)) {
             why = "digest failed";
