@@ -72,9 +72,10 @@ store_rc store_url_check(const char *url, store_log_fn log, void *log_ctx, char 
                          size_t errlen);
 
 /* Opens a store and one connection (so bad credentials / an absent server fail here with
- * STORE_UNAVAILABLE). url NULL or "" means STORE_DEFAULT_URL. log/log_ctx are kept for the
- * store's lifetime (log may be NULL). On success *out is owned by the caller: store_close().
- * err (may be NULL) receives a message without secrets on failure. */
+ * STORE_UNAVAILABLE). Does not migrate: call store_migrate() once at start. url NULL or "" means
+ * STORE_DEFAULT_URL. log/log_ctx are kept for the store's lifetime (log may be NULL). On success
+ * *out is owned by the caller: store_close(). err (may be NULL) receives a message without secrets
+ * on failure. */
 store_rc store_open(const char *url, store_log_fn log, void *log_ctx, store **out, char *err,
                     size_t errlen);
 
@@ -120,6 +121,10 @@ store_rc store_tx_begin_user(store_conn *c, int64_t user_id);
  * the admin kill switch. */
 store_rc store_tx_begin_global(store_conn *c);
 
+/* After any failure inside a transaction, roll it back: PostgreSQL aborts the transaction on
+ * an error, and store_tx_commit() then reports STORE_INVALID instead of committing. Lock waits
+ * have no timeout of their own; add `options=-c%20lock_timeout%3D5s` to a PostgreSQL URL to
+ * bound them (SQLite waits at most 5 s, then STORE_BUSY). */
 store_rc store_tx_commit(store_conn *c);
 store_rc store_tx_rollback(store_conn *c); /* OK also when the connection is already gone */
 

@@ -696,8 +696,8 @@ static const char *const hostile[] = {
     "Robert'); DELETE FROM orders WHERE ('1'='1",
     "back\\slash \\' \\\\ \\x00 \\n",
     "$1 $2 ?1 ? :name @p %s %n",
-    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\x80 \xe4\xb8\xad\xe6\x96\x87 "
-    "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d",
+    ("\xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\x80 \xe4\xb8\xad\xe6\x96\x87 " /* é€🚀 中文 */
+     "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"),                             /* שלום */
     "tab\there\nnewline\r\n",
     "/* comment */ SELECT 1; --",
     "E'\\x41' || chr(0)",
