@@ -15,7 +15,9 @@
 #include "admin/health.h"
 #include "admin/reflection.h"
 #include "auth/auth.h"
+#include "audit/audit.h"
 #include "core/log.h"
+#include "services/services.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
@@ -121,7 +123,31 @@ static tw_status app_authenticate(void *appv, tw_call *c, const char *authorizat
 
 static void app_denied(void *appv, tw_call *c)
 {
-    (void)appv;
+    srv_app *app = appv;
+    const tw_principal *p = tw_call_principal(c);
+    /* Role failures on admin methods are audited in the caller's own chain. */
+    store_conn *conn;
+    if (app->store && p->user_id && store_conn_acquire(app->store, &conn) == STORE_OK) {
+        char details[320];
+        snprintf(details, sizeof(details), "{\"method\":\"%s\"}", tw_call_method(c));
+        audit_entry e = {.user_id = p->user_id,
+                         .actor = "user",
+                         .actor_id = p->subject,
+                         .action = "AUTH_DENIED",
+                         .object_id = tw_call_method(c),
+                         .outcome = "DENIED",
+                         .details = details};
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (store_tx_begin_user(conn, p->user_id) == STORE_OK) {
+            if (audit_append(conn, &e, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, NULL) ==
+                STORE_OK)
+                store_tx_commit(conn);
+            else
+                store_tx_rollback(conn);
+        }
+        store_conn_release(conn);
+    }
     tw_logline l;
     tw_log_begin(&l, TW_LOG_WARN, "auth_denied");
     tw_log_uint(&l, "req_id", tw_call_id(c));
@@ -267,12 +293,16 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
         return -1;
     if (store_create(app, cfg) != 0 || vault_open(app, cfg) != 0 || auth_create(app, cfg) != 0)
         return -1;
+    app->audit_feed = audit_feed_start(app->store);
+    if (!app->audit_feed)
+        return -1;
     return 0;
 }
 
 void app_destroy(srv_app *app)
 {
     app_stop_prober(app);
+    audit_feed_stop(app->audit_feed);
     auth_verifier_destroy(app->auth);
     vault_destroy(app->vault);
     store_close(app->store);

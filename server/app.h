@@ -18,6 +18,7 @@ struct auth_verifier;
 struct store;
 struct vault;
 struct users_cache;
+struct audit_feed;
 
 typedef struct srv_app {
     const tw_config *cfg;
@@ -27,6 +28,7 @@ typedef struct srv_app {
     struct store *store;
     struct vault *vault;
     struct users_cache *users;
+    struct audit_feed *audit_feed;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +58,12 @@ int main(int argc, char **argv)
     tw_log_setup((tw_log_level)cfg.log_level, 2);
     /* Everything the server creates (database, keys) is private to its user. */
     umask(0077);
+    if (cfg.auth_mode != TW_AUTH_DEV) {
+        /* Outside dev mode no core dump may carry keys or secrets out of the process. */
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     /* Fewer page faults under load: keep freed memory instead of trimming it back. */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_MMAP_THRESHOLD, 16 << 20);

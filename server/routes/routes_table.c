@@ -31,6 +31,12 @@ TW_UNARY_THUNK(keyvault_test, Tradewink__V1__TestBrokerKeyRequest,
                Tradewink__V1__TestBrokerKeyResponse);
 TW_UNARY_THUNK(keyvault_rewrap, Tradewink__V1__RewrapKeysRequest,
                Tradewink__V1__RewrapKeysResponse);
+TW_UNARY_THUNK(audit_list_events, Tradewink__V1__ListEventsRequest,
+               Tradewink__V1__ListEventsResponse);
+TW_STREAM_THUNK(audit_stream_events, Tradewink__V1__StreamEventsRequest,
+                Tradewink__V1__StreamEventsResponse);
+TW_UNARY_THUNK(audit_verify_chain_rpc, Tradewink__V1__VerifyChainRequest,
+               Tradewink__V1__VerifyChainResponse);
 TW_UNARY_THUNK(health_check, Grpc__Health__V1__HealthCheckRequest,
                Grpc__Health__V1__HealthCheckResponse);
 TW_STREAM_THUNK(health_watch, Grpc__Health__V1__HealthCheckRequest,
@@ -88,9 +94,9 @@ static const tw_route_def table[] = {
     {RISK, "HaltAll", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
     {RISK, "ResumeAll", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
 
-    {AUDIT, "ListEvents", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {AUDIT, "StreamEvents", SS, USER, TW_RL_API, TW_NO_HANDLER},
-    {AUDIT, "VerifyChain", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {AUDIT, "ListEvents", U, USER, TW_RL_API, TW_HANDLER(audit_list_events)},
+    {AUDIT, "StreamEvents", SS, USER, TW_RL_API, TW_STREAMER(audit_stream_events)},
+    {AUDIT, "VerifyChain", U, USER, TW_RL_API, TW_HANDLER(audit_verify_chain_rpc)},
 
     {SIM, "SetQuotes", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
     {SIM, "GetQuote", U, ADMIN, TW_RL_API, TW_NO_HANDLER},

@@ -7,6 +7,7 @@
 
 #include "core/call.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "tradewink/v1/audit.pb-c.h"
 #include "tradewink/v1/auth.pb-c.h"
 #include "tradewink/v1/keyvault.pb-c.h"
 
@@ -28,5 +29,19 @@ tw_status keyvault_test(tw_call *c, const Tradewink__V1__TestBrokerKeyRequest *r
                         Tradewink__V1__TestBrokerKeyResponse *resp);
 tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *req,
                           Tradewink__V1__RewrapKeysResponse *resp);
+
+tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *req,
+                            Tradewink__V1__ListEventsResponse *resp);
+tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsRequest *req,
+                              tw_stream *s);
+tw_status audit_verify_chain_rpc(tw_call *c, const Tradewink__V1__VerifyChainRequest *req,
+                                 Tradewink__V1__VerifyChainResponse *resp);
+
+struct audit_feed;
+struct store;
+/* The StreamEvents feed: one poller thread per process. NULL on failure. */
+struct audit_feed *audit_feed_start(struct store *st);
+/* Ends every subscription and the thread. NULL is a no-op. */
+void audit_feed_stop(struct audit_feed *f);
 
 #endif

@@ -1,0 +1,412 @@
+/*
+ * tradewink.v1.Audit: ListEvents, StreamEvents, VerifyChain.
+ *
+ * Users read their own chain; admins may name a user or ask for all users. StreamEvents is
+ * fed by one poller thread per process (audit_feed_*): it reads events past the highest id it
+ * has seen every 200 ms and fans them out to subscribers. Because it reads the database, a
+ * subscriber sees events written by every replica, not just this one. A resuming subscriber
+ * gets its backlog (seq > from_sequence) while the feed lock is held, so no live event can
+ * overtake it.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/audit.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "services.h"
+#include "svc.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 500
+#define FEED_INTERVAL_MS 200
+
+typedef Tradewink__V1__AuditEvent wire_event;
+
+static int action_value(const char *name)
+{
+    char full[96];
+    snprintf(full, sizeof(full), "AUDIT_ACTION_%s", name);
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
+        &tradewink__v1__audit_action__descriptor, full);
+    return v ? v->value : 0;
+}
+
+static const char *action_name(int value)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&tradewink__v1__audit_action__descriptor, value);
+    return v ? v->name + strlen("AUDIT_ACTION_") : NULL;
+}
+
+/* Heap (not arena) conversion, for streams: free with free_wire. */
+static wire_event *to_wire(const store_audit_event *e, ProtobufCAllocator *al)
+{
+    wire_event *w = al->alloc(al->allocator_data, sizeof(*w));
+    Google__Protobuf__Timestamp *t = al->alloc(al->allocator_data, sizeof(*t));
+    char *uid = al->alloc(al->allocator_data, 24);
+    if (!w || !t || !uid)
+        return NULL;
+    tradewink__v1__audit_event__init(w);
+    google__protobuf__timestamp__init(t);
+    t->seconds = e->time_us / 1000000;
+    t->nanos = (int32_t)(e->time_us % 1000000) * 1000;
+    snprintf(uid, 24, "%lld", (long long)e->user_id);
+    w->sequence = (uint64_t)e->seq;
+    w->time = t;
+    w->actor_type = strcmp(e->actor, "admin") == 0  ? TRADEWINK__V1__ACTOR_TYPE__ACTOR_TYPE_ADMIN
+                    : strcmp(e->actor, "user") == 0 ? TRADEWINK__V1__ACTOR_TYPE__ACTOR_TYPE_USER
+                                                    : TRADEWINK__V1__ACTOR_TYPE__ACTOR_TYPE_SYSTEM;
+    w->actor_id = (char *)e->actor_id;
+    w->user_id = e->user_id ? uid : (char *)"";
+    w->action = (Tradewink__V1__AuditAction)action_value(e->action);
+    w->object_id = (char *)e->object_id;
+    w->outcome =
+        strcmp(e->outcome, "SUCCESS") == 0  ? TRADEWINK__V1__AUDIT_OUTCOME__AUDIT_OUTCOME_SUCCESS
+        : strcmp(e->outcome, "DENIED") == 0 ? TRADEWINK__V1__AUDIT_OUTCOME__AUDIT_OUTCOME_DENIED
+                                            : TRADEWINK__V1__AUDIT_OUTCOME__AUDIT_OUTCOME_FAILURE;
+    w->details_json = (char *)e->details;
+    w->prev_hash.data = (uint8_t *)e->prev_hash;
+    w->prev_hash.len = STORE_HASH_LEN;
+    w->hash.data = (uint8_t *)e->hash;
+    w->hash.len = STORE_HASH_LEN;
+    return w;
+}
+
+/* Which chain a request targets: the caller's, a named user's (admin), or all (admin, -1). */
+static tw_status target_user(tw_call *c, const char *user_id, protobuf_c_boolean all, int64_t *out)
+{
+    const tw_principal *p = tw_call_principal(c);
+    if (p->role != TW_ROLE_ADMIN) {
+        if (all || (*user_id && svc_parse_id(user_id) != p->user_id))
+            return tw_err(TW_PERMISSION_DENIED, "only admins read other users' events");
+        *out = p->user_id;
+        return tw_ok();
+    }
+    if (all) {
+        if (*user_id)
+            return tw_err(TW_INVALID_ARGUMENT, "user_id and all_users are exclusive");
+        *out = -1;
+        return tw_ok();
+    }
+    if (!*user_id) {
+        *out = p->user_id;
+        return tw_ok();
+    }
+    if ((*out = svc_parse_id(user_id)) == 0)
+        return tw_err(TW_INVALID_ARGUMENT, "user_id: not a user id");
+    return tw_ok();
+}
+
+tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *req,
+                            Tradewink__V1__ListEventsResponse *resp)
+{
+    store_conn *conn;
+    int64_t uid;
+    tw_status st = target_user(c, req->user_id, req->all_users, &uid);
+    if (st.code != TW_OK)
+        return st;
+    if (req->page_size < 0)
+        return tw_err(TW_INVALID_ARGUMENT, "page_size: must not be negative");
+    int limit = req->page_size == 0 ? PAGE_DEFAULT
+                                    : (req->page_size > PAGE_MAX ? PAGE_MAX : req->page_size);
+    store_audit_filter f = {.limit = limit};
+    int64_t after = 0;
+    if (*req->page_token && (after = svc_parse_id(req->page_token)) == 0)
+        return tw_err(TW_INVALID_ARGUMENT, "page_token: not a token from a previous page");
+    /* Own/one chain pages by sequence; all chains by global id. */
+    int by_id = uid < 0 || uid != tw_call_principal(c)->user_id;
+    if (by_id)
+        f.after_id = after;
+    else
+        f.after_seq = after;
+    if (req->action) {
+        f.action = action_name(req->action);
+        if (!f.action)
+            return tw_err(TW_INVALID_ARGUMENT, "action: unknown value");
+    }
+    if (req->start_time)
+        f.since_us = req->start_time->seconds * 1000000 + req->start_time->nanos / 1000;
+    if (req->end_time)
+        f.until_us = req->end_time->seconds * 1000000 + req->end_time->nanos / 1000;
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    store_audit_event *evs = NULL;
+    size_t n = 0;
+    store_rc rc = by_id ? store_admin_audit_list(conn, uid, &f, &evs, &n)
+                        : store_audit_list(conn, uid, &f, &evs, &n);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "audit events");
+    tw_arena *a = tw_call_arena(c);
+    tw_arena_defer(a, free, evs);
+    resp->events = tw_arena_alloc(a, (n ? n : 1) * sizeof(*resp->events));
+    if (!resp->events)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (*req->object_id && strcmp(evs[i].object_id, req->object_id) != 0)
+            continue;
+        resp->events[resp->n_events] = to_wire(&evs[i], tw_arena_protobuf_allocator(a));
+        if (!resp->events[resp->n_events])
+            return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        resp->n_events++;
+    }
+    if (n == (size_t)limit)
+        resp->next_page_token = svc_id_str(c, by_id ? evs[n - 1].id : evs[n - 1].seq);
+    return tw_ok();
+}
+
+tw_status audit_verify_chain_rpc(tw_call *c, const Tradewink__V1__VerifyChainRequest *req,
+                                 Tradewink__V1__VerifyChainResponse *resp)
+{
+    store_conn *conn;
+    int64_t uid;
+    tw_status st = target_user(c, req->user_id, 0, &uid);
+    if (st.code != TW_OK)
+        return st;
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    int64_t checked = 0, broken = 0;
+    store_rc rc = audit_verify_chain(conn, uid, &checked, &broken);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "audit chain");
+    resp->ok = broken == 0;
+    resp->events_checked = (uint64_t)checked;
+    resp->first_broken_sequence = (uint64_t)broken;
+    return tw_ok();
+}
+
+/* ---- the feed ---------------------------------------------------------------------------- */
+
+struct sub {
+    struct sub *next;
+    tw_stream *stream;
+    int64_t user_id;  /* -1 = all */
+    int64_t last_seq; /* per-user streams: skip anything at or below */
+};
+
+struct audit_feed {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int running, stopping;
+    store *st;
+    int64_t last_id;
+    struct sub *subs;
+};
+
+static ProtobufCAllocator heap_alloc_pb;
+static void *heap_alloc(void *d, size_t n)
+{
+    (void)d;
+    return calloc(1, n);
+}
+static void heap_free(void *d, void *p)
+{
+    (void)d;
+    free(p);
+}
+
+static void deliver(struct sub *s, const store_audit_event *e)
+{
+    if (s->user_id >= 0 && (e->user_id != s->user_id || e->seq <= s->last_seq))
+        return;
+    /* Conversion borrows e's strings; the stream packs at send time. */
+    wire_event w;
+    Google__Protobuf__Timestamp t;
+    char uid[24];
+    tradewink__v1__audit_event__init(&w);
+    google__protobuf__timestamp__init(&t);
+    wire_event *tmp = to_wire(e, &heap_alloc_pb);
+    if (!tmp)
+        return;
+    w = *tmp;
+    t = *tmp->time;
+    snprintf(uid, sizeof(uid), "%s", tmp->user_id);
+    free(tmp->time);
+    free(tmp->user_id != (char *)"" ? tmp->user_id : NULL);
+    free(tmp);
+    w.time = &t;
+    w.user_id = uid;
+    Tradewink__V1__StreamEventsResponse r = TRADEWINK__V1__STREAM_EVENTS_RESPONSE__INIT;
+    r.event = &w;
+    tw_stream_send(s->stream, &r.base);
+    if (s->user_id >= 0)
+        s->last_seq = e->seq;
+}
+
+static void *feed_main(void *arg)
+{
+    struct audit_feed *f = arg;
+    pthread_mutex_lock(&f->mu);
+    while (!f->stopping) {
+        if (f->subs) {
+            store_conn *conn;
+            store_audit_event *evs = NULL;
+            size_t n = 0;
+            store_audit_filter flt = {.after_id = f->last_id, .limit = 500};
+            if (store_conn_acquire(f->st, &conn) == STORE_OK) {
+                if (store_admin_audit_list(conn, -1, &flt, &evs, &n) == STORE_OK) {
+                    for (size_t i = 0; i < n; i++) {
+                        for (struct sub *s = f->subs; s; s = s->next)
+                            deliver(s, &evs[i]);
+                        f->last_id = evs[i].id;
+                    }
+                }
+                store_conn_release(conn);
+            }
+            free(evs);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += FEED_INTERVAL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!f->stopping)
+            pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* The newest event id now: live delivery starts after it. */
+static int64_t newest_id(store *st)
+{
+    store_conn *conn;
+    int64_t last = 0;
+    if (store_conn_acquire(st, &conn) != STORE_OK)
+        return -1;
+    for (;;) {
+        store_audit_event *evs = NULL;
+        size_t n = 0;
+        store_audit_filter flt = {.after_id = last, .limit = 1000};
+        if (store_admin_audit_list(conn, -1, &flt, &evs, &n) != STORE_OK) {
+            free(evs);
+            last = -1;
+            break;
+        }
+        if (n)
+            last = evs[n - 1].id;
+        free(evs);
+        if (n < 1000)
+            break;
+    }
+    store_conn_release(conn);
+    return last;
+}
+
+struct audit_feed *audit_feed_start(store *st)
+{
+    struct audit_feed *f = tw_calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    heap_alloc_pb.alloc = heap_alloc;
+    heap_alloc_pb.free = heap_free;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    f->st = st;
+    f->last_id = newest_id(st);
+    if (f->last_id < 0)
+        f->last_id = 0;
+    if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
+        free(f);
+        return NULL;
+    }
+    f->running = 1;
+    return f;
+}
+
+void audit_feed_stop(struct audit_feed *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stopping = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->thread, NULL);
+    while (f->subs) {
+        struct sub *s = f->subs;
+        f->subs = s->next;
+        tw_stream_on_close(s->stream, NULL, NULL);
+        tw_stream_unref(s->stream);
+        free(s);
+    }
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+static void sub_closed(tw_stream *stream, void *arg)
+{
+    struct audit_feed *f = arg;
+    struct sub *found = NULL;
+    pthread_mutex_lock(&f->mu);
+    for (struct sub **pp = &f->subs; *pp; pp = &(*pp)->next) {
+        if ((*pp)->stream == stream) {
+            found = *pp;
+            *pp = found->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (found) {
+        tw_stream_unref(found->stream);
+        free(found);
+    }
+}
+
+tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsRequest *req,
+                              tw_stream *s)
+{
+    srv_app *app = tw_call_app(c);
+    struct audit_feed *f = app->audit_feed;
+    int64_t uid;
+    tw_status st = target_user(c, req->user_id, req->all_users, &uid);
+    if (st.code != TW_OK)
+        return st;
+    if (uid < 0 && req->from_sequence)
+        return tw_err(TW_INVALID_ARGUMENT, "from_sequence needs a single user's chain");
+    if (!f)
+        return tw_err(TW_UNAVAILABLE, "audit feed not running");
+    struct sub *sub = tw_calloc(1, sizeof(*sub));
+    if (!sub)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    sub->stream = s;
+    sub->user_id = uid;
+    tw_stream_ref(s);
+    pthread_mutex_lock(&f->mu);
+    if (req->from_sequence && uid >= 0) {
+        /* Backlog under the feed lock: the poller cannot deliver anything newer meanwhile. */
+        store_conn *conn;
+        sub->last_seq = (int64_t)req->from_sequence;
+        if (store_conn_acquire(f->st, &conn) == STORE_OK) {
+            for (;;) {
+                store_audit_event *evs = NULL;
+                size_t n = 0;
+                store_audit_filter flt = {.after_seq = sub->last_seq, .limit = 500};
+                if (store_audit_list(conn, uid, &flt, &evs, &n) != STORE_OK) {
+                    free(evs);
+                    break;
+                }
+                size_t i;
+                for (i = 0; i < n && evs[i].id <= f->last_id; i++)
+                    deliver(sub, &evs[i]);
+                free(evs);
+                if (n < 500 || i < n)
+                    break;
+            }
+            store_conn_release(conn);
+        }
+    } else if (uid >= 0) {
+        sub->last_seq = 0;
+    }
+    sub->next = f->subs;
+    f->subs = sub;
+    pthread_mutex_unlock(&f->mu);
+    tw_stream_on_close(s, sub_closed, f);
+    return tw_ok();
+}
