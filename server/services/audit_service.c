@@ -236,28 +236,39 @@ static void deliver(struct sub *s, const store_audit_event *e)
         s->last_seq = e->seq;
 }
 
+/* Read events past last_id and hand them to the subscribers. Called with f->mu held. */
+static void feed_poll_locked(struct audit_feed *f)
+{
+    store_conn *conn;
+    if (store_conn_acquire(f->st, &conn) != STORE_OK)
+        return;
+    for (;;) {
+        store_audit_event *evs = NULL;
+        size_t n = 0;
+        store_audit_filter flt = {.after_id = f->last_id, .limit = 500};
+        if (store_admin_audit_list(conn, -1, &flt, &evs, &n) != STORE_OK) {
+            free(evs);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            for (struct sub *s = f->subs; s; s = s->next)
+                deliver(s, &evs[i]);
+            f->last_id = evs[i].id;
+        }
+        free(evs);
+        if (n < 500)
+            break;
+    }
+    store_conn_release(conn);
+}
+
 static void *feed_main(void *arg)
 {
     struct audit_feed *f = arg;
     pthread_mutex_lock(&f->mu);
     while (!f->stopping) {
-        if (f->subs) {
-            store_conn *conn;
-            store_audit_event *evs = NULL;
-            size_t n = 0;
-            store_audit_filter flt = {.after_id = f->last_id, .limit = 500};
-            if (store_conn_acquire(f->st, &conn) == STORE_OK) {
-                if (store_admin_audit_list(conn, -1, &flt, &evs, &n) == STORE_OK) {
-                    for (size_t i = 0; i < n; i++) {
-                        for (struct sub *s = f->subs; s; s = s->next)
-                            deliver(s, &evs[i]);
-                        f->last_id = evs[i].id;
-                    }
-                }
-                store_conn_release(conn);
-            }
-            free(evs);
-        }
+        if (f->subs)
+            feed_poll_locked(f);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += FEED_INTERVAL_MS * 1000000L;
@@ -379,6 +390,8 @@ tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsReque
     sub->user_id = uid;
     tw_stream_ref(s);
     pthread_mutex_lock(&f->mu);
+    /* Catch up first: everything committed before this call is history, not live. */
+    feed_poll_locked(f);
     if (req->from_sequence && uid >= 0) {
         /* Backlog under the feed lock: the poller cannot deliver anything newer meanwhile. */
         store_conn *conn;

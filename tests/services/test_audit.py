@@ -1,0 +1,152 @@
+"""Audit through the gRPC API: events produced by the calls that should produce them, per-user
+visibility, chain verification that names the tampered or deleted sequence, and the stream."""
+
+import os
+import sqlite3
+import threading
+import unittest
+
+import grpc
+
+from twapi import Api, audit, code_of, common
+from twserver import TwServer
+
+PAPER = common.TRADING_MODE_PAPER
+
+
+def actions(events):
+    return [audit.AuditAction.Name(e.action) for e in events]
+
+
+class AuditTest(unittest.TestCase):
+    def test_events_visibility_and_chain(self):
+        with TwServer() as srv:
+            api = Api(srv.addr)
+            alice, bob = api.token("alice"), api.token("bob")
+            admin = api.token("ops", admin=True)
+            k = api.call("KeyVault", "PutBrokerKey", token=alice, broker="sim",
+                         environment=PAPER, key_id="PKALICE000001234", secret="s3cr3t-value-1")
+            api.call("KeyVault", "TestBrokerKey", token=alice, broker_key_id=k.key.id)
+            api.call("KeyVault", "DeleteBrokerKey", token=alice, broker_key_id=k.key.id)
+            # A user calling an admin method is refused and that is audited in their chain.
+            self.assertEqual(code_of(api.call, "KeyVault", "RewrapKeys", token=bob),
+                             grpc.StatusCode.PERMISSION_DENIED)
+            ev = api.call("Audit", "ListEvents", token=alice).events
+            self.assertEqual(actions(ev), ["AUDIT_ACTION_KEY_ADD", "AUDIT_ACTION_KEY_TEST",
+                                           "AUDIT_ACTION_KEY_DELETE"])
+            self.assertEqual([e.sequence for e in ev], [1, 2, 3])
+            self.assertEqual(ev[0].prev_hash, b"\0" * 32)
+            self.assertEqual(ev[1].prev_hash, ev[0].hash)
+            self.assertEqual(ev[0].object_id, k.key.id)
+            self.assertNotIn("s3cr3t", str(ev))
+            bev = api.call("Audit", "ListEvents", token=bob).events
+            self.assertEqual(actions(bev), ["AUDIT_ACTION_AUTH_DENIED"])
+            # Bob cannot read Alice's chain; admins can.
+            self.assertEqual(code_of(api.call, "Audit", "ListEvents", token=bob,
+                                     user_id=ev[0].user_id), grpc.StatusCode.PERMISSION_DENIED)
+            self.assertEqual(code_of(api.call, "Audit", "ListEvents", token=bob, all_users=True),
+                             grpc.StatusCode.PERMISSION_DENIED)
+            self.assertEqual(len(api.call("Audit", "ListEvents", token=admin,
+                                          user_id=ev[0].user_id).events), 3)
+            self.assertGreaterEqual(len(api.call("Audit", "ListEvents", token=admin,
+                                                 all_users=True).events), 4)
+            # Filters and paging.
+            only = api.call("Audit", "ListEvents", token=alice,
+                            action=audit.AUDIT_ACTION_KEY_TEST).events
+            self.assertEqual(actions(only), ["AUDIT_ACTION_KEY_TEST"])
+            p1 = api.call("Audit", "ListEvents", token=alice, page_size=2)
+            self.assertEqual(len(p1.events), 2)
+            p2 = api.call("Audit", "ListEvents", token=alice, page_size=2,
+                          page_token=p1.next_page_token)
+            self.assertEqual([e.sequence for e in p2.events], [3])
+            v = api.call("Audit", "VerifyChain", token=alice)
+            self.assertEqual((v.ok, v.events_checked, v.first_broken_sequence), (True, 3, 0))
+            api.close()
+            srv.stop_and_check(self)
+
+            # Tamper as the database owner: drop the append-only triggers, change one event.
+            db = sqlite3.connect(os.path.join(srv.workdir, "tradewink.db"))
+            with self.assertRaises(sqlite3.DatabaseError):
+                db.execute("UPDATE audit_events SET details='{}' WHERE seq=2")
+            db.execute("DROP TRIGGER audit_events_no_update")
+            db.execute("DROP TRIGGER audit_events_no_delete")
+            uid = int(ev[0].user_id)
+            db.execute("UPDATE audit_events SET details='{\"x\":1}' WHERE chain=? AND seq=2",
+                       (uid,))
+            db.commit()
+            db.close()
+            srv2 = TwServer(workdir=srv.workdir)
+            with srv2:
+                api = Api(srv2.addr)
+                v = api.call("Audit", "VerifyChain", token=api.token("alice"))
+                self.assertEqual((v.ok, v.first_broken_sequence), (False, 2))
+                api.close()
+                srv2.stop_and_check(self)
+            db = sqlite3.connect(os.path.join(srv.workdir, "tradewink.db"))
+            db.execute("UPDATE audit_events SET details=(SELECT details FROM audit_events "
+                       "WHERE chain=? AND seq=1) WHERE chain=? AND seq=2", (uid, uid))
+            db.execute("DELETE FROM audit_events WHERE chain=? AND seq=2", (uid,))
+            db.commit()
+            db.close()
+            srv3 = TwServer(workdir=srv.workdir)
+            with srv3:
+                api = Api(srv3.addr)
+                v = api.call("Audit", "VerifyChain", token=api.token("alice"))
+                self.assertEqual((v.ok, v.first_broken_sequence), (False, 2))
+                api.close()
+                srv3.stop_and_check(self)
+
+    def test_stream_tail_resume_and_isolation(self):
+        with TwServer() as srv:
+            api = Api(srv.addr)
+            alice, bob = api.token("alice"), api.token("bob")
+            k = api.call("KeyVault", "PutBrokerKey", token=alice, broker="sim",
+                         environment=PAPER, key_id="PKALICE000001234", secret="s3cr3t-value-1")
+            got_alice, got_bob = [], []
+
+            def read(tok, sink, **kw):
+                try:
+                    for m in api.stream("Audit", "StreamEvents", token=tok, timeout=8, **kw):
+                        sink.append(m.event)
+                except grpc.RpcError:
+                    pass
+
+            ta = threading.Thread(target=read, args=(alice, got_alice), kwargs={"from_sequence": 0})
+            tb = threading.Thread(target=read, args=(bob, got_bob))
+            resumed = []
+            tr = threading.Thread(target=read, args=(alice, resumed), kwargs={"from_sequence": 0})
+            ta.start()
+            tb.start()
+            import time
+            time.sleep(1.0)
+            api.call("KeyVault", "TestBrokerKey", token=alice, broker_key_id=k.key.id)
+            api.call("KeyVault", "DeleteBrokerKey", token=alice, broker_key_id=k.key.id)
+            deadline = time.time() + 5
+            while len(got_alice) < 2 and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(actions(got_alice), ["AUDIT_ACTION_KEY_TEST",
+                                                  "AUDIT_ACTION_KEY_DELETE"])
+            self.assertEqual(got_bob, [])
+            # Resume from sequence 1: the backlog (2, 3) arrives in order.
+            def read_resume():
+                try:
+                    for m in api.stream("Audit", "StreamEvents", token=alice, timeout=3,
+                                        from_sequence=1):
+                        resumed.append(m.event)
+                except grpc.RpcError:
+                    pass
+            read_resume()
+            self.assertEqual([e.sequence for e in resumed], [2, 3])
+            self.assertEqual(code_of(lambda: list(api.stream("Audit", "StreamEvents",
+                                                             token=bob, all_users=True,
+                                                             timeout=3))),
+                             grpc.StatusCode.PERMISSION_DENIED)
+            del tr
+            srv.stop_and_check(self)
+            ta.join(10)
+            tb.join(10)
+            api.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
