@@ -96,8 +96,8 @@ static int split(const char *token, size_t len, size_t *d1, size_t *d2, const ch
             dots++;
         }
     if (dots != 2) {
-        *reason = dots < 2 ? "token has fewer than three segments"
-                           : "token has more than three segments";
+        *reason =
+            dots < 2 ? "token has fewer than three segments" : "token has more than three segments";
         return -1;
     }
     if (*d1 == 0) {
@@ -130,15 +130,13 @@ static int finish(const char *token, size_t len, size_t d1, size_t d2, auth_jws 
 static int parse_header(const char *token, size_t d1, unsigned algs, auth_jws *jws,
                         const char **reason);
 
-int auth_jws_parse(const char *token, size_t len, unsigned algs, auth_jws *jws,
-                   const char **reason)
+int auth_jws_parse(const char *token, size_t len, unsigned algs, auth_jws *jws, const char **reason)
 {
     size_t d1 = 0, d2 = 0;
     jws->alg = -1;
     jws->has_kid = 0;
     jws->kid[0] = '\0';
-    if (split(token, len, &d1, &d2, reason) != 0 ||
-        parse_header(token, d1, algs, jws, reason) != 0)
+    if (split(token, len, &d1, &d2, reason) != 0 || parse_header(token, d1, algs, jws, reason) != 0)
         return -1;
     return finish(token, len, d1, d2, jws, reason);
 }

@@ -78,8 +78,7 @@ static int start_server(void)
     unlink(path_in("count")); /* a new server counts from zero */
     server_pid = fork();
     if (server_pid == 0) {
-        execl("/usr/bin/python3", "python3", TW_AUTH_TEST_DIR "/jwks_server.py", dir,
-              (char *)NULL);
+        execl("/usr/bin/python3", "python3", TW_AUTH_TEST_DIR "/jwks_server.py", dir, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {
@@ -159,7 +158,7 @@ static void test_rotation_new_kid_then_old_removed(void **state)
     expect(v, t1, T0 + 1, "ok");
     assert_int_equal(requests(), base + 1); /* cached */
 
-    serve_keys(k1, "k1", k2, "k2"); /* the provider adds k2 */
+    serve_keys(k1, "k1", k2, "k2");                          /* the provider adds k2 */
     expect(v, t2, T0 + 10, "unknown kid (not in the JWKS)"); /* refetch rate-limited */
     assert_int_equal(requests(), base + 1);
     expect(v, t2, T0 + 31, "ok"); /* unknown kid -> one refetch */

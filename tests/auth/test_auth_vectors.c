@@ -242,10 +242,10 @@ static void test_b64url_strictness(void **state)
     assert_memory_equal(out, "foo", 3);
     assert_int_equal(auth_b64url_decode("Zm8", 3, out, sizeof(out), &n), 0);
     assert_int_equal(auth_b64url_decode("Zm9=", 4, out, sizeof(out), &n), -1); /* padding */
-    assert_int_equal(auth_b64url_decode("Zm9", 3, out, sizeof(out), &n), -1); /* bits */
-    assert_int_equal(auth_b64url_decode("Zh", 2, out, sizeof(out), &n), -1);  /* bits */
+    assert_int_equal(auth_b64url_decode("Zm9", 3, out, sizeof(out), &n), -1);  /* bits */
+    assert_int_equal(auth_b64url_decode("Zh", 2, out, sizeof(out), &n), -1);   /* bits */
     assert_int_equal(auth_b64url_decode("Zg", 2, out, sizeof(out), &n), 0);
-    assert_int_equal(auth_b64url_decode("Z", 1, out, sizeof(out), &n), -1);   /* length */
+    assert_int_equal(auth_b64url_decode("Z", 1, out, sizeof(out), &n), -1);    /* length */
     assert_int_equal(auth_b64url_decode("Zm+v", 4, out, sizeof(out), &n), -1); /* std b64 */
     assert_int_equal(auth_b64url_decode("Zm/v", 4, out, sizeof(out), &n), -1);
     assert_int_equal(auth_b64url_decode("Zm v", 4, out, sizeof(out), &n), -1);

@@ -22,8 +22,7 @@
 #define NOW 1700000000
 #define HDR "{\"alg\":\"RS256\",\"kid\":\"good\",\"typ\":\"JWT\"}"
 #define CLAIMS_TAIL "\"iat\":1700000000,\"exp\":1700000600}"
-#define CLAIMS                                                                                 \
-    "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\"," CLAIMS_TAIL
+#define CLAIMS "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\"," CLAIMS_TAIL
 
 static char tmpdir[] = "/tmp/test_auth_verify.XXXXXX";
 static char devpath[128];
@@ -75,14 +74,13 @@ static const bad_row bad_rows[] = {
     {"alg_missing", "{\"kid\":\"good\"}", CLAIMS, S_GOOD, M_NONE, "alg missing"},
     {"alg_not_a_string", "{\"alg\":256,\"kid\":\"good\"}", CLAIMS, S_GOOD, M_NONE,
      "alg is not a string"},
-    {"unknown_kid", "{\"alg\":\"RS256\",\"kid\":\"nope\"}", CLAIMS, S_GOOD, M_NONE,
-     "unknown kid"},
+    {"unknown_kid", "{\"alg\":\"RS256\",\"kid\":\"nope\"}", CLAIMS, S_GOOD, M_NONE, "unknown kid"},
     {"kid_with_path_traversal_is_just_unknown", "{\"alg\":\"RS256\",\"kid\":\"../../etc/passwd\"}",
      CLAIMS, S_GOOD, M_NONE, "unknown kid"},
     {"kid_with_sql_characters_refused", "{\"alg\":\"RS256\",\"kid\":\"x' OR '1'='1\"}", CLAIMS,
      S_GOOD, M_NONE, "kid has characters outside [A-Za-z0-9._~+/=:@-]"},
-    {"kid_with_escaped_nul_refused_by_the_json_parser", "{\"alg\":\"RS256\",\"kid\":\"go\\u0000od\"}", CLAIMS, S_GOOD,
-     M_NONE, "header is not JSON"},
+    {"kid_with_escaped_nul_refused_by_the_json_parser",
+     "{\"alg\":\"RS256\",\"kid\":\"go\\u0000od\"}", CLAIMS, S_GOOD, M_NONE, "header is not JSON"},
     {"kid_too_long",
      "{\"alg\":\"RS256\",\"kid\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
      "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"}",
@@ -104,15 +102,15 @@ static const bad_row bad_rows[] = {
     {"wrong_iss", HDR, "{\"iss\":\"evil\",\"sub\":\"u\",\"aud\":\"tw-web\"," CLAIMS_TAIL, S_GOOD,
      M_NONE, "iss does not match the configured issuer"},
     {"iss_prefix_is_not_enough", HDR,
-     "{\"iss\":\"tradewink-test2\",\"sub\":\"u\",\"aud\":\"tw-web\"," CLAIMS_TAIL, S_GOOD,
-     M_NONE, "iss does not match the configured issuer"},
+     "{\"iss\":\"tradewink-test2\",\"sub\":\"u\",\"aud\":\"tw-web\"," CLAIMS_TAIL, S_GOOD, M_NONE,
+     "iss does not match the configured issuer"},
     {"iss_missing", HDR, "{\"sub\":\"u\",\"aud\":\"tw-web\"," CLAIMS_TAIL, S_GOOD, M_NONE,
      "iss missing"},
     {"wrong_aud", HDR, "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"other\"," CLAIMS_TAIL,
      S_GOOD, M_NONE, "aud/azp not in the accepted audience"},
     {"wrong_aud_array", HDR,
-     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":[\"a\",\"b\"]," CLAIMS_TAIL, S_GOOD,
-     M_NONE, "aud/azp not in the accepted audience"},
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":[\"a\",\"b\"]," CLAIMS_TAIL, S_GOOD, M_NONE,
+     "aud/azp not in the accepted audience"},
     {"aud_array_with_non_string", HDR,
      "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":[\"tw-web\",1]," CLAIMS_TAIL, S_GOOD,
      M_NONE, "aud array holds a non-string"},
@@ -123,8 +121,8 @@ static const bad_row bad_rows[] = {
     {"exp_missing", HDR, "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\"}", S_GOOD,
      M_NONE, "exp missing"},
     {"exp_as_string", HDR,
-     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":\"1700000600\"}",
-     S_GOOD, M_NONE, "exp is not an integer NumericDate"},
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":\"1700000600\"}", S_GOOD,
+     M_NONE, "exp is not an integer NumericDate"},
     {"exp_as_float", HDR,
      "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":1700000600.5}", S_GOOD,
      M_NONE, "exp is not an integer NumericDate"},
@@ -177,8 +175,7 @@ static const bad_row bad_rows[] = {
      "authorization scheme is not Bearer"},
     {"two_spaces_after_bearer", HDR, CLAIMS, S_GOOD, M_TWO_SPACES,
      "header is not canonical base64url"},
-    {"header_not_an_object", "[\"RS256\"]", CLAIMS, S_GOOD, M_NONE,
-     "header is not a JSON object"},
+    {"header_not_an_object", "[\"RS256\"]", CLAIMS, S_GOOD, M_NONE, "header is not a JSON object"},
     {"header_not_json", "{alg:RS256}", CLAIMS, S_GOOD, M_NONE, "header is not JSON"},
     {"claims_not_an_object", HDR, "[1,2,3]", S_GOOD, M_NONE, "claims are not a JSON object"},
     {"claims_not_json", HDR, "{\"exp\":", S_GOOD, M_NONE, "claims are not JSON"},
@@ -186,12 +183,11 @@ static const bad_row bad_rows[] = {
      "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"role\":\"root\"," CLAIMS_TAIL,
      S_GOOD, M_NONE, "role claim has an unknown value"},
     {"role_not_a_string", HDR,
-     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"role\":[\"admin\"],"
-     CLAIMS_TAIL,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"role\":[\"admin\"]"
+     "," CLAIMS_TAIL,
      S_GOOD, M_NONE, "role claim is not a string"},
     {"role_admin_in_wrong_case", HDR,
-     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"role\":\"Admin\","
-     CLAIMS_TAIL,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"role\":\"Admin\"," CLAIMS_TAIL,
      S_GOOD, M_NONE, "role claim has an unknown value"},
     {"sub_missing", HDR, "{\"iss\":\"tradewink-test\",\"aud\":\"tw-web\"," CLAIMS_TAIL, S_GOOD,
      M_NONE, "sub missing"},
@@ -301,8 +297,7 @@ static char *bearer_for(const bad_row *r, const char *tok)
     }
 }
 
-static void check_refused(auth_verifier *v, const char *authz, const char *want,
-                          const char *name)
+static void check_refused(auth_verifier *v, const char *authz, const char *want, const char *name)
 {
     auth_principal p;
     const char *why = NULL;
@@ -350,8 +345,8 @@ typedef struct {
 static const good_row good_rows[] = {
     {"user_token_accepted", CLAIMS, AUTH_ROLE_USER},
     {"admin_role_accepted",
-     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"role\":\"admin\","
-     CLAIMS_TAIL,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"role\":"
+     "\"admin\"," CLAIMS_TAIL,
      AUTH_ROLE_ADMIN},
     {"aud_array_with_one_accepted_value",
      "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":[\"x\",\"tw-admin\"]," CLAIMS_TAIL,
@@ -363,12 +358,12 @@ static const good_row good_rows[] = {
      "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"exp\":1699999996}",
      AUTH_ROLE_USER},
     {"nbf_within_clock_skew",
-     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"nbf\":1700000004,"
-     CLAIMS_TAIL,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"nbf\":"
+     "1700000004," CLAIMS_TAIL,
      AUTH_ROLE_USER},
     {"unknown_extra_claims_ignored",
-     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"x\":{\"y\":[1]},"
-     CLAIMS_TAIL,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"x\":{\"y\":[1]}"
+     "," CLAIMS_TAIL,
      AUTH_ROLE_USER},
 };
 
