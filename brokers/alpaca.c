@@ -1,0 +1,934 @@
+/*
+ * brokers/alpaca.c — the "alpaca" brk_ops backend: Alpaca Trading API v2 over libcurl, one
+ * conn per user built from that user's own key id and secret.
+ *
+ * Design:
+ *  - The credentials are copied once into conn-owned buffers and two prebuilt header lists
+ *    (APCA-API-KEY-ID / APCA-API-SECRET-KEY); every copy we own is wiped with OPENSSL_cleanse
+ *    on destroy. libcurl's verbose mode and debug callback are never enabled, and every log
+ *    line and error message is built from our own text, HTTP status codes and curl's static
+ *    error strings. The only broker text we pass on is the "message" of a refusal (422, 403 on
+ *    submit), sanitised and with the conn's key id and secret masked.
+ *  - POST /v2/orders is sent exactly once: a timeout or 5xx there means "outcome unknown"
+ *    (BRK_UNAVAILABLE) and the caller reconciles with GET /v2/orders:by_client_order_id. GET
+ *    and DELETE are retried on network errors, timeouts, 5xx and 429 with doubling backoff.
+ *  - Redirects are never followed (they could carry the key headers elsewhere); plain http is
+ *    accepted only for loopback hosts (tests).
+ *  - Decimal strings become fixed point through risk/money.h: quantities and money exactly;
+ *    broker-computed averages and marks are rounded half away to 1e-6.
+ *  - Easy handles are pooled per conn (keeps TLS sessions warm), so one conn may be used from
+ *    several threads at once.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "brokers/broker_int.h"
+
+#define ALP_POOL_MAX 4
+#define ALP_BODY_MAX (4u << 20)
+#define ALP_MSG_MAX 200
+#define ALP_CRED_MAX 256
+#define ALP_OPEN_LIMIT 500 /* Alpaca's largest page for GET /v2/orders */
+
+typedef struct alp_conn {
+    brk_conn base; /* first */
+    char *base_url;
+    char *interface;
+    char *ca_file;
+    long connect_timeout_ms;
+    long timeout_ms;
+    int max_attempts;
+    long backoff_ms;
+    brk_log_fn log;
+    void *log_ctx;
+    char *key_id; /* wiped on destroy */
+    size_t key_id_len;
+    char *secret; /* wiped on destroy; NUL-terminated copy */
+    size_t secret_len;
+    struct curl_slist *hdr_get;  /* credentials inside: wiped on destroy */
+    struct curl_slist *hdr_post; /* same plus Content-Type */
+    pthread_mutex_t mu;
+    CURL *idle[ALP_POOL_MAX];
+    size_t n_idle;
+} alp_conn;
+
+typedef struct alp_resp {
+    long status;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+} alp_resp;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- credentials and strings ---------------------------------------------------------------- */
+
+static bool cred_ok(const void *p, size_t len)
+{
+    if (!p || len == 0 || len > ALP_CRED_MAX)
+        return false;
+    const unsigned char *s = p;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e) /* no CR/LF/space: nothing can split a header */
+            return false;
+    return true;
+}
+
+static void wipe_free(void *p, size_t len)
+{
+    if (!p)
+        return;
+    OPENSSL_cleanse(p, len);
+    free(p);
+}
+
+static void slist_wipe_free(struct curl_slist *l)
+{
+    for (struct curl_slist *n = l; n; n = n->next)
+        if (n->data)
+            OPENSSL_cleanse(n->data, strlen(n->data));
+    curl_slist_free_all(l);
+}
+
+/* Appends "name: value" (value len bytes) to *l; the temporary is wiped. */
+static bool hdr_add(struct curl_slist **l, const char *name, const char *value, size_t len)
+{
+    size_t nl = strlen(name), total = nl + 2 + len + 1;
+    char *h = malloc(total);
+    if (!h)
+        return false;
+    memcpy(h, name, nl);
+    memcpy(h + nl, ": ", 2);
+    memcpy(h + nl + 2, value, len);
+    h[total - 1] = '\0';
+    struct curl_slist *n = curl_slist_append(*l, h);
+    wipe_free(h, total);
+    if (!n)
+        return false;
+    *l = n;
+    return true;
+}
+
+static char *dup_opt(const char *s, bool *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = true;
+    return d;
+}
+
+/* https://host[:port][/] or http://{127.0.0.1,localhost,[::1]}[:port][/]; no userinfo, path,
+ * query or fragment. */
+static bool base_url_ok(const char *u)
+{
+    bool tls;
+    const char *a;
+    if (strncmp(u, "https://", 8) == 0) {
+        tls = true;
+        a = u + 8;
+    } else if (strncmp(u, "http://", 7) == 0) {
+        tls = false;
+        a = u + 7;
+    } else {
+        return false;
+    }
+    size_t alen = strcspn(a, "/");
+    if (alen == 0 || (a[alen] == '/' && a[alen + 1] != '\0'))
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        unsigned char ch = (unsigned char)a[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '@' || ch == '?' || ch == '#' || ch == '\\')
+            return false;
+    }
+    if (tls)
+        return true;
+    size_t hlen;
+    if (a[0] == '[') {
+        const char *rb = memchr(a, ']', alen);
+        if (!rb)
+            return false;
+        hlen = (size_t)(rb - a) + 1;
+    } else {
+        const char *colon = memchr(a, ':', alen);
+        hlen = colon ? (size_t)(colon - a) : alen;
+    }
+    if (hlen < alen) {
+        if (a[hlen] != ':' || hlen + 1 == alen)
+            return false;
+        for (size_t i = hlen + 1; i < alen; i++)
+            if (!isdigit((unsigned char)a[i]))
+                return false;
+    }
+    static const char *const loop[] = {"127.0.0.1", "localhost", "[::1]"};
+    for (size_t i = 0; i < sizeof loop / sizeof loop[0]; i++)
+        if (strlen(loop[i]) == hlen && strncmp(a, loop[i], hlen) == 0)
+            return true;
+    return false;
+}
+
+/* Overwrites every occurrence of needle (n bytes) in buf with '*' (same length, in place). */
+static void mask_in(char *buf, const char *needle, size_t n)
+{
+    if (!needle || n == 0)
+        return;
+    size_t bl = strlen(buf);
+    for (size_t i = 0; i + n <= bl; i++)
+        if (memcmp(buf + i, needle, n) == 0)
+            memset(buf + i, '*', n);
+}
+
+/* The broker's "message" (if any), printable ASCII, bounded, credentials masked. */
+static void broker_message(const alp_conn *c, const alp_resp *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!r->body || r->len == 0)
+        return;
+    json_t *root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+    const char *m = root ? json_string_value(json_object_get(root, "message")) : NULL;
+    if (m) {
+        /* Copy all of it first (bounded by the body cap) so masking sees whole credentials. */
+        size_t ml = strlen(m);
+        char *tmp = malloc(ml + 1);
+        if (tmp) {
+            size_t k = 0;
+            for (size_t i = 0; i < ml; i++)
+                tmp[k++] = (m[i] >= 0x20 && m[i] <= 0x7e) ? m[i] : '?';
+            tmp[k] = '\0';
+            mask_in(tmp, c->secret, c->secret_len);
+            mask_in(tmp, c->key_id, c->key_id_len);
+            size_t n = strlen(tmp);
+            if (n > ALP_MSG_MAX)
+                n = ALP_MSG_MAX;
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, tmp, n);
+            out[n] = '\0';
+            OPENSSL_cleanse(tmp, ml + 1);
+            free(tmp);
+        }
+    }
+    json_decref(root);
+}
+
+/* Alpaca's numeric error code in the body, or 0. */
+static long long broker_code(const alp_resp *r)
+{
+    if (!r->body || r->len == 0)
+        return 0;
+    json_t *root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *code = root ? json_object_get(root, "code") : NULL;
+    long long v = json_is_integer(code) ? (long long)json_integer_value(code) : 0;
+    json_decref(root);
+    return v;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------------------
+ */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    alp_resp *r = ud;
+    size_t n = size * nmemb;
+    if (r->len + n > ALP_BODY_MAX) {
+        r->too_big = true;
+        return 0;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b)
+            return 0;
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, ptr, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return n;
+}
+
+static void resp_free(alp_resp *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static CURL *handle_get(alp_conn *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (c->n_idle > 0)
+        h = c->idle[--c->n_idle];
+    pthread_mutex_unlock(&c->mu);
+    if (h)
+        curl_easy_reset(h);
+    else
+        h = curl_easy_init();
+    return h;
+}
+
+static void handle_put(alp_conn *c, CURL *h)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->n_idle < ALP_POOL_MAX) {
+        c->idle[c->n_idle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* One exchange. Returns the curl code; r->status holds the HTTP status when CURLE_OK. */
+static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *url,
+                          const char *body, alp_resp *r)
+{
+    bool ok = true;
+#define SETOPT(o, v) ok = ok && curl_easy_setopt(h, o, v) == CURLE_OK
+    SETOPT(CURLOPT_URL, url);
+    SETOPT(CURLOPT_VERBOSE, 0L);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    SETOPT(CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    SETOPT(CURLOPT_USERAGENT, "tradewink-core/1");
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, r);
+    SETOPT(CURLOPT_HTTPHEADER, body ? c->hdr_post : c->hdr_get);
+    if (c->interface)
+        SETOPT(CURLOPT_INTERFACE, c->interface);
+    if (c->ca_file)
+        SETOPT(CURLOPT_CAINFO, c->ca_file);
+    if (body) {
+        SETOPT(CURLOPT_POSTFIELDS, body);
+        SETOPT(CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else if (strcmp(method, "GET") != 0) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+#undef SETOPT
+    if (!ok)
+        return CURLE_FAILED_INIT;
+    CURLcode cc = curl_easy_perform(h);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    return cc;
+}
+
+/*
+ * Sends method path (path includes any query; our own ASCII only) and maps the outcome.
+ * idempotent requests are retried; POST never is. On BRK_OK r holds a 2xx body (caller frees
+ * with resp_free in every case).
+ */
+static brk_rc http_call(alp_conn *c, const char *method, const char *path, const char *body,
+                        alp_resp *r, brk_err *err)
+{
+    bool idempotent = body == NULL;
+    int attempts = idempotent ? c->max_attempts : 1;
+    long backoff = c->backoff_ms;
+    size_t ul = strlen(c->base_url) + strlen(path) + 1;
+    char *url = malloc(ul);
+    if (!url)
+        return brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
+    snprintf(url, ul, "%s%s", c->base_url, path);
+    brk_rc rc = BRK_INTERNAL;
+    for (int attempt = 1; attempt <= attempts; attempt++) {
+        resp_free(r);
+        CURL *h = handle_get(c);
+        if (!h) {
+            rc = brk_err_set(err, BRK_INTERNAL, 0, "curl: cannot create handle");
+            break;
+        }
+        int64_t t0 = mono_ms();
+        CURLcode cc = http_once(c, h, method, url, body, r);
+        long ms = (long)(mono_ms() - t0);
+        handle_put(c, h);
+        bool retry = false;
+        if (cc != CURLE_OK) {
+            brk_logf(c->log, c->log_ctx, BRK_LOG_WARN,
+                     "alpaca: %s %s failed: %s (%ld ms, attempt %d/%d)", method, path,
+                     curl_easy_strerror(cc), ms, attempt, attempts);
+            if (cc == CURLE_FAILED_INIT || cc == CURLE_OUT_OF_MEMORY) {
+                rc = brk_err_set(err, BRK_INTERNAL, 0, "curl: %s", curl_easy_strerror(cc));
+                break;
+            }
+            rc = brk_err_set(err, BRK_UNAVAILABLE, 0, "%s %s: %s%s", method, path,
+                             cc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network error: ",
+                             cc == CURLE_OPERATION_TIMEDOUT ? "" : curl_easy_strerror(cc));
+            retry = true;
+        } else {
+            long st = r->status;
+            brk_logf(c->log, c->log_ctx, st >= 400 ? BRK_LOG_WARN : BRK_LOG_DEBUG,
+                     "alpaca: %s %s -> %ld (%ld ms, attempt %d/%d)", method, path, st, ms, attempt,
+                     attempts);
+            char msg[ALP_MSG_MAX + 1];
+            if (st >= 200 && st < 300) {
+                rc = BRK_OK;
+                brk_err_clear(err);
+                if (err)
+                    err->http_status = (int)st;
+            } else if (st == 401 || st == 403) {
+                rc = brk_err_set(err, BRK_AUTH, (int)st, "%s %s: credentials refused (HTTP %ld)",
+                                 method, path, st);
+            } else if (st == 404) {
+                rc = brk_err_set(err, BRK_NOT_FOUND, (int)st, "%s %s: not found (HTTP 404)", method,
+                                 path);
+            } else if (st == 429) {
+                rc = brk_err_set(err, BRK_RATE_LIMITED, (int)st, "%s %s: rate limited (HTTP 429)",
+                                 method, path);
+                retry = true;
+            } else if (st == 400) {
+                rc = brk_err_set(err, BRK_INVALID, (int)st, "%s %s: bad request (HTTP 400)", method,
+                                 path);
+            } else if (st >= 400 && st < 500) {
+                broker_message(c, r, msg, sizeof msg);
+                rc = brk_err_set(err, BRK_REJECTED, (int)st, "%s %s: refused (HTTP %ld)%s%s",
+                                 method, path, st, msg[0] ? ": " : "", msg);
+            } else {
+                rc = brk_err_set(err, BRK_UNAVAILABLE, (int)st,
+                                 "%s %s: broker unavailable (HTTP %ld)", method, path, st);
+                retry = st >= 500;
+            }
+        }
+        if (!retry || attempt == attempts)
+            break;
+        sleep_ms(backoff);
+        backoff *= 2;
+    }
+    free(url);
+    return rc;
+}
+
+/* ---- JSON -> fixed point
+ * -------------------------------------------------------------------------- */
+
+/* A decimal field: string (or integer); null/missing allowed unless required. */
+static bool get_dec(json_t *o, const char *key, int digits, bool round, bool required, int64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return !required;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        int64_t scale = 1;
+        for (int k = 0; k < digits; k++)
+            scale *= 10;
+        __int128 p = (__int128)i * scale;
+        if (p > INT64_MAX || p < -INT64_MAX)
+            return false;
+        *out = (int64_t)p;
+        return true;
+    }
+    const char *s = json_string_value(v);
+    if (!s)
+        return false;
+    if (round)
+        return brk_dec_parse_round(s, digits, out) == RISK_DEC_OK;
+    return risk_dec_parse(s, strlen(s), digits, out) == RISK_DEC_OK;
+}
+
+/* RFC 3339 "2021-03-16T18:38:01.942282Z" / "...+02:00" -> Unix ms; 0 when absent or odd. */
+static int64_t get_time(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    if (!s)
+        return 0;
+    int f[6] = {0};
+    static const int width[6] = {4, 2, 2, 2, 2, 2};
+    static const char sep[6] = {'-', '-', 'T', ':', ':', 0};
+    const char *p = s;
+    for (int i = 0; i < 6; i++) {
+        for (int k = 0; k < width[i]; k++, p++) {
+            if (!isdigit((unsigned char)*p))
+                return 0;
+            f[i] = f[i] * 10 + (*p - '0');
+        }
+        if (sep[i]) {
+            if (*p != sep[i] && !(i == 2 && *p == 't'))
+                return 0;
+            p++;
+        }
+    }
+    int64_t ms = 0;
+    if (*p == '.') {
+        p++;
+        int k = 0;
+        for (; isdigit((unsigned char)*p); p++, k++)
+            if (k < 3)
+                ms = ms * 10 + (*p - '0');
+        if (k == 0)
+            return 0;
+        for (; k < 3; k++)
+            ms *= 10;
+    }
+    long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+            !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]))
+            return 0;
+        off = sign * (((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
+                      ((p[4] - '0') * 10 + (p[5] - '0')) * 60L);
+        p += 6;
+    } else {
+        return 0;
+    }
+    if (*p)
+        return 0;
+    struct tm tm = {0};
+    tm.tm_year = f[0] - 1900;
+    tm.tm_mon = f[1] - 1;
+    tm.tm_mday = f[2];
+    tm.tm_hour = f[3];
+    tm.tm_min = f[4];
+    tm.tm_sec = f[5];
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return 0;
+    return ((int64_t)t - off) * 1000 + ms;
+}
+
+static brk_order_status map_status(const char *s)
+{
+    static const struct {
+        const char *name;
+        brk_order_status st;
+    } t[] = {
+        {"new", BRK_ORDER_NEW},
+        {"partially_filled", BRK_ORDER_PARTIALLY_FILLED},
+        {"filled", BRK_ORDER_FILLED},
+        {"canceled", BRK_ORDER_CANCELED},
+        {"expired", BRK_ORDER_EXPIRED},
+        {"rejected", BRK_ORDER_REJECTED},
+        {"pending_new", BRK_ORDER_PENDING_NEW},
+        {"accepted", BRK_ORDER_PENDING_NEW},
+        {"accepted_for_bidding", BRK_ORDER_PENDING_NEW},
+        {"pending_cancel", BRK_ORDER_PENDING_CANCEL},
+        {"done_for_day", BRK_ORDER_DONE_FOR_DAY},
+        {"replaced", BRK_ORDER_REPLACED},
+    };
+    if (!s)
+        return BRK_ORDER_OTHER;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(s, t[i].name) == 0)
+            return t[i].st;
+    return BRK_ORDER_OTHER;
+}
+
+static bool parse_order(json_t *o, brk_order *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(o))
+        return false;
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *coid = json_string_value(json_object_get(o, "client_order_id"));
+    const char *sym = json_string_value(json_object_get(o, "symbol"));
+    const char *status = json_string_value(json_object_get(o, "status"));
+    if (!id || !brk_copy(out->broker_order_id, sizeof out->broker_order_id, id) ||
+        !brk_valid_order_id(id) || !status)
+        return false;
+    if (coid && !brk_copy(out->client_order_id, sizeof out->client_order_id, coid))
+        return false;
+    if (sym && !brk_copy(out->symbol, sizeof out->symbol, sym))
+        return false;
+    out->status = map_status(status);
+    const char *side = json_string_value(json_object_get(o, "side"));
+    out->side = side && strcmp(side, "sell") == 0 ? BRK_SIDE_SELL : BRK_SIDE_BUY;
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (!type)
+        type = json_string_value(json_object_get(o, "order_type"));
+    out->type = type && strcmp(type, "limit") == 0 ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET;
+    const char *tif = json_string_value(json_object_get(o, "time_in_force"));
+    static const char *const tifs[] = {"day", "gtc", "ioc", "fok", "opg", "cls"};
+    out->tif = BRK_TIF_DAY;
+    for (int i = 0; tif && i < 6; i++)
+        if (strcmp(tif, tifs[i]) == 0)
+            out->tif = (brk_tif)(i + 1);
+    if (!get_dec(o, "qty", RISK_QTY_DIGITS, false, false, &out->qty) ||
+        !get_dec(o, "filled_qty", RISK_QTY_DIGITS, false, false, &out->filled_qty) ||
+        !get_dec(o, "limit_price", RISK_PRICE_DIGITS, true, false, &out->limit_price) ||
+        !get_dec(o, "filled_avg_price", RISK_PRICE_DIGITS, true, false, &out->filled_avg_price))
+        return false;
+    out->created_ms = get_time(o, "created_at");
+    out->updated_ms = get_time(o, "updated_at");
+    return true;
+}
+
+static json_t *parse_body(const alp_resp *r)
+{
+    if (!r->body)
+        return NULL;
+    return json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+}
+
+/* ---- the alpaca backend
+ * ---------------------------------------------------------------------------- */
+
+static brk_rc alp_submit(brk_conn *bc, const brk_order_req *req, brk_order *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    brk_rc rc = BRK_INTERNAL;
+    alp_resp r = {0};
+    char *body = NULL;
+    json_t *root = NULL, *resp = NULL;
+    char qty[RISK_DEC_STRMAX], px[RISK_DEC_STRMAX];
+    if (risk_qty_format(req->qty, qty, sizeof qty) != RISK_DEC_OK ||
+        risk_money_format(req->limit_price, px, sizeof px) != RISK_DEC_OK) {
+        rc = brk_err_set(err, BRK_INVALID, 0, "order: cannot format qty/price");
+        goto out;
+    }
+    root = json_object();
+    if (!root || json_object_set_new(root, "symbol", json_string(req->symbol)) ||
+        json_object_set_new(root, "qty", json_string(qty)) ||
+        json_object_set_new(root, "side", json_string(brk_side_name(req->side))) ||
+        json_object_set_new(root, "type", json_string(brk_type_name(req->type))) ||
+        json_object_set_new(root, "time_in_force", json_string(brk_tif_name(req->tif))) ||
+        (req->type == BRK_TYPE_LIMIT &&
+         json_object_set_new(root, "limit_price", json_string(px))) ||
+        json_object_set_new(root, "client_order_id", json_string(req->client_order_id))) {
+        rc = brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
+        goto out;
+    }
+    body = json_dumps(root, JSON_COMPACT);
+    if (!body) {
+        rc = brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
+        goto out;
+    }
+    rc = http_call(c, "POST", "/v2/orders", body, &r, err);
+    if (rc == BRK_AUTH && r.status == 403) {
+        /* Alpaca answers 403 with an error code for business refusals on orders (e.g.
+         * insufficient buying power); a bare 403 stays an auth failure. */
+        long long code = broker_code(&r);
+        if (code >= 40300000LL && code <= 40399999LL) {
+            char msg[ALP_MSG_MAX + 1];
+            broker_message(c, &r, msg, sizeof msg);
+            rc = brk_err_set(err, BRK_REJECTED, 403, "POST /v2/orders: refused (HTTP 403)%s%s",
+                             msg[0] ? ": " : "", msg);
+        }
+    }
+    if (rc != BRK_OK)
+        goto out;
+    resp = parse_body(&r);
+    if (!parse_order(resp, out)) {
+        /* The broker took something; we cannot tell what. Outcome unknown: reconcile. */
+        memset(out, 0, sizeof *out);
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status,
+                         "POST /v2/orders: unparseable answer (HTTP %ld)", r.status);
+        goto out;
+    }
+out:
+    json_decref(resp);
+    json_decref(root);
+    free(body);
+    resp_free(&r);
+    return rc;
+}
+
+static brk_rc alp_cancel(brk_conn *bc, const char *broker_order_id, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    char path[32 + BRK_ID_MAX];
+    snprintf(path, sizeof path, "/v2/orders/%s", broker_order_id); /* id charset checked */
+    brk_rc rc = http_call(c, "DELETE", path, NULL, &r, err);
+    resp_free(&r);
+    return rc;
+}
+
+static brk_rc alp_get(brk_conn *bc, const char *client_order_id, brk_order *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    json_t *resp = NULL;
+    /* The id charset ([A-Za-z0-9._:-]) needs no escaping except ':' which is fine in a query. */
+    char path[64 + BRK_ID_MAX];
+    snprintf(path, sizeof path, "/v2/orders:by_client_order_id?client_order_id=%s",
+             client_order_id);
+    brk_rc rc = http_call(c, "GET", path, NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    resp = parse_body(&r);
+    if (!parse_order(resp, out)) {
+        memset(out, 0, sizeof *out);
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status, "GET order: unparseable answer");
+    }
+out:
+    json_decref(resp);
+    resp_free(&r);
+    return rc;
+}
+
+static brk_rc alp_list_open(brk_conn *bc, brk_order_list *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    json_t *resp = NULL;
+    char path[96];
+    snprintf(path, sizeof path, "/v2/orders?status=open&limit=%d&direction=asc", ALP_OPEN_LIMIT);
+    brk_rc rc = http_call(c, "GET", path, NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    resp = parse_body(&r);
+    if (!json_is_array(resp)) {
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status, "GET orders: unparseable answer");
+        goto out;
+    }
+    size_t n = json_array_size(resp);
+    if (n) {
+        out->items = calloc(n, sizeof *out->items);
+        if (!out->items) {
+            rc = brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!parse_order(json_array_get(resp, i), &out->items[out->n])) {
+            brk_order_list_free(out);
+            rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status,
+                             "GET orders: unparseable order at index %zu", i);
+            goto out;
+        }
+        out->n++;
+    }
+out:
+    json_decref(resp);
+    resp_free(&r);
+    return rc;
+}
+
+static brk_rc alp_account(brk_conn *bc, brk_account *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    json_t *o = NULL;
+    brk_rc rc = http_call(c, "GET", "/v2/account", NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    o = parse_body(&r);
+    int64_t mult = 0;
+    if (!json_is_object(o) || !get_dec(o, "cash", RISK_MONEY_DIGITS, true, true, &out->cash) ||
+        !get_dec(o, "equity", RISK_MONEY_DIGITS, true, true, &out->equity) ||
+        !get_dec(o, "last_equity", RISK_MONEY_DIGITS, true, false, &out->last_equity) ||
+        !get_dec(o, "buying_power", RISK_MONEY_DIGITS, true, true, &out->buying_power) ||
+        !get_dec(o, "multiplier", 0, false, false, &mult) || mult < 0 || mult > 100) {
+        memset(out, 0, sizeof *out);
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status, "GET account: unparseable answer");
+        goto out;
+    }
+    out->multiplier = mult ? (int32_t)mult : 1;
+    out->type = out->multiplier >= 2 ? BRK_ACCOUNT_MARGIN : BRK_ACCOUNT_CASH;
+    if (out->buying_power < 0)
+        out->buying_power = 0;
+    json_t *dt = json_object_get(o, "daytrade_count");
+    if (json_is_integer(dt))
+        out->daytrade_count = (int32_t)json_integer_value(dt);
+    out->pattern_day_trader = json_is_true(json_object_get(o, "pattern_day_trader"));
+    out->trading_blocked = json_is_true(json_object_get(o, "trading_blocked")) ||
+                           json_is_true(json_object_get(o, "account_blocked")) ||
+                           json_is_true(json_object_get(o, "trade_suspended_by_user"));
+out:
+    json_decref(o);
+    resp_free(&r);
+    return rc;
+}
+
+static bool parse_position(json_t *o, brk_position *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *sym = json_string_value(json_object_get(o, "symbol"));
+    if (!sym || !brk_copy(p->symbol, sizeof p->symbol, sym))
+        return false;
+    if (!get_dec(o, "qty", RISK_QTY_DIGITS, false, true, &p->qty) ||
+        !get_dec(o, "avg_entry_price", RISK_PRICE_DIGITS, true, false, &p->avg_entry_price) ||
+        !get_dec(o, "cost_basis", RISK_MONEY_DIGITS, true, false, &p->cost_basis) ||
+        !get_dec(o, "current_price", RISK_PRICE_DIGITS, true, false, &p->current_price) ||
+        !get_dec(o, "market_value", RISK_MONEY_DIGITS, true, false, &p->market_value) ||
+        !get_dec(o, "unrealized_pl", RISK_MONEY_DIGITS, true, false, &p->unrealized_pl))
+        return false;
+    const char *side = json_string_value(json_object_get(o, "side"));
+    if (side && strcmp(side, "short") == 0 && p->qty > 0) {
+        p->qty = -p->qty;
+        if (p->cost_basis > 0)
+            p->cost_basis = -p->cost_basis;
+        if (p->market_value > 0)
+            p->market_value = -p->market_value;
+    }
+    return true;
+}
+
+static brk_rc alp_positions(brk_conn *bc, brk_position_list *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    json_t *resp = NULL;
+    brk_rc rc = http_call(c, "GET", "/v2/positions", NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    resp = parse_body(&r);
+    if (!json_is_array(resp)) {
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status, "GET positions: unparseable answer");
+        goto out;
+    }
+    size_t n = json_array_size(resp);
+    if (n) {
+        out->items = calloc(n, sizeof *out->items);
+        if (!out->items) {
+            rc = brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!parse_position(json_array_get(resp, i), &out->items[out->n])) {
+            brk_position_list_free(out);
+            rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status,
+                             "GET positions: unparseable position at index %zu", i);
+            goto out;
+        }
+        out->n++;
+    }
+out:
+    json_decref(resp);
+    resp_free(&r);
+    return rc;
+}
+
+static void alp_destroy(brk_conn *bc)
+{
+    alp_conn *c = (alp_conn *)bc;
+    for (size_t i = 0; i < c->n_idle; i++)
+        curl_easy_cleanup(c->idle[i]);
+    slist_wipe_free(c->hdr_get);
+    slist_wipe_free(c->hdr_post);
+    wipe_free(c->key_id, c->key_id_len + 1);
+    wipe_free(c->secret, c->secret_len + 1);
+    free(c->base_url);
+    free(c->interface);
+    free(c->ca_file);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static const struct brk_ops alpaca_ops = {
+    .name = "alpaca",
+    .submit = alp_submit,
+    .cancel = alp_cancel,
+    .get_by_client_order_id = alp_get,
+    .list_open = alp_list_open,
+    .account = alp_account,
+    .positions = alp_positions,
+    .destroy = alp_destroy,
+};
+
+brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,
+                          const unsigned char *secret, size_t secret_len, brk_conn **out,
+                          brk_err *err)
+{
+    brk_err_clear(err);
+    if (!out)
+        return brk_err_set(err, BRK_INVALID, 0, "alpaca: missing output");
+    *out = NULL;
+    brk_alpaca_config def = {0};
+    if (!cfg)
+        cfg = &def;
+    if (!cred_ok(key_id, key_id_len) || !cred_ok(secret, secret_len))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "alpaca: key id and secret must be 1..256 printable ASCII bytes");
+    const char *base =
+        cfg->base_url ? cfg->base_url : (cfg->live ? BRK_ALPACA_LIVE_URL : BRK_ALPACA_PAPER_URL);
+    if (!base_url_ok(base))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "alpaca: base_url must be https://host[:port] (http only to loopback)");
+    if (cfg->connect_timeout_ms < 0 || cfg->timeout_ms < 0 || cfg->max_attempts < 0 ||
+        cfg->max_attempts > 10 || cfg->backoff_ms < 0)
+        return brk_err_set(err, BRK_INVALID, 0, "alpaca: negative or excessive timeouts/retries");
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK)
+        return brk_err_set(err, BRK_INTERNAL, 0, "alpaca: curl_global_init failed");
+
+    brk_rc rc = BRK_INTERNAL;
+    alp_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return brk_err_set(err, BRK_INTERNAL, 0, "alpaca: mutex");
+    }
+    c->base.ops = &alpaca_ops;
+    bool oom = false;
+    c->base_url = dup_opt(base, &oom);
+    c->interface = dup_opt(cfg->interface, &oom);
+    c->ca_file = dup_opt(cfg->ca_file, &oom);
+    if (oom)
+        goto fail;
+    size_t bl = strlen(c->base_url);
+    if (bl && c->base_url[bl - 1] == '/')
+        c->base_url[bl - 1] = '\0';
+    c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
+    c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
+    c->max_attempts = cfg->max_attempts ? cfg->max_attempts : 3;
+    c->backoff_ms = cfg->backoff_ms ? cfg->backoff_ms : 200;
+    c->log = cfg->log;
+    c->log_ctx = cfg->log_ctx;
+
+    c->key_id = malloc(key_id_len + 1);
+    c->secret = malloc(secret_len + 1);
+    if (!c->key_id || !c->secret)
+        goto fail;
+    c->key_id_len = key_id_len;
+    c->secret_len = secret_len;
+    memcpy(c->key_id, key_id, key_id_len);
+    c->key_id[key_id_len] = '\0';
+    memcpy(c->secret, secret, secret_len);
+    c->secret[secret_len] = '\0';
+
+    struct curl_slist **lists[2] = {&c->hdr_get, &c->hdr_post};
+    for (int i = 0; i < 2; i++) {
+        if (!hdr_add(lists[i], "APCA-API-KEY-ID", c->key_id, key_id_len) ||
+            !hdr_add(lists[i], "APCA-API-SECRET-KEY", c->secret, secret_len) ||
+            !hdr_add(lists[i], "Accept", "application/json", 16))
+            goto fail;
+    }
+    if (!hdr_add(&c->hdr_post, "Content-Type", "application/json", 16))
+        goto fail;
+    brk_logf(c->log, c->log_ctx, BRK_LOG_INFO, "alpaca: conn ready for %s", c->base_url);
+    *out = &c->base;
+    return BRK_OK;
+fail:
+    alp_destroy(&c->base);
+    return brk_err_set(err, rc, 0, "out of memory");
+}
