@@ -3,9 +3,9 @@
  *
  * Design: 16 shards, each a set-associative table (4 ways per set) behind its own mutex, so
  * concurrent workers rarely meet on a lock and memory is fixed at creation. Replacement picks
- * an empty or expired way first, otherwise the way that expires soonest. An entry is only
- * served when the key-set generation it was verified under is still current (a rotated-out key
- * invalidates its tokens at once) and now <= exp + skew (the same rule as a full verify).
+ * an empty way first, otherwise the way that expires soonest (so expired ones go first). An entry
+ * is only served when the key-set generation it was verified under is still current (a rotated-out
+ * key invalidates its tokens at once) and now <= exp + skew (the same rule as a full verify).
  * Invariants: a key is present in at most one way of its set; nothing here holds a token.
  */
 #include "auth_int.h"

@@ -87,14 +87,15 @@ static int split(const char *token, size_t len, size_t *d1, size_t *d2, const ch
         *reason = "token empty";
         return -1;
     }
-    for (size_t i = 0; i < len; i++)
-        if (token[i] == '.') {
-            if (dots == 0)
-                *d1 = i;
-            else if (dots == 1)
-                *d2 = i;
-            dots++;
-        }
+    const char *p = token, *end = token + len, *dot;
+    while ((dot = memchr(p, '.', (size_t)(end - p))) != NULL) {
+        if (dots == 0)
+            *d1 = (size_t)(dot - token);
+        else if (dots == 1)
+            *d2 = (size_t)(dot - token);
+        dots++;
+        p = dot + 1;
+    }
     if (dots != 2) {
         *reason =
             dots < 2 ? "token has fewer than three segments" : "token has more than three segments";
