@@ -52,9 +52,10 @@ static int make_ca(const char *key, const char *crt, const char *cn)
     path(c, sizeof c, crt);
     path(log, sizeof log, "openssl.log");
     snprintf(subj, sizeof subj, "/CN=%s", cn);
-    const char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                          "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", k, "-out", c,
-                          "-days", "1", "-subj", subj, NULL};
+    const char *argv[] = {
+        "openssl", "req",     "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",  "-keyout", k,       "-out",    c,    "-days",    "1",
+        "-subj",   subj,      NULL};
     return etp_run(argv, log);
 }
 
@@ -73,11 +74,13 @@ static int make_certs(void)
     path(log, sizeof log, "openssl.log");
     if (write_file("ext.cnf", "subjectAltName=IP:127.0.0.1\n") != 0)
         return -1;
-    const char *req[] = {"openssl", "req", "-newkey", "ec", "-pkeyopt",
-                         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
-                         "-subj", "/CN=127.0.0.1", NULL};
-    const char *sign[] = {"openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey,
-                          "-CAcreateserial", "-out", crt, "-days", "1", "-extfile", ext, NULL};
+    const char *req[] = {
+        "openssl",       "req",     "-newkey", "ec",   "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes",        "-keyout", key,       "-out", csr,        "-subj",
+        "/CN=127.0.0.1", NULL};
+    const char *sign[] = {
+        "openssl",         "x509", "-req", "-in",   csr, "-CA",      ca,  "-CAkey", cakey,
+        "-CAcreateserial", "-out", crt,    "-days", "1", "-extfile", ext, NULL};
     if (etp_run(req, log) != 0 || etp_run(sign, log) != 0)
         return -1;
     return 0;
@@ -140,8 +143,7 @@ static void test_limits_work_through_stunnel_to_tls_only_redis(void **state)
     edge_rl_stats s;
     int allowed = 0;
     for (int i = 0; i < 40; i++)
-        allowed += edge_rl_check(i % 2 ? a : b, EDGE_RL_ORDERS, "tls-user", NULL) ==
-                   EDGE_RL_ALLOW;
+        allowed += edge_rl_check(i % 2 ? a : b, EDGE_RL_ORDERS, "tls-user", NULL) == EDGE_RL_ALLOW;
     assert_int_equal(allowed, 20);
     edge_rl_stats_get(a, &s);
     assert_int_equal(s.fallback, 0);
@@ -185,12 +187,30 @@ static int start_tls_redis(void)
     path(log, sizeof log, "redis.log");
     tls_port = etp_free_port();
     snprintf(portstr, sizeof portstr, "%d", tls_port);
-    const char *argv[] = {"redis-server",  "--bind",         "127.0.0.1", "--port",
-                          "0",             "--tls-port",     portstr,     "--tls-cert-file",
-                          crt,             "--tls-key-file", key,         "--tls-ca-cert-file",
-                          ca,              "--tls-auth-clients", "no",    "--save",
-                          "",              "--appendonly",   "no",        "--dir",
-                          dir,             "--daemonize",    "no",        NULL};
+    const char *argv[] = {"redis-server",
+                          "--bind",
+                          "127.0.0.1",
+                          "--port",
+                          "0",
+                          "--tls-port",
+                          portstr,
+                          "--tls-cert-file",
+                          crt,
+                          "--tls-key-file",
+                          key,
+                          "--tls-ca-cert-file",
+                          ca,
+                          "--tls-auth-clients",
+                          "no",
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--dir",
+                          dir,
+                          "--daemonize",
+                          "no",
+                          NULL};
     redis_pid = etp_spawn(argv, log);
     if (redis_pid <= 0)
         return -1;
@@ -236,13 +256,13 @@ int main(void)
     if (start_tls_redis() != 0) {
         etp_stop(redis_pid);
         if (redis_log_says_no_tls()) {
-            fprintf(stderr, "edge_redis_tls: SKIPPED: this redis-server was built without TLS "
-                            "(BUILD_TLS); see %s/redis.log\n",
+            fprintf(stderr,
+                    "edge_redis_tls: SKIPPED: this redis-server was built without TLS "
+                    "(BUILD_TLS); see %s/redis.log\n",
                     dir);
             return 77;
         }
-        fprintf(stderr, "edge_redis_tls: TLS redis-server did not start; see %s/redis.log\n",
-                dir);
+        fprintf(stderr, "edge_redis_tls: TLS redis-server did not start; see %s/redis.log\n", dir);
         return 1;
     }
     rc = cmocka_run_group_tests(tests, NULL, NULL);
