@@ -1,0 +1,404 @@
+/*
+ * tests/brokers/alpaca_stub.c — see alpaca_stub.h. Thread per connection so a stalled answer
+ * (timeout tests) does not hold up other requests; one mutex over all stub state. Response
+ * shapes follow Alpaca's documented order/account/position objects (decimals as strings).
+ */
+#include "alpaca_stub.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#define MAX_KEYS 8
+#define MAX_FAULTS 16
+#define MAX_REQS 512
+#define MAX_ORDERS 256
+
+typedef struct fault {
+    char method[16];
+    char prefix[128];
+    int status;
+    char body[1024];
+    int delay_ms;
+    int times;
+} fault;
+
+typedef struct order {
+    char key[300];
+    json_t *obj;
+} order;
+
+struct stub {
+    struct MHD_Daemon *d;
+    unsigned port;
+    pthread_mutex_t mu;
+    char keys[MAX_KEYS][2][300];
+    int nkeys;
+    fault faults[MAX_FAULTS];
+    stub_req *reqs;
+    size_t nreqs;
+    order orders[MAX_ORDERS];
+    size_t norders;
+};
+
+typedef struct upload {
+    char *buf;
+    size_t len;
+} upload;
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+typedef struct qbuild {
+    char *q;
+    size_t cap;
+} qbuild;
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    (void)kind;
+    qbuild *b = cls;
+    size_t n = strlen(b->q);
+    snprintf(b->q + n, b->cap - n, "%s%s=%s", n ? "&" : "", k, v ? v : "");
+    return MHD_YES;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *body)
+{
+    const char *b = body ? body : "";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(b), (void *)(uintptr_t)b, MHD_RESPMEM_MUST_COPY);
+    if (body)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, int status, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    enum MHD_Result ret = reply(c, status, s);
+    free(s);
+    return ret;
+}
+
+static const char ACCOUNT[] =
+    "{\"id\":\"6b0d5b2c-0000-4000-8000-000000000001\",\"account_number\":\"PA3ABCDEF\","
+    "\"status\":\"ACTIVE\",\"currency\":\"USD\",\"cash\":\"25431.07\",\"portfolio_value\":"
+    "\"31002.55\",\"pattern_day_trader\":false,\"trading_blocked\":false,\"transfers_blocked\":"
+    "false,\"account_blocked\":false,\"trade_suspended_by_user\":false,\"shorting_enabled\":true,"
+    "\"multiplier\":\"2\",\"equity\":\"31002.55\",\"last_equity\":\"30500.1\",\"long_market_"
+    "value\":"
+    "\"5571.48\",\"short_market_value\":\"0\",\"buying_power\":\"62005.1\",\"daytrade_count\":2,"
+    "\"created_at\":\"2024-01-02T15:04:05.123456Z\"}";
+
+static const char POSITIONS[] =
+    "[{\"asset_id\":\"b0b6dd9d-8b9b-48a9-ba46-b9d54906e415\",\"symbol\":\"AAPL\",\"exchange\":"
+    "\"NASDAQ\",\"asset_class\":\"us_equity\",\"qty\":\"10\",\"avg_entry_price\":\"150.1234567\","
+    "\"side\":\"long\",\"market_value\":\"1550.5\",\"cost_basis\":\"1501.23\",\"unrealized_pl\":"
+    "\"49.27\",\"current_price\":\"155.05\",\"qty_available\":\"10\"},"
+    "{\"asset_id\":\"x\",\"symbol\":\"TSLA\",\"qty\":\"-2.5\",\"avg_entry_price\":\"200\","
+    "\"side\":\"short\",\"market_value\":\"-490\",\"cost_basis\":\"-500\",\"unrealized_pl\":\"10\","
+    "\"current_price\":\"196\"}]";
+
+static json_t *new_order(stub *s, json_t *req)
+{
+    char id[64];
+    snprintf(id, sizeof id, "61e69015-8549-4bfd-b9c3-%012zu", s->norders + 1);
+    json_t *lp = json_object_get(req, "limit_price");
+    json_t *o = json_pack(
+        "{s:s, s:O, s:s, s:s, s:s, s:n, s:O, s:O, s:s, s:s, s:O, s:O, s:O, s:O, s:s}", "id", id,
+        "client_order_id", json_object_get(req, "client_order_id"), "created_at",
+        "2026-01-02T14:30:00.123456Z", "updated_at", "2026-01-02T14:30:00.5-05:00", "submitted_at",
+        "2026-01-02T14:30:00.123456Z", "filled_at", "symbol", json_object_get(req, "symbol"), "qty",
+        json_object_get(req, "qty"), "filled_qty", "0", "order_class", "", "type",
+        json_object_get(req, "type"), "order_type", json_object_get(req, "type"), "side",
+        json_object_get(req, "side"), "time_in_force", json_object_get(req, "time_in_force"),
+        "status", "accepted");
+    if (o) {
+        json_object_set(o, "limit_price", lp ? lp : json_null());
+        json_object_set_new(o, "filled_avg_price", json_null());
+    }
+    return o;
+}
+
+/* Under mu. Checks the documented body: required strings, optional limit_price string. */
+static const char *check_order_body(json_t *j)
+{
+    if (!json_is_object(j))
+        return "body is not a JSON object";
+    static const char *const req[] = {"symbol", "qty",           "side",
+                                      "type",   "time_in_force", "client_order_id"};
+    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
+        if (!json_is_string(json_object_get(j, req[i])))
+            return "missing or non-string field";
+    json_t *lp = json_object_get(j, "limit_price");
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (strcmp(type, "limit") == 0 && !json_is_string(lp))
+        return "limit_price required";
+    return NULL;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    stub *s = cls;
+    upload *u = *con_cls;
+    if (!u) {
+        u = calloc(1, sizeof *u);
+        *con_cls = u;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        char *nb = realloc(u->buf, u->len + *upload_data_size + 1);
+        if (!nb)
+            return MHD_NO;
+        u->buf = nb;
+        memcpy(u->buf + u->len, upload_data, *upload_data_size);
+        u->len += *upload_data_size;
+        u->buf[u->len] = '\0';
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    stub_req rq;
+    memset(&rq, 0, sizeof rq);
+    copy(rq.method, sizeof rq.method, method);
+    copy(rq.path, sizeof rq.path, url);
+    qbuild qb = {rq.query, sizeof rq.query};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &qb);
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "APCA-API-KEY-ID");
+    const char *sec = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "APCA-API-SECRET-KEY");
+    copy(rq.key_id, sizeof rq.key_id, key);
+    copy(rq.secret, sizeof rq.secret, sec);
+    copy(rq.content_type, sizeof rq.content_type,
+         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"));
+    copy(rq.body, sizeof rq.body, u->buf);
+
+    pthread_mutex_lock(&s->mu);
+    if (s->nreqs < MAX_REQS)
+        s->reqs[s->nreqs++] = rq;
+    fault f = {0};
+    for (int i = 0; i < MAX_FAULTS; i++) {
+        fault *x = &s->faults[i];
+        if (x->times > 0 && strcmp(x->method, method) == 0 &&
+            strncmp(url, x->prefix, strlen(x->prefix)) == 0) {
+            x->times--;
+            f = *x;
+            f.times = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (f.times) {
+        if (f.delay_ms > 0) {
+            struct timespec ts = {f.delay_ms / 1000, (f.delay_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (f.status)
+            return reply(c, f.status, f.body[0] ? f.body : NULL);
+    }
+
+    enum MHD_Result ret;
+    pthread_mutex_lock(&s->mu);
+    bool authed = false;
+    for (int i = 0; i < s->nkeys; i++)
+        if (key && sec && strcmp(s->keys[i][0], key) == 0 && strcmp(s->keys[i][1], sec) == 0)
+            authed = true;
+    if (!authed) {
+        ret = reply(c, 401, "{\"code\":40110000,\"message\":\"request is not authorized\"}");
+    } else if (strcmp(method, "POST") == 0 && strcmp(url, "/v2/orders") == 0) {
+        json_t *j = u->buf ? json_loads(u->buf, 0, NULL) : NULL;
+        const char *why = check_order_body(j);
+        const char *coid = j ? json_string_value(json_object_get(j, "client_order_id")) : NULL;
+        for (size_t i = 0; !why && i < s->norders; i++)
+            if (strcmp(s->orders[i].key, key) == 0 &&
+                strcmp(json_string_value(json_object_get(s->orders[i].obj, "client_order_id")),
+                       coid) == 0)
+                why = "client_order_id must be unique";
+        if (why) {
+            json_t *e = json_pack("{s:i, s:s}", "code", 40010001, "message", why);
+            ret = reply_json(c, 422, e);
+            json_decref(e);
+        } else {
+            json_t *o = new_order(s, j);
+            copy(s->orders[s->norders].key, sizeof s->orders[0].key, key);
+            s->orders[s->norders++].obj = o;
+            ret = reply_json(c, 200, o);
+        }
+        json_decref(j);
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/orders") == 0) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < s->norders; i++)
+            if (strcmp(s->orders[i].key, key) == 0 &&
+                strcmp(json_string_value(json_object_get(s->orders[i].obj, "status")),
+                       "canceled") != 0)
+                json_array_append(a, s->orders[i].obj);
+        ret = reply_json(c, 200, a);
+        json_decref(a);
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/orders:by_client_order_id") == 0) {
+        const char *coid = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "client_order_id");
+        json_t *hit = NULL;
+        for (size_t i = 0; coid && i < s->norders; i++)
+            if (strcmp(s->orders[i].key, key) == 0 &&
+                strcmp(json_string_value(json_object_get(s->orders[i].obj, "client_order_id")),
+                       coid) == 0)
+                hit = s->orders[i].obj;
+        ret = hit ? reply_json(c, 200, hit)
+                  : reply(c, 404, "{\"code\":40410000,\"message\":\"order not found\"}");
+    } else if (strcmp(method, "DELETE") == 0 && strncmp(url, "/v2/orders/", 11) == 0) {
+        json_t *hit = NULL;
+        for (size_t i = 0; i < s->norders; i++)
+            if (strcmp(s->orders[i].key, key) == 0 &&
+                strcmp(json_string_value(json_object_get(s->orders[i].obj, "id")), url + 11) == 0)
+                hit = s->orders[i].obj;
+        if (!hit) {
+            ret = reply(c, 404, "{\"code\":40410000,\"message\":\"order not found\"}");
+        } else if (strcmp(json_string_value(json_object_get(hit, "status")), "canceled") == 0) {
+            ret = reply(c, 422, "{\"code\":42210000,\"message\":\"order is not cancelable\"}");
+        } else {
+            json_object_set_new(hit, "status", json_string("canceled"));
+            ret = reply(c, 204, NULL);
+        }
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/account") == 0) {
+        ret = reply(c, 200, ACCOUNT);
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/positions") == 0) {
+        ret = reply(c, 200, POSITIONS);
+    } else {
+        ret = reply(c, 404, "{\"code\":40410000,\"message\":\"endpoint not found\"}");
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    upload *u = *con_cls;
+    if (u) {
+        free(u->buf);
+        free(u);
+        *con_cls = NULL;
+    }
+}
+
+stub *stub_start(void)
+{
+    stub *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->reqs = calloc(MAX_REQS, sizeof *s->reqs);
+    pthread_mutex_init(&s->mu, NULL);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+                            NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+    if (!s->d || !s->reqs) {
+        stub_stop(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : 0;
+    return s;
+}
+
+void stub_stop(stub *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    for (size_t i = 0; i < s->norders; i++)
+        json_decref(s->orders[i].obj);
+    free(s->reqs);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+unsigned stub_port(const stub *s)
+{
+    return s->port;
+}
+
+void stub_add_key(stub *s, const char *key_id, const char *secret)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->nkeys < MAX_KEYS) {
+        copy(s->keys[s->nkeys][0], sizeof s->keys[0][0], key_id);
+        copy(s->keys[s->nkeys][1], sizeof s->keys[0][1], secret);
+        s->nkeys++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void stub_fault(stub *s, const char *method, const char *path_prefix, int status, const char *body,
+                int delay_ms, int times)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < MAX_FAULTS; i++) {
+        fault *f = &s->faults[i];
+        if (f->times == 0) {
+            copy(f->method, sizeof f->method, method);
+            copy(f->prefix, sizeof f->prefix, path_prefix);
+            copy(f->body, sizeof f->body, body);
+            f->status = status;
+            f->delay_ms = delay_ms;
+            f->times = times;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+size_t stub_count(stub *s, const char *method, const char *path)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nreqs; i++)
+        if ((!method || strcmp(s->reqs[i].method, method) == 0) &&
+            (!path || strcmp(s->reqs[i].path, path) == 0))
+            n++;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int stub_get(stub *s, size_t i, stub_req *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    if (i < s->nreqs) {
+        *out = s->reqs[i];
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+size_t stub_total(stub *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->nreqs;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}

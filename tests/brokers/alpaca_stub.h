@@ -1,0 +1,42 @@
+/*
+ * tests/brokers/alpaca_stub.h — an in-process stand-in for the Alpaca Trading API v2 endpoints
+ * the adapter uses (libmicrohttpd, 127.0.0.1, ephemeral port). It records every request
+ * (method, path, decoded query, both APCA headers, Content-Type, body), keeps a per-key order
+ * book, answers 401 to unknown keys, and can be told to fail, stall or answer a canned body.
+ */
+#ifndef TW_TESTS_BROKERS_ALPACA_STUB_H
+#define TW_TESTS_BROKERS_ALPACA_STUB_H
+
+#include <stddef.h>
+
+typedef struct stub stub;
+
+typedef struct stub_req {
+    char method[16];
+    char path[256];
+    char query[512]; /* "k=v&k=v", values decoded, in URL order */
+    char key_id[300];
+    char secret[300];
+    char content_type[128];
+    char body[4096];
+} stub_req;
+
+/* Starts on 127.0.0.1 with a free port. NULL on failure. */
+stub *stub_start(void);
+void stub_stop(stub *s);
+unsigned stub_port(const stub *s);
+/* Accepts key_id with secret (at most 8 keys). */
+void stub_add_key(stub *s, const char *key_id, const char *secret);
+/*
+ * The next `times` requests with this method whose path starts with path_prefix sleep
+ * delay_ms, then answer status/body (status 0: after the delay, answer normally).
+ */
+void stub_fault(stub *s, const char *method, const char *path_prefix, int status, const char *body,
+                int delay_ms, int times);
+/* Requests seen so far with this method and exact path (method/path NULL = any). */
+size_t stub_count(stub *s, const char *method, const char *path);
+/* Copy of the i-th recorded request; 0 on success. */
+int stub_get(stub *s, size_t i, stub_req *out);
+size_t stub_total(stub *s);
+
+#endif

@@ -1,0 +1,724 @@
+/*
+ * tests/brokers/test_alpaca.c — the Alpaca adapter against the in-process stub: request shapes
+ * and headers as Alpaca documents them, 4xx/5xx mapping, timeouts and slow answers, POST never
+ * retried, GET retried, per-user keys, and the secret never in a log line or error message.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "alpaca_stub.h"
+#include "brokers/broker.h"
+
+#define KEY_A "PKTESTAAAAAAAAAAAAAA"
+#define SECRET_A "sEcReTaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define KEY_B "PKTESTBBBBBBBBBBBBBB"
+#define SECRET_B "sEcReTbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* ---- log capture -------------------------------------------------------------------------- */
+
+typedef struct logcap {
+    pthread_mutex_t mu;
+    char buf[65536];
+    size_t len;
+    size_t lines;
+} logcap;
+
+static logcap LOG = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void capture(void *ctx, brk_log_level level, const char *msg)
+{
+    logcap *l = ctx;
+    (void)level;
+    pthread_mutex_lock(&l->mu);
+    int n = snprintf(l->buf + l->len, sizeof l->buf - l->len, "%s\n", msg);
+    if (n > 0 && l->len + (size_t)n < sizeof l->buf)
+        l->len += (size_t)n;
+    l->lines++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static bool leaks(const char *text)
+{
+    return text && (strstr(text, SECRET_A) || strstr(text, SECRET_B) || strstr(text, "sEcReT"));
+}
+
+/* ---- fixture ------------------------------------------------------------------------------- */
+
+typedef struct fx {
+    stub *s;
+    char url[64];
+    brk_conn *a;
+    brk_conn *b;
+} fx;
+
+static brk_alpaca_config cfg_for(const fx *f)
+{
+    brk_alpaca_config c = {.base_url = f->url,
+                           .connect_timeout_ms = 1000,
+                           .timeout_ms = 2000,
+                           .max_attempts = 3,
+                           .backoff_ms = 20,
+                           .log = capture,
+                           .log_ctx = &LOG};
+    return c;
+}
+
+static brk_conn *connect_as(const brk_alpaca_config *c, const char *key, const char *secret)
+{
+    brk_conn *conn = NULL;
+    brk_err err = {0};
+    brk_rc rc = brk_alpaca_connect(c, key, strlen(key), (const unsigned char *)secret,
+                                   strlen(secret), &conn, &err);
+    if (rc != BRK_OK)
+        fail_msg("connect: %s %s", brk_rc_name(rc), err.message ? err.message : "");
+    brk_err_clear(&err);
+    return conn;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->s = stub_start();
+    if (!f->s)
+        return -1;
+    stub_add_key(f->s, KEY_A, SECRET_A);
+    stub_add_key(f->s, KEY_B, SECRET_B);
+    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u", stub_port(f->s));
+    brk_alpaca_config c = cfg_for(f);
+    f->a = connect_as(&c, KEY_A, SECRET_A);
+    f->b = connect_as(&c, KEY_B, SECRET_B);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    brk_conn_destroy(f->a);
+    brk_conn_destroy(f->b);
+    stub_stop(f->s);
+    free(f);
+    /* Whatever the test did, nothing logged may carry a secret. */
+    pthread_mutex_lock(&LOG.mu);
+    bool bad = leaks(LOG.buf);
+    pthread_mutex_unlock(&LOG.mu);
+    return bad ? -1 : 0;
+}
+
+static brk_order_req limit_req(const char *coid)
+{
+    brk_order_req r = {.client_order_id = coid,
+                       .symbol = "AAPL",
+                       .side = BRK_SIDE_BUY,
+                       .type = BRK_TYPE_LIMIT,
+                       .tif = BRK_TIF_DAY,
+                       .qty = RISK_SHARES(10) + RISK_QTY_SCALE / 2,
+                       .limit_price = 123450000};
+    return r;
+}
+
+static stub_req last_req(fx *f)
+{
+    stub_req r;
+    size_t n = stub_total(f->s);
+    assert_true(n > 0);
+    assert_int_equal(stub_get(f->s, n - 1, &r), 0);
+    return r;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- request shapes -------------------------------------------------------------------------- */
+
+static void submit_limit_sends_documented_body_and_both_headers(void **state)
+{
+    fx *f = *state;
+    brk_order_req r = limit_req("ord-1");
+    brk_order o;
+    brk_err err = {0};
+    assert_int_equal(brk_submit(f->a, &r, &o, &err), BRK_OK);
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "POST");
+    assert_string_equal(q.path, "/v2/orders");
+    assert_string_equal(q.query, "");
+    assert_string_equal(q.key_id, KEY_A);
+    assert_string_equal(q.secret, SECRET_A);
+    assert_string_equal(q.content_type, "application/json");
+    json_error_t je;
+    json_t *b = json_loads(q.body, JSON_REJECT_DUPLICATES, &je);
+    assert_non_null(b);
+    assert_int_equal(json_object_size(b), 7);
+    static const char *const want[][2] = {
+        {"symbol", "AAPL"},
+        {"qty", "10.5"},
+        {"side", "buy"},
+        {"type", "limit"},
+        {"time_in_force", "day"},
+        {"limit_price", "123.45"},
+        {"client_order_id", "ord-1"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        json_t *v = json_object_get(b, want[i][0]);
+        if (!json_is_string(v) || strcmp(json_string_value(v), want[i][1]) != 0)
+            fail_msg("field %s: want string \"%s\"", want[i][0], want[i][1]);
+    }
+    json_decref(b);
+    assert_string_equal(o.broker_order_id, "61e69015-8549-4bfd-b9c3-000000000001");
+    assert_string_equal(o.client_order_id, "ord-1");
+    assert_int_equal(o.status, BRK_ORDER_PENDING_NEW); /* "accepted" */
+    assert_int_equal(o.qty, RISK_SHARES(10) + RISK_QTY_SCALE / 2);
+    assert_int_equal(o.limit_price, 123450000);
+    assert_int_equal(o.filled_qty, 0);
+    assert_int_equal(o.filled_avg_price, 0);
+    assert_int_equal(o.type, BRK_TYPE_LIMIT);
+    assert_int_equal(o.tif, BRK_TIF_DAY);
+    assert_int_equal(o.created_ms, INT64_C(1767364200123));
+    assert_int_equal(o.updated_ms, INT64_C(1767364200500) + 5 * 3600 * 1000);
+    assert_int_equal(err.http_status, 200);
+    brk_err_clear(&err);
+}
+
+static void submit_market_omits_limit_price_and_sends_fractional_qty(void **state)
+{
+    fx *f = *state;
+    brk_order_req r = {.client_order_id = "m-1",
+                       .symbol = "BRK.B",
+                       .side = BRK_SIDE_SELL,
+                       .type = BRK_TYPE_MARKET,
+                       .tif = BRK_TIF_GTC,
+                       .qty = RISK_QTY_SCALE / 4};
+    brk_order o;
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    stub_req q = last_req(f);
+    json_t *b = json_loads(q.body, 0, NULL);
+    assert_non_null(b);
+    assert_null(json_object_get(b, "limit_price"));
+    assert_string_equal(json_string_value(json_object_get(b, "qty")), "0.25");
+    assert_string_equal(json_string_value(json_object_get(b, "side")), "sell");
+    assert_string_equal(json_string_value(json_object_get(b, "type")), "market");
+    assert_string_equal(json_string_value(json_object_get(b, "time_in_force")), "gtc");
+    assert_string_equal(json_string_value(json_object_get(b, "symbol")), "BRK.B");
+    json_decref(b);
+    assert_int_equal(o.limit_price, 0);
+    assert_int_equal(o.side, BRK_SIDE_SELL);
+}
+
+static void get_by_client_order_id_uses_the_documented_path_and_query(void **state)
+{
+    fx *f = *state;
+    brk_order_req r = limit_req("find-me");
+    brk_order o, g;
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    assert_int_equal(brk_get_by_client_order_id(f->a, "find-me", &g, NULL), BRK_OK);
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "GET");
+    assert_string_equal(q.path, "/v2/orders:by_client_order_id");
+    assert_string_equal(q.query, "client_order_id=find-me");
+    assert_string_equal(q.key_id, KEY_A);
+    assert_string_equal(q.secret, SECRET_A);
+    assert_string_equal(g.broker_order_id, o.broker_order_id);
+    brk_err err = {0};
+    assert_int_equal(brk_get_by_client_order_id(f->a, "nope", &g, &err), BRK_NOT_FOUND);
+    assert_int_equal(err.http_status, 404);
+    /* user B cannot see user A's order through B's key */
+    assert_int_equal(brk_get_by_client_order_id(f->b, "find-me", &g, &err), BRK_NOT_FOUND);
+    brk_err_clear(&err);
+}
+
+static void list_open_asks_for_open_orders(void **state)
+{
+    fx *f = *state;
+    brk_order o;
+    brk_order_req r1 = limit_req("l-1"), r2 = limit_req("l-2");
+    assert_int_equal(brk_submit(f->a, &r1, &o, NULL), BRK_OK);
+    assert_int_equal(brk_submit(f->a, &r2, &o, NULL), BRK_OK);
+    brk_order_list ol;
+    assert_int_equal(brk_list_open(f->a, &ol, NULL), BRK_OK);
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "GET");
+    assert_string_equal(q.path, "/v2/orders");
+    assert_string_equal(q.query, "status=open&limit=500&direction=asc");
+    assert_int_equal(ol.n, 2);
+    assert_string_equal(ol.items[1].client_order_id, "l-2");
+    brk_order_list_free(&ol);
+    assert_int_equal(brk_list_open(f->b, &ol, NULL), BRK_OK);
+    assert_int_equal(ol.n, 0);
+}
+
+static void cancel_deletes_by_broker_id_and_maps_refusals(void **state)
+{
+    fx *f = *state;
+    brk_order o;
+    brk_order_req r = limit_req("c-1");
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    brk_err err = {0};
+    assert_int_equal(brk_cancel(f->a, o.broker_order_id, &err), BRK_OK);
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "DELETE");
+    char path[200];
+    snprintf(path, sizeof path, "/v2/orders/%s", o.broker_order_id);
+    assert_string_equal(q.path, path);
+    assert_int_equal(err.http_status, 204);
+    assert_int_equal(brk_cancel(f->a, o.broker_order_id, &err), BRK_REJECTED);
+    assert_int_equal(err.http_status, 422);
+    assert_non_null(strstr(err.message, "order is not cancelable"));
+    assert_int_equal(brk_cancel(f->a, "61e69015-0000", &err), BRK_NOT_FOUND);
+    assert_int_equal(brk_cancel(f->b, o.broker_order_id, &err), BRK_NOT_FOUND);
+    assert_int_equal(brk_cancel(f->a, "../account", &err), BRK_INVALID);
+    brk_err_clear(&err);
+}
+
+static void account_decimals_become_fixed_point_exactly(void **state)
+{
+    fx *f = *state;
+    brk_account a;
+    assert_int_equal(brk_account_get(f->a, &a, NULL), BRK_OK);
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "GET");
+    assert_string_equal(q.path, "/v2/account");
+    assert_int_equal(a.cash, INT64_C(25431070000));
+    assert_int_equal(a.equity, INT64_C(31002550000));
+    assert_int_equal(a.last_equity, INT64_C(30500100000));
+    assert_int_equal(a.buying_power, INT64_C(62005100000));
+    assert_int_equal(a.multiplier, 2);
+    assert_int_equal(a.type, BRK_ACCOUNT_MARGIN);
+    assert_int_equal(a.daytrade_count, 2);
+    assert_false(a.pattern_day_trader);
+    assert_false(a.trading_blocked);
+
+    stub_fault(f->s, "GET", "/v2/account", 200,
+               "{\"cash\":\"10\",\"equity\":\"10\",\"buying_power\":\"10\",\"multiplier\":\"1\","
+               "\"trading_blocked\":true}",
+               0, 1);
+    assert_int_equal(brk_account_get(f->a, &a, NULL), BRK_OK);
+    assert_int_equal(a.type, BRK_ACCOUNT_CASH);
+    assert_true(a.trading_blocked);
+    /* a float where a decimal string belongs is refused, never rounded through a double */
+    stub_fault(f->s, "GET", "/v2/account", 200,
+               "{\"cash\":10.1,\"equity\":\"10\",\"buying_power\":\"10\"}", 0, 1);
+    assert_int_equal(brk_account_get(f->a, &a, NULL), BRK_UNAVAILABLE);
+}
+
+static void positions_parse_long_and_short(void **state)
+{
+    fx *f = *state;
+    brk_position_list pl;
+    assert_int_equal(brk_positions(f->a, &pl, NULL), BRK_OK);
+    assert_string_equal(last_req(f).path, "/v2/positions");
+    assert_int_equal(pl.n, 2);
+    assert_string_equal(pl.items[0].symbol, "AAPL");
+    assert_int_equal(pl.items[0].qty, RISK_SHARES(10));
+    assert_int_equal(pl.items[0].avg_entry_price, 150123457); /* 150.1234567 rounded */
+    assert_int_equal(pl.items[0].current_price, 155050000);
+    assert_int_equal(pl.items[0].unrealized_pl, 49270000);
+    assert_string_equal(pl.items[1].symbol, "TSLA");
+    assert_int_equal(pl.items[1].qty, -(RISK_SHARES(2) + RISK_QTY_SCALE / 2));
+    assert_int_equal(pl.items[1].market_value, -RISK_USD(490));
+    brk_position_list_free(&pl);
+}
+
+/* ---- status mapping ----------------------------------------------------------------------------
+ */
+
+static void submit_http_errors_map_to_results_and_post_is_sent_once(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *name;
+        int status;
+        const char *body;
+        brk_rc want;
+        const char *msg_has;
+    } cases[] = {
+        {"422 rejected with broker text", 422,
+         "{\"code\":40010001,\"message\":\"qty must be > 0\"}", BRK_REJECTED, "qty must be > 0"},
+        {"403 with order error code is a refusal", 403,
+         "{\"code\":40310000,\"message\":\"insufficient buying power\"}", BRK_REJECTED,
+         "insufficient buying power"},
+        {"bare 403 is auth", 403, "{\"message\":\"forbidden\"}", BRK_AUTH, "credentials refused"},
+        {"401 is auth", 401, "{\"code\":40110000,\"message\":\"request is not authorized\"}",
+         BRK_AUTH, "credentials refused"},
+        {"404", 404, NULL, BRK_NOT_FOUND, "not found"},
+        {"429 rate limited", 429, NULL, BRK_RATE_LIMITED, "rate limited"},
+        {"400 invalid", 400, NULL, BRK_INVALID, "bad request"},
+        {"500 unknown outcome", 500, NULL, BRK_UNAVAILABLE, "unavailable"},
+        {"502", 502, NULL, BRK_UNAVAILABLE, "unavailable"},
+        {"503", 503, "<html>down</html>", BRK_UNAVAILABLE, "unavailable"},
+        {"200 with garbage", 200, "not json", BRK_UNAVAILABLE, "unparseable"},
+        {"200 without id", 200, "{\"status\":\"new\"}", BRK_UNAVAILABLE, "unparseable"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t before = stub_count(f->s, "POST", "/v2/orders");
+        /* one fault: a retry would reach the normal handler and show up as a 2nd request */
+        stub_fault(f->s, "POST", "/v2/orders", cases[i].status, cases[i].body, 0, 1);
+        char coid[32];
+        snprintf(coid, sizeof coid, "e-%zu", i);
+        brk_order_req r = limit_req(coid);
+        brk_order o;
+        brk_err err = {0};
+        brk_rc rc = brk_submit(f->a, &r, &o, &err);
+        size_t sent = stub_count(f->s, "POST", "/v2/orders") - before;
+        if (rc != cases[i].want || sent != 1 || !err.message ||
+            !strstr(err.message, cases[i].msg_has) || err.http_status != cases[i].status)
+            fail_msg("case '%s': rc=%s sent=%zu http=%d msg=%s", cases[i].name, brk_rc_name(rc),
+                     sent, err.http_status, err.message ? err.message : "(null)");
+        assert_string_equal(o.broker_order_id, "");
+        brk_err_clear(&err);
+    }
+}
+
+static void wrong_secret_is_auth_and_not_retried(void **state)
+{
+    fx *f = *state;
+    brk_alpaca_config c = cfg_for(f);
+    brk_conn *bad = connect_as(&c, KEY_A, "wrong-secret-value");
+    brk_account a;
+    brk_err err = {0};
+    size_t before = stub_count(f->s, "GET", "/v2/account");
+    assert_int_equal(brk_account_get(bad, &a, &err), BRK_AUTH);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account") - before, 1);
+    assert_int_equal(err.http_status, 401);
+    assert_null(strstr(err.message, "wrong-secret-value"));
+    brk_err_clear(&err);
+    brk_conn_destroy(bad);
+}
+
+static void get_is_retried_on_503_then_succeeds(void **state)
+{
+    fx *f = *state;
+    stub_fault(f->s, "GET", "/v2/account", 503, NULL, 0, 2);
+    brk_account a;
+    assert_int_equal(brk_account_get(f->a, &a, NULL), BRK_OK);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 3);
+    assert_int_equal(a.multiplier, 2);
+}
+
+static void get_gives_up_after_max_attempts(void **state)
+{
+    fx *f = *state;
+    stub_fault(f->s, "GET", "/v2/positions", 500, NULL, 0, 10);
+    brk_position_list pl;
+    brk_err err = {0};
+    assert_int_equal(brk_positions(f->a, &pl, &err), BRK_UNAVAILABLE);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/positions"), 3);
+    assert_int_equal(err.http_status, 500);
+    brk_err_clear(&err);
+    /* 429 on a GET is retried as well */
+    stub_fault(f->s, "GET", "/v2/orders", 429, NULL, 0, 1);
+    brk_order_list ol;
+    assert_int_equal(brk_list_open(f->a, &ol, NULL), BRK_OK);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/orders"), 2);
+    brk_order_list_free(&ol);
+    /* 404 is an answer, not a failure: not retried */
+    brk_order o;
+    assert_int_equal(brk_get_by_client_order_id(f->a, "missing", &o, NULL), BRK_NOT_FOUND);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/orders:by_client_order_id"), 1);
+}
+
+static void delete_is_retried_on_502(void **state)
+{
+    fx *f = *state;
+    brk_order o;
+    brk_order_req r = limit_req("d-1");
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    stub_fault(f->s, "DELETE", "/v2/orders/", 502, NULL, 0, 1);
+    assert_int_equal(brk_cancel(f->a, o.broker_order_id, NULL), BRK_OK);
+    assert_int_equal(stub_count(f->s, "DELETE", NULL), 2);
+}
+
+/* ---- timeouts ----------------------------------------------------------------------------------
+ */
+
+static void post_timeout_is_unknown_bounded_sent_once_and_reconcilable(void **state)
+{
+    fx *f = *state;
+    brk_alpaca_config c = cfg_for(f);
+    c.timeout_ms = 300;
+    brk_conn *fast = connect_as(&c, KEY_A, SECRET_A);
+    stub_fault(f->s, "POST", "/v2/orders", 0, NULL, 1200, 1); /* stalls, then takes the order */
+    brk_order_req r = limit_req("slow-1");
+    brk_order o;
+    brk_err err = {0};
+    int64_t t0 = now_ms();
+    assert_int_equal(brk_submit(fast, &r, &o, &err), BRK_UNAVAILABLE);
+    int64_t took = now_ms() - t0;
+    assert_true(took >= 250 && took < 1000);
+    assert_non_null(strstr(err.message, "timeout"));
+    assert_int_equal(err.http_status, 0);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 1);
+    /* the broker did get it: reconciliation finds it instead of resending */
+    struct timespec ts = {1, 200000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(brk_get_by_client_order_id(fast, "slow-1", &o, &err), BRK_OK);
+    assert_string_equal(o.client_order_id, "slow-1");
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 1);
+    brk_err_clear(&err);
+    brk_conn_destroy(fast);
+}
+
+static void get_timeout_is_retried_and_bounded(void **state)
+{
+    fx *f = *state;
+    brk_alpaca_config c = cfg_for(f);
+    c.timeout_ms = 300;
+    brk_conn *fast = connect_as(&c, KEY_A, SECRET_A);
+    stub_fault(f->s, "GET", "/v2/account", 0, NULL, 1000, 1);
+    brk_account a;
+    int64_t t0 = now_ms();
+    assert_int_equal(brk_account_get(fast, &a, NULL), BRK_OK);
+    assert_true(now_ms() - t0 < 1500);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 2);
+    /* every attempt stalls: UNAVAILABLE after max_attempts x timeout + backoff, not forever */
+    stub_fault(f->s, "GET", "/v2/positions", 0, NULL, 700, 3);
+    brk_position_list pl;
+    t0 = now_ms();
+    assert_int_equal(brk_positions(fast, &pl, NULL), BRK_UNAVAILABLE);
+    int64_t took = now_ms() - t0;
+    assert_true(took >= 850 && took < 2500);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/positions"), 3);
+    brk_conn_destroy(fast);
+}
+
+static void slow_answer_within_the_timeout_succeeds(void **state)
+{
+    fx *f = *state;
+    stub_fault(f->s, "POST", "/v2/orders", 0, NULL, 300, 1);
+    brk_order_req r = limit_req("slow-ok");
+    brk_order o;
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    assert_string_equal(o.client_order_id, "slow-ok");
+}
+
+static void unreachable_broker_is_unavailable(void **state)
+{
+    (void)state;
+    brk_alpaca_config c = {.base_url = "http://127.0.0.1:1",
+                           .timeout_ms = 500,
+                           .max_attempts = 2,
+                           .backoff_ms = 1,
+                           .log = capture,
+                           .log_ctx = &LOG};
+    brk_conn *conn = connect_as(&c, KEY_A, SECRET_A);
+    brk_order_req r = limit_req("x");
+    brk_order o;
+    brk_err err = {0};
+    assert_int_equal(brk_submit(conn, &r, &o, &err), BRK_UNAVAILABLE);
+    assert_non_null(strstr(err.message, "network error"));
+    brk_err_clear(&err);
+    brk_conn_destroy(conn);
+}
+
+static void outbound_interface_option_is_applied(void **state)
+{
+    fx *f = *state;
+    brk_alpaca_config c = cfg_for(f);
+    c.interface = "host!127.0.0.1";
+    brk_conn *ok = connect_as(&c, KEY_A, SECRET_A);
+    brk_account a;
+    assert_int_equal(brk_account_get(ok, &a, NULL), BRK_OK);
+    brk_conn_destroy(ok);
+    c.interface = "if!tw-no-such-if0";
+    c.max_attempts = 1;
+    brk_conn *bad = connect_as(&c, KEY_A, SECRET_A);
+    size_t before = stub_total(f->s);
+    assert_int_equal(brk_account_get(bad, &a, NULL), BRK_UNAVAILABLE);
+    assert_int_equal(stub_total(f->s), before); /* never left the machine */
+    brk_conn_destroy(bad);
+}
+
+/* ---- per-user keys and secrecy ------------------------------------------------------------------
+ */
+
+static void each_users_requests_carry_only_their_own_key(void **state)
+{
+    fx *f = *state;
+    brk_order o;
+    for (int i = 0; i < 3; i++) {
+        char coid[16];
+        snprintf(coid, sizeof coid, "a-%d", i);
+        brk_order_req r = limit_req(coid);
+        assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+        snprintf(coid, sizeof coid, "b-%d", i);
+        r = limit_req(coid);
+        assert_int_equal(brk_submit(f->b, &r, &o, NULL), BRK_OK);
+    }
+    brk_account a;
+    assert_int_equal(brk_account_get(f->b, &a, NULL), BRK_OK);
+    size_t n = stub_total(f->s), na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        stub_req q;
+        assert_int_equal(stub_get(f->s, i, &q), 0);
+        bool is_a = strcmp(q.key_id, KEY_A) == 0, is_b = strcmp(q.key_id, KEY_B) == 0;
+        assert_true(is_a || is_b);
+        assert_string_equal(q.secret, is_a ? SECRET_A : SECRET_B);
+        if (q.body[0])
+            assert_non_null(strstr(q.body, is_a ? "\"a-" : "\"b-"));
+        na += is_a;
+        nb += is_b;
+    }
+    assert_int_equal(na, 3);
+    assert_int_equal(nb, 4);
+}
+
+static void secret_never_reaches_logs_or_error_messages(void **state)
+{
+    fx *f = *state;
+    pthread_mutex_lock(&LOG.mu);
+    LOG.len = 0;
+    LOG.buf[0] = '\0';
+    LOG.lines = 0;
+    pthread_mutex_unlock(&LOG.mu);
+    /* a broker that echoes the credentials in its refusal */
+    stub_fault(f->s, "POST", "/v2/orders", 422,
+               "{\"code\":40010001,\"message\":\"bad key " KEY_A " / " SECRET_A "\"}", 0, 1);
+    brk_order_req r = limit_req("s-1");
+    brk_order o;
+    brk_err err = {0};
+    assert_int_equal(brk_submit(f->a, &r, &o, &err), BRK_REJECTED);
+    assert_false(leaks(err.message));
+    assert_null(strstr(err.message, KEY_A));
+    assert_non_null(strstr(err.message, "bad key ****"));
+    stub_fault(f->s, "GET", "/v2/account", 500, SECRET_A, 0, 3);
+    brk_account a;
+    assert_int_equal(brk_account_get(f->a, &a, &err), BRK_UNAVAILABLE);
+    assert_false(leaks(err.message));
+    brk_alpaca_config c = cfg_for(f);
+    brk_conn *bad = connect_as(&c, KEY_A, "sEcReT-wrong");
+    assert_int_equal(brk_account_get(bad, &a, &err), BRK_AUTH);
+    assert_false(leaks(err.message));
+    brk_conn_destroy(bad);
+    r = limit_req("s-2");
+    assert_int_equal(brk_submit(f->a, &r, &o, &err), BRK_OK);
+    assert_int_equal(brk_submit(f->a, &r, &o, &err), BRK_REJECTED); /* duplicate id */
+    assert_false(leaks(err.message));
+    brk_err_clear(&err);
+    pthread_mutex_lock(&LOG.mu);
+    assert_true(LOG.lines >= 4); /* the test does look at real log output */
+    assert_false(leaks(LOG.buf));
+    assert_null(strstr(LOG.buf, KEY_A));
+    pthread_mutex_unlock(&LOG.mu);
+}
+
+/* ---- configuration ------------------------------------------------------------------------------
+ */
+
+static void connect_refuses_unsafe_urls_and_malformed_credentials(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        brk_rc want;
+    } urls[] = {
+        {"https://paper-api.alpaca.markets", BRK_OK},
+        {"https://api.alpaca.markets/", BRK_OK},
+        {"http://127.0.0.1:8080", BRK_OK},
+        {"http://localhost:9", BRK_OK},
+        {"http://[::1]:9", BRK_OK},
+        {"http://paper-api.alpaca.markets", BRK_INVALID},
+        {"http://127.0.0.1.evil.com", BRK_INVALID},
+        {"http://localhost.evil.com:80", BRK_INVALID},
+        {"https://user:pw@api.alpaca.markets", BRK_INVALID},
+        {"https://api.alpaca.markets/v2", BRK_INVALID},
+        {"https://api.alpaca.markets?x=1", BRK_INVALID},
+        {"ftp://api.alpaca.markets", BRK_INVALID},
+        {"https://", BRK_INVALID},
+        {"http://127.0.0.1:", BRK_INVALID},
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        brk_alpaca_config c = {.base_url = urls[i].url};
+        brk_conn *conn = NULL;
+        brk_rc rc = brk_alpaca_connect(&c, KEY_A, strlen(KEY_A), (const unsigned char *)SECRET_A,
+                                       strlen(SECRET_A), &conn, NULL);
+        if (rc != urls[i].want)
+            fail_msg("url %s: %s", urls[i].url, brk_rc_name(rc));
+        assert_true((conn != NULL) == (rc == BRK_OK));
+        brk_conn_destroy(conn);
+    }
+    brk_conn *conn = NULL;
+    brk_err err = {0};
+    const unsigned char nl[] = "abc\r\nX-Evil: 1";
+    assert_int_equal(brk_alpaca_connect(NULL, KEY_A, strlen(KEY_A), nl, sizeof nl - 1, &conn, &err),
+                     BRK_INVALID);
+    assert_null(conn);
+    assert_null(strstr(err.message, "X-Evil"));
+    assert_int_equal(brk_alpaca_connect(NULL, "", 0, (const unsigned char *)"s", 1, &conn, &err),
+                     BRK_INVALID);
+    assert_int_equal(brk_alpaca_connect(NULL, KEY_A, strlen(KEY_A), NULL, 0, &conn, &err),
+                     BRK_INVALID);
+    brk_alpaca_config neg = {.timeout_ms = -1};
+    assert_int_equal(brk_alpaca_connect(&neg, KEY_A, strlen(KEY_A), (const unsigned char *)SECRET_A,
+                                        strlen(SECRET_A), &conn, &err),
+                     BRK_INVALID);
+    /* defaults: paper URL, and the conn keeps no reference to the caller's buffers */
+    char key[] = KEY_A;
+    unsigned char sec[] = SECRET_A;
+    assert_int_equal(brk_alpaca_connect(NULL, key, strlen(key), sec, sizeof sec - 1, &conn, &err),
+                     BRK_OK);
+    memset(key, 'x', sizeof key - 1);
+    memset(sec, 'x', sizeof sec - 1);
+    assert_string_equal(brk_conn_backend(conn), "alpaca");
+    brk_conn_destroy(conn);
+    brk_err_clear(&err);
+}
+
+static void copied_credentials_survive_the_callers_wipe(void **state)
+{
+    fx *f = *state;
+    brk_alpaca_config c = cfg_for(f);
+    char key[] = KEY_B;
+    unsigned char sec[] = SECRET_B;
+    brk_conn *conn = NULL;
+    assert_int_equal(brk_alpaca_connect(&c, key, strlen(key), sec, sizeof sec - 1, &conn, NULL),
+                     BRK_OK);
+    memset(key, 0, sizeof key);
+    memset(sec, 0, sizeof sec);
+    brk_account a;
+    assert_int_equal(brk_account_get(conn, &a, NULL), BRK_OK);
+    assert_string_equal(last_req(f).key_id, KEY_B);
+    brk_conn_destroy(conn);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(submit_limit_sends_documented_body_and_both_headers),
+        T(submit_market_omits_limit_price_and_sends_fractional_qty),
+        T(get_by_client_order_id_uses_the_documented_path_and_query),
+        T(list_open_asks_for_open_orders),
+        T(cancel_deletes_by_broker_id_and_maps_refusals),
+        T(account_decimals_become_fixed_point_exactly),
+        T(positions_parse_long_and_short),
+        T(submit_http_errors_map_to_results_and_post_is_sent_once),
+        T(wrong_secret_is_auth_and_not_retried),
+        T(get_is_retried_on_503_then_succeeds),
+        T(get_gives_up_after_max_attempts),
+        T(delete_is_retried_on_502),
+        T(post_timeout_is_unknown_bounded_sent_once_and_reconcilable),
+        T(get_timeout_is_retried_and_bounded),
+        T(slow_answer_within_the_timeout_succeeds),
+        T(unreachable_broker_is_unavailable),
+        T(outbound_interface_option_is_applied),
+        T(each_users_requests_carry_only_their_own_key),
+        T(secret_never_reaches_logs_or_error_messages),
+        T(connect_refuses_unsafe_urls_and_malformed_credentials),
+        T(copied_credentials_survive_the_callers_wipe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
