@@ -31,7 +31,8 @@
  * differ today: the guard is configurable (threshold, window, equity floor) and can be switched
  * off per broker connection. We model the conservative reading: in a margin account whose
  * previous-close equity is under the floor, the order that would complete the (threshold+1)-th
- * day trade within the window is refused; opening orders are never refused by this rule; the
+ * day trade within the window is refused (an opening order only when a pending exit could close
+ * it the same day); the
  * 6 % test is ignored (conservative); cash accounts are not subject.
  * Counting follows FINRA's interpretation 4210/02 "by change of direction", from our own fills:
  * per symbol, executions in order, partial fills of one order are one execution; a closing
@@ -39,7 +40,12 @@
  * overnight position, so selling an overnight long before any new purchase is not a day trade)
  * counts one day trade when its direction differs from the previous execution's. Hence buy
  * 250, buy 250, sell 500 = 1; buy, sell, buy, sell = 2; one buy then several sells = 1.
- * Pending open orders are simulated after today's fills as if they filled, then the intent.
+ * Pending open orders are simulated after today's fills as if they filled, in creation order.
+ * The intent is simulated both before and after them and the worse result counts: an opening
+ * order is refused when a pending exit would turn it into the (threshold+1)-th day trade.
+ * Limitation: pending orders that later fill out of creation order among themselves can
+ * complete a day trade no single decision saw; each was checked in both positions relative to
+ * the orders pending when it was submitted.
  */
 #include "risk/risk_int.h"
 
@@ -95,10 +101,10 @@ typedef struct ctx {
     risk_qty pos_qty;
     bool new_symbol;
     bool reduce_only;
-    risk_price order_price; /* max of limit/stop/ref, 0 when none */
-    i128 notional;          /* money, rounded away from zero */
-    i128 sym_post_exposure; /* |projected position| * order price */
-    bool pdt_candidate_adds;
+    risk_price order_price;  /* max of limit/stop/ref, 0 when none */
+    i128 notional;           /* money, rounded away from zero */
+    i128 sym_post_exposure;  /* |projected position| * order price */
+    int pdt_candidate_extra; /* day trades the intent adds (worst order vs pending) */
 
     /* Workspace arrays (stack or heap), sized by the snapshot. */
     risk_symkey *pos_key;
@@ -708,19 +714,21 @@ static int pdt_step(pdt_sim *m, int dir, i128 qty, uint64_t order_id)
     return counted;
 }
 
-/* Simulates one symbol (slot k, may be -1 for a symbol only the intent has): today's fills,
- * then pending orders, then (when it is the intent's symbol) the intent. */
-static void pdt_symbol(ctx *c, int32_t k, int *today, int *pending)
+enum { CAND_NONE, CAND_FIRST, CAND_LAST };
+
+/* One run over symbol slot k (may be -1 for a symbol only the intent has): today's fills, then
+ * the pending orders in creation order, with the intent placed before or after the pending
+ * orders (or absent). Adds the completed and potential day trades to *today and *pending. */
+static void pdt_run(ctx *c, int32_t k, int cand, int *today, int *pending)
 {
     const risk_snapshot *s = c->s;
     pdt_sim m;
     i128 today_net = 0;
+    const slot *e = k >= 0 ? &c->set[k] : NULL;
 
     m.p = m.intraday = 0;
     m.last_dir = m.count = m.n_counted = 0;
-    if (k >= 0) {
-        slot *e = &c->set[k];
-        e->done = 1;
+    if (e != NULL) {
         for (int32_t i = e->fill_first; i >= 0; i = c->fill_next[i]) {
             today_net += dir_of(s->fills_today[i].side) * (i128)s->fills_today[i].qty;
         }
@@ -729,14 +737,42 @@ static void pdt_symbol(ctx *c, int32_t k, int *today, int *pending)
             const risk_fill *f = &s->fills_today[i];
             *today += pdt_step(&m, dir_of(f->side), f->qty, f->order_id);
         }
-        for (int32_t i = e->open_first; i >= 0; i = c->open_next[i]) {
-            const risk_open_order *o = &s->open_orders[i];
-            *pending += pdt_step(&m, dir_of(o->side), o->qty, o->order_id);
-        }
     }
-    if (c->in != NULL && k == c->in_slot && k >= 0) {
-        c->pdt_candidate_adds = pdt_step(&m, dir_of(c->in->side), c->in->qty, 0) != 0;
+    if (cand == CAND_FIRST) {
+        *pending += pdt_step(&m, dir_of(c->in->side), c->in->qty, 0);
     }
+    for (int32_t i = e != NULL ? e->open_first : -1; i >= 0; i = c->open_next[i]) {
+        const risk_open_order *o = &s->open_orders[i];
+        *pending += pdt_step(&m, dir_of(o->side), o->qty, o->order_id);
+    }
+    if (cand == CAND_LAST) {
+        *pending += pdt_step(&m, dir_of(c->in->side), c->in->qty, 0);
+    }
+}
+
+/* Counts one symbol. For the intent's symbol it also measures how many day trades the intent
+ * adds in the worse of two orders: filled before the pending orders (they may close the lot it
+ * opens) or after them (it may close theirs). */
+static void pdt_symbol(ctx *c, int32_t k, int *today, int *pending)
+{
+    int t = 0;
+    int p = 0;
+
+    if (k >= 0) {
+        c->set[k].done = 1;
+    }
+    pdt_run(c, k, CAND_NONE, &t, &p);
+    if (c->in != NULL && k == c->in_slot) {
+        int t1 = 0;
+        int first = 0;
+        int last = 0;
+        pdt_run(c, k, CAND_FIRST, &t1, &first);
+        pdt_run(c, k, CAND_LAST, &t1, &last);
+        int worst = first > last ? first : last;
+        c->pdt_candidate_extra = worst > p ? worst - p : 0;
+    }
+    *today += t;
+    *pending += p;
 }
 
 /* Appends fill i to the execution-ordered list of slot k. */
@@ -788,7 +824,7 @@ static void prepare_pdt(ctx *c)
             }
         }
         pdt_symbol(c, c->in_slot, &today, &pending);
-        if (!a->pdt_applies || !c->pdt_candidate_adds) {
+        if (!a->pdt_applies || c->pdt_candidate_extra == 0) {
             a->day_trades_in_window = -1;
             return;
         }
@@ -1056,15 +1092,15 @@ static void rule_pdt(ctx *c)
     const risk_snapshot *s = c->s;
     char b1[RISK_DEC_STRMAX];
 
-    if (!c->a->pdt_applies || !c->pdt_candidate_adds) {
+    if (!c->a->pdt_applies || c->pdt_candidate_extra == 0) {
         return;
     }
-    if (c->a->day_trades_in_window + 1 > s->pdt.max_day_trades) {
+    if (c->a->day_trades_in_window + c->pdt_candidate_extra > s->pdt.max_day_trades) {
         add_violation(c, RISK_V_PDT,
                       "pattern day trader guard: this order would complete day trade %d within "
                       "%d business days, and the account's previous-close equity is under %s",
-                      (int)c->a->day_trades_in_window + 1, (int)s->pdt.window_days,
-                      money_str(s->pdt.equity_floor, b1, sizeof(b1)));
+                      (int)(c->a->day_trades_in_window + c->pdt_candidate_extra),
+                      (int)s->pdt.window_days, money_str(s->pdt.equity_floor, b1, sizeof(b1)));
     }
 }
 

@@ -309,7 +309,7 @@ typedef struct risk_assessment {
     risk_money drawdown_limit;   /* in money (RISK_OFF when off) */
     int32_t open_positions;      /* distinct symbols held or with pending entries */
     /* History + today's fills + pending orders as potential day trades. risk_assess always
-     * computes it; risk_decide only when the PDT rule needed it (the intent would complete a
+     * computes it; risk_decide only when the PDT rule needed it (the intent could complete a
      * day trade in an account the guard applies to), else -1. */
     int32_t day_trades_in_window;
     bool pdt_applies;    /* margin, guard enabled, previous close under the floor */

@@ -209,6 +209,21 @@ static void p_opening_never_refused(fx *f)
     history(f, 5);
     fx_intent(f, "MSFT", B, RISK_SHARES(10));
 }
+static void p_opening_with_pending_exit(fx *f)
+{
+    /* Overnight long 10 with a resting sell 10: if the new buy fills first, the sell closes
+     * the same-day lot (LIFO), completing a 4th day trade. */
+    pdt_base(f);
+    history(f, 3);
+    fx_pos(f, "MSFT", RISK_SHARES(10), RISK_USD(100));
+    fx_open(f, "MSFT", S, RISK_SHARES(10), RISK_USD(100));
+    fx_intent(f, "MSFT", B, RISK_SHARES(10));
+}
+static void p_opening_with_pending_add(fx *f)
+{
+    p_opening_with_pending_exit(f);
+    f->open[0].side = B;
+}
 static void p_higher_threshold(fx *f)
 {
     p_three_then_fourth(f);
@@ -309,7 +324,10 @@ static const pdt_case pdt_cases[] = {
     {"current equity above the floor does not exempt", p_current_equity_irrelevant, true},
     {"cash accounts are not subject", p_cash_account, false},
     {"guard off for this broker connection", p_disabled, false},
-    {"opening orders are never refused", p_opening_never_refused, false},
+    {"an opening order with no pending exit is not refused", p_opening_never_refused, false},
+    {"an opening order a pending exit would close the same day is refused",
+     p_opening_with_pending_exit, true},
+    {"an opening order beside a pending add is not refused", p_opening_with_pending_add, false},
     {"threshold 4 allows the 4th", p_higher_threshold, false},
     {"floor $10,000 exempts a $20,000 account", p_lower_floor, false},
     {"a pending exit counts as a potential day trade", p_pending_counts, true},
