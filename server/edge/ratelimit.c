@@ -568,13 +568,14 @@ static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, edge_rl
                                             now + (int64_t)rl->cfg.redis_retry_ms * 1000))
             return -1; /* another thread is probing */
     }
-    uint32_t start = atomic_fetch_add(&rl->rr, 1) % rl->nslots;
+    /* Lowest free slot first: without contention one connection serves everything and the
+     * others are only opened when threads actually overlap. */
     rl_slot *s = NULL;
     for (uint32_t i = 0; i < rl->nslots && !s; i++)
-        if (pthread_mutex_trylock(&rl->slots[(start + i) % rl->nslots].mu) == 0)
-            s = &rl->slots[(start + i) % rl->nslots];
+        if (pthread_mutex_trylock(&rl->slots[i].mu) == 0)
+            s = &rl->slots[i];
     if (!s) {
-        s = &rl->slots[start];
+        s = &rl->slots[atomic_fetch_add(&rl->rr, 1) % rl->nslots];
         pthread_mutex_lock(&s->mu);
     }
     uint64_t gen = atomic_load(&rl->gen);

@@ -7,7 +7,7 @@
  * free loopback port in a temp dir (it kills it mid-test and restarts it), stopped by PID.
  *
  * Limits: Redis time cannot be injected, so these tests use each class's default burst with
- * an emission interval of 200 ms: long against a loopback round trip (a burst's worth of
+ * an emission interval of 400 ms: long against a loopback round trip (a burst's worth of
  * checks finishes well within one interval), short enough to wait for.
  */
 #include "edge/ratelimit.h"
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INTERVAL_MS 200
+#define INTERVAL_MS 400
 
 static const char *redis_url;
 static char prefix[64];

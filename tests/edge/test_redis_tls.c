@@ -129,7 +129,7 @@ static edge_rl *limiter(int port)
     cfg.redis_url = url;
     cfg.key_prefix = prefix;
     cfg.redis_timeout_ms = 1000; /* first TLS handshake through the sidecar */
-    cfg.rules[EDGE_RL_ORDERS] = (edge_rl_rule){20, 20 * 200, 20};
+    cfg.rules[EDGE_RL_ORDERS] = (edge_rl_rule){20, 20 * 1000, 20};
     assert_int_equal(edge_rl_create(&cfg, &rl, err, sizeof err), 0);
     return rl;
 }
