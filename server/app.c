@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "services/services.h"
 #include "store/store.h"
+#include "trading/trading.h"
 #include "vault/vault.h"
 
 extern const unsigned char tw_descriptor_set[];
@@ -293,8 +294,14 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
         return -1;
     if (store_create(app, cfg) != 0 || vault_open(app, cfg) != 0 || auth_create(app, cfg) != 0)
         return -1;
+    if (trading_create(cfg, app->store, app->vault, &app->trading) != 0)
+        return -1;
     app->audit_feed = audit_feed_start(app->store);
     if (!app->audit_feed)
+        return -1;
+    /* Orders left open by a previous run are resolved before new work arrives. */
+    trading_reconcile(app->trading);
+    if (trading_start_reconciler(app->trading) != 0)
         return -1;
     return 0;
 }
@@ -303,6 +310,7 @@ void app_destroy(srv_app *app)
 {
     app_stop_prober(app);
     audit_feed_stop(app->audit_feed);
+    trading_destroy(app->trading);
     auth_verifier_destroy(app->auth);
     vault_destroy(app->vault);
     store_close(app->store);

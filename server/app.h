@@ -19,6 +19,7 @@ struct store;
 struct vault;
 struct users_cache;
 struct audit_feed;
+struct trading;
 
 typedef struct srv_app {
     const tw_config *cfg;
@@ -29,6 +30,7 @@ typedef struct srv_app {
     struct vault *vault;
     struct users_cache *users;
     struct audit_feed *audit_feed;
+    struct trading *trading;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;

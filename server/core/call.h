@@ -37,6 +37,10 @@ int64_t tw_call_remaining_ms(const tw_call *c);
 /* The application context given to the transport at start. */
 void *tw_call_app(const tw_call *c);
 
+/* A call context for background work (feeds, reconciler) that reuses handler helpers: arena
+ * a, application app, no principal, no peer. Lives in a; never passed to the transport. */
+tw_call *tw_call_detached(tw_arena *a, void *app);
+
 /* An error whose message is formatted into the call's arena. */
 tw_status tw_call_errorf(tw_call *c, tw_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

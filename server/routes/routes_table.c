@@ -37,6 +37,30 @@ TW_STREAM_THUNK(audit_stream_events, Tradewink__V1__StreamEventsRequest,
                 Tradewink__V1__StreamEventsResponse);
 TW_UNARY_THUNK(audit_verify_chain_rpc, Tradewink__V1__VerifyChainRequest,
                Tradewink__V1__VerifyChainResponse);
+TW_UNARY_THUNK(orders_submit, Tradewink__V1__SubmitOrderRequest,
+               Tradewink__V1__SubmitOrderResponse);
+TW_UNARY_THUNK(orders_confirm, Tradewink__V1__ConfirmOrderRequest,
+               Tradewink__V1__ConfirmOrderResponse);
+TW_UNARY_THUNK(orders_cancel, Tradewink__V1__CancelOrderRequest,
+               Tradewink__V1__CancelOrderResponse);
+TW_UNARY_THUNK(orders_get, Tradewink__V1__GetOrderRequest, Tradewink__V1__GetOrderResponse);
+TW_UNARY_THUNK(orders_list, Tradewink__V1__ListOrdersRequest, Tradewink__V1__ListOrdersResponse);
+TW_STREAM_THUNK(orders_stream, Tradewink__V1__StreamOrderUpdatesRequest,
+                Tradewink__V1__StreamOrderUpdatesResponse);
+TW_UNARY_THUNK(orders_positions, Tradewink__V1__ListPositionsRequest,
+               Tradewink__V1__ListPositionsResponse);
+TW_UNARY_THUNK(orders_get_settings, Tradewink__V1__GetAccountSettingsRequest,
+               Tradewink__V1__GetAccountSettingsResponse);
+TW_UNARY_THUNK(orders_update_settings, Tradewink__V1__UpdateAccountSettingsRequest,
+               Tradewink__V1__UpdateAccountSettingsResponse);
+TW_UNARY_THUNK(sim_set_quotes, Tradewink__V1__SetQuotesRequest, Tradewink__V1__SetQuotesResponse);
+TW_UNARY_THUNK(sim_get_quote, Tradewink__V1__GetQuoteRequest, Tradewink__V1__GetQuoteResponse);
+TW_UNARY_THUNK(sim_set_account, Tradewink__V1__SetAccountRequest,
+               Tradewink__V1__SetAccountResponse);
+TW_UNARY_THUNK(sim_set_clock, Tradewink__V1__SetClockRequest, Tradewink__V1__SetClockResponse);
+TW_UNARY_THUNK(sim_advance_clock, Tradewink__V1__AdvanceClockRequest,
+               Tradewink__V1__AdvanceClockResponse);
+TW_UNARY_THUNK(sim_get_clock, Tradewink__V1__GetClockRequest, Tradewink__V1__GetClockResponse);
 TW_UNARY_THUNK(health_check, Grpc__Health__V1__HealthCheckRequest,
                Grpc__Health__V1__HealthCheckResponse);
 TW_STREAM_THUNK(health_watch, Grpc__Health__V1__HealthCheckRequest,
@@ -75,15 +99,15 @@ static const tw_route_def table[] = {
     {VAULT, "TestBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_HANDLER(keyvault_test)},
     {VAULT, "RewrapKeys", U, ADMIN, TW_RL_API, TW_HANDLER(keyvault_rewrap)},
 
-    {ORDERS, "SubmitOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
-    {ORDERS, "ConfirmOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
-    {ORDERS, "CancelOrder", U, USER, TW_RL_ORDERS, TW_NO_HANDLER},
-    {ORDERS, "GetOrder", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {ORDERS, "ListOrders", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {ORDERS, "StreamOrderUpdates", SS, USER, TW_RL_API, TW_NO_HANDLER},
-    {ORDERS, "ListPositions", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {ORDERS, "GetAccountSettings", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {ORDERS, "UpdateAccountSettings", U, USER, TW_RL_API, TW_NO_HANDLER},
+    {ORDERS, "SubmitOrder", U, USER, TW_RL_ORDERS, TW_HANDLER(orders_submit)},
+    {ORDERS, "ConfirmOrder", U, USER, TW_RL_ORDERS, TW_HANDLER(orders_confirm)},
+    {ORDERS, "CancelOrder", U, USER, TW_RL_ORDERS, TW_HANDLER(orders_cancel)},
+    {ORDERS, "GetOrder", U, USER, TW_RL_API, TW_HANDLER(orders_get)},
+    {ORDERS, "ListOrders", U, USER, TW_RL_API, TW_HANDLER(orders_list)},
+    {ORDERS, "StreamOrderUpdates", SS, USER, TW_RL_API, TW_STREAMER(orders_stream)},
+    {ORDERS, "ListPositions", U, USER, TW_RL_API, TW_HANDLER(orders_positions)},
+    {ORDERS, "GetAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_get_settings)},
+    {ORDERS, "UpdateAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_update_settings)},
 
     {RISK, "GetLimits", U, USER, TW_RL_API, TW_NO_HANDLER},
     {RISK, "SetLimits", U, USER, TW_RL_API, TW_NO_HANDLER},
@@ -98,12 +122,12 @@ static const tw_route_def table[] = {
     {AUDIT, "StreamEvents", SS, USER, TW_RL_API, TW_STREAMER(audit_stream_events)},
     {AUDIT, "VerifyChain", U, USER, TW_RL_API, TW_HANDLER(audit_verify_chain_rpc)},
 
-    {SIM, "SetQuotes", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
-    {SIM, "GetQuote", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
-    {SIM, "SetAccount", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
-    {SIM, "SetClock", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
-    {SIM, "AdvanceClock", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
-    {SIM, "GetClock", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {SIM, "SetQuotes", U, ADMIN, TW_RL_API, TW_HANDLER(sim_set_quotes)},
+    {SIM, "GetQuote", U, ADMIN, TW_RL_API, TW_HANDLER(sim_get_quote)},
+    {SIM, "SetAccount", U, ADMIN, TW_RL_API, TW_HANDLER(sim_set_account)},
+    {SIM, "SetClock", U, ADMIN, TW_RL_API, TW_HANDLER(sim_set_clock)},
+    {SIM, "AdvanceClock", U, ADMIN, TW_RL_API, TW_HANDLER(sim_advance_clock)},
+    {SIM, "GetClock", U, ADMIN, TW_RL_API, TW_HANDLER(sim_get_clock)},
 
     {HEALTH, "Check", U, PUBLIC, TW_RL_PUBLIC, TW_HANDLER(health_check)},
     {HEALTH, "Watch", SS, PUBLIC, TW_RL_PUBLIC, TW_STREAMER(health_watch)},

@@ -8,6 +8,7 @@
  * gets its backlog (seq > from_sequence) while the feed lock is held, so no live event can
  * overtake it.
  */
+#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,8 @@ struct sub {
     tw_stream *stream;
     int64_t user_id;  /* -1 = all */
     int64_t last_seq; /* per-user streams: skip anything at or below */
+    int kind;         /* AUDIT_FEED_EVENTS or AUDIT_FEED_ORDERS */
+    void *app;
 };
 
 struct audit_feed {
@@ -208,10 +211,68 @@ static void heap_free(void *d, void *p)
     free(p);
 }
 
-static void deliver(struct sub *s, const store_audit_event *e)
+/* An order update for an ORDER_* event: the order as it is now, the kind from the action. */
+static void deliver_order(struct sub *s, store_conn *conn, const store_audit_event *e)
+{
+    static const struct {
+        const char *action;
+        Tradewink__V1__OrderUpdateKind kind;
+    } kinds[] = {
+        {"ORDER_ENTRY", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_CREATED},
+        {"ORDER_EXIT", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_CREATED},
+        {"ORDER_CONFIRM", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_CONFIRMED},
+        {"ORDER_PARTIAL_FILL", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_PARTIAL_FILL},
+        {"ORDER_FILL", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_FILL},
+        {"ORDER_CANCEL", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_CANCELED},
+        {"ORDER_REJECT", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_REJECTED},
+        {"ORDER_EXPIRE", TRADEWINK__V1__ORDER_UPDATE_KIND__ORDER_UPDATE_KIND_EXPIRED},
+    };
+    size_t k;
+    for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        if (strcmp(kinds[k].action, e->action) == 0)
+            break;
+    if (k == sizeof(kinds) / sizeof(kinds[0]))
+        return;
+    int64_t oid = svc_parse_id(e->object_id);
+    store_order o;
+    if (!oid || store_order_get(conn, e->user_id, oid, &o) != STORE_OK)
+        return;
+    tw_arena *a = tw_arena_create();
+    tw_call *c = a ? tw_call_detached(a, s->app) : NULL;
+    Tradewink__V1__OrderUpdate *u = c ? tw_arena_alloc(a, sizeof(*u)) : NULL;
+    if (u) {
+        tradewink__v1__order_update__init(u);
+        u->sequence = (uint64_t)e->seq;
+        u->time = svc_timestamp(c, e->time_us / 1000000);
+        u->kind = kinds[k].kind;
+        u->order = orders_to_wire(c, &o);
+        json_error_t je;
+        json_t *d = json_loads(e->details, 0, &je);
+        const char *q = json_string_value(json_object_get(d, "qty"));
+        const char *p = json_string_value(json_object_get(d, "avg_price"));
+        if (q && strstr(e->action, "FILL"))
+            u->fill_qty = tw_arena_strdup(a, q);
+        if (p && strstr(e->action, "FILL"))
+            u->fill_price = tw_arena_strdup(a, p);
+        json_decref(d);
+        Tradewink__V1__StreamOrderUpdatesResponse r =
+            TRADEWINK__V1__STREAM_ORDER_UPDATES_RESPONSE__INIT;
+        r.update = u;
+        if (u->order)
+            tw_stream_send(s->stream, &r.base);
+    }
+    tw_arena_destroy(a);
+}
+
+static void deliver(struct sub *s, store_conn *conn, const store_audit_event *e)
 {
     if (s->user_id >= 0 && (e->user_id != s->user_id || e->seq <= s->last_seq))
         return;
+    if (s->kind == AUDIT_FEED_ORDERS) {
+        deliver_order(s, conn, e);
+        s->last_seq = e->seq;
+        return;
+    }
     /* Conversion borrows e's strings; the stream packs at send time. */
     wire_event w;
     Google__Protobuf__Timestamp t;
@@ -252,7 +313,7 @@ static void feed_poll_locked(struct audit_feed *f)
         }
         for (size_t i = 0; i < n; i++) {
             for (struct sub *s = f->subs; s; s = s->next)
-                deliver(s, &evs[i]);
+                deliver(s, conn, &evs[i]);
             f->last_id = evs[i].id;
         }
         free(evs);
@@ -370,32 +431,26 @@ static void sub_closed(tw_stream *stream, void *arg)
     }
 }
 
-tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsRequest *req,
-                              tw_stream *s)
+tw_status audit_feed_subscribe(struct audit_feed *f, tw_stream *s, void *app, int64_t uid,
+                               int64_t from_sequence, int kind)
 {
-    srv_app *app = tw_call_app(c);
-    struct audit_feed *f = app->audit_feed;
-    int64_t uid;
-    tw_status st = target_user(c, req->user_id, req->all_users, &uid);
-    if (st.code != TW_OK)
-        return st;
-    if (uid < 0 && req->from_sequence)
-        return tw_err(TW_INVALID_ARGUMENT, "from_sequence needs a single user's chain");
     if (!f)
-        return tw_err(TW_UNAVAILABLE, "audit feed not running");
+        return tw_err(TW_UNAVAILABLE, "event feed not running");
     struct sub *sub = tw_calloc(1, sizeof(*sub));
     if (!sub)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     sub->stream = s;
     sub->user_id = uid;
+    sub->kind = kind;
+    sub->app = app;
     tw_stream_ref(s);
     pthread_mutex_lock(&f->mu);
     /* Catch up first: everything committed before this call is history, not live. */
     feed_poll_locked(f);
-    if (req->from_sequence && uid >= 0) {
+    if (from_sequence && uid >= 0) {
         /* Backlog under the feed lock: the poller cannot deliver anything newer meanwhile. */
         store_conn *conn;
-        sub->last_seq = (int64_t)req->from_sequence;
+        sub->last_seq = from_sequence;
         if (store_conn_acquire(f->st, &conn) == STORE_OK) {
             for (;;) {
                 store_audit_event *evs = NULL;
@@ -407,7 +462,7 @@ tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsReque
                 }
                 size_t i;
                 for (i = 0; i < n && evs[i].id <= f->last_id; i++)
-                    deliver(sub, &evs[i]);
+                    deliver(sub, conn, &evs[i]);
                 free(evs);
                 if (n < 500 || i < n)
                     break;
@@ -415,11 +470,31 @@ tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsReque
             store_conn_release(conn);
         }
     } else if (uid >= 0) {
-        sub->last_seq = 0;
+        /* Live only: start after the chain's current end. */
+        store_conn *conn;
+        unsigned char h[STORE_HASH_LEN];
+        if (store_conn_acquire(f->st, &conn) == STORE_OK) {
+            store_audit_last(conn, uid, &sub->last_seq, h);
+            store_conn_release(conn);
+        }
     }
     sub->next = f->subs;
     f->subs = sub;
     pthread_mutex_unlock(&f->mu);
     tw_stream_on_close(s, sub_closed, f);
     return tw_ok();
+}
+
+tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsRequest *req,
+                              tw_stream *s)
+{
+    srv_app *app = tw_call_app(c);
+    int64_t uid;
+    tw_status st = target_user(c, req->user_id, req->all_users, &uid);
+    if (st.code != TW_OK)
+        return st;
+    if (uid < 0 && req->from_sequence)
+        return tw_err(TW_INVALID_ARGUMENT, "from_sequence needs a single user's chain");
+    return audit_feed_subscribe(app->audit_feed, s, app, uid, (int64_t)req->from_sequence,
+                                AUDIT_FEED_EVENTS);
 }

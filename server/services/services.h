@@ -10,6 +10,9 @@
 #include "tradewink/v1/audit.pb-c.h"
 #include "tradewink/v1/auth.pb-c.h"
 #include "tradewink/v1/keyvault.pb-c.h"
+#include "tradewink/v1/orders.pb-c.h"
+#include "tradewink/v1/sim.pb-c.h"
+#include "store/store.h"
 
 /* A Timestamp in the call's arena for unix seconds; NULL when out of memory. */
 Google__Protobuf__Timestamp *svc_timestamp(tw_call *c, int64_t unix_s);
@@ -43,5 +46,45 @@ struct store;
 struct audit_feed *audit_feed_start(struct store *st);
 /* Ends every subscription and the thread. NULL is a no-op. */
 void audit_feed_stop(struct audit_feed *f);
+enum { AUDIT_FEED_EVENTS = 0, AUDIT_FEED_ORDERS = 1 };
+/* Subscribe stream s to user uid's chain (-1 = all chains) from from_sequence (0 = live only),
+ * delivering audit events or, for AUDIT_FEED_ORDERS, the order updates they record. */
+tw_status audit_feed_subscribe(struct audit_feed *f, tw_stream *s, void *app, int64_t uid,
+                               int64_t from_sequence, int kind);
+
+/* Orders (orders_service.c). */
+Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o);
+tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req,
+                        Tradewink__V1__SubmitOrderResponse *resp);
+tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *req,
+                         Tradewink__V1__ConfirmOrderResponse *resp);
+tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req,
+                        Tradewink__V1__CancelOrderResponse *resp);
+tw_status orders_get(tw_call *c, const Tradewink__V1__GetOrderRequest *req,
+                     Tradewink__V1__GetOrderResponse *resp);
+tw_status orders_list(tw_call *c, const Tradewink__V1__ListOrdersRequest *req,
+                      Tradewink__V1__ListOrdersResponse *resp);
+tw_status orders_stream(tw_call *c, const Tradewink__V1__StreamOrderUpdatesRequest *req,
+                        tw_stream *s);
+tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest *req,
+                           Tradewink__V1__ListPositionsResponse *resp);
+tw_status orders_get_settings(tw_call *c, const Tradewink__V1__GetAccountSettingsRequest *req,
+                              Tradewink__V1__GetAccountSettingsResponse *resp);
+tw_status orders_update_settings(tw_call *c, const Tradewink__V1__UpdateAccountSettingsRequest *req,
+                                 Tradewink__V1__UpdateAccountSettingsResponse *resp);
+
+/* Sim (sim_service.c), admin only, present while the sim broker is on. */
+tw_status sim_set_quotes(tw_call *c, const Tradewink__V1__SetQuotesRequest *req,
+                         Tradewink__V1__SetQuotesResponse *resp);
+tw_status sim_get_quote(tw_call *c, const Tradewink__V1__GetQuoteRequest *req,
+                        Tradewink__V1__GetQuoteResponse *resp);
+tw_status sim_set_account(tw_call *c, const Tradewink__V1__SetAccountRequest *req,
+                          Tradewink__V1__SetAccountResponse *resp);
+tw_status sim_set_clock(tw_call *c, const Tradewink__V1__SetClockRequest *req,
+                        Tradewink__V1__SetClockResponse *resp);
+tw_status sim_advance_clock(tw_call *c, const Tradewink__V1__AdvanceClockRequest *req,
+                            Tradewink__V1__AdvanceClockResponse *resp);
+tw_status sim_get_clock(tw_call *c, const Tradewink__V1__GetClockRequest *req,
+                        Tradewink__V1__GetClockResponse *resp);
 
 #endif

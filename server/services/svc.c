@@ -7,6 +7,7 @@
 
 #include "audit/audit.h"
 #include "core/log.h"
+#include "trading/trading.h"
 
 static void release_conn(void *arg)
 {
@@ -49,7 +50,9 @@ int64_t svc_user_id(tw_call *c)
 
 int64_t svc_now_us(tw_call *c)
 {
-    (void)c;
+    srv_app *app = tw_call_app(c);
+    if (app && app->trading)
+        return trading_now_ms(app->trading) * 1000;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;

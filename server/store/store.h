@@ -262,6 +262,11 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id,
 store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, int64_t before_id,
                           int limit, store_order **out, size_t *n);
 
+/* ADMIN (reconciler): open orders of all users (PENDING_CONFIRMATION, PENDING_SUBMIT, ACCEPTED,
+ * PARTIALLY_FILLED) with id > after_id, ascending, at most limit (1..1000). */
+store_rc store_admin_orders_open(store_conn *c, int64_t after_id, int limit, store_order **out,
+                                 size_t *n);
+
 /* ---- fills, positions, day trades --------------------------------------------------------- */
 
 typedef struct store_fill {

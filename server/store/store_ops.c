@@ -617,6 +617,30 @@ store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, in
     return rc;
 }
 
+/* ADMIN (reconciler): orders of every user whose status is one of the open ones, oldest id
+ * first, id > after_id. */
+store_rc store_admin_orders_open(store_conn *c, int64_t after_id, int limit, store_order **out,
+                                 size_t *n)
+{
+    static const char sql[] =
+        "SELECT " ORDER_COLS " FROM orders WHERE id > $1 AND status IN"
+        " ('PENDING_CONFIRMATION', 'PENDING_SUBMIT', 'ACCEPTED', 'PARTIALLY_FILLED')"
+        " ORDER BY id LIMIT $2";
+    db_res r;
+    store_rc rc = check_limit(c, limit);
+    *out = NULL;
+    *n = 0;
+    db_res_init(&r);
+    if (rc == STORE_OK) {
+        db_val p[2] = {P_INT(after_id), P_INT(limit)};
+        rc = db_exec(c, sql, p, 2, &r);
+    }
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_order, (void **)out, n, "orders");
+    db_res_clear(&r);
+    return rc;
+}
+
 /* ---- fills, positions, day trades ------------------------------------------------------------ */
 
 static store_rc read_fill(const db_res *r, int row, void *vout)

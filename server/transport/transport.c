@@ -59,6 +59,7 @@ struct tag {
 
 struct tw_call {
     srv_transport *t;
+    void *app;
     const tw_route *route;
     tw_arena *arena;
     tw_principal principal;
@@ -111,6 +112,7 @@ static void call_init(tw_call *c, srv_transport *t, const tw_route *r, grpc_call
 {
     memset(c, 0, sizeof(*c));
     c->t = t;
+    c->app = t->hooks.app;
     c->route = r;
     c->deadline = deadline;
     c->id = __atomic_add_fetch(&t->next_id, 1, __ATOMIC_RELAXED);
@@ -1011,7 +1013,7 @@ const char *tw_call_peer(const tw_call *c)
 
 const char *tw_call_method(const tw_call *c)
 {
-    return c->route ? c->route->path : "unknown";
+    return c->route ? c->route->path : "internal";
 }
 
 uint64_t tw_call_id(const tw_call *c)
@@ -1021,7 +1023,19 @@ uint64_t tw_call_id(const tw_call *c)
 
 void *tw_call_app(const tw_call *c)
 {
-    return c->t->hooks.app;
+    return c->app;
+}
+
+tw_call *tw_call_detached(tw_arena *a, void *app)
+{
+    tw_call *c = tw_arena_zalloc(a, sizeof(*c));
+    if (c) {
+        c->arena = a;
+        c->app = app;
+        c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        snprintf(c->peer, sizeof(c->peer), "internal");
+    }
+    return c;
 }
 
 int64_t tw_call_remaining_ms(const tw_call *c)

@@ -1,0 +1,869 @@
+/*
+ * tradewink.v1.Orders.
+ *
+ * SubmitOrder, in order:
+ *  1. validate every field (INVALID_ARGUMENT names it); an existing client_order_id of this
+ *     user returns that order (idempotent retries, also under concurrency: the store's unique
+ *     key decides);
+ *  2. resolve the user's own broker (their key, or the sim exchange for paper without one) and
+ *     read the account outside any transaction;
+ *  3. admission in ONE transaction under the user's lock (PostgreSQL row lock / SQLite
+ *     BEGIN IMMEDIATE): snapshot from our records, risk_decide, insert the order as REJECTED,
+ *     PENDING_CONFIRMATION (automation without autonomous mode) or PENDING_SUBMIT, persist
+ *     breaker changes, audit ORDER_ENTRY / ORDER_EXIT / ORDER_REJECT — all or nothing;
+ *  4. outside the transaction, send PENDING_SUBMIT orders to the broker with "tw-<our id>" as
+ *     the broker's client order id, then store its answer. A lost answer (timeout, crash) is
+ *     resolved by the reconciler asking the broker, never by sending again.
+ * A risk rejection is not an RPC error: the call returns OK with status REJECTED.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "risk/money.h"
+#include "services.h"
+#include "svc.h"
+#include "trading/trading.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 500
+#define CONFIRM_WINDOW_MS (5 * 60 * 1000)
+
+typedef Tradewink__V1__Order wire_order;
+
+/* ---- conversions ------------------------------------------------------------------------- */
+
+static char *fmt_qty(tw_call *c, int64_t v)
+{
+    char buf[48];
+    if (risk_qty_format(v, buf, sizeof(buf)) != RISK_DEC_OK)
+        return (char *)"";
+    return tw_arena_strdup(tw_call_arena(c), buf);
+}
+
+static char *fmt_money(tw_call *c, int64_t v)
+{
+    char buf[48];
+    if (risk_money_format(v, buf, sizeof(buf)) != RISK_DEC_OK)
+        return (char *)"";
+    return tw_arena_strdup(tw_call_arena(c), buf);
+}
+
+static int enum_value(const ProtobufCEnumDescriptor *d, const char *prefix, const char *word)
+{
+    char name[96];
+    size_t i;
+    int n = snprintf(name, sizeof(name), "%s", prefix);
+    for (i = 0; word[i] && (size_t)n + i + 1 < sizeof(name); i++)
+        name[n + i] = (char)(word[i] >= 'a' && word[i] <= 'z' ? word[i] - 32 : word[i]);
+    name[n + i] = '\0';
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(d, name);
+    return v ? v->value : 0;
+}
+
+static void add_violations(tw_call *c, wire_order *w, const char *json)
+{
+    json_error_t e;
+    json_t *arr = json && *json ? json_loads(json, 0, &e) : NULL;
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return;
+    }
+    size_t n = json_array_size(arr);
+    tw_arena *a = tw_call_arena(c);
+    w->violations = tw_arena_alloc(a, (n ? n : 1) * sizeof(*w->violations));
+    for (size_t i = 0; w->violations && i < n; i++) {
+        json_t *it = json_array_get(arr, i);
+        Tradewink__V1__RiskViolation *v = tw_arena_alloc(a, sizeof(*v));
+        if (!v)
+            break;
+        tradewink__v1__risk_violation__init(v);
+        v->code = (Tradewink__V1__RiskRule)json_integer_value(json_object_get(it, "code"));
+        const char *m = json_string_value(json_object_get(it, "message"));
+        v->message = tw_arena_strdup(a, m ? m : "");
+        w->violations[w->n_violations++] = v;
+    }
+    json_decref(arr);
+}
+
+Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o)
+{
+    tw_arena *a = tw_call_arena(c);
+    wire_order *w = tw_arena_alloc(a, sizeof(*w));
+    if (!w)
+        return NULL;
+    tradewink__v1__order__init(w);
+    w->id = svc_id_str(c, o->id);
+    w->client_order_id = tw_arena_strdup(a, o->client_order_id);
+    w->user_id = svc_id_str(c, o->user_id);
+    w->symbol = tw_arena_strdup(a, o->symbol);
+    w->side = (Tradewink__V1__OrderSide)enum_value(&tradewink__v1__order_side__descriptor,
+                                                   "ORDER_SIDE_", o->side);
+    w->type = (Tradewink__V1__OrderType)enum_value(&tradewink__v1__order_type__descriptor,
+                                                   "ORDER_TYPE_", o->type);
+    w->time_in_force = (Tradewink__V1__TimeInForce)enum_value(
+        &tradewink__v1__time_in_force__descriptor, "TIME_IN_FORCE_", o->tif);
+    w->qty = fmt_qty(c, o->qty);
+    w->filled_qty = fmt_qty(c, o->filled_qty);
+    w->avg_fill_price = o->filled_qty ? fmt_money(c, o->avg_fill_price) : (char *)"";
+    w->limit_price = o->limit_price ? fmt_money(c, o->limit_price) : (char *)"";
+    w->status = (Tradewink__V1__OrderStatus)enum_value(&tradewink__v1__order_status__descriptor,
+                                                       "ORDER_STATUS_", o->status);
+    w->origin = (Tradewink__V1__OrderOrigin)enum_value(&tradewink__v1__order_origin__descriptor,
+                                                       "ORDER_ORIGIN_", o->origin);
+    w->trading_mode = (Tradewink__V1__TradingMode)enum_value(
+        &tradewink__v1__trading_mode__descriptor, "TRADING_MODE_", o->mode);
+    w->broker = tw_arena_strdup(a, o->broker);
+    w->broker_key_id = o->broker_key_id ? svc_id_str(c, o->broker_key_id) : (char *)"";
+    w->broker_order_id = tw_arena_strdup(a, o->broker_order_id);
+    add_violations(c, w, o->violations);
+    w->created_at = svc_timestamp(c, o->created_at_us / 1000000);
+    w->updated_at = svc_timestamp(c, o->updated_at_us / 1000000);
+    if (o->confirm_by_us)
+        w->confirm_by = svc_timestamp(c, o->confirm_by_us / 1000000);
+    return w;
+}
+
+/* ---- validation -------------------------------------------------------------------------- */
+
+typedef struct {
+    char coid[STORE_COID_MAX + 1];
+    char symbol[RISK_SYMBOL_MAX];
+    const char *side, *type, *tif, *origin;
+    risk_qty qty;
+    risk_price limit;
+    int64_t key_id;
+} order_in;
+
+static int valid_coid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > STORE_COID_MAX)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == ':' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static int valid_symbol(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= RISK_SYMBOL_MAX)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' || *s == '/' ||
+              *s == '-'))
+            return 0;
+    return 1;
+}
+
+static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_in *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (!valid_coid(r->client_order_id))
+        return tw_err(TW_INVALID_ARGUMENT,
+                      "client_order_id: 1..128 characters of A-Z a-z 0-9 . _ : -");
+    snprintf(o->coid, sizeof(o->coid), "%s", r->client_order_id);
+    if (!valid_symbol(r->symbol))
+        return tw_err(TW_INVALID_ARGUMENT, "symbol: 1..15 characters of A-Z 0-9 . / -");
+    snprintf(o->symbol, sizeof(o->symbol), "%s", r->symbol);
+    switch (r->side) {
+    case TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY:
+        o->side = "buy";
+        break;
+    case TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL:
+        o->side = "sell";
+        break;
+    default:
+        return tw_err(TW_INVALID_ARGUMENT, "side: must be BUY or SELL");
+    }
+    switch (r->type) {
+    case TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET:
+        o->type = "market";
+        break;
+    case TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_LIMIT:
+        o->type = "limit";
+        break;
+    default:
+        return tw_err(TW_INVALID_ARGUMENT, "type: must be MARKET or LIMIT");
+    }
+    switch (r->time_in_force) {
+    case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_UNSPECIFIED:
+    case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY:
+        o->tif = "day";
+        break;
+    case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_GTC:
+        o->tif = "gtc";
+        break;
+    case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_IOC:
+        o->tif = "ioc";
+        break;
+    default:
+        return tw_err(TW_INVALID_ARGUMENT, "time_in_force: unknown value");
+    }
+    switch (r->origin) {
+    case TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_UNSPECIFIED:
+    case TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_USER:
+        o->origin = "user";
+        break;
+    case TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_AUTOMATION:
+        o->origin = "automation";
+        break;
+    default:
+        return tw_err(TW_INVALID_ARGUMENT, "origin: unknown value");
+    }
+    if (risk_qty_parse(r->qty, &o->qty) != RISK_DEC_OK || o->qty <= 0)
+        return tw_err(TW_INVALID_ARGUMENT, "qty: a positive decimal with at most 9 decimals");
+    if (strcmp(o->type, "limit") == 0) {
+        if (risk_price_parse(r->limit_price, &o->limit) != RISK_DEC_OK || o->limit <= 0)
+            return tw_err(TW_INVALID_ARGUMENT,
+                          "limit_price: a positive decimal with at most 6 decimals");
+    } else if (*r->limit_price) {
+        return tw_err(TW_INVALID_ARGUMENT, "limit_price: not allowed for market orders");
+    }
+    if (*r->broker_key_id && (o->key_id = svc_parse_id(r->broker_key_id)) == 0)
+        return tw_err(TW_INVALID_ARGUMENT, "broker_key_id: not a key id");
+    if (strlen(r->note) > 256)
+        return tw_err(TW_INVALID_ARGUMENT, "note: at most 256 bytes");
+    return tw_ok();
+}
+
+/* ---- admission --------------------------------------------------------------------------- */
+
+static char *violations_json(const risk_decision *d, int live_refused)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < d->n_violations; i++)
+        json_array_append_new(arr,
+                              json_pack("{s:i,s:s}", "code", trading_rule_of(d->violations[i].code),
+                                        "message", d->violations[i].message));
+    if (arr && live_refused)
+        json_array_append_new(arr, json_pack("{s:i,s:s}", "code", 11, "message",
+                                             "live trading is not enabled for this account"));
+    char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return s;
+}
+
+static tw_status load_order(tw_call *c, store_conn *conn, int64_t uid, int64_t id, wire_order **out)
+{
+    store_order o;
+    store_rc rc = store_order_get(conn, uid, id, &o);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "order");
+    *out = orders_to_wire(c, &o);
+    return *out ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* The broker key an order uses: the request's, else the user's default; must be the caller's
+ * own and match the trading mode. NULL key = the sim exchange (paper only). */
+static tw_status pick_key(tw_call *c, store_conn *conn, int64_t uid, int64_t req_key,
+                          const store_settings *set, store_broker_key *key, int *have_key)
+{
+    int64_t kid = req_key ? req_key : set->default_broker_key_id;
+    *have_key = 0;
+    if (!kid) {
+        if (set->trading_mode == STORE_MODE_LIVE)
+            return tw_err(TW_FAILED_PRECONDITION, "live trading needs a live broker key");
+        return tw_ok();
+    }
+    store_rc rc = store_key_get(conn, uid, kid, key);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "broker key");
+    int live = strcmp(key->environment, "live") == 0;
+    if (live != (set->trading_mode == STORE_MODE_LIVE))
+        return tw_err(TW_FAILED_PRECONDITION,
+                      "broker key environment does not match the account's trading mode");
+    *have_key = 1;
+    return tw_ok();
+}
+
+/* Send an admitted order to its broker and store the answer. Never called twice for one order
+ * by the same request; a lost answer is left to the reconciler. */
+static void send_to_broker(tw_call *c, trading *t, store_conn *conn, int64_t uid,
+                           const store_order *o, brk_conn *bc)
+{
+    char coid[48];
+    snprintf(coid, sizeof(coid), "tw-%lld", (long long)o->id);
+    brk_order_req req = {.client_order_id = coid,
+                         .symbol = o->symbol,
+                         .side = strcmp(o->side, "buy") == 0 ? BRK_SIDE_BUY : BRK_SIDE_SELL,
+                         .type = strcmp(o->type, "limit") == 0 ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET,
+                         .tif = strcmp(o->tif, "gtc") == 0   ? BRK_TIF_GTC
+                                : strcmp(o->tif, "ioc") == 0 ? BRK_TIF_IOC
+                                                             : BRK_TIF_DAY,
+                         .qty = o->qty,
+                         .limit_price = o->limit_price};
+    brk_order ans;
+    memset(&ans, 0, sizeof(ans));
+    brk_rc rc = brk_submit(bc, &req, &ans, NULL);
+    (void)c;
+    (void)conn;
+    if (rc == BRK_OK) {
+        trading_apply_report(t, uid, o->id, &ans, "broker");
+    } else if (rc == BRK_REJECTED || rc == BRK_INVALID || rc == BRK_AUTH) {
+        memset(&ans, 0, sizeof(ans));
+        ans.status = BRK_ORDER_REJECTED;
+        tw_logf(TW_LOG_INFO, "broker_reject", "order %lld: %s", (long long)o->id, brk_rc_name(rc));
+        trading_apply_report(t, uid, o->id, &ans, "broker");
+    } else {
+        /* UNAVAILABLE / timeout: the broker may or may not have it. Ask, do not resend. */
+        tw_logf(TW_LOG_WARN, "broker_unavailable",
+                "order %lld: %s; left PENDING_SUBMIT for the reconciler", (long long)o->id,
+                brk_rc_name(rc));
+    }
+}
+
+static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int64_t uid,
+                                   const order_in *in, const store_settings *set,
+                                   const store_broker_key *key, int have_key,
+                                   const brk_account *acct, store_order *o)
+{
+    tw_arena *a = tw_call_arena(c);
+    trading_view *v = tw_arena_zalloc(a, sizeof(*v));
+    risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
+    if (!v || !d)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    risk_price ref = trading_ref_price(t, in->symbol);
+    tw_status st = trading_view_load(t, a, conn, uid, acct, ref, 0, v);
+    if (st.code != TW_OK)
+        return st;
+    risk_intent ri;
+    memset(&ri, 0, sizeof(ri));
+    snprintf(ri.symbol, sizeof(ri.symbol), "%s", in->symbol);
+    ri.side = strcmp(in->side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+    ri.type = in->limit ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
+    ri.qty = in->qty;
+    ri.limit_price = in->limit;
+    int64_t now_ms = trading_now_ms(t);
+    risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
+    if ((st = trading_persist_assessment(t, conn, uid, v, &d->account)).code != TW_OK)
+        return st;
+
+    memset(o, 0, sizeof(*o));
+    snprintf(o->client_order_id, sizeof(o->client_order_id), "%s", in->coid);
+    snprintf(o->symbol, sizeof(o->symbol), "%s", in->symbol);
+    snprintf(o->side, sizeof(o->side), "%s", in->side);
+    snprintf(o->type, sizeof(o->type), "%s", in->type);
+    snprintf(o->tif, sizeof(o->tif), "%s", in->tif);
+    snprintf(o->origin, sizeof(o->origin), "%s", in->origin);
+    snprintf(o->mode, sizeof(o->mode), "%s",
+             set->trading_mode == STORE_MODE_LIVE ? "live" : "paper");
+    snprintf(o->broker, sizeof(o->broker), "%s", have_key ? key->broker : "sim");
+    o->broker_key_id = have_key ? key->id : 0;
+    o->qty = in->qty;
+    o->limit_price = in->limit;
+    const char *action;
+    if (!d->allowed) {
+        char *vj = violations_json(d, 0);
+        snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
+        free(vj);
+        snprintf(o->status, sizeof(o->status), ORD_REJECTED);
+        action = "ORDER_REJECT";
+    } else if (strcmp(in->origin, "automation") == 0 && !set->autonomous) {
+        snprintf(o->status, sizeof(o->status), ORD_PENDING_CONFIRMATION);
+        o->confirm_by_us = (now_ms + CONFIRM_WINDOW_MS) * 1000;
+        action = d->reduce_only ? "ORDER_EXIT" : "ORDER_ENTRY";
+    } else {
+        snprintf(o->status, sizeof(o->status), ORD_PENDING_SUBMIT);
+        action = d->reduce_only ? "ORDER_EXIT" : "ORDER_ENTRY";
+    }
+    int64_t id = 0;
+    store_rc rc = store_order_insert(conn, uid, o, &id);
+    if (rc == STORE_CONFLICT)
+        return tw_err(TW_ALREADY_EXISTS, "client_order_id already used");
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "order");
+    o->id = id;
+    char q[48];
+    risk_qty_format(o->qty, q, sizeof(q));
+    char *details =
+        tw_arena_printf(a,
+                        "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\",\"type\":"
+                        "\"%s\",\"status\":\"%s\",\"origin\":\"%s\",\"violations\":%d}",
+                        o->symbol, o->side, q, o->type, o->status, o->origin, (int)d->n_violations);
+    return svc_audit(c, conn, uid, action, svc_id_str(c, id), d->allowed ? "SUCCESS" : "DENIED",
+                     details);
+}
+
+tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req,
+                        Tradewink__V1__SubmitOrderResponse *resp)
+{
+    srv_app *app = tw_call_app(c);
+    trading *t = app->trading;
+    store_conn *conn;
+    order_in in;
+    tw_status st = parse_order(req, &in);
+    if (st.code != TW_OK)
+        return st;
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    int64_t uid = svc_user_id(c);
+    store_order *o = tw_arena_zalloc(tw_call_arena(c), sizeof(*o));
+    store_broker_key *key = tw_arena_zalloc(tw_call_arena(c), sizeof(*key));
+    if (!o || !key)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+
+    /* Idempotent retry: the same client_order_id returns the same order. */
+    store_rc rc = store_order_get_by_coid(conn, uid, in.coid, o);
+    if (rc == STORE_OK)
+        return (resp->order = orders_to_wire(c, o)) ? tw_ok()
+                                                    : tw_err(TW_RESOURCE_EXHAUSTED, "oom");
+    if (rc != STORE_NOT_FOUND)
+        return svc_store_status(c, rc, "order");
+
+    store_settings set;
+    if ((rc = store_settings_get(conn, uid, &set)) != STORE_OK)
+        return svc_store_status(c, rc, "account settings");
+    int have_key = 0;
+    if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
+        return st;
+    brk_conn *bc = NULL;
+    if ((st = trading_broker(t, conn, uid, have_key ? key : NULL, &bc)).code != TW_OK)
+        return st;
+    brk_account acct;
+    if (brk_account_get(bc, &acct, NULL) != BRK_OK) {
+        brk_conn_destroy(bc);
+        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    }
+
+    for (int attempt = 0;; attempt++) {
+        if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
+            st = svc_store_status(c, rc, "user");
+            break;
+        }
+        st = decide_and_record(c, t, conn, uid, &in, &set, key, have_key, &acct, o);
+        if (st.code == TW_OK) {
+            rc = store_tx_commit(conn);
+            st = svc_store_status(c, rc, "order");
+        } else {
+            store_tx_rollback(conn);
+        }
+        if (st.code == TW_ALREADY_EXISTS) {
+            /* A concurrent retry of the same client_order_id won: return its order. */
+            rc = store_order_get_by_coid(conn, uid, in.coid, o);
+            st = svc_store_status(c, rc, "order");
+            break;
+        }
+        if (!(st.code == TW_UNAVAILABLE && rc == STORE_BUSY && attempt < 3))
+            break;
+    }
+    if (st.code == TW_OK && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
+        send_to_broker(c, t, conn, uid, o, bc);
+    brk_conn_destroy(bc);
+    if (st.code != TW_OK)
+        return st;
+    wire_order *w;
+    if ((st = load_order(c, conn, uid, o->id, &w)).code != TW_OK)
+        return st;
+    resp->order = w;
+    return tw_ok();
+}
+
+tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *req,
+                         Tradewink__V1__ConfirmOrderResponse *resp)
+{
+    srv_app *app = tw_call_app(c);
+    trading *t = app->trading;
+    store_conn *conn;
+    tw_status st;
+    int64_t id = svc_parse_id(req->order_id);
+    if (!id)
+        return tw_err(TW_INVALID_ARGUMENT, "order_id: not an order id");
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    int64_t uid = svc_user_id(c);
+    tw_arena *a = tw_call_arena(c);
+    store_order *o = tw_arena_zalloc(a, sizeof(*o));
+    store_broker_key *key = tw_arena_zalloc(a, sizeof(*key));
+    if (!o || !key)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    store_rc rc = store_order_get(conn, uid, id, o);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "order");
+    if (strcmp(o->status, ORD_PENDING_CONFIRMATION) != 0)
+        return tw_err(TW_FAILED_PRECONDITION, "order is not waiting for confirmation");
+    if (o->broker_key_id && (rc = store_key_get(conn, uid, o->broker_key_id, key)) != STORE_OK)
+        return svc_store_status(c, rc, "broker key");
+    brk_conn *bc = NULL;
+    if ((st = trading_broker(t, conn, uid, o->broker_key_id ? key : NULL, &bc)).code != TW_OK)
+        return st;
+    brk_account acct;
+    if (brk_account_get(bc, &acct, NULL) != BRK_OK) {
+        brk_conn_destroy(bc);
+        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    }
+    int send = 0;
+    if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
+        brk_conn_destroy(bc);
+        return svc_store_status(c, rc, "user");
+    }
+    /* Re-read under the lock: confirm once, and check expiry and risk again now. */
+    rc = store_order_get(conn, uid, id, o);
+    int64_t now_ms = trading_now_ms(t);
+    if (rc != STORE_OK) {
+        st = svc_store_status(c, rc, "order");
+    } else if (strcmp(o->status, ORD_PENDING_CONFIRMATION) != 0) {
+        st = tw_err(TW_FAILED_PRECONDITION, "order is not waiting for confirmation");
+    } else if (o->confirm_by_us && o->confirm_by_us / 1000 < now_ms) {
+        snprintf(o->status, sizeof(o->status), ORD_EXPIRED);
+        rc = store_order_update(conn, uid, id, o);
+        st = rc == STORE_OK
+                 ? svc_audit(c, conn, uid, "ORDER_EXPIRE", req->order_id, "SUCCESS", NULL)
+                 : svc_store_status(c, rc, "order");
+        if (st.code == TW_OK && (rc = store_tx_commit(conn)) == STORE_OK)
+            st = tw_err(TW_FAILED_PRECONDITION, "the confirmation window has passed");
+    } else {
+        trading_view *v = tw_arena_zalloc(a, sizeof(*v));
+        risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
+        st = v && d
+                 ? trading_view_load(t, a, conn, uid, &acct, trading_ref_price(t, o->symbol), id, v)
+                 : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        if (st.code == TW_OK) {
+            risk_intent ri;
+            memset(&ri, 0, sizeof(ri));
+            snprintf(ri.symbol, sizeof(ri.symbol), "%.15s", o->symbol);
+            ri.side = strcmp(o->side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+            ri.type = o->limit_price ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
+            ri.qty = o->qty;
+            ri.limit_price = o->limit_price;
+            risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
+            st = trading_persist_assessment(t, conn, uid, v, &d->account);
+            if (st.code == TW_OK && !d->allowed) {
+                char *vj = violations_json(d, 0);
+                snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
+                free(vj);
+                snprintf(o->status, sizeof(o->status), ORD_REJECTED);
+            } else if (st.code == TW_OK) {
+                snprintf(o->status, sizeof(o->status), ORD_PENDING_SUBMIT);
+                send = 1;
+            }
+        }
+        if (st.code == TW_OK && (rc = store_order_update(conn, uid, id, o)) != STORE_OK)
+            st = svc_store_status(c, rc, "order");
+        if (st.code == TW_OK)
+            st = svc_audit(c, conn, uid, send ? "ORDER_CONFIRM" : "ORDER_REJECT", req->order_id,
+                           send ? "SUCCESS" : "DENIED", NULL);
+        if (st.code == TW_OK)
+            st = svc_store_status(c, store_tx_commit(conn), "order");
+    }
+    if (st.code != TW_OK)
+        store_tx_rollback(conn);
+    if (st.code == TW_OK && send)
+        send_to_broker(c, t, conn, uid, o, bc);
+    brk_conn_destroy(bc);
+    if (st.code != TW_OK)
+        return st;
+    wire_order *w;
+    if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
+        return st;
+    resp->order = w;
+    return tw_ok();
+}
+
+tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req,
+                        Tradewink__V1__CancelOrderResponse *resp)
+{
+    srv_app *app = tw_call_app(c);
+    trading *t = app->trading;
+    store_conn *conn;
+    tw_status st;
+    int64_t id = svc_parse_id(req->order_id);
+    if (!id)
+        return tw_err(TW_INVALID_ARGUMENT, "order_id: not an order id");
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    int64_t uid = svc_user_id(c);
+    store_order o;
+    store_rc rc = store_order_get(conn, uid, id, &o);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "order");
+    if (!trading_status_open(o.status))
+        return tw_err(TW_FAILED_PRECONDITION, "order is already final");
+    if (strcmp(o.status, ORD_PENDING_CONFIRMATION) == 0) {
+        /* Never sent: cancel locally. */
+        brk_order r;
+        memset(&r, 0, sizeof(r));
+        r.status = BRK_ORDER_CANCELED;
+        r.filled_qty = o.filled_qty;
+        r.filled_avg_price = o.avg_fill_price;
+        if ((rc = trading_apply_report(t, uid, id, &r, "user")) != STORE_OK)
+            return svc_store_status(c, rc, "order");
+    } else {
+        store_broker_key key;
+        if (o.broker_key_id && (rc = store_key_get(conn, uid, o.broker_key_id, &key)) != STORE_OK)
+            return svc_store_status(c, rc, "broker key");
+        brk_conn *bc = NULL;
+        if ((st = trading_broker(t, conn, uid, o.broker_key_id ? &key : NULL, &bc)).code != TW_OK)
+            return st;
+        char coid[48];
+        snprintf(coid, sizeof(coid), "tw-%lld", (long long)id);
+        brk_order r;
+        brk_rc brc = brk_get_by_client_order_id(bc, coid, &r, NULL);
+        if (brc == BRK_OK && !brk_order_status_is_terminal(r.status))
+            brc = brk_cancel(bc, r.broker_order_id, NULL);
+        if (brc == BRK_OK)
+            brc = brk_get_by_client_order_id(bc, coid, &r, NULL);
+        brk_conn_destroy(bc);
+        if (brc == BRK_OK) {
+            trading_apply_report(t, uid, id, &r, "user");
+        } else if (brc == BRK_NOT_FOUND && strcmp(o.status, ORD_PENDING_SUBMIT) == 0) {
+            memset(&r, 0, sizeof(r));
+            r.status = BRK_ORDER_CANCELED;
+            trading_apply_report(t, uid, id, &r, "user");
+        } else {
+            return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+        }
+    }
+    wire_order *w;
+    if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
+        return st;
+    resp->order = w;
+    return tw_ok();
+}
+
+tw_status orders_get(tw_call *c, const Tradewink__V1__GetOrderRequest *req,
+                     Tradewink__V1__GetOrderResponse *resp)
+{
+    store_conn *conn;
+    tw_status st;
+    int64_t id = svc_parse_id(req->order_id);
+    if (!id)
+        return tw_err(TW_INVALID_ARGUMENT, "order_id: not an order id");
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    return load_order(c, conn, svc_user_id(c), id, &resp->order);
+}
+
+tw_status orders_list(tw_call *c, const Tradewink__V1__ListOrdersRequest *req,
+                      Tradewink__V1__ListOrdersResponse *resp)
+{
+    store_conn *conn;
+    tw_status st;
+    if (req->page_size < 0)
+        return tw_err(TW_INVALID_ARGUMENT, "page_size: must not be negative");
+    size_t limit = req->page_size == 0
+                       ? PAGE_DEFAULT
+                       : (req->page_size > PAGE_MAX ? PAGE_MAX : (size_t)req->page_size);
+    int64_t before = 0;
+    if (*req->page_token && (before = svc_parse_id(req->page_token)) == 0)
+        return tw_err(TW_INVALID_ARGUMENT, "page_token: not a token from a previous page");
+    if (*req->symbol && !valid_symbol(req->symbol))
+        return tw_err(TW_INVALID_ARGUMENT, "symbol: 1..15 characters of A-Z 0-9 . / -");
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    tw_arena *a = tw_call_arena(c);
+    resp->orders = tw_arena_alloc(a, limit * sizeof(*resp->orders));
+    if (!resp->orders)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    int64_t after_us = req->created_after ? req->created_after->seconds * 1000000 : 0;
+    int64_t before_us = req->created_before ? req->created_before->seconds * 1000000 : 0;
+    /* Newest first, filtered in pages of the store's order list. */
+    for (;;) {
+        store_order *ords = NULL;
+        size_t n = 0;
+        store_rc rc = store_order_list(conn, svc_user_id(c), NULL, before, 200, &ords, &n);
+        if (rc != STORE_OK)
+            return svc_store_status(c, rc, "orders");
+        tw_arena_defer(a, free, ords);
+        for (size_t i = 0; i < n; i++) {
+            const store_order *o = &ords[i];
+            before = o->id;
+            if (*req->symbol && strcmp(o->symbol, req->symbol) != 0)
+                continue;
+            if ((after_us && o->created_at_us < after_us) ||
+                (before_us && o->created_at_us >= before_us))
+                continue;
+            if (req->n_statuses) {
+                int want = enum_value(&tradewink__v1__order_status__descriptor, "ORDER_STATUS_",
+                                      o->status);
+                size_t k;
+                for (k = 0; k < req->n_statuses && (int)req->statuses[k] != want; k++)
+                    ;
+                if (k == req->n_statuses)
+                    continue;
+            }
+            if (resp->n_orders == limit) {
+                resp->next_page_token = svc_id_str(c, ords[i - 1].id);
+                return tw_ok();
+            }
+            if (!(resp->orders[resp->n_orders++] = orders_to_wire(c, o)))
+                return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+            before = o->id;
+        }
+        if (n < 200)
+            return tw_ok();
+    }
+}
+
+tw_status orders_stream(tw_call *c, const Tradewink__V1__StreamOrderUpdatesRequest *req,
+                        tw_stream *s)
+{
+    srv_app *app = tw_call_app(c);
+    return audit_feed_subscribe(app->audit_feed, s, app, svc_user_id(c),
+                                (int64_t)req->from_sequence, AUDIT_FEED_ORDERS);
+}
+
+tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest *req,
+                           Tradewink__V1__ListPositionsResponse *resp)
+{
+    srv_app *app = tw_call_app(c);
+    store_conn *conn;
+    tw_status st;
+    if (req->page_size < 0)
+        return tw_err(TW_INVALID_ARGUMENT, "page_size: must not be negative");
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    store_position *pos = NULL;
+    size_t n = 0;
+    store_rc rc = store_position_list(conn, svc_user_id(c), &pos, &n);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "positions");
+    tw_arena *a = tw_call_arena(c);
+    tw_arena_defer(a, free, pos);
+    store_settings set;
+    if ((rc = store_settings_get(conn, svc_user_id(c), &set)) != STORE_OK)
+        return svc_store_status(c, rc, "account settings");
+    resp->positions = tw_arena_alloc(a, (n ? n : 1) * sizeof(*resp->positions));
+    if (!resp->positions)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (pos[i].qty == 0 && pos[i].realized_pnl == 0)
+            continue;
+        Tradewink__V1__Position *p = tw_arena_alloc(a, sizeof(*p));
+        if (!p)
+            return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        tradewink__v1__position__init(p);
+        p->symbol = tw_arena_strdup(a, pos[i].symbol);
+        p->qty = fmt_qty(c, pos[i].qty);
+        p->avg_cost = fmt_money(c, pos[i].avg_cost);
+        p->realized_pl = fmt_money(c, pos[i].realized_pnl);
+        risk_price last = trading_ref_price(app->trading, pos[i].symbol);
+        if (last > 0) {
+            risk_money mv = 0, cost = 0;
+            risk_notional(pos[i].qty < 0 ? -pos[i].qty : pos[i].qty, last, RISK_ROUND_HALF_AWAY,
+                          &mv);
+            risk_notional(pos[i].qty < 0 ? -pos[i].qty : pos[i].qty, pos[i].avg_cost,
+                          RISK_ROUND_HALF_AWAY, &cost);
+            if (pos[i].qty < 0) {
+                mv = -mv;
+                cost = -cost;
+            }
+            p->current_price = fmt_money(c, last);
+            p->market_value = fmt_money(c, mv);
+            p->unrealized_pl = fmt_money(c, mv - cost);
+        }
+        p->trading_mode = set.trading_mode == STORE_MODE_LIVE
+                              ? TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE
+                              : TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER;
+        p->broker = (char *)"";
+        resp->positions[resp->n_positions++] = p;
+    }
+    return tw_ok();
+}
+
+static tw_status settings_to_wire(tw_call *c, int64_t uid, const store_settings *s,
+                                  Tradewink__V1__AccountSettings **out)
+{
+    Tradewink__V1__AccountSettings *w = tw_arena_alloc(tw_call_arena(c), sizeof(*w));
+    if (!w)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    tradewink__v1__account_settings__init(w);
+    w->user_id = svc_id_str(c, uid);
+    w->trading_mode = s->trading_mode == STORE_MODE_LIVE
+                          ? TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE
+                          : TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER;
+    w->autonomous_mode = s->autonomous;
+    w->default_broker_key_id =
+        s->default_broker_key_id ? svc_id_str(c, s->default_broker_key_id) : (char *)"";
+    *out = w;
+    return tw_ok();
+}
+
+tw_status orders_get_settings(tw_call *c, const Tradewink__V1__GetAccountSettingsRequest *req,
+                              Tradewink__V1__GetAccountSettingsResponse *resp)
+{
+    (void)req;
+    store_conn *conn;
+    tw_status st;
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    store_settings s;
+    store_rc rc = store_settings_get(conn, svc_user_id(c), &s);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "account settings");
+    return settings_to_wire(c, svc_user_id(c), &s, &resp->settings);
+}
+
+tw_status orders_update_settings(tw_call *c, const Tradewink__V1__UpdateAccountSettingsRequest *req,
+                                 Tradewink__V1__UpdateAccountSettingsResponse *resp)
+{
+    store_conn *conn;
+    tw_status st;
+    int64_t uid = svc_user_id(c);
+    if (req->trading_mode != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_UNSPECIFIED &&
+        req->trading_mode != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER &&
+        req->trading_mode != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE)
+        return tw_err(TW_INVALID_ARGUMENT, "trading_mode: unknown value");
+    int64_t new_key = 0;
+    if (req->default_broker_key_id && *req->default_broker_key_id->value &&
+        (new_key = svc_parse_id(req->default_broker_key_id->value)) == 0)
+        return tw_err(TW_INVALID_ARGUMENT, "default_broker_key_id: not a key id");
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    store_rc rc = store_tx_begin_user(conn, uid);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "user");
+    store_settings old, s;
+    rc = store_settings_get(conn, uid, &old);
+    if (rc != STORE_OK) {
+        store_tx_rollback(conn);
+        return svc_store_status(c, rc, "account settings");
+    }
+    s = old;
+    if (req->trading_mode == TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE)
+        s.trading_mode = STORE_MODE_LIVE;
+    else if (req->trading_mode == TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER)
+        s.trading_mode = STORE_MODE_PAPER;
+    if (req->autonomous_mode)
+        s.autonomous = req->autonomous_mode->value;
+    if (req->default_broker_key_id)
+        s.default_broker_key_id = new_key;
+    st = tw_ok();
+    if (s.trading_mode == STORE_MODE_LIVE && old.trading_mode != STORE_MODE_LIVE) {
+        /* Real money: an explicit confirmation and a stored live key of this user. */
+        store_broker_key *keys = NULL;
+        size_t n = 0, live = 0;
+        if (!req->confirm_live)
+            st = tw_err(TW_FAILED_PRECONDITION, "switching to live trading needs confirm_live");
+        else if ((rc = store_key_list(conn, uid, &keys, &n)) != STORE_OK)
+            st = svc_store_status(c, rc, "broker keys");
+        for (size_t i = 0; i < n; i++)
+            live += strcmp(keys[i].environment, "live") == 0;
+        if (keys) {
+            memset(keys, 0, n * sizeof(*keys));
+            free(keys);
+        }
+        if (st.code == TW_OK && live == 0)
+            st = tw_err(TW_FAILED_PRECONDITION, "live trading needs a stored live broker key");
+    }
+    if (st.code == TW_OK && (rc = store_settings_update(conn, uid, &s)) != STORE_OK)
+        st = svc_store_status(c, rc, "default_broker_key_id");
+    if (st.code == TW_OK && s.trading_mode != old.trading_mode)
+        st = svc_audit(c, conn, uid, "MODE_CHANGE", "", "SUCCESS",
+                       s.trading_mode == STORE_MODE_LIVE ? "{\"mode\":\"live\"}"
+                                                         : "{\"mode\":\"paper\"}");
+    if (st.code == TW_OK && s.autonomous != old.autonomous)
+        st = svc_audit(c, conn, uid, "AUTONOMOUS_CHANGE", "", "SUCCESS",
+                       s.autonomous ? "{\"autonomous\":true}" : "{\"autonomous\":false}");
+    if (st.code == TW_OK)
+        st = svc_store_status(c, store_tx_commit(conn), "account settings");
+    else
+        store_tx_rollback(conn);
+    if (st.code != TW_OK)
+        return st;
+    return settings_to_wire(c, uid, &s, &resp->settings);
+}

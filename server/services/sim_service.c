@@ -1,0 +1,155 @@
+/*
+ * tradewink.v1.Sim: the admin surface of the built-in paper exchange, present only while the
+ * sim broker is enabled. Quotes, accounts and the engine's one clock (which every time-based
+ * rule of the server reads), so day boundaries can be driven from outside the process.
+ */
+#include <string.h>
+
+#include "risk/money.h"
+#include "services.h"
+#include "svc.h"
+#include "trading/trading.h"
+
+static brk_sim_engine *engine(tw_call *c)
+{
+    srv_app *app = tw_call_app(c);
+    return app->trading ? trading_sim(app->trading) : NULL;
+}
+
+tw_status sim_set_quotes(tw_call *c, const Tradewink__V1__SetQuotesRequest *req,
+                         Tradewink__V1__SetQuotesResponse *resp)
+{
+    brk_sim_engine *e = engine(c);
+    if (!e)
+        return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    if (req->n_quotes == 0 || req->n_quotes > 1000)
+        return tw_err(TW_INVALID_ARGUMENT, "quotes: 1..1000 entries");
+    /* Validate all first: a bad entry changes nothing. */
+    brk_quote *qs = tw_arena_alloc(tw_call_arena(c), req->n_quotes * sizeof(*qs));
+    if (!qs)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < req->n_quotes; i++) {
+        const Tradewink__V1__Quote *q = req->quotes[i];
+        if (risk_price_parse(q->bid, &qs[i].bid) != RISK_DEC_OK ||
+            risk_price_parse(q->ask, &qs[i].ask) != RISK_DEC_OK ||
+            risk_price_parse(q->last, &qs[i].last) != RISK_DEC_OK || qs[i].bid <= 0 ||
+            qs[i].ask < qs[i].bid || qs[i].last <= 0 || !*q->symbol || strlen(q->symbol) > 15)
+            return tw_call_errorf(c, TW_INVALID_ARGUMENT,
+                                  "quotes[%zu]: symbol 1..15 chars, 0 < bid <= ask, last > 0", i);
+    }
+    for (size_t i = 0; i < req->n_quotes; i++) {
+        if (brk_sim_set_quote(e, req->quotes[i]->symbol, &qs[i], NULL) != BRK_OK)
+            return tw_call_errorf(c, TW_INVALID_ARGUMENT, "quotes[%zu]: refused by the sim", i);
+        resp->quotes_set++;
+    }
+    return tw_ok();
+}
+
+tw_status sim_get_quote(tw_call *c, const Tradewink__V1__GetQuoteRequest *req,
+                        Tradewink__V1__GetQuoteResponse *resp)
+{
+    brk_sim_engine *e = engine(c);
+    brk_quote q;
+    if (!e)
+        return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    if (brk_sim_get_quote(e, req->symbol, &q) != BRK_OK)
+        return tw_err(TW_NOT_FOUND, "no quote for this symbol");
+    tw_arena *a = tw_call_arena(c);
+    Tradewink__V1__Quote *w = tw_arena_alloc(a, sizeof(*w));
+    char b[48], k[48], l[48];
+    if (!w)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    tradewink__v1__quote__init(w);
+    risk_money_format(q.bid, b, sizeof(b));
+    risk_money_format(q.ask, k, sizeof(k));
+    risk_money_format(q.last, l, sizeof(l));
+    w->symbol = tw_arena_strdup(a, req->symbol);
+    w->bid = tw_arena_strdup(a, b);
+    w->ask = tw_arena_strdup(a, k);
+    w->last = tw_arena_strdup(a, l);
+    w->time = svc_timestamp(c, brk_sim_now(e) / 1000);
+    resp->quote = w;
+    return tw_ok();
+}
+
+tw_status sim_set_account(tw_call *c, const Tradewink__V1__SetAccountRequest *req,
+                          Tradewink__V1__SetAccountResponse *resp)
+{
+    brk_sim_engine *e = engine(c);
+    risk_money cash;
+    if (!e)
+        return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    int64_t uid = svc_parse_id(req->user_id);
+    if (!uid)
+        return tw_err(TW_INVALID_ARGUMENT, "user_id: not a user id");
+    if (risk_money_parse(req->starting_cash, &cash) != RISK_DEC_OK || cash < 0)
+        return tw_err(TW_INVALID_ARGUMENT, "starting_cash: a non-negative decimal");
+    brk_account_type type = req->account_type == TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_MARGIN
+                                ? BRK_ACCOUNT_MARGIN
+                                : BRK_ACCOUNT_CASH;
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)uid);
+    if (brk_sim_account_set(e, id, cash, type) != BRK_OK)
+        return tw_err(TW_INVALID_ARGUMENT, "the sim refused the account");
+    char buf[48];
+    risk_money_format(cash, buf, sizeof(buf));
+    resp->cash = tw_arena_strdup(tw_call_arena(c), buf);
+    return tw_ok();
+}
+
+static tw_status clock_reply(tw_call *c, brk_sim_engine *e, Google__Protobuf__Timestamp **out)
+{
+    int64_t ms = brk_sim_now(e);
+    Google__Protobuf__Timestamp *t = svc_timestamp(c, ms / 1000);
+    if (!t)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    t->nanos = (int32_t)(ms % 1000) * 1000000;
+    *out = t;
+    return tw_ok();
+}
+
+tw_status sim_set_clock(tw_call *c, const Tradewink__V1__SetClockRequest *req,
+                        Tradewink__V1__SetClockResponse *resp)
+{
+    brk_sim_engine *e = engine(c);
+    if (!e)
+        return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    if (!req->time || req->time->seconds < 0 || req->time->seconds > 253402300799LL)
+        return tw_err(TW_INVALID_ARGUMENT, "time: required, between 1970 and 9999");
+    int64_t before_day = brk_sim_now(e);
+    brk_sim_clock_set(e, req->time->seconds * 1000 + req->time->nanos / 1000000, false);
+    if (brk_sim_now(e) / 86400000 != before_day / 86400000)
+        brk_sim_roll_day(e);
+    return clock_reply(c, e, &resp->time);
+}
+
+tw_status sim_advance_clock(tw_call *c, const Tradewink__V1__AdvanceClockRequest *req,
+                            Tradewink__V1__AdvanceClockResponse *resp)
+{
+    brk_sim_engine *e = engine(c);
+    if (!e)
+        return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    if (!req->duration || req->duration->seconds < 0 || req->duration->seconds > 366 * 86400)
+        return tw_err(TW_INVALID_ARGUMENT, "duration: 0..366 days");
+    int64_t before = brk_sim_now(e);
+    brk_sim_clock_advance(e, req->duration->seconds * 1000 + req->duration->nanos / 1000000);
+    if (brk_sim_now(e) / 86400000 != before / 86400000)
+        brk_sim_roll_day(e);
+    return clock_reply(c, e, &resp->time);
+}
+
+tw_status sim_get_clock(tw_call *c, const Tradewink__V1__GetClockRequest *req,
+                        Tradewink__V1__GetClockResponse *resp)
+{
+    (void)req;
+    srv_app *app = tw_call_app(c);
+    brk_sim_engine *e = engine(c);
+    if (!e)
+        return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    int64_t ms = brk_sim_now(e);
+    risk_day d = risk_ny_day(ms / 1000);
+    int64_t open = risk_cal_session_start_unix(d) * 1000;
+    resp->market_open = risk_cal_is_trading_day(trading_calendar(app->trading), d) && ms >= open &&
+                        ms < open + 390 * 60 * 1000;
+    return clock_reply(c, e, &resp->time);
+}

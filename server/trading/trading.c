@@ -1,0 +1,935 @@
+/*
+ * trading: snapshot building, broker resolution and applying broker reports (see trading.h).
+ *
+ * Invariants:
+ *  - Risk counts come from our own records (orders, fills, day_trades), never a broker counter.
+ *  - A report is applied as a delta against what we stored (cumulative filled quantity), so
+ *    repeated or reordered reports never double-count; an order's status only moves forward.
+ *  - Every state change and its audit event share one transaction on the user's lock.
+ */
+#include "trading.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit/audit.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "vault/vault.h"
+
+extern const unsigned char tw_sector_map[];
+extern const size_t tw_sector_map_len;
+
+#define ORDER_SCAN 500 /* most recent orders read for a snapshot */
+#define RECONCILE_EVERY_MS 2000
+#define STUCK_SUBMIT_MS 5000 /* PENDING_SUBMIT older than this is asked about */
+
+struct trading {
+    const tw_config *cfg;
+    store *st;
+    struct vault *vault;
+    brk_sim_engine *sim;
+    risk_calendar cal;
+    risk_sector_map *sectors;
+
+    pthread_t rec_thread;
+    int rec_running, rec_stop;
+    pthread_mutex_t rec_mu;
+    pthread_cond_t rec_cv;
+};
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+int64_t trading_now_ms(trading *t)
+{
+    if (t->sim)
+        return brk_sim_now(t->sim);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+brk_sim_engine *trading_sim(trading *t)
+{
+    return t->sim;
+}
+
+const risk_calendar *trading_calendar(const trading *t)
+{
+    return &t->cal;
+}
+
+int trading_status_rank(const char *s)
+{
+    if (strcmp(s, ORD_PENDING_CONFIRMATION) == 0)
+        return 0;
+    if (strcmp(s, ORD_PENDING_SUBMIT) == 0)
+        return 1;
+    if (strcmp(s, ORD_ACCEPTED) == 0)
+        return 2;
+    if (strcmp(s, ORD_PARTIALLY_FILLED) == 0)
+        return 3;
+    return 4;
+}
+
+bool trading_status_open(const char *s)
+{
+    return trading_status_rank(s) < 4;
+}
+
+static int ymd_of(risk_day d)
+{
+    int y, m, dd;
+    risk_day_to_ymd(d, &y, &m, &dd);
+    return y * 10000 + m * 100 + dd;
+}
+
+static risk_day day_of_ymd(int ymd)
+{
+    return risk_day_from_ymd(ymd / 10000, (ymd / 100) % 100, ymd % 100);
+}
+
+/* The trading date `now` belongs to: today on a trading day, else the next one. */
+static risk_day trade_date(const trading *t, int64_t now_ms)
+{
+    risk_day d = risk_ny_day(now_ms / 1000);
+    if (!risk_cal_is_trading_day(&t->cal, d))
+        d = risk_cal_next_trading_day(&t->cal, d);
+    return d;
+}
+
+static int side_dir(const char *side)
+{
+    return strcmp(side, "buy") == 0 ? 1 : -1;
+}
+
+int trading_rule_of(risk_code code)
+{
+    switch (code) {
+    case RISK_V_TRADING_HALTED:
+        return 1;
+    case RISK_V_DAILY_LOSS_LIMIT:
+        return 2;
+    case RISK_V_DRAWDOWN:
+        return 3;
+    case RISK_V_MAX_POSITIONS:
+        return 4;
+    case RISK_V_SECTOR_CONCENTRATION:
+        return 5;
+    case RISK_V_MAX_ORDER_NOTIONAL:
+        return 6;
+    case RISK_V_PRICE_COLLAR:
+        return 7;
+    case RISK_V_DUPLICATE_ORDER:
+        return 8;
+    case RISK_V_ORDER_RATE:
+        return 9;
+    case RISK_V_PDT:
+        return 10;
+    case RISK_V_NO_REFERENCE_PRICE:
+        return 14;
+    default:
+        return 0;
+    }
+}
+
+risk_price trading_ref_price(trading *t, const char *symbol)
+{
+    brk_quote q;
+    if (t->sim && brk_sim_get_quote(t->sim, symbol, &q) == BRK_OK)
+        return q.last;
+    return 0;
+}
+
+/* ---- broker resolution ------------------------------------------------------------------- */
+
+static tw_status open_credential(trading *t, store_conn *conn, const store_broker_key *k,
+                                 vault_secret **out)
+{
+    store_user u;
+    if (store_user_get(conn, k->user_id, &u) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    char uid[32];
+    snprintf(uid, sizeof(uid), "%lld", (long long)u.id);
+    vault_token_reason why;
+    vault_rc vr = vault_decrypt_secret(t->vault, uid, u.salt, sizeof(u.salt), k->master_version,
+                                       k->ciphertext, out, &why);
+    if (vr != VAULT_OK) {
+        tw_logf(TW_LOG_ERROR, "key_decrypt", "key %lld: %s (%s)", (long long)k->id,
+                vault_strerror(vr), vault_token_reason_str(why));
+        return vr == VAULT_ERR_BUSY
+                   ? tw_err(TW_UNAVAILABLE, "key derivation busy, retry later")
+                   : tw_err(TW_FAILED_PRECONDITION, "stored broker key cannot be decrypted");
+    }
+    return tw_ok();
+}
+
+static void brk_log(void *ctx, brk_log_level level, const char *msg)
+{
+    (void)ctx;
+    tw_logf(level >= BRK_LOG_ERROR  ? TW_LOG_ERROR
+            : level >= BRK_LOG_WARN ? TW_LOG_WARN
+                                    : TW_LOG_DEBUG,
+            "broker", "%s", msg);
+}
+
+tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
+                         brk_conn **out)
+{
+    char uid[32];
+    snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
+    *out = NULL;
+    if (!key || strcmp(key->broker, "sim") == 0) {
+        if (!t->sim)
+            return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled on this server");
+        if (brk_sim_connect(t->sim, uid, out) != BRK_OK)
+            return tw_err(TW_INTERNAL, "sim broker unavailable");
+        return tw_ok();
+    }
+    if (key->user_id != user_id) /* defence in depth: the store already scopes by user */
+        return tw_err(TW_NOT_FOUND, "broker key not found");
+    vault_secret *cred = NULL;
+    tw_status st = open_credential(t, conn, key, &cred);
+    if (st.code != TW_OK)
+        return st;
+    const unsigned char *p = vault_secret_data(cred);
+    size_t n = vault_secret_len(cred);
+    const unsigned char *nl = memchr(p, '\n', n);
+    if (!nl) {
+        vault_secret_destroy(cred);
+        return tw_err(TW_FAILED_PRECONDITION, "stored broker key is malformed");
+    }
+    brk_alpaca_config ac = {.live = strcmp(key->environment, "live") == 0,
+                            .base_url = getenv("TW_ALPACA_BASE_URL"),
+                            .log = brk_log};
+    brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
+                                   n - (size_t)(nl - p) - 1, out, NULL);
+    vault_secret_destroy(cred);
+    if (rc != BRK_OK)
+        return tw_err(TW_FAILED_PRECONDITION, "broker connection could not be configured");
+    return tw_ok();
+}
+
+/* ---- the snapshot ------------------------------------------------------------------------ */
+
+static void limits_from_store(const store_risk_limits *s, risk_limits *l, bool *pdt)
+{
+    risk_limits_default(l);
+#define OFF_IF_ZERO(v) ((v) == 0 ? RISK_OFF : (int32_t)(v))
+    l->daily_loss_bps = OFF_IF_ZERO(s->daily_loss_bps);
+    l->daily_loss_abs = s->daily_loss_abs == 0 ? RISK_OFF : s->daily_loss_abs;
+    l->drawdown_bps = OFF_IF_ZERO(s->drawdown_bps);
+    l->max_open_positions = OFF_IF_ZERO(s->max_positions);
+    l->sector_max_bps = OFF_IF_ZERO(s->max_sector_bps);
+    l->unknown_sector_max_bps = l->sector_max_bps;
+    l->max_order_notional_bps = OFF_IF_ZERO(s->max_notional_bps);
+    l->price_collar_bps = OFF_IF_ZERO(s->collar_bps);
+    l->duplicate_window_ms = s->dup_window_s == 0 ? RISK_OFF : (int32_t)(s->dup_window_s * 1000);
+    l->max_orders_per_window = OFF_IF_ZERO(s->max_orders_per_s);
+    l->rate_window_ms = 1000;
+#undef OFF_IF_ZERO
+    *pdt = s->pdt_enabled;
+}
+
+static void copy_symbol(char dst[RISK_SYMBOL_MAX], const char *src)
+{
+    snprintf(dst, RISK_SYMBOL_MAX, "%.15s", src);
+}
+
+static int cmp_fill_time(const void *a, const void *b)
+{
+    const risk_fill *x = a, *y = b;
+    return (x->filled_ms > y->filled_ms) - (x->filled_ms < y->filled_ms);
+}
+
+static risk_breaker_reason breaker_reason_of(const char *halt_reason)
+{
+    if (strncmp(halt_reason, "DRAWDOWN", 8) == 0)
+        return RISK_BREAKER_DRAWDOWN;
+    return RISK_BREAKER_DAILY_LOSS;
+}
+
+tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
+                            const brk_account *acct, risk_price ref, int64_t exclude_order_id,
+                            trading_view *v)
+{
+    int64_t now_ms = trading_now_ms(t);
+    risk_day today = trade_date(t, now_ms);
+    store_rc rc;
+    memset(v, 0, sizeof(*v));
+
+    store_risk_limits sl;
+    bool pdt_on = true;
+    rc = store_risk_limits_get(conn, user_id, &sl);
+    if (rc == STORE_OK)
+        limits_from_store(&sl, &v->limits, &pdt_on);
+    else if (rc == STORE_NOT_FOUND)
+        risk_limits_default(&v->limits);
+    else
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+
+    if (store_risk_state_get(conn, user_id, &v->state) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    store_global_state g;
+    if (store_global_get(conn, &g) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    v->global_halt = g.halted;
+
+    /* A new trading day: the day's baseline is yesterday's close (the broker's last equity)
+     * or, when the broker does not say, the first equity seen today. */
+    if (v->state.trading_day != ymd_of(today)) {
+        v->state.trading_day = ymd_of(today);
+        v->state.sod_equity = acct->last_equity > 0 ? acct->last_equity : acct->equity;
+        v->state.peak_equity = acct->equity;
+        v->state_changed = true;
+    }
+    if (acct->equity > v->state.peak_equity) {
+        v->state.peak_equity = acct->equity;
+        v->state_changed = true;
+    }
+
+    risk_snapshot *s = &v->snap;
+    s->equity = acct->equity;
+    s->sod_equity = v->state.sod_equity;
+    s->peak_equity = v->state.peak_equity;
+    s->prev_close_equity = v->state.sod_equity;
+    s->account_type = acct->type == BRK_ACCOUNT_MARGIN ? RISK_ACCOUNT_MARGIN : RISK_ACCOUNT_CASH;
+    risk_pdt_default(&s->pdt);
+    s->pdt.enabled = pdt_on;
+    s->sectors = t->sectors;
+    s->calendar = &t->cal;
+    s->ref_price = ref;
+
+    /* Trading state: the stored base state (ACTIVE or REDUCING); every halt is a reason bit,
+     * so an expired breaker clears without touching a user's own halt. */
+    s->state =
+        strcmp(v->state.trading_state, "REDUCING") == 0 ? RISK_STATE_REDUCING : RISK_STATE_ACTIVE;
+    if (strcmp(v->state.halted_by, "user") == 0)
+        s->halt_reasons |= RISK_HALT_USER;
+    if (strcmp(v->state.halted_by, "breaker") == 0) {
+        s->halt_reasons |= RISK_HALT_BREAKER;
+        s->breaker_reason = breaker_reason_of(v->state.halt_reason);
+        s->breaker_until_ms = v->state.breaker_until_us / 1000;
+    }
+    if (v->global_halt)
+        s->halt_reasons |= RISK_HALT_ADMIN;
+
+    /* Positions, marked at the last quote (or cost when none). */
+    store_position *pos = NULL;
+    size_t npos = 0;
+    if (store_position_list(conn, user_id, &pos, &npos) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    tw_arena_defer(a, free, pos);
+    risk_position *rp = tw_arena_alloc(a, (npos ? npos : 1) * sizeof(*rp));
+    if (!rp)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < npos && k < RISK_MAX_POSITIONS; i++) {
+        if (pos[i].qty == 0)
+            continue;
+        copy_symbol(rp[k].symbol, pos[i].symbol);
+        rp[k].qty = pos[i].qty;
+        rp[k].avg_cost = pos[i].avg_cost;
+        risk_price last = trading_ref_price(t, pos[i].symbol);
+        rp[k].last_price = last > 0 ? last : (pos[i].avg_cost > 0 ? pos[i].avg_cost : 1);
+        k++;
+    }
+    s->positions = rp;
+    s->n_positions = k;
+
+    /* Recent orders: pending ones, the rate/duplicate window, and today's executions. */
+    store_order *ords = NULL;
+    size_t nord = 0;
+    if (store_order_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    tw_arena_defer(a, free, ords);
+    risk_open_order *oo = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*oo));
+    risk_recent_order *ro = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*ro));
+    risk_fill *ft = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*ft));
+    if (!oo || !ro || !ft)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    size_t no = 0, nr = 0, nf = 0;
+    int64_t day_lo = risk_ny_local_to_unix(today, 0) * 1000;
+    int64_t window_ms = 60000;
+    /* Oldest first: the engine simulates pending orders in creation order. */
+    for (size_t j = nord; j-- > 0;) {
+        const store_order *o = &ords[j];
+        if (o->id == exclude_order_id)
+            continue;
+        int64_t created_ms = o->created_at_us / 1000;
+        risk_side side = strcmp(o->side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+        if (trading_status_open(o->status) && o->qty > o->filled_qty && no < RISK_MAX_OPEN_ORDERS) {
+            copy_symbol(oo[no].symbol, o->symbol);
+            oo[no].side = side;
+            oo[no].qty = o->qty - o->filled_qty;
+            risk_price px = o->limit_price ? o->limit_price : trading_ref_price(t, o->symbol);
+            oo[no].price = px > 0 ? px : 1;
+            oo[no].created_ms = created_ms;
+            oo[no].order_id = (uint64_t)o->id;
+            no++;
+        }
+        if (strcmp(o->status, ORD_REJECTED) != 0 && created_ms >= now_ms - window_ms &&
+            nr < RISK_MAX_RECENT_ORDERS) {
+            copy_symbol(ro[nr].symbol, o->symbol);
+            ro[nr].side = side;
+            ro[nr].qty = o->qty;
+            ro[nr].submitted_ms = created_ms;
+            nr++;
+        }
+        /* Partial fills of one order are one trade for PDT: one aggregated fill per order. */
+        if (o->filled_qty > 0 && o->updated_at_us / 1000 >= day_lo && nf < RISK_MAX_FILLS) {
+            copy_symbol(ft[nf].symbol, o->symbol);
+            ft[nf].side = side;
+            ft[nf].qty = o->filled_qty;
+            ft[nf].price = o->avg_fill_price > 0 ? o->avg_fill_price : 1;
+            ft[nf].filled_ms = o->updated_at_us / 1000;
+            ft[nf].order_id = (uint64_t)o->id;
+            nf++;
+        }
+    }
+    qsort(ft, nf, sizeof(*ft), cmp_fill_time);
+    s->open_orders = oo;
+    s->n_open_orders = no;
+    s->recent_orders = ro;
+    s->n_recent_orders = nr;
+    s->fills_today = ft;
+    s->n_fills_today = nf;
+
+    /* Day-trade history from our own records (the window is at most a few weeks). */
+    store_day_trade *dts = NULL;
+    size_t ndt = 0;
+    if (store_day_trade_list(conn, user_id, ymd_of(today - 40), &dts, &ndt) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    tw_arena_defer(a, free, dts);
+    risk_day *days = tw_arena_alloc(a, (ndt ? ndt : 1) * sizeof(*days));
+    if (!days)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < ndt; i++)
+        days[i] = day_of_ymd(dts[i].trading_day);
+    s->day_trade_days = days;
+    s->n_day_trade_days = ndt;
+    return tw_ok();
+}
+
+static store_rc audit_system(store_conn *conn, int64_t user_id, const char *action,
+                             const char *object_id, const char *outcome, const char *details,
+                             int64_t now_us, const char *actor)
+{
+    audit_entry e = {.user_id = user_id,
+                     .actor = actor ? actor : "system",
+                     .actor_id = actor ? actor : "risk",
+                     .action = action,
+                     .object_id = object_id,
+                     .outcome = outcome,
+                     .details = details};
+    return audit_append(conn, &e, now_us, NULL);
+}
+
+tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_id, trading_view *v,
+                                     const risk_assessment *a)
+{
+    int64_t now_us = trading_now_ms(t) * 1000;
+    bool changed = v->state_changed;
+    if (a->trip_breaker) {
+        const char *why = a->trip_reason == RISK_BREAKER_DRAWDOWN ? "DRAWDOWN" : "DAILY_LOSS";
+        snprintf(v->state.trading_state, sizeof(v->state.trading_state), "HALTED");
+        snprintf(v->state.halted_by, sizeof(v->state.halted_by), "breaker");
+        snprintf(v->state.halt_reason, sizeof(v->state.halt_reason),
+                 "%s: circuit breaker tripped until the next session", why);
+        v->state.breaker_until_us = a->trip_until_ms * 1000;
+        char details[160];
+        snprintf(details, sizeof(details), "{\"rule\":\"%s\",\"until_ms\":%lld}", why,
+                 (long long)a->trip_until_ms);
+        if (audit_system(conn, user_id, "BREAKER_TRIP", "", "SUCCESS", details, now_us, NULL) !=
+            STORE_OK)
+            return tw_err(TW_UNAVAILABLE, "audit trail unavailable, change not applied");
+        changed = true;
+    } else if (a->clear_breaker && strcmp(v->state.halted_by, "breaker") == 0) {
+        snprintf(v->state.trading_state, sizeof(v->state.trading_state), "ACTIVE");
+        v->state.halted_by[0] = '\0';
+        v->state.halt_reason[0] = '\0';
+        v->state.breaker_until_us = 0;
+        changed = true;
+    }
+    if (changed && store_risk_state_update(conn, user_id, &v->state) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    v->state_changed = false;
+    return tw_ok();
+}
+
+/* ---- applying broker reports --------------------------------------------------------------- */
+
+static const char *status_of_report(brk_order_status s, risk_qty filled)
+{
+    switch (s) {
+    case BRK_ORDER_FILLED:
+        return ORD_FILLED;
+    case BRK_ORDER_CANCELED:
+    case BRK_ORDER_REPLACED:
+        return ORD_CANCELED;
+    case BRK_ORDER_EXPIRED:
+    case BRK_ORDER_DONE_FOR_DAY:
+        return ORD_EXPIRED;
+    case BRK_ORDER_REJECTED:
+        return ORD_REJECTED;
+    case BRK_ORDER_PARTIALLY_FILLED:
+        return ORD_PARTIALLY_FILLED;
+    default:
+        return filled > 0 ? ORD_PARTIALLY_FILLED : ORD_ACCEPTED;
+    }
+}
+
+/* (a * b) / d rounded half away from zero, in 128 bits; -1 on overflow. */
+static int muldiv(int64_t a, int64_t b, int64_t d, int64_t *out)
+{
+    __int128 p = (__int128)a * b;
+    __int128 q = p / d, r = p % d;
+    if ((r < 0 ? -r : r) * 2 >= (d < 0 ? -(__int128)d : d))
+        q += (p < 0) != (d < 0) ? -1 : 1;
+    if (q > INT64_MAX || q < INT64_MIN)
+        return -1;
+    *out = (int64_t)q;
+    return 0;
+}
+
+/* Position after a fill of dir*qty at price; realized P&L (1e6) accrues on the closing part. */
+static int apply_to_position(store_position *p, int dir, risk_qty qty, risk_price price)
+{
+    int64_t q = p->qty;
+    if (q == 0 || (q > 0) == (dir > 0)) {
+        int64_t absq = q < 0 ? -q : q;
+        int64_t cost;
+        if (muldiv(absq, p->avg_cost, 1, &cost) != 0)
+            return -1;
+        __int128 num = (__int128)absq * p->avg_cost + (__int128)qty * price;
+        __int128 den = (__int128)absq + qty;
+        p->avg_cost = (int64_t)((num + den / 2) / den);
+        p->qty = q + dir * qty;
+        return 0;
+    }
+    int64_t absq = q < 0 ? -q : q;
+    int64_t close = qty < absq ? qty : absq;
+    int64_t pnl;
+    /* close (1e9) * (price - avg) (1e6) / 1e9 -> 1e6; sign by the side closed. */
+    if (muldiv(close, (price - p->avg_cost) * (q > 0 ? 1 : -1), RISK_QTY_SCALE, &pnl) != 0)
+        return -1;
+    p->realized_pnl += pnl;
+    p->qty = q + dir * qty;
+    if (p->qty == 0)
+        p->avg_cost = 0;
+    else if ((p->qty > 0) != (q > 0))
+        p->avg_cost = price; /* flipped: the remainder opened at this price */
+    return 0;
+}
+
+/* Today's day trades by our own fills (risk engine's FINRA counting); inserts the ones not yet
+ * recorded so later days see them as history. */
+static store_rc record_day_trades(trading *t, store_conn *conn, int64_t user_id, const char *symbol,
+                                  int64_t order_id, int64_t now_ms)
+{
+    store_order *ords = NULL;
+    store_position *pos = NULL;
+    store_day_trade *dts = NULL;
+    size_t nord = 0, npos = 0, ndt = 0;
+    risk_day today = trade_date(t, now_ms);
+    int64_t day_lo = risk_ny_local_to_unix(today, 0) * 1000;
+    store_rc rc = store_order_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord);
+    if (rc == STORE_OK)
+        rc = store_position_list(conn, user_id, &pos, &npos);
+    if (rc == STORE_OK)
+        rc = store_day_trade_list(conn, user_id, ymd_of(today), &dts, &ndt);
+    if (rc != STORE_OK)
+        goto out;
+    risk_fill *ft = calloc(nord ? nord : 1, sizeof(*ft));
+    risk_position *rp = calloc(npos ? npos : 1, sizeof(*rp));
+    if (!ft || !rp) {
+        free(ft);
+        free(rp);
+        rc = STORE_NOMEM;
+        goto out;
+    }
+    size_t nf = 0, np = 0;
+    for (size_t j = nord; j-- > 0;) {
+        if (ords[j].filled_qty > 0 && ords[j].updated_at_us / 1000 >= day_lo) {
+            copy_symbol(ft[nf].symbol, ords[j].symbol);
+            ft[nf].side = side_dir(ords[j].side) > 0 ? RISK_BUY : RISK_SELL;
+            ft[nf].qty = ords[j].filled_qty;
+            ft[nf].price = ords[j].avg_fill_price > 0 ? ords[j].avg_fill_price : 1;
+            ft[nf].filled_ms = ords[j].updated_at_us / 1000;
+            ft[nf].order_id = (uint64_t)ords[j].id;
+            nf++;
+        }
+    }
+    qsort(ft, nf, sizeof(*ft), cmp_fill_time);
+    for (size_t i = 0; i < npos; i++) {
+        if (pos[i].qty == 0)
+            continue;
+        copy_symbol(rp[np].symbol, pos[i].symbol);
+        rp[np].qty = pos[i].qty;
+        rp[np].avg_cost = pos[i].avg_cost;
+        rp[np].last_price = pos[i].avg_cost > 0 ? pos[i].avg_cost : 1;
+        np++;
+    }
+    risk_snapshot s = {0};
+    s.equity = s.sod_equity = s.peak_equity = RISK_USD(1000000);
+    s.positions = rp;
+    s.n_positions = np;
+    s.fills_today = ft;
+    s.n_fills_today = nf;
+    s.account_type = RISK_ACCOUNT_MARGIN;
+    risk_pdt_default(&s.pdt);
+    s.pdt.enabled = true;
+    s.calendar = &t->cal;
+    risk_limits lim;
+    risk_limits_default(&lim);
+    risk_assessment a;
+    if (risk_assess(&s, &lim, now_ms, &a) == RISK_OK && a.day_trades_in_window > (int32_t)ndt) {
+        for (int32_t i = (int32_t)ndt; i < a.day_trades_in_window && rc == STORE_OK; i++) {
+            store_day_trade d = {
+                .trading_day = ymd_of(today), .close_order_id = order_id, .time_us = now_ms * 1000};
+            snprintf(d.symbol, sizeof(d.symbol), "%s", symbol);
+            rc = store_day_trade_insert(conn, user_id, &d);
+        }
+    }
+    free(ft);
+    free(rp);
+out:
+    free(ords);
+    free(pos);
+    free(dts);
+    return rc;
+}
+
+static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
+                             const brk_order *r, const char *actor)
+{
+    store_order o;
+    int64_t now_ms = trading_now_ms(t);
+    int64_t now_us = now_ms * 1000;
+    char oid[32];
+    snprintf(oid, sizeof(oid), "%lld", (long long)order_id);
+    store_rc rc = store_order_get(conn, user_id, order_id, &o);
+    if (rc != STORE_OK)
+        return rc;
+    const char *next = status_of_report(r->status, r->filled_qty);
+    risk_qty delta = r->filled_qty - o.filled_qty;
+    bool status_moves = trading_status_rank(next) > trading_status_rank(o.status) ||
+                        (trading_status_rank(next) == 4 && trading_status_open(o.status));
+    if (delta <= 0 && !status_moves)
+        return STORE_OK; /* nothing new: a repeated or stale report */
+    if (delta > 0) {
+        /* Price of this delta from the cumulative averages. */
+        __int128 new_notional = (__int128)r->filled_qty * r->filled_avg_price;
+        __int128 old_notional = (__int128)o.filled_qty * o.avg_fill_price;
+        risk_price px = (risk_price)((new_notional - old_notional + delta / 2) / delta);
+        store_fill f = {.order_id = order_id, .qty = delta, .price = px, .time_us = now_us};
+        snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "cum-%lld", (long long)r->filled_qty);
+        snprintf(f.symbol, sizeof(f.symbol), "%s", o.symbol);
+        snprintf(f.side, sizeof(f.side), "%s", o.side);
+        if ((rc = store_fill_insert(conn, user_id, &f, NULL)) != STORE_OK)
+            return rc == STORE_CONFLICT ? STORE_OK : rc;
+        store_position p;
+        rc = store_position_get(conn, user_id, o.symbol, &p);
+        if (rc == STORE_NOT_FOUND) {
+            memset(&p, 0, sizeof(p));
+            snprintf(p.symbol, sizeof(p.symbol), "%s", o.symbol);
+        } else if (rc != STORE_OK) {
+            return rc;
+        }
+        if (apply_to_position(&p, side_dir(o.side), delta, px) != 0)
+            return STORE_INVALID;
+        if ((rc = store_position_put(conn, user_id, &p)) != STORE_OK)
+            return rc;
+        o.filled_qty = r->filled_qty;
+        o.avg_fill_price = r->filled_avg_price;
+    }
+    if (trading_status_rank(next) >= trading_status_rank(o.status))
+        snprintf(o.status, sizeof(o.status), "%s", next);
+    if (r->broker_order_id[0] && !o.broker_order_id[0])
+        snprintf(o.broker_order_id, sizeof(o.broker_order_id), "%s", r->broker_order_id);
+    if ((rc = store_order_update(conn, user_id, order_id, &o)) != STORE_OK)
+        return rc;
+    if (delta > 0) {
+        char details[256], q[48], p[48];
+        risk_qty_format(delta, q, sizeof(q));
+        risk_money_format(o.avg_fill_price, p, sizeof(p));
+        snprintf(details, sizeof(details),
+                 "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\","
+                 "\"avg_price\":\"%s\"}",
+                 o.symbol, o.side, q, p);
+        rc = audit_system(conn, user_id,
+                          strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
+                          oid, "SUCCESS", details, now_us, actor);
+        if (rc == STORE_OK)
+            rc = record_day_trades(t, conn, user_id, o.symbol, order_id, now_ms);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    if (status_moves && trading_status_rank(o.status) == 4 && strcmp(o.status, ORD_FILLED) != 0) {
+        const char *action = strcmp(o.status, ORD_CANCELED) == 0  ? "ORDER_CANCEL"
+                             : strcmp(o.status, ORD_EXPIRED) == 0 ? "ORDER_EXPIRE"
+                                                                  : "ORDER_REJECT";
+        rc = audit_system(conn, user_id, action, oid, "SUCCESS", NULL, now_us, actor);
+    }
+    return rc;
+}
+
+/* After a fill the loss and drawdown rules may trip the breaker. */
+static void check_breaker(trading *t, store_conn *conn, int64_t user_id)
+{
+    if (!t->sim)
+        return; /* equity of a real broker is read at the next order admission */
+    brk_conn *bc = NULL;
+    char uid[32];
+    snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
+    brk_account acct;
+    if (brk_sim_connect(t->sim, uid, &bc) != BRK_OK)
+        return;
+    brk_rc brc = brk_account_get(bc, &acct, NULL);
+    brk_conn_destroy(bc);
+    if (brc != BRK_OK)
+        return;
+    tw_arena *arena = tw_arena_create();
+    trading_view *v = arena ? tw_arena_zalloc(arena, sizeof(*v)) : NULL;
+    if (v && trading_view_load(t, arena, conn, user_id, &acct, 0, 0, v).code == TW_OK) {
+        risk_assessment a;
+        if (risk_assess(&v->snap, &v->limits, trading_now_ms(t), &a) == RISK_OK)
+            trading_persist_assessment(t, conn, user_id, v, &a);
+    }
+    tw_arena_destroy(arena);
+}
+
+store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
+                              const brk_order *report, const char *actor)
+{
+    store_conn *conn;
+    store_rc rc = store_conn_acquire(t->st, &conn);
+    if (rc != STORE_OK)
+        return rc;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rc = store_tx_begin_user(conn, user_id);
+        if (rc == STORE_OK)
+            rc = apply_locked(t, conn, user_id, order_id, report, actor);
+        if (rc == STORE_OK)
+            check_breaker(t, conn, user_id);
+        if (rc == STORE_OK)
+            rc = store_tx_commit(conn);
+        else
+            store_tx_rollback(conn);
+        if (rc != STORE_BUSY)
+            break;
+    }
+    if (rc != STORE_OK)
+        tw_logf(TW_LOG_ERROR, "order_report", "order %lld: %s (the reconciler will retry)",
+                (long long)order_id, store_rc_name(rc));
+    store_conn_release(conn);
+    return rc;
+}
+
+/* ---- the sim listener ------------------------------------------------------------------- */
+
+static int64_t parse_order_ref(const char *client_order_id)
+{
+    /* Our client order ids at the broker are "tw-<order id>". */
+    if (strncmp(client_order_id, "tw-", 3) != 0)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(client_order_id + 3, &end, 10);
+    return errno || *end || v <= 0 ? 0 : (int64_t)v;
+}
+
+static void on_sim_event(void *ctx, const brk_sim_event *ev)
+{
+    trading *t = ctx;
+    char *end;
+    errno = 0;
+    long long uid = strtoll(ev->account_id, &end, 10);
+    int64_t oid = parse_order_ref(ev->client_order_id);
+    if (errno || *end || uid <= 0 || !oid)
+        return;
+    brk_order r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.broker_order_id, sizeof(r.broker_order_id), "%s", ev->broker_order_id);
+    r.status = ev->status;
+    r.filled_qty = ev->cum_qty;
+    r.filled_avg_price = ev->avg_price;
+    trading_apply_report(t, (int64_t)uid, oid, &r, "broker");
+}
+
+/* ---- reconciler -------------------------------------------------------------------------- */
+
+static void reconcile_one(trading *t, store_conn *conn, const store_order *o, int64_t now_ms)
+{
+    /* Pending confirmations expire. */
+    if (strcmp(o->status, ORD_PENDING_CONFIRMATION) == 0) {
+        if (o->confirm_by_us && o->confirm_by_us / 1000 < now_ms) {
+            brk_order r;
+            memset(&r, 0, sizeof(r));
+            r.status = BRK_ORDER_EXPIRED;
+            r.filled_qty = o->filled_qty;
+            r.filled_avg_price = o->avg_fill_price;
+            trading_apply_report(t, o->user_id, o->id, &r, "system");
+        }
+        return;
+    }
+    if (strcmp(o->status, ORD_PENDING_SUBMIT) == 0 &&
+        o->updated_at_us / 1000 > now_ms - STUCK_SUBMIT_MS)
+        return; /* a submission may be in flight right now */
+    store_broker_key key, *kp = NULL;
+    if (o->broker_key_id) {
+        if (store_key_get(conn, o->user_id, o->broker_key_id, &key) != STORE_OK)
+            return;
+        kp = &key;
+    }
+    brk_conn *bc = NULL;
+    if (trading_broker(t, conn, o->user_id, kp, &bc).code != TW_OK)
+        return;
+    char coid[48];
+    snprintf(coid, sizeof(coid), "tw-%lld", (long long)o->id);
+    brk_order r;
+    brk_rc rc = brk_get_by_client_order_id(bc, coid, &r, NULL);
+    brk_conn_destroy(bc);
+    if (rc == BRK_OK) {
+        trading_apply_report(t, o->user_id, o->id, &r, "system");
+    } else if (rc == BRK_NOT_FOUND && strcmp(o->status, ORD_PENDING_SUBMIT) == 0) {
+        /* The broker never received it (crash or lost request before sending): it is safe to
+         * close, and it is never sent again from here. */
+        memset(&r, 0, sizeof(r));
+        r.status = BRK_ORDER_REJECTED;
+        trading_apply_report(t, o->user_id, o->id, &r, "system");
+        tw_logf(TW_LOG_WARN, "reconcile", "order %lld never reached the broker: rejected",
+                (long long)o->id);
+    }
+}
+
+void trading_reconcile(trading *t)
+{
+    store_conn *conn;
+    if (store_conn_acquire(t->st, &conn) != STORE_OK)
+        return;
+    int64_t after = 0, now_ms = trading_now_ms(t);
+    for (;;) {
+        store_order *ords = NULL;
+        size_t n = 0;
+        if (store_admin_orders_open(conn, after, 200, &ords, &n) != STORE_OK) {
+            free(ords);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            after = ords[i].id;
+            reconcile_one(t, conn, &ords[i], now_ms);
+        }
+        free(ords);
+        if (n < 200)
+            break;
+    }
+    store_conn_release(conn);
+}
+
+static void *reconciler_main(void *arg)
+{
+    trading *t = arg;
+    pthread_mutex_lock(&t->rec_mu);
+    while (!t->rec_stop) {
+        pthread_mutex_unlock(&t->rec_mu);
+        trading_reconcile(t);
+        pthread_mutex_lock(&t->rec_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += RECONCILE_EVERY_MS / 1000;
+        while (!t->rec_stop && pthread_cond_timedwait(&t->rec_cv, &t->rec_mu, &ts) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&t->rec_mu);
+    return NULL;
+}
+
+int trading_start_reconciler(trading *t)
+{
+    if (pthread_create(&t->rec_thread, NULL, reconciler_main, t) != 0)
+        return -1;
+    t->rec_running = 1;
+    return 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static int load_sectors(trading *t, const tw_config *cfg)
+{
+    char err[200] = "";
+    char *buf = NULL;
+    size_t len = 0;
+    if (cfg->sector_map_file) {
+        FILE *f = fopen(cfg->sector_map_file, "rb");
+        if (!f) {
+            tw_logf(TW_LOG_ERROR, "start", "TW_SECTOR_MAP_FILE: cannot open %s",
+                    cfg->sector_map_file);
+            return -1;
+        }
+        buf = malloc(4 << 20);
+        len = buf ? fread(buf, 1, 4 << 20, f) : 0;
+        fclose(f);
+    }
+    int rc = risk_sectors_parse(buf ? buf : (const char *)tw_sector_map,
+                                buf ? len : tw_sector_map_len, &t->sectors, err, sizeof(err));
+    free(buf);
+    if (rc != 0) {
+        tw_logf(TW_LOG_ERROR, "start", "sector map: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **out)
+{
+    trading *t = tw_calloc(1, sizeof(*t));
+    *out = NULL;
+    if (!t)
+        return -1;
+    t->cfg = cfg;
+    t->st = st;
+    t->vault = v;
+    pthread_mutex_init(&t->rec_mu, NULL);
+    pthread_cond_init(&t->rec_cv, NULL);
+    if (risk_calendar_init(&t->cal, NULL, 0) != 0 || load_sectors(t, cfg) != 0) {
+        trading_destroy(t);
+        return -1;
+    }
+    if (cfg->sim_enabled) {
+        brk_sim_config sc = {.log = brk_log};
+        if (brk_sim_engine_create(&sc, &t->sim) != BRK_OK) {
+            tw_logf(TW_LOG_ERROR, "start", "sim broker could not start");
+            trading_destroy(t);
+            return -1;
+        }
+        brk_sim_set_fill_listener(t->sim, on_sim_event, t);
+    }
+    *out = t;
+    return 0;
+}
+
+void trading_destroy(trading *t)
+{
+    if (!t)
+        return;
+    if (t->rec_running) {
+        pthread_mutex_lock(&t->rec_mu);
+        t->rec_stop = 1;
+        pthread_cond_signal(&t->rec_cv);
+        pthread_mutex_unlock(&t->rec_mu);
+        pthread_join(t->rec_thread, NULL);
+    }
+    if (t->sim) {
+        brk_sim_set_fill_listener(t->sim, NULL, NULL);
+        brk_sim_engine_destroy(t->sim);
+    }
+    risk_sectors_destroy(t->sectors);
+    pthread_mutex_destroy(&t->rec_mu);
+    pthread_cond_destroy(&t->rec_cv);
+    free(t);
+}

@@ -1,0 +1,97 @@
+/*
+ * trading: the order path shared by the Orders, Risk and Sim services.
+ *
+ * It owns the process's sim exchange (when enabled), the NYSE calendar and the sector map;
+ * resolves a user's broker connection from that user's own stored credential; builds the risk
+ * engine's account snapshot from our own records (positions, orders, fills, day trades, risk
+ * state) plus the broker's account; and applies broker updates (fills, cancels, expiries) to
+ * orders, positions, day trades, the breaker and the audit trail in one transaction each.
+ *
+ * Time: trading_now_ms() is the sim engine's clock when the sim broker is on (so day
+ * boundaries can be driven from outside the process), real time otherwise.
+ *
+ * Scales: prices and money 1e6, quantities 1e9 (risk/money.h and store/store.h agree).
+ */
+#ifndef SRV_TRADING_H
+#define SRV_TRADING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "brokers/broker.h"
+#include "config/config.h"
+#include "core/call.h"
+#include "risk/risk.h"
+#include "store/store.h"
+
+struct vault;
+typedef struct trading trading;
+
+/* Build from config; st and v must outlive it. 0, or -1 after logging why. */
+int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **out);
+/* Stops the reconciler. NULL is a no-op. */
+void trading_destroy(trading *t);
+int trading_start_reconciler(trading *t);
+/* One reconciliation pass now (tests, start-up): expire stale confirmations, ask the broker
+ * about orders stuck in PENDING_SUBMIT or still open. */
+void trading_reconcile(trading *t);
+
+int64_t trading_now_ms(trading *t);
+brk_sim_engine *trading_sim(trading *t); /* NULL when the sim broker is off */
+const risk_calendar *trading_calendar(const trading *t);
+
+/* Order status words as stored (the proto enum names without prefix). */
+#define ORD_PENDING_CONFIRMATION "PENDING_CONFIRMATION"
+#define ORD_PENDING_SUBMIT "PENDING_SUBMIT"
+#define ORD_ACCEPTED "ACCEPTED"
+#define ORD_PARTIALLY_FILLED "PARTIALLY_FILLED"
+#define ORD_FILLED "FILLED"
+#define ORD_CANCELED "CANCELED"
+#define ORD_REJECTED "REJECTED"
+#define ORD_EXPIRED "EXPIRED"
+
+/* 0..4: lifecycle rank (terminal = 4); a stored status never moves to a lower rank. */
+int trading_status_rank(const char *status);
+bool trading_status_open(const char *status);
+
+/* The broker connection for one of the user's orders: the given stored key (the user's own,
+ * decrypted only here), or the sim exchange when key is NULL. *out: brk_conn_destroy. */
+tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
+                         brk_conn **out);
+
+/* Everything risk_decide needs about one user, loaded inside the user's transaction. Arrays
+ * live in the call's arena. */
+typedef struct {
+    risk_snapshot snap;
+    risk_limits limits;
+    store_risk_state state;
+    bool state_changed; /* state was rolled to a new trading day: persist it */
+    bool global_halt;
+} trading_view;
+
+/* Load the view for user_id; arrays are allocated from a. acct: the broker account (equity, type).
+ * ref: the reference price of the symbol being decided (0 = none). exclude_order_id: an order not
+ * to count as pending (the one being confirmed), 0 = none. */
+tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
+                            const brk_account *acct, risk_price ref, int64_t exclude_order_id,
+                            trading_view *v);
+
+/* Persist the assessment's state changes (breaker trip or clear, day roll) with their audit
+ * events. Inside the user's transaction. */
+tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_id, trading_view *v,
+                                     const risk_assessment *a);
+
+/* A broker's report on one of our orders (from the sim listener, the reconciler or a broker
+ * webhook): cumulative filled quantity and average price, and the broker status. Applies the
+ * fill delta to the order, positions and day trades, writes the audit events, checks the
+ * breaker; idempotent for repeated reports. Runs its own transaction. */
+store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
+                              const brk_order *report, const char *actor);
+
+/* The reference (last trade) price of symbol from the sim quotes; 0 when unknown. */
+risk_price trading_ref_price(trading *t, const char *symbol);
+
+/* Map risk codes to the proto's RiskRule numbers. */
+int trading_rule_of(risk_code code);
+
+#endif

@@ -1,0 +1,254 @@
+"""Orders through the gRPC API with the sim broker: the trader's lifecycle, confirmation and
+autonomous mode, live-mode refusal, idempotency, admission under concurrency, the breaker,
+order update streams, and isolation between users."""
+
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from google.protobuf import duration_pb2, timestamp_pb2, wrappers_pb2
+
+from twapi import Api, code_of, common, orders, sim
+from twserver import TwServer
+
+BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
+MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
+AUTOMATION = common.ORDER_ORIGIN_AUTOMATION
+S = orders.OrderStatus
+# Monday 2026-11-30 15:00 UTC = 10:00 New York, a trading day.
+MONDAY_10AM = 1796050800
+
+
+class Trader:
+    def __init__(self, srv, subject="alice"):
+        self.api = Api(srv.addr)
+        self.admin = self.api.token("ops", admin=True)
+        self.tok = self.api.token(subject)
+        self.uid = None
+
+    def call(self, svc, method, **kw):
+        return self.api.call(svc, method, token=self.tok, **kw)
+
+    def sim(self, method, **kw):
+        return self.api.call("Sim", method, token=self.admin, **kw)
+
+    def quote(self, symbol, last, spread="0.02"):
+        from decimal import Decimal
+        l = Decimal(last)
+        h = Decimal(spread) / 2
+        self.sim("SetQuotes", quotes=[sim.Quote(symbol=symbol, bid=str(l - h), ask=str(l + h),
+                                                last=str(l))])
+
+    def submit(self, coid, symbol, side, qty, type_=MARKET, limit="", **kw):
+        return self.call("Orders", "SubmitOrder", client_order_id=coid, symbol=symbol,
+                         side=side, type=type_, qty=qty, limit_price=limit, **kw).order
+
+    def wait_status(self, order_id, statuses, timeout=5):
+        end = time.time() + timeout
+        while True:
+            o = self.call("Orders", "GetOrder", order_id=order_id).order
+            if o.status in statuses or time.time() > end:
+                return o
+            time.sleep(0.05)
+
+
+def start_at(srv_env=None):
+    return TwServer(env=srv_env)
+
+
+class OrdersTest(unittest.TestCase):
+    def setUp(self):
+        self.srv = TwServer()
+        self.srv.start()
+        self.t = Trader(self.srv)
+        self.t.sim("SetClock", time=timestamp_pb2.Timestamp(seconds=MONDAY_10AM))
+        self.t.quote("AAPL", "100.00")
+        self.t.quote("MSFT", "50.00")
+
+    def tearDown(self):
+        self.t.api.close()
+        self.srv.stop_and_check(self)
+        self.srv.cleanup()
+
+    def test_lifecycle_fill_position_exit_pnl(self):
+        t = self.t
+        o = t.submit("c1", "AAPL", BUY, "10")
+        o = t.wait_status(o.id, [S.Value("ORDER_STATUS_FILLED")])
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_FILLED")
+        self.assertEqual(o.filled_qty, "10")
+        self.assertEqual(o.avg_fill_price, "100.01")  # market buy fills at the ask
+        pos = t.call("Orders", "ListPositions").positions
+        self.assertEqual([(p.symbol, p.qty, p.avg_cost) for p in pos], [("AAPL", "10", "100.01")])
+        t.quote("AAPL", "110.00")
+        x = t.submit("c2", "AAPL", SELL, "10")
+        x = t.wait_status(x.id, [S.Value("ORDER_STATUS_FILLED")])
+        self.assertEqual(x.avg_fill_price, "109.99")
+        pos = {p.symbol: p for p in t.call("Orders", "ListPositions").positions}
+        self.assertEqual(pos["AAPL"].qty, "0")
+        self.assertEqual(pos["AAPL"].realized_pl, "99.8")  # (109.99 - 100.01) * 10
+        acts = [e.action for e in t.call("Audit", "ListEvents").events]
+        from twapi import audit
+        names = [audit.AuditAction.Name(a) for a in acts]
+        self.assertIn("AUDIT_ACTION_ORDER_ENTRY", names)
+        self.assertIn("AUDIT_ACTION_ORDER_EXIT", names)
+        self.assertEqual(names.count("AUDIT_ACTION_ORDER_FILL"), 2)
+        self.assertTrue(t.call("Audit", "VerifyChain").ok)
+
+    def test_idempotent_client_order_id(self):
+        t = self.t
+        a = t.submit("same", "AAPL", BUY, "1")
+        b = t.submit("same", "AAPL", BUY, "1")
+        self.assertEqual(a.id, b.id)
+        with ThreadPoolExecutor(8) as ex:
+            ids = set(ex.map(lambda _: t.submit("race", "MSFT", BUY, "1").id, range(16)))
+        self.assertEqual(len(ids), 1)
+        self.assertEqual(len(t.call("Orders", "ListOrders").orders), 2)
+
+    def test_bad_orders_are_refused_and_nothing_stored(self):
+        t = self.t
+        bad = [dict(client_order_id="", symbol="AAPL", side=BUY, type=MARKET, qty="1"),
+               dict(client_order_id="b1", symbol="aapl", side=BUY, type=MARKET, qty="1"),
+               dict(client_order_id="b2", symbol="AAPL", side=0, type=MARKET, qty="1"),
+               dict(client_order_id="b3", symbol="AAPL", side=BUY, type=MARKET, qty="-1"),
+               dict(client_order_id="b4", symbol="AAPL", side=BUY, type=MARKET, qty="1e3"),
+               dict(client_order_id="b5", symbol="AAPL", side=BUY, type=LIMIT, qty="1"),
+               dict(client_order_id="b6", symbol="AAPL", side=BUY, type=MARKET, qty="1",
+                    limit_price="10"),
+               dict(client_order_id="b7 x", symbol="AAPL", side=BUY, type=MARKET, qty="1")]
+        for b in bad:
+            self.assertEqual(code_of(t.call, "Orders", "SubmitOrder", **b),
+                             grpc.StatusCode.INVALID_ARGUMENT, b)
+        self.assertEqual(len(t.call("Orders", "ListOrders").orders), 0)
+
+    def test_risk_rejection_is_recorded_not_an_error(self):
+        t = self.t
+        # 10% of $100,000 equity = $10,000 max notional: 200 x $100 is refused.
+        o = t.submit("big", "AAPL", BUY, "200")
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_REJECTED")
+        self.assertEqual([common.RiskRule.Name(v.code) for v in o.violations],
+                         ["RISK_RULE_MAX_NOTIONAL"])
+        self.assertEqual(len(t.call("Orders", "ListPositions").positions), 0)
+
+    def test_confirmation_flow_and_autonomous_mode(self):
+        t = self.t
+        o = t.submit("auto1", "AAPL", BUY, "1", origin=AUTOMATION)
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_PENDING_CONFIRMATION")
+        self.assertTrue(o.HasField("confirm_by"))
+        c = t.call("Orders", "ConfirmOrder", order_id=o.id).order
+        c = t.wait_status(c.id, [S.Value("ORDER_STATUS_FILLED")])
+        self.assertEqual(S.Name(c.status), "ORDER_STATUS_FILLED")
+        self.assertEqual(code_of(t.call, "Orders", "ConfirmOrder", order_id=o.id),
+                         grpc.StatusCode.FAILED_PRECONDITION)
+        # Expiry: the confirmation window passes on the sim clock.
+        e = t.submit("auto2", "AAPL", BUY, "1", origin=AUTOMATION)
+        t.sim("AdvanceClock", duration=duration_pb2.Duration(seconds=600))
+        self.assertEqual(code_of(t.call, "Orders", "ConfirmOrder", order_id=e.id),
+                         grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(S.Name(t.call("Orders", "GetOrder", order_id=e.id).order.status),
+                         "ORDER_STATUS_EXPIRED")
+        # Autonomous mode: automation goes straight through.
+        s = t.call("Orders", "UpdateAccountSettings",
+                   autonomous_mode=wrappers_pb2.BoolValue(value=True)).settings
+        self.assertTrue(s.autonomous_mode)
+        a = t.submit("auto3", "AAPL", BUY, "1", origin=AUTOMATION)
+        self.assertNotEqual(S.Name(a.status), "ORDER_STATUS_PENDING_CONFIRMATION")
+
+    def test_live_mode_needs_confirmation_and_a_live_key(self):
+        t = self.t
+        self.assertEqual(code_of(t.call, "Orders", "UpdateAccountSettings",
+                                 trading_mode=common.TRADING_MODE_LIVE, confirm_live=True),
+                         grpc.StatusCode.FAILED_PRECONDITION)
+        t.call("KeyVault", "PutBrokerKey", broker="alpaca", environment=common.TRADING_MODE_LIVE,
+               key_id="AKLIVEKEY0000001", secret="live-secret-value")
+        self.assertEqual(code_of(t.call, "Orders", "UpdateAccountSettings",
+                                 trading_mode=common.TRADING_MODE_LIVE),
+                         grpc.StatusCode.FAILED_PRECONDITION)
+        s = t.call("Orders", "UpdateAccountSettings", trading_mode=common.TRADING_MODE_LIVE,
+                   confirm_live=True).settings
+        self.assertEqual(s.trading_mode, common.TRADING_MODE_LIVE)
+        self.assertEqual(t.call("Orders", "GetAccountSettings").settings.trading_mode,
+                         common.TRADING_MODE_LIVE)
+
+    def test_concurrent_admission_respects_max_positions(self):
+        t = self.t
+        syms = ["S%02d" % i for i in range(64)]
+        t.sim("SetQuotes", quotes=[sim.Quote(symbol=s, bid="9.99", ask="10.01", last="10")
+                                   for s in syms])
+        t.api.call("Risk", "SetLimits", token=t.tok,
+                   max_open_positions=wrappers_pb2.Int32Value(value=5),
+                   max_orders_per_second=wrappers_pb2.Int32Value(value=100))
+        with ThreadPoolExecutor(16) as ex:
+            res = list(ex.map(lambda s: t.submit("p-" + s, s, BUY, "1").status, syms))
+        admitted = [r for r in res if S.Name(r) != "ORDER_STATUS_REJECTED"]
+        self.assertEqual(len(admitted), 5)
+
+    def test_user_isolation(self):
+        t = self.t
+        o = t.submit("mine", "AAPL", BUY, "1")
+        bob = t.api.token("bob")
+        for m, kw in (("GetOrder", {"order_id": o.id}), ("CancelOrder", {"order_id": o.id}),
+                      ("ConfirmOrder", {"order_id": o.id})):
+            self.assertEqual(code_of(t.api.call, "Orders", m, token=bob, **kw),
+                             grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(len(t.api.call("Orders", "ListOrders", token=bob).orders), 0)
+        self.assertEqual(len(t.api.call("Orders", "ListPositions", token=bob).positions), 0)
+        self.assertEqual(code_of(t.api.call, "Sim", "SetClock", token=bob),
+                         grpc.StatusCode.PERMISSION_DENIED)
+
+    def test_resting_limit_order_cancel_and_stream(self):
+        t = self.t
+        got = []
+
+        def read():
+            try:
+                for m in t.api.stream("Orders", "StreamOrderUpdates", token=t.tok, timeout=6):
+                    got.append(m.update)
+            except grpc.RpcError:
+                pass
+        th = threading.Thread(target=read)
+        th.start()
+        time.sleep(0.8)
+        o = t.submit("lim", "AAPL", BUY, "5", type_=LIMIT, limit="95")
+        o = t.wait_status(o.id, [S.Value("ORDER_STATUS_ACCEPTED")])
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_ACCEPTED")
+        c = t.call("Orders", "CancelOrder", order_id=o.id).order
+        self.assertEqual(S.Name(c.status), "ORDER_STATUS_CANCELED")
+        self.assertEqual(code_of(t.call, "Orders", "CancelOrder", order_id=o.id),
+                         grpc.StatusCode.FAILED_PRECONDITION)
+        f = t.submit("lim2", "MSFT", BUY, "2", type_=LIMIT, limit="49.50")
+        t.quote("MSFT", "49.00")  # crosses the resting order
+        f = t.wait_status(f.id, [S.Value("ORDER_STATUS_FILLED")])
+        self.assertEqual(S.Name(f.status), "ORDER_STATUS_FILLED")
+        end = time.time() + 5
+        while len(got) < 4 and time.time() < end:
+            time.sleep(0.1)
+        kinds = [orders.OrderUpdateKind.Name(u.kind) for u in got]
+        self.assertEqual(kinds, ["ORDER_UPDATE_KIND_CREATED", "ORDER_UPDATE_KIND_CANCELED",
+                                 "ORDER_UPDATE_KIND_CREATED", "ORDER_UPDATE_KIND_FILL"])
+        self.assertEqual(got[-1].fill_qty, "2")
+        th.join(10)
+
+    def test_breaker_trips_on_loss_exits_allowed_next_day_resets(self):
+        t = self.t
+        t.quote("AAPL", "100.00", spread="0.00")
+        t.submit("e1", "AAPL", BUY, "90")  # $9,000 of $100,000
+        t.quote("AAPL", "70.00", spread="0.00")  # -$2,700 today: over the 2% daily loss
+        o = t.submit("e2", "MSFT", BUY, "1")
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_REJECTED")
+        rules = [common.RiskRule.Name(v.code) for v in o.violations]
+        self.assertIn("RISK_RULE_DAILY_LOSS", rules)
+        x = t.submit("x1", "AAPL", SELL, "10")  # an exit is still allowed
+        self.assertNotEqual(S.Name(x.status), "ORDER_STATUS_REJECTED")
+        from twapi import audit
+        names = [audit.AuditAction.Name(e.action) for e in t.call("Audit", "ListEvents").events]
+        self.assertIn("AUDIT_ACTION_BREAKER_TRIP", names)
+        # Next trading day (Tuesday 10:00 New York): entries are accepted again.
+        t.sim("SetClock", time=timestamp_pb2.Timestamp(seconds=MONDAY_10AM + 86400))
+        y = t.submit("e3", "MSFT", BUY, "1")
+        self.assertNotEqual(S.Name(y.status), "ORDER_STATUS_REJECTED", str(y.violations))
+
+
+if __name__ == "__main__":
+    unittest.main()
