@@ -289,7 +289,7 @@ static void sign(const char *id, const char *ts, const uint8_t *body, size_t ble
     uint8_t key[64], mac[32];
     unsigned char b64[64];
     unsigned int mlen;
-    const char *b = SECRET + 6;
+    const char *b = &SECRET[6];
     int klen = EVP_DecodeBlock(key, (const unsigned char *)b, (int)strlen(b)) - 1; /* one = */
     size_t n = strlen(id) + strlen(ts) + 2 + blen;
     uint8_t *content = malloc(n);
