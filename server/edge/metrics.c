@@ -292,21 +292,21 @@ void edge_metric_inc0(edge_metric *f)
 
 void edge_metric_inc1(edge_metric *f, const char *v1)
 {
-    const char *v[1] = {v1};
+    const char *v[EDGE_METRIC_MAX_LABELS] = {v1, NULL, NULL, NULL};
     if (f)
         edge_metric_add(f, edge_metric_series(f, v), 1);
 }
 
 void edge_metric_inc2(edge_metric *f, const char *v1, const char *v2)
 {
-    const char *v[2] = {v1, v2};
+    const char *v[EDGE_METRIC_MAX_LABELS] = {v1, v2, NULL, NULL};
     if (f)
         edge_metric_add(f, edge_metric_series(f, v), 1);
 }
 
 void edge_metric_observe1(edge_metric *f, const char *v1, double v)
 {
-    const char *vals[1] = {v1};
+    const char *vals[EDGE_METRIC_MAX_LABELS] = {v1, NULL, NULL, NULL};
     if (f)
         edge_metric_observe(f, edge_metric_series(f, vals), v);
 }

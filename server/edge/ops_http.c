@@ -321,7 +321,7 @@ int edge_ops_start(const edge_ops_config *cfg, edge_ops **out, char *err, size_t
     }
     ops->cfg = *cfg;
     ops->cfg.listen = NULL;
-    ops->max_body = cfg->webhooks ? edge_wh_max_body(cfg->webhooks) : 256 * 1024;
+    ops->max_body = cfg->webhooks ? edge_wh_max_body(cfg->webhooks) : (size_t)256 * 1024;
     ops->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                : ((struct sockaddr_in *)&ss)->sin_port);
     ops->d = MHD_start_daemon(

@@ -615,7 +615,7 @@ static int sha1_hex(const char *s, size_t n, char out[41])
     static const char hex[] = "0123456789abcdef";
     if (EVP_Digest(s, n, md, &len, EVP_sha1(), NULL) != 1 || len != 20)
         return -1;
-    for (unsigned i = 0; i < 20; i++) {
+    for (size_t i = 0; i < 20; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }

@@ -110,7 +110,7 @@ edge_wh *edge_wh_create(const edge_wh_config *cfg)
     if (cfg)
         v->cfg = *cfg;
     if (!v->cfg.max_body)
-        v->cfg.max_body = 256 * 1024;
+        v->cfg.max_body = (size_t)256 * 1024;
     if (!v->cfg.replay_capacity)
         v->cfg.replay_capacity = 100000;
     v->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
