@@ -105,6 +105,8 @@ typedef struct ctx {
     i128 notional;           /* money, rounded away from zero */
     i128 sym_post_exposure;  /* |projected position| * order price */
     int pdt_candidate_extra; /* day trades the intent adds (worst order vs pending) */
+    int64_t day_lo_ms;       /* the trading date's New York midnight .. next midnight */
+    int64_t day_hi_ms;
 
     /* Workspace arrays (stack or heap), sized by the snapshot. */
     risk_symkey *pos_key;
@@ -273,7 +275,9 @@ static void *workspace(ctx *c, unsigned char *buf, size_t cap, bool *ok)
     unsigned char *p;
     void *heap = NULL;
 
-    while (slots < 2 * (np + no + nf) + 2) {
+    /* Load at most ~2/3 for positions and open orders (the common path); fills join only
+     * when the full PDT count is needed, and the table must still never fill. */
+    while (slots < (np + no + 1) * 3 / 2 + 1 || slots < np + no + nf + 2) {
         slots *= 2;
     }
 #define WS_ALIGN(n) (((n) + 15) & ~(size_t)15)
@@ -542,12 +546,6 @@ static const char *prepare_symbols(ctx *c)
             return "recent order with an invalid side";
         }
     }
-    for (size_t i = 0; i < s->n_fills_today; i++) {
-        const risk_fill *f = &s->fills_today[i];
-        if (risk_symkey_make(f->symbol, &c->fill_key[i]) != 0 || !side_ok(f->side) || f->qty <= 0) {
-            return "fill with an invalid symbol, side or quantity";
-        }
-    }
     return NULL;
 }
 
@@ -762,12 +760,18 @@ static void pdt_symbol(ctx *c, int32_t k, int *today, int *pending)
         c->set[k].done = 1;
     }
     pdt_run(c, k, CAND_NONE, &t, &p);
-    if (c->in != NULL && k == c->in_slot) {
+    /* The intent can only complete a day trade against same-day quantity: fills today or
+     * pending orders of its symbol. Without pending orders both placements are the same. */
+    const slot *e = k >= 0 ? &c->set[k] : NULL;
+    if (c->in != NULL && k == c->in_slot && e != NULL &&
+        (e->fill_first >= 0 || e->open_first >= 0)) {
         int t1 = 0;
         int first = 0;
         int last = 0;
-        pdt_run(c, k, CAND_FIRST, &t1, &first);
         pdt_run(c, k, CAND_LAST, &t1, &last);
+        if (e->open_first >= 0) {
+            pdt_run(c, k, CAND_FIRST, &t1, &first);
+        }
         int worst = first > last ? first : last;
         c->pdt_candidate_extra = worst > p ? worst - p : 0;
     }
@@ -785,6 +789,50 @@ static void chain_fill(ctx *c, int32_t k, size_t i)
     c->fill_slot[i] = k;
 }
 
+/* The trading date (today in New York, or the next trading day) and its UTC bounds. */
+static void prepare_day(ctx *c)
+{
+    const risk_calendar *cal = c->s->calendar;
+    int64_t t = floor_div64(c->now_ms, 1000);
+    int64_t off = risk_ny_is_dst(t) ? -4 * 3600 : -5 * 3600;
+    risk_day day = (risk_day)floor_div64(t + off, 86400);
+    int64_t lo;
+
+    if (risk_cal_is_trading_day(cal, day)) {
+        /* A weekday: no DST change inside it, so now's offset holds from midnight on. */
+        lo = (int64_t)day * 86400 - off;
+    } else {
+        day = risk_cal_next_trading_day(cal, day);
+        lo = risk_ny_local_to_unix(day, 0);
+    }
+    c->a->trade_date = day;
+    c->day_lo_ms = lo * 1000;
+    c->day_hi_ms = (lo + 86400) * 1000;
+}
+
+/* One pass over the fills: validate, key, keep the trading date's, and chain the intent's. */
+static const char *prepare_fills(ctx *c)
+{
+    const risk_snapshot *s = c->s;
+    bool have_in = c->in != NULL;
+
+    if (have_in && c->in_slot < 0 && s->n_fills_today > 0) {
+        c->in_slot = set_put(c, &c->in_key, c->in_hash);
+    }
+    for (size_t i = 0; i < s->n_fills_today; i++) {
+        const risk_fill *f = &s->fills_today[i];
+        if (risk_symkey_make(f->symbol, &c->fill_key[i]) != 0 || !side_ok(f->side) || f->qty <= 0) {
+            return "fill with an invalid symbol, side or quantity";
+        }
+        c->fill_next[i] = -1;
+        c->fill_slot[i] = (f->filled_ms < c->day_lo_ms || f->filled_ms >= c->day_hi_ms) ? -2 : -1;
+        if (have_in && c->fill_slot[i] == -1 && risk_symkey_eq(&c->fill_key[i], &c->in_key)) {
+            chain_fill(c, c->in_slot, i);
+        }
+    }
+    return NULL;
+}
+
 static void prepare_pdt(ctx *c)
 {
     const risk_snapshot *s = c->s;
@@ -793,37 +841,17 @@ static void prepare_pdt(ctx *c)
     int today = 0;
     int pending = 0;
     int history = 0;
+    risk_day day = a->trade_date;
 
-    risk_day day = risk_ny_day(floor_div64(c->now_ms, 1000));
-    if (!risk_cal_is_trading_day(cal, day)) {
-        day = risk_cal_next_trading_day(cal, day);
-    }
-    a->trade_date = day;
     a->pdt_applies = s->pdt.enabled && s->account_type == RISK_ACCOUNT_MARGIN &&
                      s->prev_close_equity < s->pdt.equity_floor;
 
-    /* Today's fills: a trading day is a weekday, so no DST change falls inside it and the day
-     * is [local midnight, +24 h). */
-    int64_t day_lo = risk_ny_local_to_unix(day, 0) * 1000;
-    int64_t day_hi = day_lo + 86400 * INT64_C(1000);
-    for (size_t i = 0; i < s->n_fills_today; i++) {
-        int64_t t = s->fills_today[i].filled_ms;
-        c->fill_next[i] = -1;
-        c->fill_slot[i] = (t < day_lo || t >= day_hi) ? -2 : -1;
-    }
-
-    /* risk_decide: the intent's symbol first (its fills found by key, no set insertions); the
+    /* risk_decide: the intent's symbol first (its fills were chained by prepare_fills); the
      * whole count only when the rule needs it. */
     if (c->in != NULL) {
-        if (c->in_slot < 0) {
-            c->in_slot = set_put(c, &c->in_key, c->in_hash);
+        if (a->pdt_applies) {
+            pdt_symbol(c, c->in_slot, &today, &pending);
         }
-        for (size_t i = 0; i < s->n_fills_today; i++) {
-            if (c->fill_slot[i] == -1 && risk_symkey_eq(&c->fill_key[i], &c->in_key)) {
-                chain_fill(c, c->in_slot, i);
-            }
-        }
-        pdt_symbol(c, c->in_slot, &today, &pending);
         if (!a->pdt_applies || c->pdt_candidate_extra == 0) {
             a->day_trades_in_window = -1;
             return;
@@ -1130,6 +1158,10 @@ static risk_rc run(ctx *c)
         if (c->in != NULL) {
             bad = prepare_intent(c);
         }
+    }
+    if (bad == NULL) {
+        prepare_day(c);
+        bad = prepare_fills(c);
     }
     if (bad == NULL) {
         prepare_pdt(c);

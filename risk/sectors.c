@@ -5,10 +5,10 @@
  * Design: entries live in one array sorted by symbol (strcmp order), so iteration and
  * duplicate detection are deterministic and risk_sectors_lookup can bsearch. Because the engine
  * looks up every held symbol on every decision, the map also carries an open-addressing index
- * (power-of-two slots, linear probing, keyed by risk_symkey_hash) over the same array; it is an
- * accelerator only and is checked against the sorted array in tests. Sector ids are the
- * positions of the names in sorted order. Invariant: the map is immutable after parse, so it
- * can be shared across threads without locks.
+ * (power-of-two slots holding key and sector, linear probing, risk_symkey_hash) built from the
+ * same array; it is an accelerator only and is checked against the sorted array in tests. Sector
+ * ids are the positions of the names in sorted order. Invariant: the map is immutable after parse,
+ * so it can be shared across threads without locks.
  */
 #include "risk/risk_int.h"
 
@@ -28,7 +28,8 @@ typedef struct sector_entry {
 struct risk_sector_map {
     sector_entry *entries; /* sorted by symbol */
     size_t n;
-    int32_t *slots; /* index into entries, -1 empty; n_slots is a power of two */
+    risk_symkey *slot_keys; /* hash index: all-zero key = empty; n_slots is a power of two */
+    int32_t *slot_sector;   /* the sector of the key in the same slot */
     size_t n_slots;
     size_t n_sectors;
     char names[RISK_SECTORS_MAX][RISK_SECTOR_NAME_MAX];
@@ -132,20 +133,19 @@ static int build_index(risk_sector_map *m)
     while (want < m->n * 2) {
         want *= 2;
     }
-    m->slots = malloc(want * sizeof(*m->slots));
-    if (m->slots == NULL) {
+    m->slot_keys = calloc(want, sizeof(*m->slot_keys));
+    m->slot_sector = calloc(want, sizeof(*m->slot_sector));
+    if (m->slot_keys == NULL || m->slot_sector == NULL) {
         return -1;
     }
     m->n_slots = want;
-    for (size_t i = 0; i < want; i++) {
-        m->slots[i] = -1;
-    }
     for (size_t i = 0; i < m->n; i++) {
         size_t s = (size_t)m->entries[i].hash & (want - 1);
-        while (m->slots[s] >= 0) {
+        while (m->slot_keys[s].a != 0) {
             s = (s + 1) & (want - 1);
         }
-        m->slots[s] = (int32_t)i;
+        m->slot_keys[s] = m->entries[i].u.key;
+        m->slot_sector[s] = m->entries[i].sector;
     }
     return 0;
 }
@@ -330,7 +330,8 @@ void risk_sectors_destroy(risk_sector_map *map)
         return;
     }
     free(map->entries);
-    free(map->slots);
+    free(map->slot_keys);
+    free(map->slot_sector);
     free(map);
 }
 
@@ -351,12 +352,12 @@ int risk_sectors_lookup_key(const risk_sector_map *map, const risk_symkey *key, 
     }
     size_t mask = map->n_slots - 1;
     for (size_t s = (size_t)hash & mask;; s = (s + 1) & mask) {
-        int32_t i = map->slots[s];
-        if (i < 0) {
+        const risk_symkey *k = &map->slot_keys[s];
+        if (k->a == 0) {
             return RISK_SECTOR_UNKNOWN;
         }
-        if (map->entries[i].hash == hash && risk_symkey_eq(&map->entries[i].u.key, key)) {
-            return map->entries[i].sector;
+        if (risk_symkey_eq(k, key)) {
+            return map->slot_sector[s];
         }
     }
 }
