@@ -30,6 +30,8 @@
 
 static const char *redis_url;
 static char prefix[64];
+static pid_t own_redis = -1; /* stopped by teardown even when an assertion fails */
+static char own_dir[256];
 
 static void unique_prefix(void)
 {
@@ -185,10 +187,9 @@ static pid_t start_redis(const char *dir, int port)
         "--appendonly", "no",     "--dir",     dir,      "--daemonize", "no",     NULL};
     pid_t pid = etp_spawn(argv, log);
     assert_true(pid > 0);
-    if (etp_wait_port(port, 5000) != 0) {
-        etp_stop(pid);
+    own_redis = pid;
+    if (etp_wait_port(port, 5000) != 0)
         fail_msg("redis-server did not start on port %d (see %s)", port, log);
-    }
     return pid;
 }
 
@@ -203,7 +204,7 @@ static void on_fallback(void *ctx, int fb)
 static void test_outage_falls_back_and_resumes_after_restart(void **state)
 {
     (void)state;
-    char dir[256], url[64], err[256];
+    char *dir = own_dir, url[64], err[256];
     edge_rl_config cfg;
     edge_rl *rl = NULL;
     edge_rl_stats st;
@@ -212,7 +213,7 @@ static void test_outage_falls_back_and_resumes_after_restart(void **state)
             skip();
         fail_msg("redis-server not on PATH (apt-get install redis-server)");
     }
-    assert_int_equal(etp_tempdir(dir, sizeof dir), 0);
+    assert_int_equal(etp_tempdir(own_dir, sizeof own_dir), 0);
     int port = etp_free_port();
     assert_true(port > 0);
     pid_t pid = start_redis(dir, port);
@@ -227,7 +228,7 @@ static void test_outage_falls_back_and_resumes_after_restart(void **state)
     assert_int_equal(st.fallback, 0);
 
     etp_kill(pid); /* crash mid-test */
-    pid = -1;
+    own_redis = -1;
     for (int i = 0; i < 50; i++) /* service goes on, answered in process */
         assert_int_equal(edge_rl_check(rl, EDGE_RL_API, "u2", NULL), EDGE_RL_ALLOW);
     edge_rl_stats_get(rl, &st);
@@ -254,8 +255,18 @@ static void test_outage_falls_back_and_resumes_after_restart(void **state)
     edge_rl_stats_get(rl, &st);
     assert_int_equal(st.redis_checks, before + 10);
     edge_rl_destroy(rl);
-    etp_stop(pid);
-    etp_rmdir(dir);
+    (void)pid;
+}
+
+static int stop_own_redis(void **state)
+{
+    (void)state;
+    etp_stop(own_redis);
+    own_redis = -1;
+    if (own_dir[0])
+        etp_rmdir(own_dir);
+    own_dir[0] = '\0';
+    return 0;
 }
 
 int main(void)
@@ -267,7 +278,8 @@ int main(void)
         cmocka_unit_test_setup(test_keys_are_bounded_hashes_with_ttl, setup),
     };
     const struct CMUnitTest own[] = {
-        cmocka_unit_test_setup(test_outage_falls_back_and_resumes_after_restart, setup),
+        cmocka_unit_test_setup_teardown(test_outage_falls_back_and_resumes_after_restart, setup,
+                                        stop_own_redis),
     };
     int failed = 0;
     redis_url = getenv("TW_TEST_REDIS_URL");

@@ -28,6 +28,7 @@
 static char dir[256];
 static int tls_port;
 static pid_t redis_pid = -1;
+static pid_t stunnel_pid = -1; /* stopped by teardown even when an assertion fails */
 
 static void path(char *out, size_t cap, const char *name)
 {
@@ -111,10 +112,9 @@ static pid_t start_stunnel(const char *name, const char *cafile, int *port)
     const char *argv[] = {etp_have("stunnel4") ? "stunnel4" : "stunnel", cfgpath, NULL};
     pid_t pid = etp_spawn(argv, log);
     assert_true(pid > 0);
-    if (etp_wait_port(*port, 5000) != 0) {
-        etp_stop(pid);
+    stunnel_pid = pid;
+    if (etp_wait_port(*port, 5000) != 0)
         fail_msg("stunnel did not listen (see %s)", log);
-    }
     return pid;
 }
 
@@ -151,7 +151,7 @@ static void test_limits_work_through_stunnel_to_tls_only_redis(void **state)
     assert_int_equal(s.redis_checks, 20);
     edge_rl_destroy(a);
     edge_rl_destroy(b);
-    etp_stop(st);
+    (void)st;
 }
 
 static void test_plaintext_to_the_tls_port_does_not_work(void **state)
@@ -175,7 +175,15 @@ static void test_sidecar_trusting_another_ca_is_refused(void **state)
     assert_int_equal(s.fallback, 1);
     assert_int_equal(s.redis_checks, 0);
     edge_rl_destroy(rl);
-    etp_stop(st);
+    (void)st;
+}
+
+static int stop_stunnel(void **state)
+{
+    (void)state;
+    etp_stop(stunnel_pid);
+    stunnel_pid = -1;
+    return 0;
 }
 
 static int start_tls_redis(void)
@@ -234,9 +242,9 @@ static int redis_log_says_no_tls(void)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limits_work_through_stunnel_to_tls_only_redis),
+        cmocka_unit_test_teardown(test_limits_work_through_stunnel_to_tls_only_redis, stop_stunnel),
         cmocka_unit_test(test_plaintext_to_the_tls_port_does_not_work),
-        cmocka_unit_test(test_sidecar_trusting_another_ca_is_refused),
+        cmocka_unit_test_teardown(test_sidecar_trusting_another_ca_is_refused, stop_stunnel),
     };
     int rc;
     const char *need[] = {"redis-server", "openssl", NULL};
