@@ -99,6 +99,8 @@ static twc_status status_ok(void)
 
 /* A client-side failure; the message is formatted from our own text only. */
 static twc_status status_local(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static twc_status status_local(int code, const char *fmt, ...)
 {
     twc_status st = {code, NULL, -1};
     char buf[512];
