@@ -220,6 +220,98 @@ class AccessLog(unittest.TestCase):
         self.server.stop_and_check(self)
 
 
+def pb_string(field, value):
+    data = value.encode()
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+def pb_first_string(data, field):
+    """The first length-delimited field `field` of a serialized message (tiny decoder)."""
+    i = 0
+
+    def varint():
+        nonlocal i
+        shift = v = 0
+        while True:
+            b = data[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+
+    while i < len(data):
+        key = varint()
+        wt = key & 7
+        if wt == 0:
+            varint()
+        elif wt == 2:
+            n = varint()
+            if key >> 3 == field:
+                return data[i : i + n].decode()
+            i += n
+        elif wt == 1:
+            i += 8
+        elif wt == 5:
+            i += 4
+        else:
+            raise ValueError("wire type %d" % wt)
+    return None
+
+
+class AuthenticatedDrain(unittest.TestCase):
+    """With a dev token (dev mode's public Auth/IssueDevToken): authenticated calls work, the
+    token never reaches the log, and an open authenticated stream ends on SIGTERM within the
+    grace period."""
+
+    GRACE_MS = 1500
+
+    def setUp(self):
+        self.server = twserver.TwServer(env={"TW_SHUTDOWN_GRACE_MS": str(self.GRACE_MS)}).start()
+        self.addCleanup(self.server.cleanup)
+        self.ch = grpc.insecure_channel(self.server.addr)
+        self.addCleanup(self.ch.close)
+        req = pb_string(1, "integ-alice") + b"\x10\x01"  # subject, role=ROLE_USER
+        resp = self.ch.unary_unary("/tradewink.v1.Auth/IssueDevToken")(req, timeout=10)
+        self.token = pb_first_string(resp, 1)
+        self.assertTrue(self.token and self.token.count(".") == 2, resp)
+        self.md = (("authorization", "Bearer " + self.token),)
+
+    def test_token_works_and_never_appears_in_the_log(self):
+        resp = self.ch.unary_unary("/tradewink.v1.Auth/WhoAmI")(b"", timeout=10, metadata=self.md)
+        self.assertEqual(pb_first_string(resp, 1), "integ-alice")
+        lines = self.server.wait_access_count("/tradewink.v1.Auth/WhoAmI", 1)
+        self.assertEqual(lines[0].get("status"), "OK")
+        self.server.stop_and_check(self)
+        text = self.server.stderr_text()
+        sig = self.token.rsplit(".", 1)[1]
+        self.assertNotIn(sig, text)
+        self.assertNotIn(self.token.split(".")[1], text)
+
+    def test_open_authenticated_stream_ends_on_sigterm_within_grace(self):
+        stream = self.ch.unary_stream("/tradewink.v1.Audit/StreamEvents")(
+            b"", timeout=60, metadata=self.md)
+        got = []
+        def drain():
+            try:
+                for m in stream:
+                    got.append(m)
+                got.append("end-ok")
+            except grpc.RpcError as e:
+                got.append(e.code())
+        t = threading.Thread(target=drain, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        self.assertEqual(got, [], "stream ended before shutdown: %r" % got)
+        t0 = time.monotonic()
+        self.server.stop_and_check(self, timeout=self.GRACE_MS / 1000.0 + 10)
+        elapsed = time.monotonic() - t0
+        t.join(timeout=10)
+        self.assertFalse(t.is_alive(), "stream still open after the server exited")
+        self.assertEqual(got[-1], grpc.StatusCode.UNAVAILABLE, got)
+        self.assertLess(elapsed, self.GRACE_MS / 1000.0 + 3.0)
+
+
 class SigtermDuringCalls(unittest.TestCase):
     GRACE_MS = 2000
 
