@@ -4,8 +4,10 @@
  * The snapshot is realistic for an active retail account: 50 positions across the S&P 500
  * sector map, 20 open orders (10 in held symbols, 10 pending entries), 30 days of day-trade
  * history, 40 fills today, 4 recent orders, a margin account under the PDT floor (so the PDT
- * counting runs every call). Intents rotate over a small set (buy new symbol, add to a held
- * one, sell to reduce, limit order with collar) so no single branch is measured alone. The
+ * guard applies). Intents rotate over five (buy a new symbol, add to a held one, sell to
+ * reduce, a limit order with collar, and a sell that completes a day trade, which makes the
+ * engine run the full PDT count over history, fills and pending orders and refuse it), so no
+ * single branch is measured alone. The
  * sector CSV is read from the path given as argv[1] (default: the copy in risk/data).
  * Time is the thread's CPU time (CLOCK_THREAD_CPUTIME_ID), i.e. calls per second of one core,
  * so other processes on a shared host do not count against us (their cache pressure still
@@ -78,7 +80,7 @@ int main(int argc, char **argv)
     risk_calendar cal;
     risk_snapshot s;
     risk_limits lim;
-    risk_intent in[4];
+    risk_intent in[5];
     risk_decision d;
     int64_t now_ms;
     long calls = 0;
@@ -172,7 +174,14 @@ int main(int argc, char **argv)
     in[3].qty = RISK_SHARES(4);
     in[3].limit_price = RISK_USD(151);
 
-    for (int i = 0; i < 4; i++) {
+    /* A sell of GOOGL, bought earlier today: completes a day trade, so the full PDT count (30
+     * days of history, every symbol's fills and pending orders) runs; it is refused. */
+    snprintf(in[4].symbol, sizeof(in[4].symbol), "%s", "GOOGL");
+    in[4].side = RISK_SELL;
+    in[4].type = RISK_ORDER_MARKET;
+    in[4].qty = RISK_SHARES(1);
+
+    for (int i = 0; i < 5; i++) {
         if (risk_decide(&in[i], &s, &lim, now_ms, &d) != RISK_OK) {
             fprintf(stderr, "bench_risk: invalid snapshot: %s\n", d.violations[0].message);
             risk_sectors_destroy(map);
@@ -188,7 +197,7 @@ int main(int argc, char **argv)
     for (int b = 0; b < batches; b++) {
         double t0 = now_s();
         for (int k = 0; k < 50000; k++) {
-            risk_decide(&in[k & 3], &s, &lim, now_ms + k, &d);
+            risk_decide(&in[k % 5], &s, &lim, now_ms + k, &d);
             allowed += d.allowed;
         }
         calls += 50000;
