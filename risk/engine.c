@@ -8,8 +8,8 @@
  * violation. Rules never stop early: the caller gets every violation.
  *
  * Invariants:
- *  - no I/O, no clock, no globals with state, no allocation; stack use is bounded by the
- *    RISK_MAX_* array limits (about 40 KiB at the maxima);
+ *  - no I/O, no clock, no globals with state; no allocation for snapshots up to about 250
+ *    symbols (a 32 KiB stack workspace), one malloc/free for larger ones;
  *  - all money comparisons are exact 128-bit cross-multiplications ("at most N %" means
  *    part * 10000 <= N * whole), so exactly-at-the-limit is allowed and one micro-unit over is
  *    refused; notionals are rounded away from zero (conservative);
