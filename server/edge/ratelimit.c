@@ -39,7 +39,8 @@
 static const char *const rl_class_names[EDGE_RL_CLASS_COUNT] = {"auth_fail", "key_submit", "orders",
                                                                 "api", "public"};
 
-/* KEYS[1] = key; ARGV[1] = emission interval T (us), ARGV[2] = burst capacity B*T (us).
+/* KEYS[1] = key; ARGV[1] = emission interval T (us), ARGV[2] = burst capacity B*T (us),
+ * ARGV[3] = "1" to count the request, "0" to only look (peek).
  * Returns {1, 0} when allowed, {0, retry_after_us} when denied. Numbers are formatted with
  * %d because Lua's default number formatting would round microsecond timestamps. */
 static const char rl_script[] =
@@ -52,6 +53,7 @@ static const char rl_script[] =
     "local new_tat = tat + T\n"
     "local allow_at = new_tat - B\n"
     "if now < allow_at then return {0, allow_at - now} end\n"
+    "if ARGV[3] ~= '1' then return {1, 0} end\n"
     "local ttl = math.floor((new_tat - now) / 1000) + 1\n"
     "redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', ttl))\n"
     "return {1, 0}\n";
@@ -396,7 +398,7 @@ static void shard_make_room(edge_rl *rl, rl_shard *sh, int64_t now)
     }
 }
 
-static edge_rl_result local_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d,
+static edge_rl_result local_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, int consume,
                                   int64_t *retry_after_ms)
 {
     int64_t now = rl_now(rl), tat, new_tat, allow_at;
@@ -419,6 +421,8 @@ static edge_rl_result local_check(edge_rl *rl, edge_rl_class cls, const uint8_t 
             *retry_after_ms = retry_ms(allow_at - now);
         goto out;
     }
+    if (!consume)
+        goto out;
     if (!e) {
         if (sh->count >= rl->shard_cap)
             shard_make_room(rl, sh, now);
@@ -515,7 +519,7 @@ fail:
 
 /* Runs the script on c. Returns 0 with *allowed and *retry_us, or -1 on any failure. */
 static int redis_eval(edge_rl *rl, redisContext *c, edge_rl_class cls, const uint8_t *d,
-                      int *allowed, int64_t *retry_us)
+                      int consume, int *allowed, int64_t *retry_us)
 {
     char key[RL_PREFIX_MAX + 16 + 2 * RL_DIGEST + 2];
     char t[24], b[24];
@@ -530,16 +534,16 @@ static int redis_eval(edge_rl *rl, redisContext *c, edge_rl_class cls, const uin
     key[n] = '\0';
     snprintf(t, sizeof t, "%lld", (long long)rl->t_us[cls]);
     snprintf(b, sizeof b, "%lld", (long long)rl->b_us[cls]);
-    const char *argv[6] = {"EVALSHA", rl->sha, "1", key, t, b};
-    size_t lens[6] = {7, 40, 1, (size_t)n, strlen(t), strlen(b)};
-    r = cmd_argv(c, 6, argv, lens);
+    const char *argv[7] = {"EVALSHA", rl->sha, "1", key, t, b, consume ? "1" : "0"};
+    size_t lens[7] = {7, 40, 1, (size_t)n, strlen(t), strlen(b), 1};
+    r = cmd_argv(c, 7, argv, lens);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
         argv[0] = "EVAL";
         argv[1] = rl_script;
         lens[0] = 4;
         lens[1] = sizeof rl_script - 1;
-        r = cmd_argv(c, 6, argv, lens);
+        r = cmd_argv(c, 7, argv, lens);
     }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
@@ -554,8 +558,8 @@ out:
 }
 
 /* Returns 0 when Redis answered (result in *res), -1 to fall back. */
-static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, edge_rl_result *res,
-                       int64_t *retry_after_ms)
+static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, int consume,
+                       edge_rl_result *res, int64_t *retry_after_ms)
 {
     int allowed = 0, rc = -1;
     int64_t retry_us = 0;
@@ -587,7 +591,7 @@ static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, edge_rl
         s->c = redis_connect(rl);
         s->gen = gen;
     }
-    if (s->c && redis_eval(rl, s->c, cls, d, &allowed, &retry_us) == 0) {
+    if (s->c && redis_eval(rl, s->c, cls, d, consume, &allowed, &retry_us) == 0) {
         rc = 0;
     } else if (s->c) {
         redisFree(s->c);
@@ -731,7 +735,7 @@ void edge_rl_destroy(edge_rl *rl)
     free(rl);
 }
 
-edge_rl_result edge_rl_check(edge_rl *rl, edge_rl_class cls, const char *key,
+static edge_rl_result rl_run(edge_rl *rl, edge_rl_class cls, const char *key, int consume,
                              int64_t *retry_after_ms)
 {
     uint8_t d[RL_DIGEST];
@@ -741,9 +745,21 @@ edge_rl_result edge_rl_check(edge_rl *rl, edge_rl_class cls, const char *key,
     if ((int)cls < 0 || cls >= EDGE_RL_CLASS_COUNT || rl->t_us[cls] == 0)
         return EDGE_RL_ALLOW;
     key_digest(cls, key ? key : "", d);
-    if (rl->redis && redis_check(rl, cls, d, &res, retry_after_ms) == 0)
+    if (rl->redis && redis_check(rl, cls, d, consume, &res, retry_after_ms) == 0)
         return res;
-    return local_check(rl, cls, d, retry_after_ms);
+    return local_check(rl, cls, d, consume, retry_after_ms);
+}
+
+edge_rl_result edge_rl_check(edge_rl *rl, edge_rl_class cls, const char *key,
+                             int64_t *retry_after_ms)
+{
+    return rl_run(rl, cls, key, 1, retry_after_ms);
+}
+
+edge_rl_result edge_rl_peek(edge_rl *rl, edge_rl_class cls, const char *key,
+                            int64_t *retry_after_ms)
+{
+    return rl_run(rl, cls, key, 0, retry_after_ms);
 }
 
 void edge_rl_stats_get(edge_rl *rl, edge_rl_stats *out)

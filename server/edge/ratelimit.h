@@ -103,6 +103,12 @@ void edge_rl_destroy(edge_rl *rl);
 edge_rl_result edge_rl_check(edge_rl *rl, edge_rl_class cls, const char *key,
                              int64_t *retry_after_ms);
 
+/* Like edge_rl_check but only looks: says whether a request would be allowed now, without
+ * counting one. For auth_fail: peek before verifying a token (a blocked peer is refused
+ * without the verification running), and edge_rl_check after each failed verification. */
+edge_rl_result edge_rl_peek(edge_rl *rl, edge_rl_class cls, const char *key,
+                            int64_t *retry_after_ms);
+
 /* Snapshot of counters; thread-safe. */
 void edge_rl_stats_get(edge_rl *rl, edge_rl_stats *out);
 /* 1 when Redis is configured and currently not used. */

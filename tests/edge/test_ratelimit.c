@@ -300,6 +300,29 @@ static void test_unreachable_redis_starts_in_fallback(void **state)
     edge_rl_destroy(NULL);
 }
 
+static void test_peek_looks_without_counting(void **state)
+{
+    edge_rl_config cfg;
+    int64_t retry = -1;
+    (void)state;
+    edge_rl_config_defaults(&cfg);
+    fake_now = 1000;
+    edge_rl *rl = make_local(&cfg);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(edge_rl_peek(rl, EDGE_RL_AUTH_FAIL, "10.0.0.9", &retry), EDGE_RL_ALLOW);
+    assert_int_equal(retry, 0);
+    for (int i = 0; i < 10; i++) /* ten failed logins */
+        assert_int_equal(edge_rl_check(rl, EDGE_RL_AUTH_FAIL, "10.0.0.9", NULL), EDGE_RL_ALLOW);
+    assert_int_equal(edge_rl_peek(rl, EDGE_RL_AUTH_FAIL, "10.0.0.9", &retry), EDGE_RL_DENY);
+    assert_int_equal(retry, 6000);
+    fake_now += 6000 * 1000;
+    /* Peeking did not push the window: one attempt is available again. */
+    assert_int_equal(edge_rl_peek(rl, EDGE_RL_AUTH_FAIL, "10.0.0.9", NULL), EDGE_RL_ALLOW);
+    assert_int_equal(edge_rl_check(rl, EDGE_RL_AUTH_FAIL, "10.0.0.9", NULL), EDGE_RL_ALLOW);
+    assert_int_equal(edge_rl_peek(rl, EDGE_RL_AUTH_FAIL, "10.0.0.9", NULL), EDGE_RL_DENY);
+    edge_rl_destroy(rl);
+}
+
 static void test_class_names_round_trip(void **state)
 {
     (void)state;
@@ -321,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_rule_parse_table),
         cmocka_unit_test(test_bad_redis_urls_refused_without_echoing_secrets),
         cmocka_unit_test(test_unreachable_redis_starts_in_fallback),
+        cmocka_unit_test(test_peek_looks_without_counting),
         cmocka_unit_test(test_class_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,6 +130,23 @@ static void test_two_replicas_share_one_limit(void **state)
     edge_rl_destroy(b);
 }
 
+static void test_peek_on_redis_does_not_count(void **state)
+{
+    (void)state;
+    edge_rl *rl = make(redis_url);
+    int64_t retry = 0;
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(edge_rl_peek(rl, EDGE_RL_KEY_SUBMIT, "peeker", NULL), EDGE_RL_ALLOW);
+    int allowed = 0;
+    while (edge_rl_check(rl, EDGE_RL_KEY_SUBMIT, "peeker", NULL) == EDGE_RL_ALLOW && allowed < 50)
+        allowed++;
+    assert_int_equal(allowed, 5);
+    assert_int_equal(edge_rl_peek(rl, EDGE_RL_KEY_SUBMIT, "peeker", &retry), EDGE_RL_DENY);
+    assert_in_range(retry, 1, INTERVAL_MS);
+    assert_int_equal(edge_rl_fallback_active(rl), 0);
+    edge_rl_destroy(rl);
+}
+
 static void test_script_reloaded_after_script_flush(void **state)
 {
     (void)state;
@@ -274,6 +291,7 @@ int main(void)
     const struct CMUnitTest shared[] = {
         cmocka_unit_test_setup(test_each_class_trips_at_burst_and_recovers_on_redis, setup),
         cmocka_unit_test_setup(test_two_replicas_share_one_limit, setup),
+        cmocka_unit_test_setup(test_peek_on_redis_does_not_count, setup),
         cmocka_unit_test_setup(test_script_reloaded_after_script_flush, setup),
         cmocka_unit_test_setup(test_keys_are_bounded_hashes_with_ttl, setup),
     };
