@@ -248,13 +248,13 @@ def write_md(path, summ, meta, json_rel):
         MD_BEGIN,
         "## Transport: Health/Check unary, tradewinkd vs C++ async gRPC",
         "",
-        "Run %s on %s (%s, %d cores; %s). %d rounds, fresh process per run, configurations "
+        "Run %s on %s (%s, %d cores; %s), source %s, Release build. %d rounds, fresh process per run, configurations "
         "alternated; server pinned to core %s with one worker, h2load pinned to core %s; "
         "%d warm-up then %d measured requests per run, %d connections x %d streams, loopback "
         "only. 1-minute load average during the runs: median %.1f (other work on the machine "
         "shares both cores; the alternation spreads it over all servers)." % (
-            meta["when"], meta["host"], meta["cpu"], meta["ncpu"], meta["kernel"], a["runs"],
-            SERVER_CORE, CLIENT_CORE, a["warmup"], a["requests"], a["clients"], a["streams"],
+            meta["when"], meta["host"], meta["cpu"], meta["ncpu"], meta["kernel"], meta["git"],
+            a["runs"], SERVER_CORE, CLIENT_CORE, a["warmup"], a["requests"], a["clients"], a["streams"],
             statistics.median(r["loadavg_1m_before"] for r in meta["runs"])),
         "",
         "| server | QPS (median) | QPS per run | p50 ms | p99 ms | CPU us/req | RSS idle / "
@@ -263,8 +263,8 @@ def write_md(path, summ, meta, json_rel):
         *rows,
         "",
         "Target: ours / C++ >= 1.0. Differences under ~8% are noise on these machines "
-        "(shared/GRPC-CORE-NOTES.md). p50/p99 are under this saturating load (16x10 "
-        "outstanding calls), not unloaded latency. \"grpc OK verified\": h2load's succeeded "
+        "(shared/GRPC-CORE-NOTES.md). p50/p99 are under this load (16x10 outstanding "
+        "calls), not unloaded latency. \"grpc OK verified\": h2load's succeeded "
         "count equals the server's own count of OK replies (tradewinkd: access-log lines with "
         "status OK; C++: its counter); the warn configuration has no access log, so it is "
         "verified by h2load's count alone plus the info runs of the same binary.",
@@ -356,6 +356,9 @@ def main():
         "args": vars(args),
         "commands": commands,
         "runs": runs,
+        "git": subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
+                               "describe", "--always", "--dirty"], capture_output=True,
+                              text=True).stdout.strip() or "?",
     }
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

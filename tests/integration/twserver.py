@@ -27,6 +27,7 @@ SOURCE_DIR = os.environ.get(
 )
 GRPC_PROTO_DIR = "/usr/share/grpc-proto"
 START_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 10.0
 SANITIZER_MARKERS = (
     "ERROR: AddressSanitizer",
     "ERROR: LeakSanitizer",
@@ -143,6 +144,11 @@ class TwServer:
             raise RuntimeError("tradewinkd did not report listening; stderr:\n" + out)
         self.listening = ev
         self.port = int(ev["port"])
+        # Health turns SERVING only after the first store probe, which runs just after the
+        # listening line; wait for it (bounded) so tests do not race the first probe.
+        self.wait_for(lambda lines: any('"event":"health"' in ln and "SERVING" in ln
+                                        and "NOT_SERVING" not in ln for ln in lines),
+                      timeout=READY_TIMEOUT_S)
         return self
 
     def _read_stderr(self):
