@@ -10,6 +10,7 @@
 
 #include "admin/health.h"
 #include "admin/reflection.h"
+#include "services/risk_service.h"
 #include "services/services.h"
 #include "tradewink/v1/audit.pb-c.h"
 #include "tradewink/v1/auth.pb-c.h"
@@ -61,6 +62,18 @@ TW_UNARY_THUNK(sim_set_clock, Tradewink__V1__SetClockRequest, Tradewink__V1__Set
 TW_UNARY_THUNK(sim_advance_clock, Tradewink__V1__AdvanceClockRequest,
                Tradewink__V1__AdvanceClockResponse);
 TW_UNARY_THUNK(sim_get_clock, Tradewink__V1__GetClockRequest, Tradewink__V1__GetClockResponse);
+TW_UNARY_THUNK(risksvc_get_limits, Tradewink__V1__GetLimitsRequest,
+               Tradewink__V1__GetLimitsResponse);
+TW_UNARY_THUNK(risksvc_set_limits, Tradewink__V1__SetLimitsRequest,
+               Tradewink__V1__SetLimitsResponse);
+TW_UNARY_THUNK(risksvc_get_state, Tradewink__V1__GetStateRequest, Tradewink__V1__GetStateResponse);
+TW_UNARY_THUNK(risksvc_check_order, Tradewink__V1__CheckOrderRequest,
+               Tradewink__V1__CheckOrderResponse);
+TW_UNARY_THUNK(risksvc_halt, Tradewink__V1__HaltRequest, Tradewink__V1__HaltResponse);
+TW_UNARY_THUNK(risksvc_resume, Tradewink__V1__ResumeRequest, Tradewink__V1__ResumeResponse);
+TW_UNARY_THUNK(risksvc_halt_all, Tradewink__V1__HaltAllRequest, Tradewink__V1__HaltAllResponse);
+TW_UNARY_THUNK(risksvc_resume_all, Tradewink__V1__ResumeAllRequest,
+               Tradewink__V1__ResumeAllResponse);
 TW_UNARY_THUNK(health_check, Grpc__Health__V1__HealthCheckRequest,
                Grpc__Health__V1__HealthCheckResponse);
 TW_STREAM_THUNK(health_watch, Grpc__Health__V1__HealthCheckRequest,
@@ -109,14 +122,14 @@ static const tw_route_def table[] = {
     {ORDERS, "GetAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_get_settings)},
     {ORDERS, "UpdateAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_update_settings)},
 
-    {RISK, "GetLimits", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "SetLimits", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "GetState", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "CheckOrder", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "Halt", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "Resume", U, USER, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "HaltAll", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
-    {RISK, "ResumeAll", U, ADMIN, TW_RL_API, TW_NO_HANDLER},
+    {RISK, "GetLimits", U, USER, TW_RL_API, TW_HANDLER(risksvc_get_limits)},
+    {RISK, "SetLimits", U, USER, TW_RL_API, TW_HANDLER(risksvc_set_limits)},
+    {RISK, "GetState", U, USER, TW_RL_API, TW_HANDLER(risksvc_get_state)},
+    {RISK, "CheckOrder", U, USER, TW_RL_API, TW_HANDLER(risksvc_check_order)},
+    {RISK, "Halt", U, USER, TW_RL_API, TW_HANDLER(risksvc_halt)},
+    {RISK, "Resume", U, USER, TW_RL_API, TW_HANDLER(risksvc_resume)},
+    {RISK, "HaltAll", U, ADMIN, TW_RL_API, TW_HANDLER(risksvc_halt_all)},
+    {RISK, "ResumeAll", U, ADMIN, TW_RL_API, TW_HANDLER(risksvc_resume_all)},
 
     {AUDIT, "ListEvents", U, USER, TW_RL_API, TW_HANDLER(audit_list_events)},
     {AUDIT, "StreamEvents", SS, USER, TW_RL_API, TW_STREAMER(audit_stream_events)},

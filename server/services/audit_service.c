@@ -54,14 +54,17 @@ static wire_event *to_wire(const store_audit_event *e, ProtobufCAllocator *al)
     google__protobuf__timestamp__init(t);
     t->seconds = e->time_us / 1000000;
     t->nanos = (int32_t)(e->time_us % 1000000) * 1000;
-    snprintf(uid, 24, "%lld", (long long)e->user_id);
+    if (e->user_id)
+        snprintf(uid, 24, "%lld", (long long)e->user_id);
+    else
+        uid[0] = '\0'; /* the system chain */
     w->sequence = (uint64_t)e->seq;
     w->time = t;
     w->actor_type = strcmp(e->actor, "admin") == 0  ? TRADEWINK__V1__ACTOR_TYPE__ACTOR_TYPE_ADMIN
                     : strcmp(e->actor, "user") == 0 ? TRADEWINK__V1__ACTOR_TYPE__ACTOR_TYPE_USER
                                                     : TRADEWINK__V1__ACTOR_TYPE__ACTOR_TYPE_SYSTEM;
     w->actor_id = (char *)e->actor_id;
-    w->user_id = e->user_id ? uid : (char *)"";
+    w->user_id = uid;
     w->action = (Tradewink__V1__AuditAction)action_value(e->action);
     w->object_id = (char *)e->object_id;
     w->outcome =
@@ -286,7 +289,7 @@ static void deliver(struct sub *s, store_conn *conn, const store_audit_event *e)
     t = *tmp->time;
     snprintf(uid, sizeof(uid), "%s", tmp->user_id);
     free(tmp->time);
-    free(tmp->user_id != (char *)"" ? tmp->user_id : NULL);
+    free(tmp->user_id);
     free(tmp);
     w.time = &t;
     w.user_id = uid;

@@ -463,6 +463,53 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     return tw_ok();
 }
 
+tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req, risk_decision *d)
+{
+    srv_app *app = tw_call_app(c);
+    trading *t = app->trading;
+    store_conn *conn;
+    order_in in;
+    tw_status st = parse_order(req, &in);
+    if (st.code != TW_OK)
+        return st;
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    int64_t uid = svc_user_id(c);
+    tw_arena *a = tw_call_arena(c);
+    store_broker_key *key = tw_arena_zalloc(a, sizeof(*key));
+    trading_view *v = tw_arena_zalloc(a, sizeof(*v));
+    if (!key || !v)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    store_settings set;
+    store_rc rc = store_settings_get(conn, uid, &set);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "account settings");
+    int have_key = 0;
+    if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
+        return st;
+    brk_conn *bc = NULL;
+    if ((st = trading_broker(t, conn, uid, have_key ? key : NULL, &bc)).code != TW_OK)
+        return st;
+    brk_account acct;
+    brk_rc brc = brk_account_get(bc, &acct, NULL);
+    brk_conn_destroy(bc);
+    if (brc != BRK_OK)
+        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    /* A read: no transaction, nothing persisted (a dry run changes no state). */
+    if ((st = trading_view_load(t, a, conn, uid, &acct, trading_ref_price(t, in.symbol), 0, v))
+            .code != TW_OK)
+        return st;
+    risk_intent ri;
+    memset(&ri, 0, sizeof(ri));
+    snprintf(ri.symbol, sizeof(ri.symbol), "%s", in.symbol);
+    ri.side = strcmp(in.side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+    ri.type = in.limit ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
+    ri.qty = in.qty;
+    ri.limit_price = in.limit;
+    risk_decide(&ri, &v->snap, &v->limits, trading_now_ms(t), d);
+    return tw_ok();
+}
+
 tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *req,
                          Tradewink__V1__ConfirmOrderResponse *resp)
 {

@@ -53,6 +53,10 @@ tw_status risksvc_get_limits(tw_call *c, const Tradewink__V1__GetLimitsRequest *
                              Tradewink__V1__GetLimitsResponse *resp);
 tw_status risksvc_set_limits(tw_call *c, const Tradewink__V1__SetLimitsRequest *req,
                              Tradewink__V1__SetLimitsResponse *resp);
+tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *req,
+                            Tradewink__V1__GetStateResponse *resp);
+tw_status risksvc_check_order(tw_call *c, const Tradewink__V1__CheckOrderRequest *req,
+                              Tradewink__V1__CheckOrderResponse *resp);
 tw_status risksvc_halt(tw_call *c, const Tradewink__V1__HaltRequest *req,
                        Tradewink__V1__HaltResponse *resp);
 tw_status risksvc_resume(tw_call *c, const Tradewink__V1__ResumeRequest *req,

@@ -54,6 +54,10 @@ tw_status audit_feed_subscribe(struct audit_feed *f, tw_stream *s, void *app, in
 
 /* Orders (orders_service.c). */
 Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o);
+struct risk_decision;
+/* SubmitOrder's validation and risk decision without recording anything (Risk.CheckOrder). */
+tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req,
+                         struct risk_decision *d);
 tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req,
                         Tradewink__V1__SubmitOrderResponse *resp);
 tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *req,

@@ -184,6 +184,28 @@ class OrdersTest(unittest.TestCase):
         admitted = [r for r in res if S.Name(r) != "ORDER_STATUS_REJECTED"]
         self.assertEqual(len(admitted), 5)
 
+    def test_check_order_is_a_dry_run_and_state_reports_the_account(self):
+        t = self.t
+        r = t.call("Risk", "CheckOrder", client_order_id="dry", symbol="AAPL", side=BUY,
+                   type=MARKET, qty="200")
+        self.assertFalse(r.allowed)
+        self.assertEqual([common.RiskRule.Name(v.code) for v in r.violations],
+                         ["RISK_RULE_MAX_NOTIONAL"])
+        self.assertTrue(t.call("Risk", "CheckOrder", symbol="AAPL", side=BUY, type=MARKET,
+                               qty="1").allowed)
+        self.assertEqual(len(t.call("Orders", "ListOrders").orders), 0)
+        self.assertEqual(code_of(t.call, "Risk", "CheckOrder", symbol="AAPL", side=BUY,
+                                 type=MARKET, qty="0"), grpc.StatusCode.INVALID_ARGUMENT)
+        t.submit("s1", "AAPL", BUY, "10")
+        st = t.call("Risk", "GetState").state
+        self.assertEqual(st.open_positions, 1)
+        self.assertEqual(st.equity, "99999.9")  # paid the ask (100.01), marked at 100
+        self.assertEqual(st.pnl_today, "-0.1")
+        self.assertFalse(st.breaker_tripped)
+        bob = t.api.token("bob")
+        self.assertEqual(code_of(t.api.call, "Risk", "GetState", token=bob, user_id=st.user_id),
+                         grpc.StatusCode.PERMISSION_DENIED)
+
     def test_user_isolation(self):
         t = self.t
         o = t.submit("mine", "AAPL", BUY, "1")
@@ -244,6 +266,10 @@ class OrdersTest(unittest.TestCase):
         from twapi import audit
         names = [audit.AuditAction.Name(e.action) for e in t.call("Audit", "ListEvents").events]
         self.assertIn("AUDIT_ACTION_BREAKER_TRIP", names)
+        st = t.call("Risk", "GetState").state
+        self.assertTrue(st.breaker_tripped)
+        self.assertEqual(common.RiskRule.Name(st.breaker_rule), "RISK_RULE_DAILY_LOSS")
+        self.assertEqual(code_of(t.call, "Risk", "Resume"), grpc.StatusCode.FAILED_PRECONDITION)
         # Next trading day (Tuesday 10:00 New York): entries are accepted again.
         t.sim("SetClock", time=timestamp_pb2.Timestamp(seconds=MONDAY_10AM + 86400))
         y = t.submit("e3", "MSFT", BUY, "1")
