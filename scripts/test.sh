@@ -8,6 +8,7 @@ cd "$here"
 scripts/deps.sh
 
 work="$(mktemp -d /tmp/tw-test.XXXXXX)"
+chmod 755 "$work" # the postgres user runs the test database in here
 pg_port=$(scripts/free-port.sh)
 redis_port=$(scripts/free-port.sh)
 cleanup() {
@@ -24,7 +25,7 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save '' --app
 export TW_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export TW_TEST_PG_DIR="$work/pg"
 
-scripts/check-quality.sh
+quality=0
 
 jobs=$(nproc)
 for preset in debug asan; do
@@ -33,4 +34,11 @@ for preset in debug asan; do
   cmake --build "build/$preset" -j "$jobs"
   echo "== test: $preset"
   ctest --preset "$preset" -j "$jobs" --timeout 300
+  if [ "$preset" = debug ]; then
+    scripts/check-quality.sh "build/$preset" || quality=1
+  fi
 done
+if [ "$quality" -ne 0 ]; then
+  echo "quality gates failed (formatting, banned functions, cppcheck or clang-tidy): see above"
+  exit 1
+fi

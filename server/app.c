@@ -17,6 +17,9 @@
 #include "auth/auth.h"
 #include "audit/audit.h"
 #include "core/log.h"
+#include "edge/ops_http.h"
+#include "edge/ratelimit.h"
+#include "edge/webhook.h"
 #include "services/services.h"
 #include "store/store.h"
 #include "trading/trading.h"
@@ -96,14 +99,103 @@ static tw_status resolve_user(srv_app *app, tw_principal *p)
 
 /* ---- hooks ------------------------------------------------------------------------------ */
 
+/* "ipv4:1.2.3.4:5555" -> "1.2.3.4", "ipv6:[::1]:5555" -> "[::1]": the rate-limit key of a
+ * peer (the port changes per connection). */
+static void peer_host(const char *peer, char *out, size_t cap)
+{
+    const char *p = strchr(peer, ':');
+    p = p ? p + 1 : peer;
+    const char *end = strrchr(p, ':');
+    size_t n = end && end > p ? (size_t)(end - p) : strlen(p);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+static size_t put_varint(uint8_t *b, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t)v;
+    return n;
+}
+
+/* google.rpc.Status{code, message, details: [Any(google.rpc.RetryInfo{retry_delay})]},
+ * hand-encoded (three small messages; no generated code needed). Returns the length. */
+static size_t retry_status(uint8_t *out, tw_code code, const char *msg, int64_t retry_ms)
+{
+    static const char type_url[] = "type.googleapis.com/google.rpc.RetryInfo";
+    uint8_t dur[24], info[32], any[96];
+    size_t nd = 0, ni = 0, na = 0, n = 0;
+    dur[nd++] = 0x08; /* seconds */
+    nd += put_varint(dur + nd, (uint64_t)(retry_ms / 1000));
+    dur[nd++] = 0x10; /* nanos */
+    nd += put_varint(dur + nd, (uint64_t)(retry_ms % 1000) * 1000000);
+    info[ni++] = 0x0a; /* retry_delay */
+    ni += put_varint(info + ni, nd);
+    memcpy(info + ni, dur, nd);
+    ni += nd;
+    any[na++] = 0x0a; /* type_url */
+    na += put_varint(any + na, sizeof(type_url) - 1);
+    memcpy(any + na, type_url, sizeof(type_url) - 1);
+    na += sizeof(type_url) - 1;
+    any[na++] = 0x12; /* value */
+    na += put_varint(any + na, ni);
+    memcpy(any + na, info, ni);
+    na += ni;
+    size_t ml = strlen(msg);
+    out[n++] = 0x08;
+    n += put_varint(out + n, (uint64_t)code);
+    out[n++] = 0x12;
+    n += put_varint(out + n, ml);
+    memcpy(out + n, msg, ml);
+    n += ml;
+    out[n++] = 0x1a;
+    n += put_varint(out + n, na);
+    memcpy(out + n, any, na);
+    return n + na;
+}
+
+/* RESOURCE_EXHAUSTED with the retry hint both ways: the standard RetryInfo detail and a plain
+ * retry-after-ms trailer. Nothing of the request runs. */
+static tw_status rate_denied(srv_app *app, tw_call *c, edge_rl_class cls, int64_t retry_ms)
+{
+    static const char msg[] = "rate limit exceeded, retry later";
+    char ms[32];
+    uint8_t details[256];
+    if (retry_ms < 1)
+        retry_ms = 1;
+    snprintf(ms, sizeof(ms), "%lld", (long long)retry_ms);
+    tw_call_add_trailer(c, "retry-after-ms", ms);
+    tw_call_add_trailer_bin(c, "grpc-status-details-bin", details,
+                            retry_status(details, TW_RESOURCE_EXHAUSTED, msg, retry_ms));
+    if (app->metrics)
+        edge_metric_inc1(app->m.ratelimit_rejects, edge_rl_class_name(cls));
+    return tw_err(TW_RESOURCE_EXHAUSTED, msg);
+}
+
 static tw_status app_authenticate(void *appv, tw_call *c, const char *authorization,
                                   tw_principal *out)
 {
     srv_app *app = appv;
     auth_principal p;
     const char *reason = "no verifier";
+    char host[80];
+    int64_t retry = 0;
+    peer_host(tw_call_peer(c), host, sizeof(host));
+    /* A peer over its failed-authentication budget is refused before any verification. */
+    if (app->rl && edge_rl_peek(app->rl, EDGE_RL_AUTH_FAIL, host, &retry) == EDGE_RL_DENY)
+        return rate_denied(app, c, EDGE_RL_AUTH_FAIL, retry);
     if (!app->auth ||
         auth_verify(app->auth, authorization, (int64_t)time(NULL), &p, &reason) != AUTH_OK) {
+        if (app->rl)
+            edge_rl_check(app->rl, EDGE_RL_AUTH_FAIL, host, NULL);
+        if (app->metrics)
+            edge_metric_inc0(app->m.auth_failures);
         tw_logline l;
         tw_log_begin(&l, TW_LOG_WARN, "auth_failed");
         tw_log_uint(&l, "req_id", tw_call_id(c));
@@ -157,14 +249,166 @@ static void app_denied(void *appv, tw_call *c)
     tw_log_end(&l);
 }
 
+static tw_status app_rate_limit(void *appv, tw_call *c, tw_rate_class cls)
+{
+    srv_app *app = appv;
+    edge_rl_class ec;
+    char key[80];
+    switch (cls) {
+    case TW_RL_PUBLIC:
+        ec = EDGE_RL_PUBLIC;
+        break;
+    case TW_RL_ORDERS:
+        ec = EDGE_RL_ORDERS;
+        break;
+    case TW_RL_KEY_SUBMIT:
+        ec = EDGE_RL_KEY_SUBMIT;
+        break;
+    default:
+        ec = EDGE_RL_API;
+    }
+    const tw_principal *p = tw_call_principal(c);
+    if (ec == EDGE_RL_PUBLIC || !p->user_id)
+        peer_host(tw_call_peer(c), key, sizeof(key));
+    else
+        snprintf(key, sizeof(key), "u:%lld", (long long)p->user_id);
+    int64_t retry = 0;
+    if (app->rl && edge_rl_check(app->rl, ec, key, &retry) == EDGE_RL_DENY)
+        return rate_denied(app, c, ec, retry);
+    return tw_ok();
+}
+
+static void app_done(void *appv, const tw_route *r, tw_code code, int64_t latency_us)
+{
+    srv_app *app = appv;
+    if (!app->metrics || !r)
+        return;
+    edge_metric_inc2(app->m.rpc_calls, r->path, tw_code_name(code));
+    edge_metric_observe1(app->m.rpc_latency, r->path, (double)latency_us / 1e6);
+}
+
 srv_hooks app_hooks(srv_app *app)
 {
     srv_hooks h = {
         .app = app,
         .authenticate = app_authenticate,
+        .rate_limit = app_rate_limit,
         .on_denied = app_denied,
+        .on_done = app_done,
     };
     return h;
+}
+
+/* ---- edge: metrics, limiter, ops port, webhooks ---------------------------------------- */
+
+static void rl_fallback(void *ctx, int fallback)
+{
+    srv_app *app = ctx;
+    if (app->metrics)
+        edge_metric_set(app->m.redis_fallback, 0, fallback);
+    tw_logf(fallback ? TW_LOG_WARN : TW_LOG_INFO, "ratelimit",
+            fallback ? "redis unreachable: using the in-process limiter"
+                     : "redis reachable again: shared limits resumed");
+}
+
+static void breaker_tripped(void *ctx)
+{
+    srv_app *app = ctx;
+    edge_metric_inc0(app->m.breaker_trips);
+}
+
+static int ops_ready(void *ctx, char *reason, size_t cap)
+{
+    srv_app *app = ctx;
+    if (!app->vault) {
+        snprintf(reason, cap, "keys not loaded");
+        return 0;
+    }
+    if (!srv_health_serving(app->health)) {
+        snprintf(reason, cap, "store unreachable");
+        return 0;
+    }
+    return 1;
+}
+
+static int edge_create(srv_app *app, const tw_config *cfg, const tw_routes *routes)
+{
+    char err[512] = "";
+    static const char *const rules[] = {
+        "trading_halted",       "daily_loss",   "drawdown",     "max_positions",
+        "sector_concentration", "max_notional", "price_collar", "duplicate_order",
+        "order_rate",           "pdt",          "no_quote",     "invalid"};
+    const char **methods = calloc(routes->count ? routes->count : 1, sizeof(char *));
+    if (!methods)
+        return -1;
+    for (size_t i = 0; i < routes->count; i++)
+        methods[i] = routes->routes[i].path;
+    edge_tw_metrics_spec spec = {.methods = methods,
+                                 .n_methods = routes->count,
+                                 .risk_rules = rules,
+                                 .n_risk_rules = sizeof(rules) / sizeof(rules[0])};
+    app->metrics = edge_metrics_create();
+    int rc = app->metrics ? edge_tw_metrics_register(app->metrics, &spec, &app->m, err, sizeof(err))
+                          : -1;
+    free(methods);
+    if (rc != 0) {
+        tw_logf(TW_LOG_ERROR, "start", "metrics: %s", err);
+        return -1;
+    }
+
+    edge_rl_config rc_cfg;
+    edge_rl_config_defaults(&rc_cfg);
+    const struct {
+        const char *name, *value;
+        edge_rl_class cls;
+    } rates[] = {
+        {"TW_RATE_AUTH_FAIL", cfg->rate_auth_fail, EDGE_RL_AUTH_FAIL},
+        {"TW_RATE_KEY_SUBMIT", cfg->rate_key_submit, EDGE_RL_KEY_SUBMIT},
+        {"TW_RATE_ORDERS", cfg->rate_orders, EDGE_RL_ORDERS},
+        {"TW_RATE_API", cfg->rate_api, EDGE_RL_API},
+        {"TW_RATE_PUBLIC", cfg->rate_public, EDGE_RL_PUBLIC},
+    };
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        if (rates[i].value && edge_rl_rule_parse(rates[i].value, &rc_cfg.rules[rates[i].cls], err,
+                                                 sizeof(err)) != 0) {
+            tw_logf(TW_LOG_ERROR, "start", "%s: %s", rates[i].name, err);
+            return -1;
+        }
+    }
+    rc_cfg.redis_url = cfg->redis_url;
+    rc_cfg.on_fallback = rl_fallback;
+    rc_cfg.fallback_ctx = app;
+    if (edge_rl_create(&rc_cfg, &app->rl, err, sizeof(err)) != 0) {
+        tw_logf(TW_LOG_ERROR, "start", "rate limiter: %s", err);
+        return -1;
+    }
+
+    app->wh = edge_wh_create(NULL);
+    if (!app->wh)
+        return -1;
+    if (cfg->webhook_secrets &&
+        edge_wh_load_env(app->wh, cfg->webhook_secrets, err, sizeof(err)) != 0) {
+        tw_logf(TW_LOG_ERROR, "start", "TW_WEBHOOK_SECRETS: %s", err);
+        return -1;
+    }
+    static const char *const sources[] = {"broker", "signal"};
+    edge_ops_config oc = {.listen = cfg->ops_listen,
+                          .metrics = app->metrics,
+                          .webhooks = app->wh,
+                          .webhook_sources = sources,
+                          .n_webhook_sources = 2,
+                          .webhook_counter = app->m.webhooks,
+                          .ready = ops_ready,
+                          .ready_ctx = app,
+                          .on_webhook = svc_webhook,
+                          .webhook_ctx = app};
+    if (edge_ops_start(&oc, &app->ops, err, sizeof(err)) != 0) {
+        tw_logf(TW_LOG_ERROR, "start", "ops port %s: %s", cfg->ops_listen, err);
+        return -1;
+    }
+    app->ops_port = edge_ops_port(app->ops);
+    trading_set_breaker_hook(app->trading, breaker_tripped, app);
+    return 0;
 }
 
 /* ---- log redaction ---------------------------------------------------------------------- */
@@ -273,7 +517,8 @@ static int auth_create(srv_app *app, const tw_config *cfg)
     return 0;
 }
 
-int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames)
+int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames,
+               const tw_routes *routes)
 {
     memset(app, 0, sizeof(*app));
     app->cfg = cfg;
@@ -299,6 +544,8 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
     app->audit_feed = audit_feed_start(app->store);
     if (!app->audit_feed)
         return -1;
+    if (edge_create(app, cfg, routes) != 0)
+        return -1;
     /* Orders left open by a previous run are resolved before new work arrives. */
     trading_reconcile(app->trading);
     if (trading_start_reconciler(app->trading) != 0)
@@ -309,6 +556,9 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
 void app_destroy(srv_app *app)
 {
     app_stop_prober(app);
+    edge_ops_stop(app->ops);
+    edge_wh_destroy(app->wh);
+    edge_rl_destroy(app->rl);
     audit_feed_stop(app->audit_feed);
     trading_destroy(app->trading);
     auth_verifier_destroy(app->auth);
@@ -320,6 +570,7 @@ void app_destroy(srv_app *app)
         pthread_mutex_destroy(&app->users->mu);
         free(app->users);
     }
+    edge_metrics_destroy(app->metrics);
     pthread_mutex_destroy(&app->prober_mu);
     pthread_cond_destroy(&app->prober_cv);
     memset(app, 0, sizeof(*app));
@@ -341,6 +592,22 @@ static void *prober_main(void *arg)
                     up ? "reachable: SERVING" : "unreachable: NOT_SERVING");
             last = up;
         }
+        if (app->auth && app->metrics) {
+            auth_stats as;
+            auth_verifier_stats(app->auth, &as);
+            uint64_t ok = as.jwks_fetches - as.jwks_fetch_failures;
+            const char *okv[] = {"ok"}, *errv[] = {"error"};
+            if (ok > app->jwks_seen_ok)
+                edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, okv),
+                                ok - app->jwks_seen_ok);
+            if (as.jwks_fetch_failures > app->jwks_seen_failed)
+                edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, errv),
+                                as.jwks_fetch_failures - app->jwks_seen_failed);
+            app->jwks_seen_ok = ok;
+            app->jwks_seen_failed = as.jwks_fetch_failures;
+        }
+        if (!up && app->metrics)
+            edge_metric_inc1(app->m.store_errors, "connect");
         pthread_mutex_lock(&app->prober_mu);
         if (!app->stopping)
             srv_health_set_serving(app->health, up);
@@ -357,6 +624,9 @@ static void *prober_main(void *arg)
 
 int app_start_prober(srv_app *app)
 {
+    /* First answer before the port opens: "listening" then means "serving" when it is. */
+    char err[128];
+    srv_health_set_serving(app->health, store_ping(app->store, err, sizeof(err)) == STORE_OK);
     if (pthread_create(&app->prober, NULL, prober_main, app) != 0)
         return -1;
     app->prober_running = 1;

@@ -8,6 +8,7 @@
 #define SRV_APP_H
 
 #include "config/config.h"
+#include "edge/metrics.h"
 #include "transport/transport.h"
 
 #include <pthread.h>
@@ -31,6 +32,13 @@ typedef struct srv_app {
     struct users_cache *users;
     struct audit_feed *audit_feed;
     struct trading *trading;
+    struct edge_rl *rl;
+    struct edge_wh *wh;
+    struct edge_ops *ops;
+    edge_metrics *metrics;
+    edge_tw_metrics m;
+    int ops_port;
+    uint64_t jwks_seen_ok, jwks_seen_failed;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;
@@ -42,7 +50,8 @@ typedef struct srv_app {
 
 /* Build every module from cfg (which must outlive the app). names: the served services.
  * 0, or -1 after logging why (then app_destroy what was built). */
-int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames);
+int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames,
+               const tw_routes *routes);
 void app_destroy(srv_app *app);
 /* The interceptor hooks for the transport, bound to app. */
 srv_hooks app_hooks(srv_app *app);

@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     const char *names[16];
     for (size_t i = 0; i < nsvc && i < 16; i++)
         names[i] = svcs[i]->name;
-    if (app_create(&app, &cfg, names, nsvc) != 0)
+    if (app_create(&app, &cfg, names, nsvc, &routes) != 0)
         goto out;
 
     srv_transport_global_init();
@@ -101,9 +101,9 @@ int main(int argc, char **argv)
     int port = 0;
     if (srv_transport_create(&tc, &routes, &hooks, &transport, &port) != 0)
         goto out_grpc;
-    if (srv_transport_start(transport) != 0)
-        goto out_grpc;
     if (app_start_prober(&app) != 0)
+        goto out_grpc;
+    if (srv_transport_start(transport) != 0)
         goto out_grpc;
     {
         tw_logline l;
@@ -113,6 +113,7 @@ int main(int argc, char **argv)
         tw_log_str(&l, "tls",
                    cfg.tls_cert_file ? (cfg.tls_client_ca_file ? "mtls" : "tls") : "off");
         tw_log_int(&l, "workers", tc.workers);
+        tw_log_int(&l, "ops_port", app.ops_port);
         tw_log_end(&l);
     }
 

@@ -709,8 +709,9 @@ static void j_value(struct jp *p, int depth, int redact_all)
         p->err = 1;
         return;
     }
+    /* p->out points at scratch only until the end of this function (restored below). */
     if (redact_all)
-        p->out = &scratch;
+        p->out = &scratch; /* cppcheck-suppress autoVariables */
     switch (p->s[p->i]) {
     case '{':
         j_object(p, depth);

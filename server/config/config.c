@@ -89,6 +89,16 @@ static const field fields[] = {
      "Serve the built-in sim exchange and its admin Sim service (0 in production)."},
     {"TW_SECTOR_MAP_FILE", T_STR, F(sector_map_file), 0, 0, NULL, NULL, 0,
      "CSV sector map (Symbol,...,GICS Sector); unset = the built-in S&P 500 map."},
+    {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
+     "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
+    {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,
+     "Broker key submissions and tests per user."},
+    {"TW_RATE_ORDERS", T_STR, F(rate_orders), 0, 0, "10/s:20", NULL, 0,
+     "Order calls (submit, confirm, cancel) per user."},
+    {"TW_RATE_API", T_STR, F(rate_api), 0, 0, "50/s:100", NULL, 0,
+     "Every other authenticated call per user."},
+    {"TW_RATE_PUBLIC", T_STR, F(rate_public), 0, 0, "100/s:200", NULL, 0,
+     "Unauthenticated calls (health, reflection, dev tokens) per peer address."},
 };
 #undef F
 

@@ -39,6 +39,7 @@ typedef struct tw_config {
     char *broker; /* default broker for new users: "sim" */
     int sim_enabled;
     char *sector_map_file;
+    char *rate_auth_fail, *rate_key_submit, *rate_orders, *rate_api, *rate_public;
 } tw_config;
 
 /* Fill cfg from getenv-like lookup (NULL = getenv). Writes one line per bad field to err and

@@ -48,6 +48,8 @@ tw_status tw_call_errorf(tw_call *c, tw_code code, const char *fmt, ...)
 /* Add a trailing metadata entry (lowercase key, ASCII value); copied. Up to 4 per call;
  * returns -1 when full. */
 int tw_call_add_trailer(tw_call *c, const char *key, const char *value);
+/* The same for a binary ("-bin") key: value is len raw bytes (grpc base64-encodes it). */
+int tw_call_add_trailer_bin(tw_call *c, const char *key, const void *value, size_t len);
 
 /*
  * Server-streaming responses. A stream outlives its opening handler: whoever keeps sending

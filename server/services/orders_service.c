@@ -125,6 +125,13 @@ Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o)
     return w;
 }
 
+/* The metric families when the edge is up (NULL in tests without it). */
+static edge_tw_metrics *app_metrics(tw_call *c)
+{
+    srv_app *app = tw_call_app(c);
+    return app && app->metrics ? &app->m : NULL;
+}
+
 /* ---- validation -------------------------------------------------------------------------- */
 
 typedef struct {
@@ -357,6 +364,8 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
     o->qty = in->qty;
     o->limit_price = in->limit;
     const char *action;
+    for (size_t i = 0; i < d->n_violations && app_metrics(c); i++)
+        edge_metric_inc1(app_metrics(c)->risk_rejects, risk_code_name(d->violations[i].code));
     if (!d->allowed) {
         char *vj = violations_json(d, 0);
         snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
@@ -456,7 +465,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     brk_conn_destroy(bc);
     if (st.code != TW_OK)
         return st;
-    wire_order *w;
+    wire_order *w = NULL;
     if ((st = load_order(c, conn, uid, o->id, &w)).code != TW_OK)
         return st;
     resp->order = w;
@@ -604,7 +613,7 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     brk_conn_destroy(bc);
     if (st.code != TW_OK)
         return st;
-    wire_order *w;
+    wire_order *w = NULL;
     if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
         return st;
     resp->order = w;
@@ -665,7 +674,7 @@ tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req
             return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
         }
     }
-    wire_order *w;
+    wire_order *w = NULL;
     if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
         return st;
     resp->order = w;

@@ -77,6 +77,10 @@ tw_status orders_get_settings(tw_call *c, const Tradewink__V1__GetAccountSetting
 tw_status orders_update_settings(tw_call *c, const Tradewink__V1__UpdateAccountSettingsRequest *req,
                                  Tradewink__V1__UpdateAccountSettingsResponse *resp);
 
+/* Verified webhook payloads (webhook_service.c); ctx is the srv_app. Returns an HTTP status. */
+int svc_webhook(void *ctx, const char *source, const char *webhook_id, const uint8_t *body,
+                size_t len);
+
 /* Sim (sim_service.c), admin only, present while the sim broker is on. */
 tw_status sim_set_quotes(tw_call *c, const Tradewink__V1__SetQuotesRequest *req,
                          Tradewink__V1__SetQuotesResponse *resp);

@@ -267,6 +267,9 @@ store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, in
 store_rc store_admin_orders_open(store_conn *c, int64_t after_id, int limit, store_order **out,
                                  size_t *n);
 
+/* ADMIN (broker webhooks): the user owning order_id. */
+store_rc store_admin_order_owner(store_conn *c, int64_t order_id, int64_t *user_id);
+
 /* ---- fills, positions, day trades --------------------------------------------------------- */
 
 typedef struct store_fill {

@@ -641,6 +641,27 @@ store_rc store_admin_orders_open(store_conn *c, int64_t after_id, int limit, sto
     return rc;
 }
 
+/* ADMIN (broker webhooks): the owner of an order id, for routing a broker's report. */
+store_rc store_admin_order_owner(store_conn *c, int64_t order_id, int64_t *user_id)
+{
+    static const char sql[] = "SELECT user_id FROM orders WHERE id = $1";
+    db_res r;
+    store_rc rc = check_id(c, order_id, "order id");
+    db_res_init(&r);
+    if (rc == STORE_OK) {
+        db_val p[1] = {P_INT(order_id)};
+        rc = db_exec(c, sql, p, 1, &r);
+    }
+    if (rc == STORE_OK) {
+        if (r.nrows == 0)
+            rc = STORE_NOT_FOUND;
+        else
+            *user_id = db_int(&r, 0, 0);
+    }
+    db_res_clear(&r);
+    return rc;
+}
+
 /* ---- fills, positions, day trades ------------------------------------------------------------ */
 
 static store_rc read_fill(const db_res *r, int row, void *vout)

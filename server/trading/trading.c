@@ -36,6 +36,9 @@ struct trading {
     risk_calendar cal;
     risk_sector_map *sectors;
 
+    void (*on_trip)(void *ctx);
+    void *on_trip_ctx;
+
     pthread_t rec_thread;
     int rec_running, rec_stop;
     pthread_mutex_t rec_mu;
@@ -51,6 +54,12 @@ int64_t trading_now_ms(trading *t)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void trading_set_breaker_hook(trading *t, void (*fn)(void *ctx), void *ctx)
+{
+    t->on_trip = fn;
+    t->on_trip_ctx = ctx;
 }
 
 brk_sim_engine *trading_sim(trading *t)
@@ -447,6 +456,8 @@ tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_
         if (audit_system(conn, user_id, "BREAKER_TRIP", "", "SUCCESS", details, now_us, NULL) !=
             STORE_OK)
             return tw_err(TW_UNAVAILABLE, "audit trail unavailable, change not applied");
+        if (t->on_trip)
+            t->on_trip(t->on_trip_ctx);
         changed = true;
     } else if (a->clear_breaker && strcmp(v->state.halted_by, "breaker") == 0) {
         snprintf(v->state.trading_state, sizeof(v->state.trading_state), "ACTIVE");

@@ -37,6 +37,8 @@ int trading_start_reconciler(trading *t);
 void trading_reconcile(trading *t);
 
 int64_t trading_now_ms(trading *t);
+/* Called (with ctx) whenever a breaker trips, for metrics. Set before threads start. */
+void trading_set_breaker_hook(trading *t, void (*fn)(void *ctx), void *ctx);
 brk_sim_engine *trading_sim(trading *t); /* NULL when the sim broker is off */
 const risk_calendar *trading_calendar(const trading *t);
 

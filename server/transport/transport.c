@@ -397,6 +397,8 @@ struct unknown {
     grpc_metadata_array md;
     grpc_slice status;
     int cancelled;
+    int64_t started;
+    uint64_t id;
 };
 
 static void unknown_post(srv_transport *t, int cq);
@@ -412,8 +414,25 @@ static void unknown_free(struct unknown *u)
 
 static void unknown_done(struct tag *tag, int ok)
 {
-    (void)ok;
     struct unknown *u = container_of(tag, struct unknown, done);
+    if (tw_log_enabled(TW_LOG_INFO)) {
+        /* The path is the client's text: the logger escapes it and the line cap bounds it. */
+        char *method = grpc_slice_to_c_string(u->details.method);
+        char *peer = grpc_call_get_peer(u->call);
+        tw_logline l;
+        tw_log_begin(&l, TW_LOG_INFO, "access");
+        tw_log_uint(&l, "req_id", u->id);
+        tw_log_str(&l, "method", method);
+        tw_log_str(&l, "principal", "-");
+        tw_log_str(&l, "status", ok ? "UNIMPLEMENTED" : "CANCELLED");
+        tw_log_double(&l, "latency_ms", (double)(now_us() - u->started) / 1000.0);
+        tw_log_str(&l, "peer", peer ? peer : "unknown");
+        tw_log_uint(&l, "bytes_in", 0);
+        tw_log_uint(&l, "bytes_out", 0);
+        tw_log_end(&l);
+        gpr_free(method);
+        gpr_free(peer);
+    }
     grpc_slice_unref(u->status);
     unknown_free(u);
 }
@@ -425,21 +444,10 @@ static void unknown_arrived(struct tag *tag, int ok)
         unknown_free(u);
         return;
     }
+    u->started = now_us();
+    u->id = __atomic_add_fetch(&u->t->next_id, 1, __ATOMIC_RELAXED);
     if (accepting(u->t))
         unknown_post(u->t, u->cq);
-    if (tw_log_enabled(TW_LOG_INFO)) {
-        char *method = grpc_slice_to_c_string(u->details.method);
-        char *peer = grpc_call_get_peer(u->call);
-        tw_logline l;
-        tw_log_begin(&l, TW_LOG_INFO, "access");
-        tw_log_str(&l, "method", method);
-        tw_log_str(&l, "principal", "-");
-        tw_log_str(&l, "status", "UNIMPLEMENTED");
-        tw_log_str(&l, "peer", peer ? peer : "unknown");
-        tw_log_end(&l);
-        gpr_free(method);
-        gpr_free(peer);
-    }
     grpc_op ops[3];
     memset(ops, 0, sizeof(ops));
     u->status = grpc_slice_from_static_string("unknown method");
@@ -1067,6 +1075,16 @@ int tw_call_add_trailer(tw_call *c, const char *key, const char *value)
         return -1;
     c->trailers[c->ntrailers].key = grpc_slice_from_copied_string(key);
     c->trailers[c->ntrailers].value = grpc_slice_from_copied_string(value);
+    c->ntrailers++;
+    return 0;
+}
+
+int tw_call_add_trailer_bin(tw_call *c, const char *key, const void *value, size_t len)
+{
+    if (c->ntrailers >= MAX_TRAILERS)
+        return -1;
+    c->trailers[c->ntrailers].key = grpc_slice_from_copied_string(key);
+    c->trailers[c->ntrailers].value = grpc_slice_from_copied_buffer(value, len);
     c->ntrailers++;
     return 0;
 }

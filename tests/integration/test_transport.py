@@ -199,9 +199,6 @@ class AccessLog(unittest.TestCase):
         self.assertIn("latency_ms", lines[0])
         self.server.stop_and_check(self)
 
-    # BUG (server/transport/transport.c unknown_arrived): the access line for a path with no
-    # route has no latency_ms (nor req_id/bytes). Remove the marker when fixed.
-    @unittest.expectedFailure
     def test_unknown_method_gets_exactly_one_line_with_latency(self):
         path = "/no.such.Service/SECRETMETHODNAME"
         with grpc.insecure_channel(self.server.addr) as ch:
