@@ -14,7 +14,7 @@ PKGS=(
   # servers and clients the tests start or talk through
   postgresql redis-server sqlite3 openssl ca-certificates stunnel4
   python3-grpcio python3-cryptography python3-jwt python3-protobuf nghttp2-client
-  curl procps iproute2
+  curl procps iproute2 systemd postgresql-client util-linux
 )
 
 missing=()

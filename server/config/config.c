@@ -89,6 +89,12 @@ static const field fields[] = {
      "Serve the built-in sim exchange and its admin Sim service (0 in production)."},
     {"TW_SECTOR_MAP_FILE", T_STR, F(sector_map_file), 0, 0, NULL, NULL, 0,
      "CSV sector map (Symbol,...,GICS Sector); unset = the built-in S&P 500 map."},
+    {"TW_ALPACA_BASE_URL", T_STR, F(alpaca_base_url), 0, 0, NULL, NULL, 0,
+     "Alpaca API base URL override (https://, or http:// to loopback for a test stub); unset = "
+     "the paper or live URL by key environment."},
+    {"TW_ALPACA_INTERFACE", T_STR, F(alpaca_interface), 0, 0, NULL, NULL, 0,
+     "Outbound interface or source address for broker calls (a static egress IP), e.g. "
+     "host!203.0.113.7."},
     {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
      "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
     {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,
@@ -383,7 +389,13 @@ void tw_config_print_markdown(FILE *out)
                 fprintf(out, "%s%s", k ? ", " : "", f->choices[k]);
             fprintf(out, ")");
         }
-        fprintf(out, " | %s%s%s | %s%s |\n", f->def ? "`" : "", f->def ? f->def : "unset",
-                f->def ? "`" : "", f->help, f->secret ? " **Secret.**" : "");
+        fprintf(out, " | %s%s%s | ", f->def ? "`" : "", f->def ? f->def : "unset",
+                f->def ? "`" : "");
+        for (const char *h = f->help; *h; h++) {
+            if (*h == '|')
+                fputc('\\', out); /* a literal bar inside a Markdown table cell */
+            fputc(*h, out);
+        }
+        fprintf(out, "%s |\n", f->secret ? " **Secret.**" : "");
     }
 }

@@ -213,7 +213,8 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
         return tw_err(TW_FAILED_PRECONDITION, "stored broker key is malformed");
     }
     brk_alpaca_config ac = {.live = strcmp(key->environment, "live") == 0,
-                            .base_url = getenv("TW_ALPACA_BASE_URL"),
+                            .base_url = t->cfg->alpaca_base_url,
+                            .interface = t->cfg->alpaca_interface,
                             .log = brk_log};
     brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
                                    n - (size_t)(nl - p) - 1, out, NULL);

@@ -77,6 +77,10 @@ def base_env(extra=None):
     env["TW_OPS_LISTEN"] = "127.0.0.1:0"
     env["TW_LOG_LEVEL"] = "info"
     env["TW_SHUTDOWN_GRACE_MS"] = "3000"
+    # Functional tests send bursts; the limits themselves are tested with their own settings.
+    for k in ("TW_RATE_PUBLIC", "TW_RATE_API", "TW_RATE_ORDERS", "TW_RATE_KEY_SUBMIT",
+              "TW_RATE_AUTH_FAIL"):
+        env[k] = "100000/s:100000"
     if extra:
         for k, v in extra.items():
             if v is None:
