@@ -60,6 +60,7 @@ typedef struct verb {
 
 static int run_rpc(twctl_ctx *ctx, const verb *v, int argc, char **argv);
 static int run_dev_token(twctl_ctx *ctx, const verb *v, int argc, char **argv);
+static int run_set_quote(twctl_ctx *ctx, const verb *v, int argc, char **argv);
 
 #define ORDER_DEFAULTS "type=market,time_in_force=day,origin=user"
 #define ORDER_COLS "id,symbol,side,type,qty,filled_qty,limit_price,status,created_at"
@@ -140,6 +141,9 @@ static const verb verbs[] = {
      NULL, run_rpc},
     {"sim", "set-clock", "/tradewink.v1.Sim/SetClock", "Set the sim clock (--time RFC3339)", NULL,
      NULL, NULL, NULL, run_rpc},
+    {"sim", "set-quote", "/tradewink.v1.Sim/SetQuotes",
+     "Set one sim quote (--symbol S --bid B --ask A --last L) (admin)", NULL, NULL, NULL, NULL,
+     run_set_quote},
 };
 #define N_VERBS (sizeof verbs / sizeof verbs[0])
 
@@ -732,6 +736,52 @@ static int apply_defaults(ProtobufCMessage *req, const verb *v)
     }
     free(copy);
     return rc;
+}
+
+/* SetQuotes takes a repeated message, which the field-based option parser cannot fill: one
+ * quote from four options. */
+static int run_set_quote(twctl_ctx *ctx, const verb *v, int argc, char **argv)
+{
+    const twc_method *m = twc_method_find(v->path);
+    Tradewink__V1__Quote q = TRADEWINK__V1__QUOTE__INIT;
+    Tradewink__V1__Quote *qs[1] = {&q};
+    Tradewink__V1__SetQuotesRequest req = TRADEWINK__V1__SET_QUOTES_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    char **slots[] = {&q.symbol, &q.bid, &q.ask, &q.last};
+    const char *names[] = {"--symbol", "--bid", "--ask", "--last"};
+    if (m == NULL)
+        return EX_LOCAL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage_verb(stdout, v);
+            return 0;
+        }
+        size_t k;
+        for (k = 0; k < 4 && strcmp(argv[i], names[k]) != 0; k++)
+            ;
+        if (k == 4 || i + 1 >= argc) {
+            fprintf(stderr, "twctl sim set-quote: bad or incomplete option '%s'\n", argv[i]);
+            return EX_USAGE;
+        }
+        *slots[k] = argv[++i];
+    }
+    for (size_t k = 0; k < 4; k++) {
+        if (*slots[k] == NULL || **slots[k] == '\0') {
+            fprintf(stderr, "twctl sim set-quote: missing %s\n", names[k]);
+            return EX_USAGE;
+        }
+    }
+    req.n_quotes = 1;
+    req.quotes = qs;
+    int rc = connect_client(ctx);
+    if (rc != 0)
+        return rc;
+    twc_status st = m->invoke(ctx->client, &req.base, &resp, NULL);
+    if (st.code != TWC_OK)
+        return fail_status(&st);
+    print_message(ctx, v, resp);
+    twc_message_free(resp);
+    return 0;
 }
 
 static int run_rpc(twctl_ctx *ctx, const verb *v, int argc, char **argv)

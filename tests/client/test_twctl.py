@@ -96,6 +96,42 @@ class TwctlTest(unittest.TestCase):
         cls.user = mint("cli-user", "user")
         cls.admin = mint("cli-admin", "admin")
 
+    def test_trader_story_end_to_end(self):
+        """token -> key put -> settings -> submit -> confirm -> fill -> audit verify, CLI only."""
+        trader = mint("story-trader", "user")
+        def ok(*args, token=trader, stdin=None):
+            rc, out, err = twctl("--json", *args, token=token, stdin=stdin)
+            self.assertEqual(rc, OK, "%s: %s" % (args, err))
+            return json.loads(out) if out.strip() else {}
+        ok("sim", "set-clock", "--time", "2026-11-30T15:00:00Z", token=self.admin)
+        ok("sim", "set-quote", "--symbol", "AAPL", "--bid", "99.99", "--ask", "100.01",
+           "--last", "100", token=self.admin)
+        key = ok("keys", "put", "--broker", "sim", "--label", "main", "--key-id",
+                 "PKSTORY00000001", stdin="story-secret-value\n")["key"]
+        self.assertNotIn("story-secret-value", json.dumps(key))
+        settings = ok("settings", "get")["settings"]
+        self.assertEqual(settings["tradingMode"], "TRADING_MODE_PAPER")
+        order = ok("orders", "submit", "--symbol", "AAPL", "--side", "buy", "--qty", "2",
+                   "--origin", "automation")["order"]
+        self.assertEqual(order["status"], "ORDER_STATUS_PENDING_CONFIRMATION")
+        ok("orders", "confirm", order["id"])
+        deadline = time.time() + 10
+        while True:
+            got = ok("orders", "get", order["id"])["order"]
+            if got["status"] == "ORDER_STATUS_FILLED" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(got["status"], "ORDER_STATUS_FILLED")
+        self.assertEqual(got["filledQty"], "2")
+        pos = ok("orders", "positions")["positions"]
+        self.assertEqual([(p["symbol"], p["qty"]) for p in pos], [("AAPL", "2")])
+        actions = [e["action"] for e in ok("audit", "list")["events"]]
+        for a in ("AUDIT_ACTION_KEY_ADD", "AUDIT_ACTION_ORDER_ENTRY",
+                  "AUDIT_ACTION_ORDER_CONFIRM", "AUDIT_ACTION_ORDER_FILL"):
+            self.assertIn(a, actions)
+        self.assertTrue(ok("audit", "verify")["ok"])
+        ok("keys", "delete", key["id"])
+
     def test_dev_token_then_whoami_json(self):
         for tok, sub, role in ((self.user, "cli-user", "ROLE_USER"),
                                (self.admin, "cli-admin", "ROLE_ADMIN")):
