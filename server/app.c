@@ -192,7 +192,8 @@ static tw_status app_authenticate(void *appv, tw_call *c, const char *authorizat
         return rate_denied(app, c, EDGE_RL_AUTH_FAIL, retry);
     if (!app->auth ||
         auth_verify(app->auth, authorization, (int64_t)time(NULL), &p, &reason) != AUTH_OK) {
-        if (app->rl)
+        /* Only a presented credential that fails counts: guessing needs one. */
+        if (app->rl && authorization)
             edge_rl_check(app->rl, EDGE_RL_AUTH_FAIL, host, NULL);
         if (app->metrics)
             edge_metric_inc0(app->m.auth_failures);

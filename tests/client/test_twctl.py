@@ -33,7 +33,9 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="twctl-test-")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("TW_") and "proxy" not in k.lower()}
-        env.update(TW_LISTEN="127.0.0.1:0", TW_OPS_LISTEN="127.0.0.1:0")
+        env.update(TW_LISTEN="127.0.0.1:0", TW_OPS_LISTEN="127.0.0.1:0",
+                   TW_RATE_AUTH_FAIL="100000/s:100000", TW_RATE_PUBLIC="100000/s:100000",
+                   TW_RATE_API="100000/s:100000")
         self.log = open(os.path.join(self.dir, "server.log"), "w+")
         self.proc = subprocess.Popen([binary], cwd=self.dir, env=env,
                                      stdout=subprocess.DEVNULL, stderr=self.log)

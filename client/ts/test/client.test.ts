@@ -36,6 +36,10 @@ function startServer(binary: string): Promise<number> {
   }
   env.TW_LISTEN = "127.0.0.1:0";
   env.TW_OPS_LISTEN = "127.0.0.1:0";
+  // Bursts of calls; the limits themselves are tested elsewhere.
+  env.TW_RATE_AUTH_FAIL = "100000/s:100000";
+  env.TW_RATE_PUBLIC = "100000/s:100000";
+  env.TW_RATE_API = "100000/s:100000";
   const child = spawn(binary, [], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
   server = child;
   return new Promise((resolve, reject) => {
