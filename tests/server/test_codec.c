@@ -83,6 +83,20 @@ static void malformed_bytes_are_invalid_argument(void **state)
     tw_arena_destroy(a);
 }
 
+static void field_number_zero_is_refused(void **state)
+{
+    (void)state;
+    /* Found by fuzz_request_decode: tag 0 (overlong varint 80 00) then a varint value. */
+    static const uint8_t bad[] = {0x80, 0x00, 0x00, 0x80, 0x00, 0x0c};
+    tw_arena *a = tw_arena_create();
+    ProtobufCMessage *m;
+    tw_status st = tw_codec_decode(a, &tradewink__v1__submit_order_request__descriptor, bad,
+                                   sizeof(bad), 1024, &m);
+    assert_int_equal(st.code, TW_INVALID_ARGUMENT);
+    assert_null(m);
+    tw_arena_destroy(a);
+}
+
 static void empty_message_decodes_to_defaults(void **state)
 {
     (void)state;
@@ -159,6 +173,7 @@ int main(void)
         cmocka_unit_test(oversized_message_is_resource_exhausted),
         cmocka_unit_test(malformed_bytes_are_invalid_argument),
         cmocka_unit_test(empty_message_decodes_to_defaults),
+        cmocka_unit_test(field_number_zero_is_refused),
         cmocka_unit_test(allocation_failure_is_reported_not_crashed),
         cmocka_unit_test(arena_alignment_large_blocks_and_cleanups),
         cmocka_unit_test(new_message_is_initialised),
