@@ -112,6 +112,64 @@ def run_once(env_extra=None, args=(), timeout=30.0):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def backend_url():
+    """The PostgreSQL URL when this run targets PostgreSQL (TW_TEST_USE_PG=1), else None."""
+    if os.environ.get("TW_TEST_USE_PG") != "1":
+        return None
+    url = os.environ.get("TW_TEST_PG_URL")
+    if not url:
+        raise RuntimeError("TW_TEST_USE_PG=1 needs TW_TEST_PG_URL (scripts/test.sh sets it)")
+    return url
+
+
+def pg_schema_for(workdir):
+    """A PostgreSQL schema private to one workdir (created once, reused across restarts)."""
+    import uuid
+    marker = os.path.join(workdir, ".pgschema")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            return f.read().strip()
+    schema = "t_" + uuid.uuid4().hex[:16]
+    subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", backend_url(), "-c",
+                           "CREATE SCHEMA %s" % schema], stdout=subprocess.DEVNULL)
+    with open(marker, "w") as f:
+        f.write(schema)
+    return schema
+
+
+def pg_url_for(workdir):
+    url = backend_url()
+    sep = "&" if "?" in url else "?"
+    return url + sep + "options=-csearch_path%3D" + pg_schema_for(workdir)
+
+
+def db_sql(workdir, sql):
+    """Run SQL as the database owner against this workdir's database (either backend)."""
+    if backend_url():
+        schema = pg_schema_for(workdir)
+        subprocess.check_call(["psql", "-q", "-v", "ON_ERROR_STOP=1", backend_url(), "-c",
+                               "SET search_path TO %s; %s" % (schema, sql)],
+                              stdout=subprocess.DEVNULL)
+    else:
+        import sqlite3
+        db = sqlite3.connect(os.path.join(workdir, "tradewink.db"))
+        db.executescript(sql)
+        db.commit()
+        db.close()
+
+
+def db_dump(workdir):
+    """Every byte of this workdir's database: the SQLite files, or pg_dump of its schema."""
+    if backend_url():
+        return subprocess.check_output(["pg_dump", "-n", pg_schema_for(workdir), backend_url()])
+    out = b""
+    for name in sorted(os.listdir(workdir)):
+        if name.startswith("tradewink.db"):
+            with open(os.path.join(workdir, name), "rb") as f:
+                out += f.read()
+    return out
+
+
 class TwServer:
     """One tradewinkd process. Use as a context manager or call start()/stop()."""
 
@@ -131,6 +189,8 @@ class TwServer:
     def start(self, timeout=START_TIMEOUT_S):
         if self.workdir is None:
             self.workdir = tempfile.mkdtemp(prefix="twinteg-")
+        if backend_url() and "TW_DATABASE_URL" not in self.env_extra:
+            self.env_extra["TW_DATABASE_URL"] = pg_url_for(self.workdir)
         self.proc = subprocess.Popen(
             [binary_path()],
             cwd=self.workdir,

@@ -65,16 +65,18 @@ class AuditTest(unittest.TestCase):
             srv.stop_and_check(self)
 
             # Tamper as the database owner: drop the append-only triggers, change one event.
-            db = sqlite3.connect(os.path.join(srv.workdir, "tradewink.db"))
-            with self.assertRaises(sqlite3.DatabaseError):
-                db.execute("UPDATE audit_events SET details='{}' WHERE seq=2")
-            db.execute("DROP TRIGGER audit_events_no_update")
-            db.execute("DROP TRIGGER audit_events_no_delete")
+            import subprocess
+            import twserver
             uid = int(ev[0].user_id)
-            db.execute("UPDATE audit_events SET details='{\"x\":1}' WHERE chain=? AND seq=2",
-                       (uid,))
-            db.commit()
-            db.close()
+            with self.assertRaises((sqlite3.DatabaseError, subprocess.CalledProcessError)):
+                twserver.db_sql(srv.workdir, "UPDATE audit_events SET details='{}' WHERE seq=2")
+            if twserver.backend_url():
+                twserver.db_sql(srv.workdir, "ALTER TABLE audit_events DISABLE TRIGGER USER")
+            else:
+                twserver.db_sql(srv.workdir, "DROP TRIGGER audit_events_no_update;"
+                                             "DROP TRIGGER audit_events_no_delete;")
+            twserver.db_sql(srv.workdir, "UPDATE audit_events SET details='{\"x\":1}' "
+                                         "WHERE chain=%d AND seq=2" % uid)
             srv2 = TwServer(workdir=srv.workdir)
             with srv2:
                 api = Api(srv2.addr)
@@ -82,12 +84,7 @@ class AuditTest(unittest.TestCase):
                 self.assertEqual((v.ok, v.first_broken_sequence), (False, 2))
                 api.close()
                 srv2.stop_and_check(self)
-            db = sqlite3.connect(os.path.join(srv.workdir, "tradewink.db"))
-            db.execute("UPDATE audit_events SET details=(SELECT details FROM audit_events "
-                       "WHERE chain=? AND seq=1) WHERE chain=? AND seq=2", (uid, uid))
-            db.execute("DELETE FROM audit_events WHERE chain=? AND seq=2", (uid,))
-            db.commit()
-            db.close()
+            twserver.db_sql(srv.workdir, "DELETE FROM audit_events WHERE chain=%d AND seq=2" % uid)
             srv3 = TwServer(workdir=srv.workdir)
             with srv3:
                 api = Api(srv3.addr)

@@ -144,17 +144,22 @@ class ActionsTest(unittest.TestCase):
             srv.stop_and_check(self)
 
 
-@unittest.skipIf(os.environ.get("TW_TEST_BACKEND_URL"), "trigger planted through sqlite3")
 class FailClosedTest(unittest.TestCase):
     def test_no_change_without_its_audit_event(self):
         with TwServer() as srv:
             s = Scenario(srv)
             before_limits = s.call("Risk", "GetLimits").limits
-            db = sqlite3.connect(os.path.join(srv.workdir, "tradewink.db"))
-            db.execute("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
-                       "BEGIN SELECT RAISE(ABORT, 'audit store down'); END")
-            db.commit()
-            db.close()
+            import twserver
+            if twserver.backend_url():
+                twserver.db_sql(srv.workdir,
+                                "CREATE FUNCTION audit_down() RETURNS trigger AS $$ BEGIN "
+                                "RAISE EXCEPTION 'audit store down'; END $$ LANGUAGE plpgsql;"
+                                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
+                                "FOR EACH ROW EXECUTE FUNCTION audit_down();")
+            else:
+                twserver.db_sql(srv.workdir, "CREATE TRIGGER audit_down BEFORE INSERT ON "
+                                             "audit_events BEGIN SELECT RAISE(ABORT, "
+                                             "'audit store down'); END;")
             U = grpc.StatusCode.UNAVAILABLE
             self.assertEqual(code_of(s.call, "KeyVault", "PutBrokerKey", broker="sim",
                                      environment=common.TRADING_MODE_PAPER,

@@ -5,7 +5,6 @@ checked against its audit event."""
 
 import json
 import os
-import sqlite3
 import unittest
 
 import grpc
@@ -317,11 +316,11 @@ class RiskTest(unittest.TestCase):
     def test_resume_refused_while_breaker_tripped(self):
         alice = self.api.token("alice")
         aid = self.uid(alice)
-        db = sqlite3.connect(os.path.join(self.srv.workdir, "tradewink.db"), timeout=10)
-        db.execute("UPDATE risk_state SET trading_state='HALTED', halted_by='breaker',"
-                   " halt_reason='DAILY_LOSS: lost 2.1% of start-of-day equity',"
-                   " breaker_until_us=? WHERE user_id=?", (FAR_FUTURE_US, int(aid)))
-        db.commit()
+        import twserver
+        twserver.db_sql(self.srv.workdir,
+                        "UPDATE risk_state SET trading_state='HALTED', halted_by='breaker',"
+                        " halt_reason='DAILY_LOSS: lost 2.1%% of start-of-day equity',"
+                        " breaker_until_us=%d WHERE user_id=%d" % (FAR_FUTURE_US, int(aid)))
         e = rpc_error(self.call, "Resume", alice)
         self.assertEqual(e.code(), grpc.StatusCode.FAILED_PRECONDITION)
         self.assertIn("breaker", e.details())
@@ -332,9 +331,8 @@ class RiskTest(unittest.TestCase):
         self.assertIn("breaker", st.halt_reason)
         self.assertEqual(code_of(self.call, "Resume", alice), grpc.StatusCode.FAILED_PRECONDITION)
         # Once the breaker has expired (next session), Resume works.
-        db.execute("UPDATE risk_state SET breaker_until_us=1 WHERE user_id=?", (int(aid),))
-        db.commit()
-        db.close()
+        twserver.db_sql(self.srv.workdir,
+                        "UPDATE risk_state SET breaker_until_us=1 WHERE user_id=%d" % int(aid))
         st = self.call("Resume", alice).state
         self.assertEqual(st.trading_state, ACTIVE)
         self.assertFalse(st.breaker_tripped)
