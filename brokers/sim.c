@@ -1168,7 +1168,7 @@ static brk_rc sim_positions(brk_conn *c, brk_position_list *out, brk_err *err)
     }
 out:
     pthread_mutex_unlock(&sc->e->mu);
-    if (rc == BRK_OK && out->n > 1)
+    if (rc == BRK_OK && out->items != NULL && out->n > 1)
         qsort(out->items, out->n, sizeof *out->items, pos_cmp);
     return rc;
 }

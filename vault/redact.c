@@ -17,6 +17,8 @@
 #include "vault/vault_int.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,12 +401,90 @@ static void redact_into(const char *s, size_t n, struct sb *b)
     }
 }
 
+/*
+ * Fast pre-check: can anything in s[0..n) be redacted at all? Every detector below needs one
+ * of these substrings: a value shape (JWT "eyJ", Fernet "gAAAAA", PEM "-----", a scheme word,
+ * "://", a known secret prefix) in the lowercased text, or a sensitive-name stem in the
+ * lowercased text with '-', '_', '.' and spaces removed (the same normalisation the name
+ * check uses). A line with any escape sequence takes the full path, since decoding could
+ * form a needle. False positives only cost time; the redaction table tests guard against
+ * false negatives.
+ */
+/* Any of needles[] (lowercase, at most 32) in hay[0..n)? first[c] is the bitmask of the needles
+ * starting with byte c, so most positions cost one table load. */
+static int contains_any(const char *hay, size_t n, const char *const *needles, size_t count,
+                        const uint32_t first[256])
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t m = first[(unsigned char)hay[i]];
+        for (size_t k = 0; m != 0; k++, m >>= 1) {
+            if (!(m & 1u))
+                continue;
+            size_t len = strlen(needles[k]);
+            if (len <= n - i && memcmp(hay + i, needles[k], len) == 0)
+                return 1;
+        }
+    }
+    (void)count;
+    return 0;
+}
+
+static void first_bytes(const char *const *needles, size_t count, uint32_t first[256])
+{
+    for (size_t k = 0; k < count; k++)
+        first[(unsigned char)needles[k][0]] |= 1u << k;
+}
+
+static const char *const shapes[] = {"eyj",      "gaaaaa",   "-----",    "://",
+                                     "bearer",   "basic",    "digest",   "whsec_",
+                                     "sk_live_", "sk_test_", "rk_live_", "\\"};
+static const char *const stems[] = {"secret", "token", "pass", "pwd",     "key",    "auth",
+                                    "cookie", "cred",  "jwt",  "session", "bearer", "csrf"};
+static uint32_t shape_first[256], stem_first[256];
+static pthread_once_t first_once = PTHREAD_ONCE_INIT;
+
+static void init_first(void)
+{
+    first_bytes(shapes, sizeof(shapes) / sizeof(shapes[0]), shape_first);
+    first_bytes(stems, sizeof(stems) / sizeof(stems[0]), stem_first);
+}
+
+static int maybe_sensitive(const char *s, size_t n)
+{
+    char low[2048], norm[2048];
+    size_t nn = 0;
+    if (n > sizeof(low))
+        return 1;
+    pthread_once(&first_once, init_first);
+    for (size_t i = 0; i < n; i++) {
+        char c = lower(s[i]);
+        low[i] = c;
+        if (c != '-' && c != '_' && c != '.' && c != ' ')
+            norm[nn++] = c;
+    }
+    return contains_any(low, n, shapes, sizeof(shapes) / sizeof(shapes[0]), shape_first) ||
+           contains_any(norm, nn, stems, sizeof(stems) / sizeof(stems[0]), stem_first);
+}
+
+static vault_rc copy_out(const char *in, size_t len, char **out)
+{
+    char *p = malloc(len + 1);
+    if (p == NULL)
+        return VAULT_ERR_NOMEM;
+    memcpy(p, in, len);
+    p[len] = '\0';
+    *out = p;
+    return VAULT_OK;
+}
+
 vault_rc vault_redact_text(const char *in, size_t len, char **out)
 {
     struct sb b = {0};
 
     if (in == NULL || out == NULL)
         return VAULT_ERR_INVALID_ARG;
+    if (!maybe_sensitive(in, len))
+        return copy_out(in, len, out);
     sb_put(&b, "", 0);
     redact_into(in, len, &b);
     if (b.oom) {
@@ -747,6 +827,8 @@ vault_rc vault_redact_json_line(const char *in, size_t len, char **out)
 
     if (in == NULL || out == NULL)
         return VAULT_ERR_INVALID_ARG;
+    if (!maybe_sensitive(in, len))
+        return copy_out(in, len, out);
     sb_put(&b, "", 0);
     p.s = in;
     p.n = len;

@@ -233,7 +233,7 @@ refl_index *refl_index_create(const unsigned char *set, size_t len, const char *
     ok = 1;
 out:
     for (size_t i = 0; deps && i < ix->nfiles; i++) {
-        for (size_t k = 0; deps[i] && k < ndeps[i]; k++)
+        for (size_t k = 0; deps[i] && ndeps && k < ndeps[i]; k++)
             free(deps[i][k]);
         free(deps[i]);
     }

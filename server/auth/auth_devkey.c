@@ -201,7 +201,7 @@ int auth_devkey_mint(const auth_devkey *k, const char *issuer, const char *sub, 
     hdr = json_pack("{s:s, s:s, s:s}", "alg", "RS256", "kid", k->kid, "typ", "JWT");
     claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", issuer ? issuer : "tradewink-dev", "sub",
                        sub, "role", auth_role_name(role), "iat", (json_int_t)now, "exp",
-                       (json_int_t)(now + ttl_s));
+                       (json_int_t)now + (json_int_t)ttl_s);
     if (!hdr || !claims)
         goto out; /* also: sub or issuer not valid UTF-8 */
     hs = json_dumps(hdr, JSON_COMPACT);

@@ -498,7 +498,7 @@ tw_status risksvc_get_limits(tw_call *c, const Tradewink__V1__GetLimitsRequest *
                              Tradewink__V1__GetLimitsResponse *resp)
 {
     store_conn *conn;
-    int64_t uid;
+    int64_t uid = 0;
     tw_status st;
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
@@ -683,7 +683,7 @@ tw_status risksvc_resume(tw_call *c, const Tradewink__V1__ResumeRequest *req,
     (void)req;
     store_conn *conn;
     store_risk_state rs, prev;
-    store_global_state g;
+    store_global_state g = {0};
     tw_status st;
     if ((st = begin_own_state(c, &conn, &rs, &g)).code != TW_OK)
         return st;

@@ -130,7 +130,11 @@ store_rc db_res_add_row(db_res *r, int ncols, db_val *cells)
 {
     if (r->nrows > 0 && r->ncols != ncols)
         return STORE_INTERNAL;
-    if ((size_t)r->nrows + 1 > SIZE_MAX / sizeof(db_val) / (size_t)(ncols ? ncols : 1))
+    if (ncols <= 0) { /* a row of no columns carries nothing to store */
+        r->nrows++;
+        return STORE_OK;
+    }
+    if ((size_t)r->nrows + 1 > SIZE_MAX / sizeof(db_val) / (size_t)ncols)
         return STORE_NOMEM;
     db_val *grown = realloc(r->cells, sizeof(db_val) * (size_t)(r->nrows + 1) * (size_t)ncols);
     if (grown == NULL && ncols > 0)
@@ -245,7 +249,7 @@ static store_rc pg_url_check(const char *url, store_log_fn log, void *log_ctx, c
     const char *lists[2] = {host, hostaddr};
     for (int l = 0; l < 2; l++) {
         const char *s = lists[l];
-        while (*s != '\0') {
+        while (s && *s != '\0') {
             size_t len = strcspn(s, ",");
             if (!is_loopback_host(s, len) && strcmp(sslmode, "verify-full") != 0 && log) {
                 char msg[512];
@@ -344,7 +348,7 @@ store_rc store_open(const char *url, store_log_fn log, void *log_ctx, store **ou
 {
     store *st = NULL;
     store_conn *c = NULL;
-    const char *target = NULL;
+    const char *target = "";
     store_rc rc;
 
     *out = NULL;
