@@ -30,8 +30,14 @@ fi
 if [ $# -ge 1 ]; then
   echo "== clang-tidy"
   mapfile -t tidy_files < <(printf '%s\n' "${files[@]}" | grep -E '^(server|vault|risk|brokers)/.*\.c$')
+  # Checks: bugprone, cert and the clang static analyzer. Left out, with reasons:
+  #  valist.Uninitialized: clang 14 reports every va_start'ed list (a known false positive);
+  #  sizeof-expression: we allocate arrays of message pointers as n * sizeof(*arr) on purpose;
+  #  implicit-widening / narrowing: int arithmetic on small bounded values, checked by -Wall;
+  #  not-null-terminated-result: memcpy of counted bytes followed by an explicit NUL;
+  #  optin.performance.Padding: layout, not correctness.
   if ! clang-tidy -p "$1" --quiet --warnings-as-errors='*' \
-       --checks='-*,bugprone-*,cert-*,clang-analyzer-*,-bugprone-easily-swappable-parameters,-cert-err33-c,-bugprone-reserved-identifier,-cert-dcl37-c,-cert-dcl51-cpp,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-bugprone-assignment-in-if-condition' \
+       --checks='-*,bugprone-*,cert-*,clang-analyzer-*,-bugprone-easily-swappable-parameters,-cert-err33-c,-bugprone-reserved-identifier,-cert-dcl37-c,-cert-dcl51-cpp,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-bugprone-assignment-in-if-condition,-clang-analyzer-valist.Uninitialized,-bugprone-sizeof-expression,-bugprone-implicit-widening-of-multiplication-result,-bugprone-narrowing-conversions,-bugprone-not-null-terminated-result,-clang-analyzer-optin.performance.Padding' \
        "${tidy_files[@]}" 2>/dev/null; then
     status=1
   fi

@@ -570,8 +570,13 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
         st = rc == STORE_OK
                  ? svc_audit(c, conn, uid, "ORDER_EXPIRE", req->order_id, "SUCCESS", NULL)
                  : svc_store_status(c, rc, "order");
-        if (st.code == TW_OK && (rc = store_tx_commit(conn)) == STORE_OK)
-            st = tw_err(TW_FAILED_PRECONDITION, "the confirmation window has passed");
+        if (st.code == TW_OK) {
+            /* The expiry is recorded; the confirmation itself is refused. */
+            rc = store_tx_commit(conn);
+            st = rc == STORE_OK
+                     ? tw_err(TW_FAILED_PRECONDITION, "the confirmation window has passed")
+                     : svc_store_status(c, rc, "order");
+        }
     } else {
         trading_view *v = tw_arena_zalloc(a, sizeof(*v));
         risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
