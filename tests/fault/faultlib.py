@@ -1,0 +1,544 @@
+"""Shared helpers for the fault-injection tests (tests/fault) and the soak (tests/soak).
+
+Purpose: give each fault test its OWN disposable dependencies on loopback — a PostgreSQL
+(scripts/pg-test-server.sh in a temp dir), a redis-server, an Alpaca Trading API v2 stub and
+an HTTPS JWKS provider — so a test can stop, kill or slow them without touching the shared
+instances CI exports (TW_TEST_PG_URL, TW_TEST_REDIS_URL) for tests running in parallel.
+
+Design: every dependency is a small class with start()/stop() that remembers the PID it
+started and signals only that PID (PostgreSQL is stopped with pg_ctl, which signals the
+postmaster named in its own pid file). Every wait is bounded. The Alpaca stub runs in a
+thread of the test process, so it survives a kill -9 of tradewinkd and keeps its ledger: POSTs
+per client_order_id, the APCA-API-KEY-ID each order arrived with, and every secret header it
+saw (to check the server never sends user A's key for user B).
+
+Invariants: traffic stays on 127.0.0.1; ports come from the kernel (bind to port 0) or are
+probed free just before use; nothing here reads credentials from the environment.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("TW_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "services"))
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "integration"))
+
+import grpc  # noqa: E402
+from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: E402
+
+import twapi  # noqa: E402
+from twapi import Api, audit, common, orders, sim  # noqa: E402,F401
+import twserver  # noqa: E402
+from twserver import TwServer  # noqa: E402,F401
+
+BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
+MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
+S = orders.OrderStatus
+PAPER = common.TRADING_MODE_PAPER
+
+
+def status_name(v):
+    return S.Name(v).replace("ORDER_STATUS_", "")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout, interval=0.1):
+    """Poll pred() until truthy or timeout; returns its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
+def http_get(port, path, timeout=10):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        return r.status, r.read().decode("utf-8", "replace")
+
+
+def metric_value(text, name):
+    """The value of an unlabelled Prometheus sample `name` in text, or None."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+# -- PostgreSQL of our own ------------------------------------------------------------------------
+class OwnPostgres:
+    """A throw-away PostgreSQL via scripts/pg-test-server.sh on a free loopback port."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="twfault-pg-")
+        os.chmod(self.dir, 0o755)  # the script hands it to user postgres when we are root
+        self.port = free_port()
+        self.url = None
+        self.script = os.path.join(SOURCE_DIR, "scripts", "pg-test-server.sh")
+
+    def start(self):
+        out = subprocess.run([self.script, "start", self.dir, str(self.port)], check=True,
+                             capture_output=True, text=True, timeout=120)
+        self.url = out.stdout.strip().splitlines()[-1]
+        return self.url
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], check=True, capture_output=True,
+                       timeout=90)
+
+    def psql(self, sql):
+        """Rows of a query as lists of strings (unaligned, '|' separated)."""
+        out = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", self.url,
+                              "-c", sql], check=True, capture_output=True, text=True,
+                             timeout=60).stdout
+        return [ln.split("|") for ln in out.splitlines() if ln]
+
+    def schema_url(self):
+        """A URL whose sessions use a fresh schema (so restarts of the test reuse nothing)."""
+        schema = "f_" + uuid.uuid4().hex[:12]
+        self.psql("CREATE SCHEMA %s" % schema)
+        return self.url + "?options=-csearch_path%3D" + schema, schema
+
+    def cleanup(self):
+        try:
+            self.stop()
+        except Exception:  # noqa: BLE001 - best effort on teardown
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- redis-server of our own ----------------------------------------------------------------------
+class OwnRedis:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="twfault-redis-")
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+        def up():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    return s.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+        if not wait_until(up, 15):
+            raise RuntimeError("redis-server did not start on port %d" % self.port)
+        return self
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- Alpaca Trading API v2 stub -------------------------------------------------------------------
+class AlpacaStub:
+    """A loopback Alpaca stub with scriptable failures and a ledger of what it received.
+
+    post_plan: a list consumed one entry per POST /v2/orders; each entry is a tuple
+      ("ok", delay_s)           create the order, answer 200 after delay_s
+      ("500", create)           answer 500; create the order first when create is True
+      ("hang", create, secs)    create (or not), then sleep secs before answering 200
+    An empty plan means ("ok", 0). get_delay_s slows every GET (slow broker).
+    """
+
+    ACCOUNT = {"id": "stub-account", "status": "ACTIVE", "currency": "USD", "cash": "100000",
+               "equity": "100000", "last_equity": "100000", "buying_power": "200000",
+               "multiplier": "2", "pattern_day_trader": False, "trading_blocked": False,
+               "account_blocked": False, "trade_suspended_by_user": False,
+               "daytrade_count": 0}
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.orders = {}  # client_order_id -> order json
+        self.posts = {}  # client_order_id -> number of POSTs
+        self.key_of = {}  # client_order_id -> APCA-API-KEY-ID of the POST
+        self.secrets_seen = set()
+        self.requests = []  # (method, path, key id)
+        self.post_plan = []
+        self.get_delay_s = 0.0
+        self.get_fail_500 = False
+        self.seq = 0
+        self.post_started = threading.Event()
+        stub = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _reply(self, code, obj):
+                body = json.dumps(obj).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up (timeout); that is the point of some plans
+
+            def _auth(self):
+                kid = self.headers.get("APCA-API-KEY-ID", "")
+                sec = self.headers.get("APCA-API-SECRET-KEY", "")
+                with stub.lock:
+                    stub.requests.append((self.command, self.path, kid))
+                    if sec:
+                        stub.secrets_seen.add((kid, sec))
+                if not kid or not sec:
+                    self._reply(401, {"code": 40110000, "message": "unauthorized"})
+                    return None
+                return kid
+
+            def do_GET(self):
+                kid = self._auth()
+                if kid is None:
+                    return
+                if stub.get_delay_s:
+                    time.sleep(stub.get_delay_s)
+                if stub.get_fail_500:
+                    return self._reply(500, {"message": "internal"})
+                path, _, query = self.path.partition("?")
+                if path == "/v2/account":
+                    return self._reply(200, stub.ACCOUNT)
+                if path == "/v2/positions":
+                    return self._reply(200, [])
+                if path == "/v2/orders:by_client_order_id":
+                    coid = dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv).get(
+                        "client_order_id", "")
+                    with stub.lock:
+                        o = stub.orders.get(coid)
+                        owner = stub.key_of.get(coid)
+                    if o is None or owner != kid:
+                        return self._reply(404, {"message": "order not found"})
+                    return self._reply(200, o)
+                if path == "/v2/orders":
+                    with stub.lock:
+                        mine = [o for c, o in stub.orders.items() if stub.key_of.get(c) == kid]
+                    return self._reply(200, mine)
+                return self._reply(404, {"message": "not found"})
+
+            def do_DELETE(self):
+                kid = self._auth()
+                if kid is None:
+                    return
+                oid = self.path.rsplit("/", 1)[-1]
+                with stub.lock:
+                    for c, o in stub.orders.items():
+                        if o["id"] == oid and stub.key_of.get(c) == kid:
+                            o["status"] = "canceled"
+                            break
+                    else:
+                        return self._reply(404, {"message": "order not found"})
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0") or 0)
+                raw = self.rfile.read(n)
+                kid = self._auth()
+                if kid is None:
+                    return
+                if self.path != "/v2/orders":
+                    return self._reply(404, {"message": "not found"})
+                req = json.loads(raw or b"{}")
+                coid = req.get("client_order_id", "")
+                with stub.lock:
+                    stub.posts[coid] = stub.posts.get(coid, 0) + 1
+                    plan = stub.post_plan.pop(0) if stub.post_plan else ("ok", 0)
+                    if coid in stub.orders:
+                        dup = True
+                    else:
+                        dup = False
+                stub.post_started.set()
+                if dup:
+                    return self._reply(422, {"code": 40010001,
+                                             "message": "client_order_id must be unique"})
+                kind = plan[0]
+                create = kind == "ok" or (len(plan) > 1 and plan[1] is True)
+                if create:
+                    with stub.lock:
+                        stub.seq += 1
+                        o = {"id": "stub-%06d" % stub.seq, "client_order_id": coid,
+                             "symbol": req.get("symbol"), "qty": req.get("qty"),
+                             "filled_qty": "0", "filled_avg_price": None,
+                             "limit_price": req.get("limit_price"), "type": req.get("type"),
+                             "order_type": req.get("type"), "side": req.get("side"),
+                             "time_in_force": req.get("time_in_force"), "status": "accepted",
+                             "created_at": "2026-01-02T14:30:00.123456Z",
+                             "updated_at": "2026-01-02T14:30:00.123456Z"}
+                        stub.orders[coid] = o
+                        stub.key_of[coid] = kid
+                if kind == "ok":
+                    if plan[1]:
+                        time.sleep(plan[1])
+                    return self._reply(200, stub.orders[coid])
+                if kind == "500":
+                    return self._reply(500, {"message": "internal server error"})
+                if kind == "hang":
+                    time.sleep(plan[2])
+                    o = stub.orders.get(coid)
+                    return self._reply(200 if o else 500, o or {"message": "late"})
+                return self._reply(500, {"message": "bad plan"})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def fill(self, coid, price):
+        """Mark an order filled at the stub (the reconciler picks it up)."""
+        with self.lock:
+            o = self.orders[coid]
+            o["status"] = "filled"
+            o["filled_qty"] = o["qty"]
+            o["filled_avg_price"] = price
+
+
+# -- HTTPS JWKS provider of our own ---------------------------------------------------------------
+def b64u_int(n):
+    import base64
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class JwksProvider:
+    """An HTTPS JWKS endpoint (own CA made with the openssl CLI) that can go down or slow."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        self.dir = tempfile.mkdtemp(prefix="twfault-jwks-")
+        d = self.dir
+        self._ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key",
+                  "-out", d + "/ca.pem", "-days", "1", "-subj", "/CN=tw fault test CA")
+        self._ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/srv.key", "-out",
+                  d + "/srv.csr", "-subj", "/CN=127.0.0.1")
+        with open(d + "/srv.ext", "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+        self._ssl("x509", "-req", "-in", d + "/srv.csr", "-CA", d + "/ca.pem", "-CAkey",
+                  d + "/ca.key", "-CAcreateserial", "-out", d + "/srv.pem", "-days", "1",
+                  "-extfile", d + "/srv.ext")
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key_pem = self.key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption())
+        pub = self.key.public_key().public_numbers()
+        self.kid = "fault-" + uuid.uuid4().hex[:8]
+        self.jwks = json.dumps({"keys": [{"kty": "RSA", "kid": self.kid, "use": "sig",
+                                          "alg": "RS256", "n": b64u_int(pub.n),
+                                          "e": b64u_int(pub.e)}]}).encode()
+        self.ca_file = d + "/ca.pem"
+        self.mode = "up"  # up | down (connection reset) | slow
+        self.slow_s = 6.0
+        self.hits = 0
+        self.httpd = None
+        self.port = free_port()
+
+    @staticmethod
+    def _ssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    @property
+    def url(self):
+        return "https://127.0.0.1:%d/.well-known/jwks.json" % self.port
+
+    def start(self):
+        import ssl
+        prov = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                prov.hits += 1
+                if prov.mode == "slow":
+                    time.sleep(prov.slow_s)
+                body = prov.jwks
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.httpd.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.dir + "/srv.pem", self.dir + "/srv.key")
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.mode = "up"
+        return self
+
+    def down(self):
+        """Close the listening socket: connections are refused."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.httpd = None
+
+    def token(self, sub, issuer, ttl=600, role="user"):
+        import jwt
+        now = int(time.time())
+        return jwt.encode({"sub": sub, "iss": issuer, "iat": now, "exp": now + ttl,
+                           "role": role, "jti": uuid.uuid4().hex},
+                          self.key_pem, algorithm="RS256", headers={"kid": self.kid})
+
+    def cleanup(self):
+        if self.httpd:
+            self.down()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- users, orders and checks ---------------------------------------------------------------------
+def set_clock_and_quotes(api, admin_tok, symbols, last="100"):
+    """A trading-day sim clock and a quote per symbol (also the reference price for alpaca
+    orders: the server has no other quote source, see the issue note)."""
+    monday_10am = 1796050800  # Monday 2026-11-30 10:00 New York
+    api.call("Sim", "SetClock", token=admin_tok,
+             time=timestamp_pb2.Timestamp(seconds=monday_10am))
+    from decimal import Decimal
+    lp = Decimal(last)
+    api.call("Sim", "SetQuotes", token=admin_tok,
+             quotes=[sim.Quote(symbol=s, bid=str(lp - Decimal("0.01")),
+                               ask=str(lp + Decimal("0.01")), last=str(lp)) for s in symbols])
+
+
+def add_alpaca_key(api, tok, key_id, secret):
+    k = api.call("KeyVault", "PutBrokerKey", token=tok, broker="alpaca", environment=PAPER,
+                 key_id=key_id, secret=secret).key
+    api.call("Orders", "UpdateAccountSettings", token=tok,
+             default_broker_key_id=wrappers_pb2.StringValue(value=k.id))
+    return k.id
+
+
+def submit(api, tok, coid, symbol="AAPL", qty="1", limit="100.00", type_=LIMIT, timeout=30):
+    return api.call("Orders", "SubmitOrder", token=tok, timeout=timeout, client_order_id=coid,
+                    symbol=symbol, side=BUY, type=type_, qty=qty,
+                    limit_price=limit if type_ == LIMIT else "").order
+
+
+def list_orders(api, tok):
+    out, page = [], ""
+    while True:
+        r = api.call("Orders", "ListOrders", token=tok, page_size=500, page_token=page)
+        out.extend(r.orders)
+        page = r.next_page_token
+        if not page:
+            return out
+
+
+def list_events(api, tok):
+    out, page = [], ""
+    while True:
+        r = api.call("Audit", "ListEvents", token=tok, page_size=500, page_token=page)
+        out.extend(r.events)
+        page = r.next_page_token
+        if not page:
+            return out
+
+
+ENTRY_ACTIONS = {audit.AUDIT_ACTION_ORDER_ENTRY, audit.AUDIT_ACTION_ORDER_EXIT,
+                 audit.AUDIT_ACTION_ORDER_REJECT}
+
+
+def check_orders_and_audit(tc, api, tok, acked):
+    """acked: {client_order_id: order id} acknowledged OK to the client. Asserts each is in the
+    store exactly once, with exactly one admission audit event, and the chain verifies.
+    Returns the user's orders."""
+    ords = list_orders(api, tok)
+    by_coid = {}
+    for o in ords:
+        by_coid.setdefault(o.client_order_id, []).append(o)
+    for coid, oid in acked.items():
+        got = by_coid.get(coid, [])
+        tc.assertEqual(len(got), 1, "acknowledged order %s present %d times" % (coid, len(got)))
+        tc.assertEqual(got[0].id, oid, coid)
+    ids = [o.id for o in ords]
+    tc.assertEqual(len(ids), len(set(ids)), "duplicate order ids in ListOrders")
+    evs = list_events(api, tok)
+    admissions = {}
+    for e in evs:
+        if e.action in ENTRY_ACTIONS and e.actor_type != audit.ACTOR_TYPE_SYSTEM:
+            admissions[e.object_id] = admissions.get(e.object_id, 0) + 1
+    for o in ords:
+        tc.assertEqual(admissions.get(o.id, 0), 1,
+                       "order %s (%s) has %d admission audit events"
+                       % (o.id, o.client_order_id, admissions.get(o.id, 0)))
+    tc.assertTrue(api.call("Audit", "VerifyChain", token=tok).ok, "audit chain broken")
+    return ords
+
+
+def sqlite_rows(workdir, sql):
+    db = sqlite3.connect(os.path.join(workdir, "tradewink.db"))
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def rpc_code(e):
+    return e.code() if isinstance(e, grpc.RpcError) else None
