@@ -86,6 +86,7 @@ static void *bo_run(void *arg)
         return NULL;
     }
     double deadline = t->start + o->duration_s;
+    char one[] = "1";
     for (long k = 0; k < t->quota; k++) {
         double sched = now_s();
         if (o->rate > 0) {
@@ -98,13 +99,14 @@ static void *bo_run(void *arg)
         }
         char coid[64];
         snprintf(coid, sizeof(coid), "%s-%ld-%ld", o->prefix, t->index, k);
-        Tradewink__V1__SubmitOrderRequest req = TRADEWINK__V1__SUBMIT_ORDER_REQUEST__INIT;
+        Tradewink__V1__SubmitOrderRequest req;
+        tradewink__v1__submit_order_request__init(&req);
         req.client_order_id = coid;
         req.symbol = (char *)(uintptr_t)o->symbol;
         req.side = (k & 1) ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL
                            : TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY;
         req.type = TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET;
-        req.qty = (char *)"1";
+        req.qty = one;
         Tradewink__V1__SubmitOrderResponse *resp = NULL;
         st = twc_orders_submit_order(c, &req, &resp, NULL);
         double done = now_s();
