@@ -181,11 +181,14 @@ class OwnRedis:
 class AlpacaStub:
     """A loopback Alpaca stub with scriptable failures and a ledger of what it received.
 
-    post_plan: a list consumed one entry per POST /v2/orders; each entry is a tuple
+    plan_by_symbol: {symbol: plan} chooses what a POST /v2/orders for that symbol meets;
+    post_plan: a list consumed one entry per POST for other symbols. A plan is a tuple
       ("ok", delay_s)           create the order, answer 200 after delay_s
       ("500", create)           answer 500; create the order first when create is True
-      ("hang", create, secs)    create (or not), then sleep secs before answering 200
-    An empty plan means ("ok", 0). get_delay_s slows every GET (slow broker).
+      ("hang", create, secs)    create (or not), then sleep secs before answering
+      ("late", secs)            sleep secs, THEN create the order and answer 200
+    No plan means ("ok", 0). get_delay_s slows every GET (slow broker); get_fail_500 makes
+    every GET answer 500.
     """
 
     ACCOUNT = {"id": "stub-account", "status": "ACTIVE", "currency": "USD", "cash": "100000",
@@ -202,6 +205,7 @@ class AlpacaStub:
         self.secrets_seen = set()
         self.requests = []  # (method, path, key id)
         self.post_plan = []
+        self.plan_by_symbol = {}
         self.get_delay_s = 0.0
         self.get_fail_500 = False
         self.seq = 0
@@ -293,7 +297,9 @@ class AlpacaStub:
                 coid = req.get("client_order_id", "")
                 with stub.lock:
                     stub.posts[coid] = stub.posts.get(coid, 0) + 1
-                    plan = stub.post_plan.pop(0) if stub.post_plan else ("ok", 0)
+                    plan = stub.plan_by_symbol.get(req.get("symbol"))
+                    if plan is None:
+                        plan = stub.post_plan.pop(0) if stub.post_plan else ("ok", 0)
                     if coid in stub.orders:
                         dup = True
                     else:
@@ -303,7 +309,9 @@ class AlpacaStub:
                     return self._reply(422, {"code": 40010001,
                                              "message": "client_order_id must be unique"})
                 kind = plan[0]
-                create = kind == "ok" or (len(plan) > 1 and plan[1] is True)
+                if kind == "late":
+                    time.sleep(plan[1])
+                create = kind in ("ok", "late") or (len(plan) > 1 and plan[1] is True)
                 if create:
                     with stub.lock:
                         stub.seq += 1
@@ -317,6 +325,8 @@ class AlpacaStub:
                              "updated_at": "2026-01-02T14:30:00.123456Z"}
                         stub.orders[coid] = o
                         stub.key_of[coid] = kid
+                if kind == "late":
+                    return self._reply(200, stub.orders[coid])
                 if kind == "ok":
                     if plan[1]:
                         time.sleep(plan[1])
@@ -454,6 +464,16 @@ class JwksProvider:
 
 
 # -- users, orders and checks ---------------------------------------------------------------------
+def own_api(addr):
+    """An Api on its own HTTP/2 connection (grpc python shares connections between channels
+    to the same target unless told not to; tradewinkd serves one connection's calls on one
+    worker thread, so separate clients need separate connections to run in parallel)."""
+    api = Api(addr)
+    api.channel.close()
+    api.channel = grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)])
+    return api
+
+
 def set_clock_and_quotes(api, admin_tok, symbols, last="100"):
     """A trading-day sim clock and a quote per symbol (also the reference price for alpaca
     orders: the server has no other quote source, see the issue note)."""
