@@ -268,13 +268,19 @@ static tw_status app_rate_limit(void *appv, tw_call *c, tw_rate_class cls)
     default:
         ec = EDGE_RL_API;
     }
+    /* Per user by token subject (stable across databases and replicas), per peer otherwise.
+     * The limiter hashes long keys. */
     const tw_principal *p = tw_call_principal(c);
-    if (ec == EDGE_RL_PUBLIC || !p->user_id)
+    char keybuf[300];
+    const char *k = key;
+    if (ec == EDGE_RL_PUBLIC || !p->subject) {
         peer_host(tw_call_peer(c), key, sizeof(key));
-    else
-        snprintf(key, sizeof(key), "u:%lld", (long long)p->user_id);
+    } else {
+        snprintf(keybuf, sizeof(keybuf), "s:%s", p->subject);
+        k = keybuf;
+    }
     int64_t retry = 0;
-    if (app->rl && edge_rl_check(app->rl, ec, key, &retry) == EDGE_RL_DENY)
+    if (app->rl && edge_rl_check(app->rl, ec, k, &retry) == EDGE_RL_DENY)
         return rate_denied(app, c, ec, retry);
     return tw_ok();
 }

@@ -93,7 +93,9 @@ int main(int argc, char **argv)
         .tls_cert_file = cfg.tls_cert_file,
         .tls_key_file = cfg.tls_key_file,
         .tls_client_ca_file = cfg.tls_client_ca_file,
-        .workers = cfg.workers > 0 ? cfg.workers : (ncpu > 0 ? (int)ncpu : 2),
+        /* Handlers block on the database and the broker: by default run several workers per
+         * core so a slow round trip does not idle the CPU (TW_WORKERS overrides). */
+        .workers = cfg.workers > 0 ? cfg.workers : (ncpu > 0 ? 4 * (int)ncpu : 8),
         .max_message_bytes = cfg.max_message_bytes,
         .shutdown_grace_ms = cfg.shutdown_grace_ms,
     };

@@ -643,7 +643,7 @@ tw_status risksvc_halt(tw_call *c, const Tradewink__V1__HaltRequest *req,
                        Tradewink__V1__HaltResponse *resp)
 {
     store_conn *conn;
-    store_risk_state rs = {0}, prev = {0};
+    store_risk_state rs = {0}, prev;
     store_global_state g;
     char *reason;
     tw_status st = clean_reason(c, req->reason, &reason);
@@ -682,7 +682,7 @@ tw_status risksvc_resume(tw_call *c, const Tradewink__V1__ResumeRequest *req,
 {
     (void)req;
     store_conn *conn;
-    store_risk_state rs = {0}, prev = {0};
+    store_risk_state rs = {0}, prev;
     store_global_state g = {0};
     tw_status st;
     if ((st = begin_own_state(c, &conn, &rs, &g)).code != TW_OK)

@@ -157,5 +157,11 @@ static const char pg_v1[] = SCHEMA_V1(
              "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events"
              " FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();";
 
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1};
+/* v2: the order path reads a user's most recent orders (newest first) on every admission and
+ * every broker report; without this index that read sorts the user's whole order history. */
+#define SCHEMA_V2 "CREATE INDEX orders_user_recent ON orders (user_id, id);"
+static const char sqlite_v2[] = SCHEMA_V2;
+static const char pg_v2[] = SCHEMA_V2;
+
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2};

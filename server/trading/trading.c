@@ -357,6 +357,35 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     if (store_order_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord) != STORE_OK)
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
     tw_arena_defer(a, free, ords);
+    if (nord == ORDER_SCAN) {
+        /* A long history: open orders older than the scan window still count as pending. */
+        static const char *const open_states[] = {ORD_PENDING_CONFIRMATION, ORD_PENDING_SUBMIT,
+                                                  ORD_ACCEPTED, ORD_PARTIALLY_FILLED};
+        int64_t oldest = ords[nord - 1].id;
+        for (size_t s_i = 0; s_i < sizeof(open_states) / sizeof(open_states[0]); s_i++) {
+            store_order *more = NULL;
+            size_t nmore = 0;
+            if (store_order_list(conn, user_id, open_states[s_i], oldest, RISK_MAX_OPEN_ORDERS,
+                                 &more, &nmore) != STORE_OK)
+                return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+            if (nmore == 0) {
+                free(more);
+                continue;
+            }
+            /* A new combined array; the old one stays registered with the arena. */
+            store_order *all = malloc((nord + nmore) * sizeof(*ords));
+            if (!all) {
+                free(more);
+                return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+            }
+            memcpy(all, ords, nord * sizeof(*ords));
+            memcpy(all + nord, more, nmore * sizeof(*ords));
+            free(more);
+            tw_arena_defer(a, free, all);
+            ords = all;
+            nord += nmore;
+        }
+    }
     risk_open_order *oo = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*oo));
     risk_recent_order *ro = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*ro));
     risk_fill *ft = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*ft));
