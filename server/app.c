@@ -290,8 +290,12 @@ static void app_done(void *appv, const tw_route *r, tw_code code, int64_t latenc
     srv_app *app = appv;
     if (!app->metrics || !r)
         return;
-    edge_metric_inc2(app->m.rpc_calls, r->path, tw_code_name(code));
-    edge_metric_observe1(app->m.rpc_latency, r->path, (double)latency_us / 1e6);
+    /* Series indexes were resolved once per route at start: no label lookups per call. */
+    size_t i = (size_t)(r - app->routes->routes);
+    if (i >= app->routes->count || (unsigned)code > 16)
+        return;
+    edge_metric_add(app->m.rpc_calls, app->call_series[i][code], 1);
+    edge_metric_observe(app->m.rpc_latency, app->lat_series[i], (double)latency_us / 1e6);
 }
 
 srv_hooks app_hooks(srv_app *app)
@@ -361,6 +365,19 @@ static int edge_create(srv_app *app, const tw_config *cfg, const tw_routes *rout
     if (rc != 0) {
         tw_logf(TW_LOG_ERROR, "start", "metrics: %s", err);
         return -1;
+    }
+    app->routes = routes;
+    app->lat_series = calloc(routes->count ? routes->count : 1, sizeof(*app->lat_series));
+    app->call_series = calloc(routes->count ? routes->count : 1, sizeof(*app->call_series));
+    if (!app->lat_series || !app->call_series)
+        return -1;
+    for (size_t i = 0; i < routes->count; i++) {
+        const char *m1[1] = {routes->routes[i].path};
+        app->lat_series[i] = edge_metric_series(app->m.rpc_latency, m1);
+        for (int code = 0; code <= 16; code++) {
+            const char *m2[2] = {routes->routes[i].path, tw_code_name((tw_code)code)};
+            app->call_series[i][code] = edge_metric_series(app->m.rpc_calls, m2);
+        }
     }
 
     edge_rl_config rc_cfg;
@@ -578,6 +595,8 @@ void app_destroy(srv_app *app)
         free(app->users);
     }
     edge_metrics_destroy(app->metrics);
+    free(app->lat_series);
+    free(app->call_series);
     pthread_mutex_destroy(&app->prober_mu);
     pthread_cond_destroy(&app->prober_cv);
     memset(app, 0, sizeof(*app));

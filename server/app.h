@@ -38,6 +38,9 @@ typedef struct srv_app {
     edge_metrics *metrics;
     edge_tw_metrics m;
     int ops_port;
+    const tw_routes *routes;
+    size_t *lat_series;        /* per route: tw_rpc_latency_seconds series */
+    size_t (*call_series)[17]; /* per route and status code: tw_rpc_calls_total series */
     uint64_t jwks_seen_ok, jwks_seen_failed;
 
     /* Health prober: pings the store every second and flips health. */

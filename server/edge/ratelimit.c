@@ -79,6 +79,7 @@ typedef struct {
 
 struct edge_rl {
     edge_rl_config cfg;
+    EVP_MD *sha256; /* fetched once: an implicit fetch per check costs a global lock */
     int64_t t_us[EDGE_RL_CLASS_COUNT];
     int64_t b_us[EDGE_RL_CLASS_COUNT];
     rl_shard shards[RL_SHARDS];
@@ -343,15 +344,15 @@ static int parse_url(edge_rl *rl, const char *url, char *err, size_t errcap)
 
 /* ---- in-process backend --------------------------------------------------------------- */
 
-static void key_digest(edge_rl_class cls, const char *key, uint8_t out[RL_DIGEST])
+static void key_digest(const EVP_MD *md, edge_rl_class cls, const char *key, uint8_t out[RL_DIGEST])
 {
     uint8_t full[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t c = (uint8_t)cls;
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-        EVP_DigestUpdate(ctx, &c, 1) == 1 && EVP_DigestUpdate(ctx, key, strlen(key)) == 1 &&
-        EVP_DigestFinal_ex(ctx, full, &n) == 1 && n >= RL_DIGEST) {
+    if (ctx && md && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, &c, 1) == 1 &&
+        EVP_DigestUpdate(ctx, key, strlen(key)) == 1 && EVP_DigestFinal_ex(ctx, full, &n) == 1 &&
+        n >= RL_DIGEST) {
         memcpy(out, full, RL_DIGEST);
     } else {
         /* Digest failure (allocation): degrade to a bounded copy, still fixed-size. */
@@ -639,6 +640,7 @@ int edge_rl_create(const edge_rl_config *cfg, edge_rl **out, char *err, size_t e
     }
     rl->cfg = *cfg;
     rl->cfg.redis_url = NULL; /* not kept: may hold a password */
+    rl->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
     if (!rl->cfg.redis_timeout_ms)
         rl->cfg.redis_timeout_ms = 200;
     if (!rl->cfg.redis_retry_ms)
@@ -707,6 +709,7 @@ void edge_rl_destroy(edge_rl *rl)
 {
     if (!rl)
         return;
+    EVP_MD_free(rl->sha256);
     for (int i = 0; i < RL_SHARDS; i++) {
         for (int b = 0; b < RL_BUCKETS; b++) {
             rl_entry *e = rl->shards[i].buckets[b];
@@ -744,7 +747,7 @@ static edge_rl_result rl_run(edge_rl *rl, edge_rl_class cls, const char *key, in
         *retry_after_ms = 0;
     if ((int)cls < 0 || cls >= EDGE_RL_CLASS_COUNT || rl->t_us[cls] == 0)
         return EDGE_RL_ALLOW;
-    key_digest(cls, key ? key : "", d);
+    key_digest(rl->sha256, cls, key ? key : "", d);
     if (rl->redis && redis_check(rl, cls, d, consume, &res, retry_after_ms) == 0)
         return res;
     return local_check(rl, cls, d, consume, retry_after_ms);
