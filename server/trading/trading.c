@@ -645,8 +645,10 @@ out:
     return rc;
 }
 
+/* *reduced: the report closed part of a position (only then can a day trade complete or a
+ * loss be realized, so only then are those recounted). */
 static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
-                             const brk_order *r, const char *actor)
+                             const brk_order *r, const char *actor, bool *reduced)
 {
     store_order o;
     int64_t now_ms = trading_now_ms(t);
@@ -681,6 +683,8 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         } else if (rc != STORE_OK) {
             return rc;
         }
+        if (p.qty != 0 && (p.qty > 0) != (side_dir(o.side) > 0))
+            *reduced = true;
         if (apply_to_position(&p, side_dir(o.side), delta, px) != 0)
             return STORE_INVALID;
         if ((rc = store_position_put(conn, user_id, &p)) != STORE_OK)
@@ -705,7 +709,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         rc = audit_system(conn, user_id,
                           strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
                           oid, "SUCCESS", details, now_us, actor);
-        if (rc == STORE_OK)
+        if (rc == STORE_OK && *reduced)
             rc = record_day_trades(t, conn, user_id, o.symbol, order_id, now_ms);
         if (rc != STORE_OK)
             return rc;
@@ -752,10 +756,11 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
     if (rc != STORE_OK)
         return rc;
     for (int attempt = 0; attempt < 3; attempt++) {
+        bool reduced = false;
         rc = store_tx_begin_user(conn, user_id);
         if (rc == STORE_OK)
-            rc = apply_locked(t, conn, user_id, order_id, report, actor);
-        if (rc == STORE_OK)
+            rc = apply_locked(t, conn, user_id, order_id, report, actor, &reduced);
+        if (rc == STORE_OK && reduced)
             check_breaker(t, conn, user_id);
         if (rc == STORE_OK)
             rc = store_tx_commit(conn);
