@@ -117,7 +117,8 @@ tw_status sim_set_clock(tw_call *c, const Tradewink__V1__SetClockRequest *req,
     if (!req->time || req->time->seconds < 0 || req->time->seconds > 253402300799LL)
         return tw_err(TW_INVALID_ARGUMENT, "time: required, between 1970 and 9999");
     int64_t before_day = brk_sim_now(e);
-    brk_sim_clock_set(e, req->time->seconds * 1000 + req->time->nanos / 1000000, false);
+    /* The clock keeps flowing from the new time (timeouts and windows still pass). */
+    brk_sim_clock_set(e, req->time->seconds * 1000 + req->time->nanos / 1000000, true);
     if (brk_sim_now(e) / 86400000 != before_day / 86400000)
         brk_sim_roll_day(e);
     return clock_reply(c, e, &resp->time);

@@ -50,8 +50,20 @@ const char *store_rc_name(store_rc rc)
     return "UNKNOWN";
 }
 
+/* The clock behind every timestamp the store writes. Set once before threads start. */
+static int64_t (*now_fn)(void *ctx);
+static void *now_ctx;
+
+void store_set_clock(int64_t (*fn)(void *ctx), void *ctx)
+{
+    now_fn = fn;
+    now_ctx = ctx;
+}
+
 int64_t store_now_us(void)
 {
+    if (now_fn)
+        return now_fn(now_ctx);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;

@@ -90,6 +90,11 @@ const char *store_backend_name(const store *st);
  * this binary. *version_out (may be NULL) receives the resulting schema version. */
 store_rc store_migrate(store *st, int *version_out, char *err, size_t errlen);
 
+/* The clock for every timestamp the store writes (created_at, updated_at, ...), in unix
+ * microseconds; NULL = wall clock. Process-wide; set before any thread uses the store (the
+ * server points it at the sim clock so stored times and risk windows agree). */
+void store_set_clock(int64_t (*fn)(void *ctx), void *ctx);
+
 /* Schema version this binary writes. */
 int store_schema_version(void);
 

@@ -26,7 +26,13 @@ extern const size_t tw_sector_map_len;
 
 #define ORDER_SCAN 500 /* most recent orders read for a snapshot */
 #define RECONCILE_EVERY_MS 2000
-#define STUCK_SUBMIT_MS 5000 /* PENDING_SUBMIT older than this is asked about */
+/* PENDING_SUBMIT older than this is asked about: longer than a submission can still be in
+ * flight (adapter connect 5 s + request 10 s), so "the broker has no such order" is final. */
+#define STUCK_SUBMIT_MS 30000
+/* Open orders the broker keeps reporting on (sim events, webhooks) are re-checked only when
+ * quiet this long, and a pass asks the broker at most this many times. */
+#define QUIET_OPEN_MS 5000
+#define RECONCILE_MAX_ASKS 50
 
 struct trading {
     const tw_config *cfg;
@@ -543,9 +549,6 @@ static int apply_to_position(store_position *p, int dir, risk_qty qty, risk_pric
     int64_t q = p->qty;
     if (q == 0 || (q > 0) == (dir > 0)) {
         int64_t absq = q < 0 ? -q : q;
-        int64_t cost;
-        if (muldiv(absq, p->avg_cost, 1, &cost) != 0)
-            return -1;
         __int128 num = (__int128)absq * p->avg_cost + (__int128)qty * price;
         __int128 den = (__int128)absq + qty;
         p->avg_cost = (int64_t)((num + den / 2) / den);
@@ -809,7 +812,8 @@ static void on_sim_event(void *ctx, const brk_sim_event *ev)
 
 /* ---- reconciler -------------------------------------------------------------------------- */
 
-static void reconcile_one(trading *t, store_conn *conn, const store_order *o, int64_t now_ms)
+static void reconcile_one(trading *t, store_conn *conn, const store_order *o, int64_t now_ms,
+                          int *asks)
 {
     /* Pending confirmations expire. */
     if (strcmp(o->status, ORD_PENDING_CONFIRMATION) == 0) {
@@ -823,9 +827,14 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
         }
         return;
     }
-    if (strcmp(o->status, ORD_PENDING_SUBMIT) == 0 &&
-        o->updated_at_us / 1000 > now_ms - STUCK_SUBMIT_MS)
-        return; /* a submission may be in flight right now */
+    /* Store timestamps use the same clock (store_set_clock). */
+    int64_t age_ms = now_ms - o->updated_at_us / 1000;
+    if (strcmp(o->status, ORD_PENDING_SUBMIT) == 0 ? age_ms < STUCK_SUBMIT_MS
+                                                   : age_ms < QUIET_OPEN_MS)
+        return; /* a submission may be in flight, or the broker reported recently */
+    if (*asks >= RECONCILE_MAX_ASKS)
+        return;
+    (*asks)++;
     store_broker_key key, *kp = NULL;
     if (o->broker_key_id) {
         if (store_key_get(conn, o->user_id, o->broker_key_id, &key) != STORE_OK)
@@ -859,6 +868,7 @@ void trading_reconcile(trading *t)
     if (store_conn_acquire(t->st, &conn) != STORE_OK)
         return;
     int64_t after = 0, now_ms = trading_now_ms(t);
+    int asks = 0;
     for (;;) {
         store_order *ords = NULL;
         size_t n = 0;
@@ -868,7 +878,7 @@ void trading_reconcile(trading *t)
         }
         for (size_t i = 0; i < n; i++) {
             after = ords[i].id;
-            reconcile_one(t, conn, &ords[i], now_ms);
+            reconcile_one(t, conn, &ords[i], now_ms, &asks);
         }
         free(ords);
         if (n < 200)
@@ -931,6 +941,11 @@ static int load_sectors(trading *t, const tw_config *cfg)
     return 0;
 }
 
+static int64_t store_clock(void *ctx)
+{
+    return trading_now_ms(ctx) * 1000;
+}
+
 int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **out)
 {
     trading *t = tw_calloc(1, sizeof(*t));
@@ -954,6 +969,9 @@ int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **o
             return -1;
         }
         brk_sim_set_fill_listener(t->sim, on_sim_event, t);
+        /* Stored timestamps follow the sim clock, so order windows, today's fills and the
+         * reconciler's ages are all on one clock. */
+        store_set_clock(store_clock, t);
     }
     *out = t;
     return 0;
@@ -971,6 +989,7 @@ void trading_destroy(trading *t)
         pthread_join(t->rec_thread, NULL);
     }
     if (t->sim) {
+        store_set_clock(NULL, NULL);
         brk_sim_set_fill_listener(t->sim, NULL, NULL);
         brk_sim_engine_destroy(t->sim);
     }

@@ -168,14 +168,10 @@ class BrokerStubTest(unittest.TestCase):
                                       len(stub.requests)), flush=True)
         self.srv.stop_and_check(self)
 
-    @unittest.expectedFailure
     def test_late_acceptance_after_the_reconciler_gave_up(self):
-        """KNOWN SERVER BUG (see the issue note): the reconciler treats a PENDING_SUBMIT order
-        older than 5 s (STUCK_SUBMIT_MS, server/trading/trading.c reconcile_one) as "never
-        reached the broker" when the broker answers 404, but the submission's POST may still
-        be in flight for up to the adapter's 10 s timeout. A broker that accepts the order at
-        7 s leaves it live at the broker while the store says REJECTED for ever (REJECTED is
-        final, so the late OK answer is ignored). Remove expectedFailure once fixed."""
+        """A broker that accepts only after 7 s: the reconciler must not declare the order
+        lost while the submission can still be in flight (STUCK_SUBMIT_MS is longer than the
+        adapter's connect + request timeouts), so the store ends ACCEPTED like the broker."""
         self.stub.plan_by_symbol["LATE"] = ("late", 7)
         o = submit(self.api, self.toks["alice"], "alice-late", symbol="LATE", qty="1",
                    limit="100.00", timeout=40)

@@ -103,7 +103,7 @@ class ActionsTest(unittest.TestCase):
             a1 = s.order("auto1", BUY, "1", origin=common.ORDER_ORIGIN_AUTOMATION)
             s.call("Orders", "ConfirmOrder", order_id=a1.id)
             self.assertIn("ORDER_CONFIRM", seen())
-            a2 = s.order("auto2", BUY, "1", origin=common.ORDER_ORIGIN_AUTOMATION)
+            a2 = s.order("auto2", BUY, "2", origin=common.ORDER_ORIGIN_AUTOMATION)
             s.admin("Sim", "AdvanceClock", duration=duration_pb2.Duration(seconds=900))
             self.assertEqual(code_of(s.call, "Orders", "ConfirmOrder", order_id=a2.id),
                              grpc.StatusCode.FAILED_PRECONDITION)

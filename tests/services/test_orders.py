@@ -142,7 +142,7 @@ class OrdersTest(unittest.TestCase):
         self.assertEqual(code_of(t.call, "Orders", "ConfirmOrder", order_id=o.id),
                          grpc.StatusCode.FAILED_PRECONDITION)
         # Expiry: the confirmation window passes on the sim clock.
-        e = t.submit("auto2", "AAPL", BUY, "1", origin=AUTOMATION)
+        e = t.submit("auto2", "AAPL", BUY, "2", origin=AUTOMATION)  # not a duplicate of auto1
         t.sim("AdvanceClock", duration=duration_pb2.Duration(seconds=600))
         self.assertEqual(code_of(t.call, "Orders", "ConfirmOrder", order_id=e.id),
                          grpc.StatusCode.FAILED_PRECONDITION)
@@ -152,7 +152,7 @@ class OrdersTest(unittest.TestCase):
         s = t.call("Orders", "UpdateAccountSettings",
                    autonomous_mode=wrappers_pb2.BoolValue(value=True)).settings
         self.assertTrue(s.autonomous_mode)
-        a = t.submit("auto3", "AAPL", BUY, "1", origin=AUTOMATION)
+        a = t.submit("auto3", "AAPL", BUY, "3", origin=AUTOMATION)
         self.assertNotEqual(S.Name(a.status), "ORDER_STATUS_PENDING_CONFIRMATION")
 
     def test_live_mode_needs_confirmation_and_a_live_key(self):

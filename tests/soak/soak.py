@@ -64,11 +64,7 @@ import twserver  # noqa: E402  (on sys.path via faultlib)
 ISSUER = "https://issuer.soak.test"
 SYMBOLS = ["AAPL", "MSFT", "JNJ", "XOM", "KO", "PG", "WMT", "CVX", "PFE", "JPM"]
 EXPECTED = {"CancelOrder": {"FAILED_PRECONDITION", "NOT_FOUND"},
-            "BadToken": {"UNAUTHENTICATED"},
-            # Known server gap (issue note): KeyVault.TestBrokerKey answers UNIMPLEMENTED "the
-            # alpaca adapter is not wired yet" although orders use the adapter. Counted and
-            # reported, not failed, so the soak measures everything else.
-            "TestBrokerKey": {"UNIMPLEMENTED"}}
+            "BadToken": {"UNAUTHENTICATED"}}
 
 
 class Soak:
