@@ -39,8 +39,8 @@ typedef struct tw_config {
     char *broker; /* default broker for new users: "sim" */
     int sim_enabled;
     char *sector_map_file;
-    char *alpaca_base_url;   /* TW_ALPACA_BASE_URL: override (tests: a local stub) */
-    char *alpaca_interface;  /* TW_ALPACA_INTERFACE: outbound interface/address */
+    char *alpaca_base_url;  /* TW_ALPACA_BASE_URL: override (tests: a local stub) */
+    char *alpaca_interface; /* TW_ALPACA_INTERFACE: outbound interface/address */
     char *rate_auth_fail, *rate_key_submit, *rate_orders, *rate_api, *rate_public;
 } tw_config;
 
