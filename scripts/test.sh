@@ -38,6 +38,12 @@ for preset in debug asan; do
     scripts/check-quality.sh "build/$preset" || quality=1
   fi
 done
+# A short bounded fuzz run of every parser target (clang + libFuzzer; the fuzz preset).
+echo "== fuzz: ${TW_FUZZ_SECONDS:-30} s per target"
+cmake --preset fuzz >/dev/null
+cmake --build build/fuzz -j "$jobs"
+tests/fuzz/run.sh build/fuzz "${TW_FUZZ_SECONDS:-30}"
+
 if [ "$quality" -ne 0 ]; then
   echo "quality gates failed (formatting, banned functions, cppcheck or clang-tidy): see above"
   exit 1
