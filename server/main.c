@@ -93,9 +93,11 @@ int main(int argc, char **argv)
         .tls_cert_file = cfg.tls_cert_file,
         .tls_key_file = cfg.tls_key_file,
         .tls_client_ca_file = cfg.tls_client_ca_file,
-        /* Handlers block on the database and the broker: by default run several workers per
-         * core so a slow round trip does not idle the CPU (TW_WORKERS overrides). */
-        .workers = cfg.workers > 0 ? cfg.workers : (ncpu > 0 ? 4 * (int)ncpu : 8),
+        /* Completion queues: one per core (TW_WORKERS overrides). Blocking handlers run on the
+         * executors, several per core, so a slow database or broker round trip neither idles
+         * the CPU nor stalls the other calls of its connection. */
+        .workers = cfg.workers > 0 ? cfg.workers : (ncpu > 0 ? (int)ncpu : 2),
+        .executors = cfg.workers > 0 ? 4 * cfg.workers : (ncpu > 0 ? 4 * (int)ncpu : 8),
         .max_message_bytes = cfg.max_message_bytes,
         .shutdown_grace_ms = cfg.shutdown_grace_ms,
     };
@@ -115,6 +117,7 @@ int main(int argc, char **argv)
         tw_log_str(&l, "tls",
                    cfg.tls_cert_file ? (cfg.tls_client_ca_file ? "mtls" : "tls") : "off");
         tw_log_int(&l, "workers", tc.workers);
+        tw_log_int(&l, "executors", tc.executors);
         tw_log_int(&l, "ops_port", app.ops_port);
         tw_log_end(&l);
     }

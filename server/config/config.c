@@ -76,7 +76,8 @@ static const field fields[] = {
     {"TW_WEBHOOK_SECRETS", T_STR, F(webhook_secrets), 0, 0, NULL, NULL, 1,
      "source:whsec_...[ whsec_...],... ; a source without a secret refuses every request."},
     {"TW_WORKERS", T_INT, F(workers), 0, 256, "0", NULL, 0,
-     "Worker threads, one completion queue each; 0 = four per core (handlers block on I/O)."},
+     "Completion-queue threads (0 = one per core); blocking handlers run on four executor threads "
+     "per worker."},
     {"TW_LOG_LEVEL", T_ENUM, F(log_level), 0, 0, "info", log_levels, 0,
      "Minimum log level: debug, info, warn, error."},
     {"TW_MAX_MESSAGE_BYTES", T_INT, F(max_message_bytes), 1024, 16 << 20, "1048576", NULL, 0,

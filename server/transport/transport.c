@@ -88,6 +88,16 @@ struct srv_transport {
     struct tw_stream *streams;
 
     uint64_t next_id; /* atomic */
+
+    /* Executor: unary handlers that may block (database, broker) run here, not on the
+     * completion-queue threads, so one slow call never stalls the other calls that grpc core
+     * delivers to the same queue (all of one connection's calls). */
+    pthread_t *execs;
+    int nexec, execs_started;
+    pthread_mutex_t exec_mu;
+    pthread_cond_t exec_cv;
+    struct rpc *exec_head, *exec_tail;
+    int exec_stop;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -268,9 +278,11 @@ struct rpc {
     tw_code code;
     int64_t started;
     size_t in_bytes, out_bytes;
+    struct rpc *exec_next;
 };
 
 static void rpc_post(srv_transport *t, int cq, size_t route);
+static void rpc_run(struct rpc *r);
 
 static void rpc_free(struct rpc *r)
 {
@@ -348,6 +360,27 @@ static void rpc_arrived(struct tag *tag, int ok)
         rpc_reply(r, tw_err(TW_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
+    /* Public methods (health, reflection, dev tokens) never block: answer them right here.
+     * Everything else goes to the executor. */
+    if (route->def->rate != TW_RL_PUBLIC && t->nexec > 0) {
+        pthread_mutex_lock(&t->exec_mu);
+        r->exec_next = NULL;
+        if (t->exec_tail)
+            t->exec_tail->exec_next = r;
+        else
+            t->exec_head = r;
+        t->exec_tail = r;
+        pthread_cond_signal(&t->exec_cv);
+        pthread_mutex_unlock(&t->exec_mu);
+        return;
+    }
+    rpc_run(r);
+}
+
+/* The interceptor chain and the handler, then the reply. On a CQ thread or an executor. */
+static void rpc_run(struct rpc *r)
+{
+    const tw_route *route = r->c.route;
     tw_status st = admit(&r->c, &r->md);
     ProtobufCMessage *req = NULL, *resp = NULL;
     if (st.code == TW_OK && !route->def->unary)
@@ -1089,6 +1122,41 @@ int tw_call_add_trailer_bin(tw_call *c, const char *key, const void *value, size
     return 0;
 }
 
+static void *exec_main(void *arg)
+{
+    srv_transport *t = arg;
+    pthread_mutex_lock(&t->exec_mu);
+    for (;;) {
+        while (!t->exec_head && !t->exec_stop)
+            pthread_cond_wait(&t->exec_cv, &t->exec_mu);
+        struct rpc *r = t->exec_head;
+        if (!r)
+            break; /* stopping and drained */
+        t->exec_head = r->exec_next;
+        if (!t->exec_head)
+            t->exec_tail = NULL;
+        pthread_mutex_unlock(&t->exec_mu);
+        rpc_run(r);
+        pthread_mutex_lock(&t->exec_mu);
+    }
+    pthread_mutex_unlock(&t->exec_mu);
+    return NULL;
+}
+
+/* Drain the queue, then join the executors. */
+static void exec_stop(srv_transport *t)
+{
+    if (!t->execs_started)
+        return;
+    pthread_mutex_lock(&t->exec_mu);
+    t->exec_stop = 1;
+    pthread_cond_broadcast(&t->exec_cv);
+    pthread_mutex_unlock(&t->exec_mu);
+    for (int i = 0; i < t->nexec; i++)
+        pthread_join(t->execs[i], NULL);
+    t->execs_started = 0;
+}
+
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 static void *worker_main(void *arg)
@@ -1181,6 +1249,8 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
     if (!t)
         return -1;
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->exec_mu, NULL);
+    pthread_cond_init(&t->exec_cv, NULL);
     t->cfg = *cfg;
     t->routes = routes;
     if (hooks)
@@ -1203,8 +1273,10 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
 
     t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
     t->threads = tw_calloc((size_t)t->ncq, sizeof(*t->threads));
+    t->nexec = cfg->executors > 0 ? cfg->executors : t->ncq;
+    t->execs = tw_calloc((size_t)t->nexec, sizeof(*t->execs));
     t->registered = tw_calloc(routes->count ? routes->count : 1, sizeof(void *));
-    if (!t->server || !t->cqs || !t->threads || !t->registered)
+    if (!t->server || !t->cqs || !t->threads || !t->registered || !t->execs)
         goto out;
     for (int i = 0; i < t->ncq; i++) {
         t->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -1267,6 +1339,14 @@ int srv_transport_start(srv_transport *t)
         for (int k = 0; k < UNKNOWN_REQUESTS_PER_CQ; k++)
             unknown_post(t, q);
     }
+    for (int i = 0; i < t->nexec; i++) {
+        if (pthread_create(&t->execs[i], NULL, exec_main, t) != 0) {
+            tw_logf(TW_LOG_ERROR, "start", "cannot start executor thread: %s", strerror(errno));
+            t->nexec = i;
+            break;
+        }
+    }
+    t->execs_started = 1;
     for (int q = 0; q < t->ncq; q++) {
         if (pthread_create(&t->threads[q], NULL, worker_main, t->cqs[q]) != 0) {
             tw_logf(TW_LOG_ERROR, "start", "cannot start worker thread: %s", strerror(errno));
@@ -1335,6 +1415,7 @@ void srv_transport_destroy(srv_transport *t)
             grpc_completion_queue_pluck(t->shutdown_cq, t, gpr_inf_future(GPR_CLOCK_MONOTONIC),
                                         NULL);
         }
+        exec_stop(t); /* handlers still running finish (their replies fail if cancelled) */
         grpc_server_destroy(t->server);
     }
     for (int i = 0; t->cqs && i < t->ncq; i++) {
@@ -1360,6 +1441,10 @@ void srv_transport_destroy(srv_transport *t)
         grpc_completion_queue_shutdown(t->shutdown_cq);
         grpc_completion_queue_destroy(t->shutdown_cq);
     }
+    exec_stop(t);
+    free(t->execs);
+    pthread_mutex_destroy(&t->exec_mu);
+    pthread_cond_destroy(&t->exec_cv);
     free(t->cqs);
     free(t->threads);
     free(t->registered);

@@ -30,8 +30,9 @@ typedef struct {
 typedef struct {
     const char *listen; /* host:port; port 0 picks a free one */
     const char *tls_cert_file, *tls_key_file, *tls_client_ca_file; /* NULL = plaintext */
-    int workers;                                                   /* >= 1 */
-    int max_message_bytes;                                         /* request cap */
+    int workers;           /* completion-queue threads, >= 1 */
+    int executors;         /* threads running blocking (non-public) unary handlers; 0 = workers */
+    int max_message_bytes; /* request cap */
     int shutdown_grace_ms; /* in-flight calls get this long on shutdown */
 } srv_transport_config;
 

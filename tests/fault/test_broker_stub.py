@@ -180,15 +180,10 @@ class BrokerStubTest(unittest.TestCase):
         self.assertEqual(status_name(s.status), "ACCEPTED", str(s))
 
 
-    @unittest.expectedFailure
     def test_hung_broker_does_not_block_other_users(self):
-        """KNOWN SERVER GAP (see the issue note): tradewinkd serves all calls of one HTTP/2
-        connection on one worker thread (server/transport/transport.c runs the handler inline
-        on the completion-queue thread, and grpc core hands a connection's calls to that
-        connection's queue), and orders_submit calls the broker synchronously. So one
-        submission hanging at the broker (up to the adapter's 10 s timeout) stalls every other
-        call multiplexed on that connection, e.g. every user of a web backend that keeps one
-        channel. Remove expectedFailure once broker I/O no longer blocks the connection."""
+        """One submission hanging at the broker must not stall other users' calls multiplexed
+        on the same connection (a web backend keeps one channel): blocking handlers run on
+        the transport's executor threads, not on the connection's completion queue."""
         self.stub.plan_by_symbol["XOM"] = ("hang", True, 12)
         th = threading.Thread(target=lambda: submit(
             self.api, self.toks["alice"], "hang-1", symbol="XOM", qty="1", limit="100.00",
