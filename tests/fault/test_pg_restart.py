@@ -120,12 +120,14 @@ class PgRestartTest(unittest.TestCase):
         self.assertEqual(phase_codes["after"]["UNAVAILABLE"], 0,
                          "still failing after recovery: %r" % dict(phase_codes))
 
-        # Stuck submissions are reconciled (sim clock runs in real time here).
+        # Stuck submissions are reconciled (sim clock runs in real time here). The reconciler
+        # leaves a PENDING_SUBMIT order alone for 30 s (a submission may still be in flight at
+        # the broker), so allow that plus a few passes.
         def no_pending():
             rows = self.pg.psql("SELECT count(*) FROM %s.orders WHERE status = 'PENDING_SUBMIT'"
                                 % self.schema)
             return int(rows[0][0]) == 0
-        if not wait_until(no_pending, 30, 0.5):
+        if not wait_until(no_pending, 45, 0.5):
             rows = self.pg.psql("SELECT id, user_id, client_order_id, broker, updated_at_us "
                                 "FROM %s.orders WHERE status = 'PENDING_SUBMIT'" % self.schema)
             ids = {r[0] for r in rows}
