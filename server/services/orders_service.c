@@ -339,12 +339,7 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
     if (st.code != TW_OK)
         return st;
     risk_intent ri;
-    memset(&ri, 0, sizeof(ri));
-    snprintf(ri.symbol, sizeof(ri.symbol), "%s", in->symbol);
-    ri.side = strcmp(in->side, "buy") == 0 ? RISK_BUY : RISK_SELL;
-    ri.type = in->limit ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
-    ri.qty = in->qty;
-    ri.limit_price = in->limit;
+    trading_intent(&ri, in->symbol, in->side, in->qty, in->limit);
     int64_t now_ms = trading_now_ms(t);
     risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
     if ((st = trading_persist_assessment(t, conn, uid, v, &d->account)).code != TW_OK)
@@ -431,13 +426,9 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
         return st;
     brk_conn *bc = NULL;
-    if ((st = trading_broker(t, conn, uid, have_key ? key : NULL, &bc)).code != TW_OK)
-        return st;
     brk_account acct;
-    if (brk_account_get(bc, &acct, NULL) != BRK_OK) {
-        brk_conn_destroy(bc);
-        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
-    }
+    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
+        return st;
 
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
@@ -496,25 +487,15 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     int have_key = 0;
     if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
         return st;
-    brk_conn *bc = NULL;
-    if ((st = trading_broker(t, conn, uid, have_key ? key : NULL, &bc)).code != TW_OK)
-        return st;
     brk_account acct;
-    brk_rc brc = brk_account_get(bc, &acct, NULL);
-    brk_conn_destroy(bc);
-    if (brc != BRK_OK)
-        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
+        return st;
     /* A read: no transaction, nothing persisted (a dry run changes no state). */
     if ((st = trading_view_load(t, a, conn, uid, &acct, trading_ref_price(t, in.symbol), 0, v))
             .code != TW_OK)
         return st;
     risk_intent ri;
-    memset(&ri, 0, sizeof(ri));
-    snprintf(ri.symbol, sizeof(ri.symbol), "%s", in.symbol);
-    ri.side = strcmp(in.side, "buy") == 0 ? RISK_BUY : RISK_SELL;
-    ri.type = in.limit ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
-    ri.qty = in.qty;
-    ri.limit_price = in.limit;
+    trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
     risk_decide(&ri, &v->snap, &v->limits, trading_now_ms(t), d);
     return tw_ok();
 }
@@ -545,13 +526,10 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     if (o->broker_key_id && (rc = store_key_get(conn, uid, o->broker_key_id, key)) != STORE_OK)
         return svc_store_status(c, rc, "broker key");
     brk_conn *bc = NULL;
-    if ((st = trading_broker(t, conn, uid, o->broker_key_id ? key : NULL, &bc)).code != TW_OK)
-        return st;
     brk_account acct;
-    if (brk_account_get(bc, &acct, NULL) != BRK_OK) {
-        brk_conn_destroy(bc);
-        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
-    }
+    if ((st = trading_account(t, conn, uid, o->broker_key_id ? key : NULL, &acct, &bc)).code !=
+        TW_OK)
+        return st;
     int send = 0;
     if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
         brk_conn_destroy(bc);
@@ -585,12 +563,7 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
                  : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
         if (st.code == TW_OK) {
             risk_intent ri;
-            memset(&ri, 0, sizeof(ri));
-            snprintf(ri.symbol, sizeof(ri.symbol), "%.15s", o->symbol);
-            ri.side = strcmp(o->side, "buy") == 0 ? RISK_BUY : RISK_SELL;
-            ri.type = o->limit_price ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
-            ri.qty = o->qty;
-            ri.limit_price = o->limit_price;
+            trading_intent(&ri, o->symbol, o->side, o->qty, o->limit_price);
             risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
             st = trading_persist_assessment(t, conn, uid, v, &d->account);
             if (st.code == TW_OK && !d->allowed) {

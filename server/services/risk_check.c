@@ -49,14 +49,9 @@ tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *re
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     int have_key = set.default_broker_key_id &&
                    store_key_get(conn, uid, set.default_broker_key_id, key) == STORE_OK;
-    brk_conn *bc = NULL;
-    if ((st = trading_broker(t, conn, uid, have_key ? key : NULL, &bc)).code != TW_OK)
-        return st;
     brk_account acct;
-    brk_rc brc = brk_account_get(bc, &acct, NULL);
-    brk_conn_destroy(bc);
-    if (brc != BRK_OK)
-        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
+        return st;
     if ((st = trading_view_load(t, a, conn, uid, &acct, 0, 0, v)).code != TW_OK)
         return st;
     risk_assessment as;

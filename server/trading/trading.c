@@ -230,6 +230,35 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
     return tw_ok();
 }
 
+tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
+                          const store_broker_key *key, brk_account *out, brk_conn **keep)
+{
+    brk_conn *bc = NULL;
+    tw_status st = trading_broker(t, conn, user_id, key, &bc);
+    if (st.code != TW_OK)
+        return st;
+    if (brk_account_get(bc, out, NULL) != BRK_OK) {
+        brk_conn_destroy(bc);
+        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    }
+    if (keep)
+        *keep = bc;
+    else
+        brk_conn_destroy(bc);
+    return tw_ok();
+}
+
+void trading_intent(risk_intent *ri, const char *symbol, const char *side, risk_qty qty,
+                    risk_price limit)
+{
+    memset(ri, 0, sizeof(*ri));
+    snprintf(ri->symbol, sizeof(ri->symbol), "%.15s", symbol);
+    ri->side = strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+    ri->type = limit ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
+    ri->qty = qty;
+    ri->limit_price = limit;
+}
+
 /* ---- the snapshot ------------------------------------------------------------------------ */
 
 static void limits_from_store(const store_risk_limits *s, risk_limits *l, bool *pdt)

@@ -61,6 +61,16 @@ bool trading_status_open(const char *status);
 tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
                          brk_conn **out);
 
+/* The user's broker connection and its account (equity, type): the first step of every
+ * decision. keep: receives the open connection (brk_conn_destroy), or NULL to close it. */
+tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
+                          const store_broker_key *key, brk_account *out, brk_conn **keep);
+
+/* The risk engine's view of an order: symbol, side word ("buy"/"sell"), quantity and limit
+ * price (0 = market). */
+void trading_intent(risk_intent *ri, const char *symbol, const char *side, risk_qty qty,
+                    risk_price limit);
+
 /* Everything risk_decide needs about one user, loaded inside the user's transaction. Arrays
  * live in the call's arena. */
 typedef struct {
