@@ -260,6 +260,17 @@ static tw_status admit(tw_call *c, const grpc_metadata_array *md)
     return tw_ok();
 }
 
+/* The SEND_STATUS_FROM_SERVER op for code, with the call's trailing metadata. details must live
+ * until the batch completes. */
+static void status_op(grpc_op *op, tw_code code, grpc_slice *details, tw_call *c)
+{
+    op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    op->data.send_status_from_server.status = (grpc_status_code)code;
+    op->data.send_status_from_server.status_details = details;
+    op->data.send_status_from_server.trailing_metadata_count = c->ntrailers;
+    op->data.send_status_from_server.trailing_metadata = c->trailers;
+}
+
 /* ---- unary ------------------------------------------------------------------------------ */
 
 struct rpc {
@@ -324,11 +335,7 @@ static void rpc_reply(struct rpc *r, tw_status st, const ProtobufCMessage *resp)
         n++;
     }
     r->details = grpc_slice_from_copied_string(st.message ? st.message : "");
-    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = (grpc_status_code)st.code;
-    ops[n].data.send_status_from_server.status_details = &r->details;
-    ops[n].data.send_status_from_server.trailing_metadata_count = r->c.ntrailers;
-    ops[n].data.send_status_from_server.trailing_metadata = r->c.trailers;
+    status_op(&ops[n], st.code, &r->details, &r->c);
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n].data.recv_close_on_server.cancelled = &r->cancelled;
@@ -681,11 +688,7 @@ static void stream_pump_locked(tw_stream *s)
     if (s->finishing && !s->cancelled) {
         s->status_started = 1;
         s->details = grpc_slice_from_copied_string(s->final_msg ? s->final_msg : "");
-        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        ops[n].data.send_status_from_server.status = (grpc_status_code)s->final.code;
-        ops[n].data.send_status_from_server.status_details = &s->details;
-        ops[n].data.send_status_from_server.trailing_metadata_count = s->c.ntrailers;
-        ops[n].data.send_status_from_server.trailing_metadata = s->c.trailers;
+        status_op(&ops[n], s->final.code, &s->details, &s->c);
         n++;
         s->md_sent = 1;
         s->refs++;
@@ -915,11 +918,7 @@ static void bidi_finish(struct bidi *b, tw_status st, int send_md)
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     b->code = st.code;
     b->details = grpc_slice_from_copied_string(st.message ? st.message : "");
-    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = (grpc_status_code)st.code;
-    ops[n].data.send_status_from_server.status_details = &b->details;
-    ops[n].data.send_status_from_server.trailing_metadata_count = b->c.ntrailers;
-    ops[n].data.send_status_from_server.trailing_metadata = b->c.trailers;
+    status_op(&ops[n], st.code, &b->details, &b->c);
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n].data.recv_close_on_server.cancelled = &b->cancelled;
