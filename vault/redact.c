@@ -712,7 +712,11 @@ static void j_object(struct jp *p, int depth)
         sb_free(&key);
         if (p->err)
             return;
-        sb_put(p->out, p->s + ks, p->i - ks);
+        /* A key is text too: a token pasted into a key name is redacted like a value. */
+        p->i = ks;
+        j_string_value(p);
+        if (p->err)
+            return;
         j_ws(p);
         if (p->i >= p->n || p->s[p->i] != ':') {
             p->err = 1;
