@@ -47,6 +47,7 @@ struct trading {
 
     pthread_t rec_thread;
     int rec_running, rec_stop;
+    int64_t rec_cursor; /* quiet open orders: the next pass starts after this id */
     pthread_mutex_t rec_mu;
     pthread_cond_t rec_cv;
 };
@@ -891,28 +892,66 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
     }
 }
 
+static bool is_pending(const store_order *o)
+{
+    return strcmp(o->status, ORD_PENDING_CONFIRMATION) == 0 ||
+           strcmp(o->status, ORD_PENDING_SUBMIT) == 0;
+}
+
+/* One scan over the open orders with id > *after (and <= upto unless upto is 0), handling those
+ * of one kind (pending or not) until the ask budget runs out. Returns true when the scan reached
+ * its end. */
+static bool reconcile_scan(trading *t, store_conn *conn, bool pending, int64_t *after, int64_t upto,
+                           int64_t now_ms, int *asks)
+{
+    for (;;) {
+        store_order *ords = NULL;
+        size_t n = 0;
+        if (store_admin_orders_open(conn, *after, 200, &ords, &n) != STORE_OK) {
+            free(ords);
+            return true; /* the next pass starts over */
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (upto && ords[i].id > upto) {
+                free(ords);
+                return true;
+            }
+            if (is_pending(&ords[i]) != pending)
+                continue;
+            if (!pending && *asks >= RECONCILE_MAX_ASKS) {
+                free(ords);
+                return false;
+            }
+            *after = ords[i].id;
+            reconcile_one(t, conn, &ords[i], now_ms, asks);
+        }
+        if (n > 0)
+            *after = ords[n - 1].id;
+        free(ords);
+        if (n < 200)
+            return true;
+    }
+}
+
+/* A pass first settles every pending order (expired confirmations, stuck submissions: the
+ * states a trader is waiting on), then re-checks quiet open orders with what is left of the
+ * ask budget, continuing where the last pass stopped so that no open order is starved by a
+ * few hundred older resting ones. */
 void trading_reconcile(trading *t)
 {
     store_conn *conn;
     if (store_conn_acquire(t->st, &conn) != STORE_OK)
         return;
-    int64_t after = 0, now_ms = trading_now_ms(t);
+    int64_t now_ms = trading_now_ms(t), after = 0;
     int asks = 0;
-    for (;;) {
-        store_order *ords = NULL;
-        size_t n = 0;
-        if (store_admin_orders_open(conn, after, 200, &ords, &n) != STORE_OK) {
-            free(ords);
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            after = ords[i].id;
-            reconcile_one(t, conn, &ords[i], now_ms, &asks);
-        }
-        free(ords);
-        if (n < 200)
-            break;
+    reconcile_scan(t, conn, true, &after, 0, now_ms, &asks);
+    after = t->rec_cursor;
+    bool done = reconcile_scan(t, conn, false, &after, 0, now_ms, &asks);
+    if (done && t->rec_cursor > 0 && asks < RECONCILE_MAX_ASKS) {
+        after = 0; /* wrap around once: the orders up to where this pass began */
+        done = reconcile_scan(t, conn, false, &after, t->rec_cursor, now_ms, &asks);
     }
+    t->rec_cursor = done ? 0 : after;
     store_conn_release(conn);
 }
 

@@ -11,7 +11,7 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2, wrappers_pb2
 
 from twapi import Api, code_of, common, orders, sim
-from twserver import TwServer
+from twserver import TwServer, db_sql
 
 BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
 MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
@@ -274,6 +274,43 @@ class OrdersTest(unittest.TestCase):
         t.sim("SetClock", time=timestamp_pb2.Timestamp(seconds=MONDAY_10AM + 86400))
         y = t.submit("e3", "MSFT", BUY, "1")
         self.assertNotEqual(S.Name(y.status), "ORDER_STATUS_REJECTED", str(y.violations))
+
+    def test_stuck_submission_is_settled_despite_many_quiet_resting_orders(self):
+        # Regression: the reconciler asks the broker at most 50 times a pass, and it used to
+        # spend them on the oldest open orders every pass, so a stuck submission behind more
+        # than 50 quiet resting orders was never settled (seen in fault_pg_restart).
+        t = self.t
+        t.call("Risk", "SetLimits", max_open_positions=wrappers_pb2.Int32Value(value=100),
+               max_orders_per_second=wrappers_pb2.Int32Value(value=100),
+               duplicate_window_seconds=wrappers_pb2.Int32Value(value=1))
+        resting = []
+        for i in range(60):  # 1.1 s apart on the sim clock: outside the duplicate window
+            resting.append(t.submit("rest-%d" % i, "MSFT", BUY, "1", type_=LIMIT,
+                                    limit="49.%02d" % i))
+            t.sim("AdvanceClock", duration=duration_pb2.Duration(seconds=1, nanos=100000000))
+        for o in resting:
+            o = t.wait_status(o.id, [S.Value("ORDER_STATUS_ACCEPTED")])
+            self.assertEqual(S.Name(o.status), "ORDER_STATUS_ACCEPTED", str(o))
+        uid = int(resting[0].user_id)  # the store's id
+        now_us = t.sim("GetClock").time.ToMicroseconds()
+        # A submission that never reached the broker (as after a crash or a lost request),
+        # newer than every resting order.
+        db_sql(self.srv.workdir,
+               "INSERT INTO orders (user_id, client_order_id, symbol, side, type, tif, qty, "
+               "status, origin, mode, broker, created_at_us, updated_at_us) VALUES "
+               "(%d, 'stuck-1', 'AAPL', 'buy', 'market', 'day', 1000000000, 'PENDING_SUBMIT', "
+               "'user', 'paper', 'sim', %d, %d)" % (uid, now_us, now_us))
+        stuck = t.call("Orders", "ListOrders").orders
+        stuck = [o for o in stuck if o.client_order_id == "stuck-1"][0]
+        self.assertEqual(S.Name(stuck.status), "ORDER_STATUS_PENDING_SUBMIT")
+        # Past the in-flight allowance (30 s); reconciler passes run every 2 s.
+        t.sim("AdvanceClock", duration=duration_pb2.Duration(seconds=60))
+        o = t.wait_status(stuck.id, [S.Value("ORDER_STATUS_REJECTED")], timeout=8)
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_REJECTED")
+        # The resting orders are untouched by the re-checks.
+        for r in resting[:3] + resting[-3:]:
+            self.assertEqual(S.Name(t.call("Orders", "GetOrder", order_id=r.id).order.status),
+                             "ORDER_STATUS_ACCEPTED")
 
 
 if __name__ == "__main__":
