@@ -46,7 +46,9 @@
 #include "core/codec.h"
 #include "core/log.h"
 
+#ifndef REQUESTS_PER_ROUTE_PER_CQ
 #define REQUESTS_PER_ROUTE_PER_CQ 4
+#endif
 #define UNKNOWN_REQUESTS_PER_CQ 2
 #define MAX_TRAILERS 4
 #define STREAM_QUEUE_MAX 1024
@@ -1256,7 +1258,7 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
         t->hooks = *hooks;
     t->ncq = cfg->workers > 0 ? cfg->workers : 1;
 
-    grpc_arg args[3];
+    grpc_arg args[4];
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
@@ -1267,7 +1269,12 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[2].value.integer = 16 << 20;
-    grpc_channel_args cargs = {3, args};
+    /* channelz keeps per-channel call counters and traces that nothing here can read (the core
+     * C API serves no channelz service); each call would pay for them. */
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = (char *)GRPC_ARG_ENABLE_CHANNELZ;
+    args[3].value.integer = 0;
+    grpc_channel_args cargs = {4, args};
     t->server = grpc_server_create(&cargs, NULL);
 
     t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
