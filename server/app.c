@@ -583,8 +583,8 @@ void app_destroy(srv_app *app)
     edge_ops_stop(app->ops);
     edge_wh_destroy(app->wh);
     edge_rl_destroy(app->rl);
+    trading_destroy(app->trading); /* its threads commit audit events: before the feed goes */
     audit_feed_stop(app->audit_feed);
-    trading_destroy(app->trading);
     auth_verifier_destroy(app->auth);
     vault_destroy(app->vault);
     store_close(app->store);

@@ -3,8 +3,10 @@
  *
  * Users read their own chain; admins may name a user or ask for all users. StreamEvents is
  * fed by one poller thread per process (audit_feed_*): it reads events past the highest id it
- * has seen every 200 ms and fans them out to subscribers. Because it reads the database, a
- * subscriber sees events written by every replica, not just this one. A resuming subscriber
+ * has seen and fans them out to subscribers. It reads when this process commits audit events
+ * (the store's audit hook wakes it, so local updates arrive within milliseconds) and at least
+ * every 200 ms otherwise. Because it reads the database, a subscriber also sees events written
+ * by other replicas, within that interval. A resuming subscriber
  * gets its backlog (seq > from_sequence) while the feed lock is held, so no live event can
  * overtake it.
  */
@@ -23,6 +25,7 @@
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
 #define FEED_INTERVAL_MS 200
+#define FEED_MIN_GAP_MS 2 /* between reads, however often commits wake the poller */
 
 typedef Tradewink__V1__AuditEvent wire_event;
 
@@ -193,10 +196,12 @@ struct sub {
 };
 
 struct audit_feed {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_mutex_t mu; /* subscribers and reading */
     pthread_t thread;
-    int running, stopping;
+    int running;
+    pthread_mutex_t wake_mu; /* guards woken and stopping; never held while reading */
+    pthread_cond_t wake_cv;
+    int woken, stopping;
     store *st;
     int64_t last_id;
     struct sub *subs;
@@ -326,24 +331,48 @@ static void feed_poll_locked(struct audit_feed *f)
     store_conn_release(conn);
 }
 
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_nsec += ms * 1000000L;
+    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
+static void feed_wake(void *arg)
+{
+    struct audit_feed *f = arg;
+    pthread_mutex_lock(&f->wake_mu);
+    f->woken = 1;
+    pthread_cond_signal(&f->wake_cv);
+    pthread_mutex_unlock(&f->wake_mu);
+}
+
 static void *feed_main(void *arg)
 {
     struct audit_feed *f = arg;
-    pthread_mutex_lock(&f->mu);
-    while (!f->stopping) {
+    for (;;) {
+        pthread_mutex_lock(&f->mu);
         if (f->subs)
             feed_poll_locked(f);
+        pthread_mutex_unlock(&f->mu);
+
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += FEED_INTERVAL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (!f->stopping)
-            pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+        pthread_mutex_lock(&f->wake_mu);
+        /* A short gap first, so a burst of commits costs one read, not one each. */
+        deadline_in(&ts, FEED_MIN_GAP_MS);
+        while (!f->stopping && pthread_cond_timedwait(&f->wake_cv, &f->wake_mu, &ts) == 0)
+            ;
+        deadline_in(&ts, FEED_INTERVAL_MS);
+        while (!f->woken && !f->stopping &&
+               pthread_cond_timedwait(&f->wake_cv, &f->wake_mu, &ts) == 0)
+            ;
+        f->woken = 0;
+        int stop = f->stopping;
+        pthread_mutex_unlock(&f->wake_mu);
+        if (stop)
+            break;
     }
-    pthread_mutex_unlock(&f->mu);
     return NULL;
 }
 
@@ -381,7 +410,12 @@ struct audit_feed *audit_feed_start(store *st)
     heap_alloc_pb.alloc = heap_alloc;
     heap_alloc_pb.free = heap_free;
     pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
+    pthread_mutex_init(&f->wake_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->wake_cv, &ca);
+    pthread_condattr_destroy(&ca);
     f->st = st;
     f->last_id = newest_id(st);
     if (f->last_id < 0)
@@ -391,6 +425,7 @@ struct audit_feed *audit_feed_start(store *st)
         return NULL;
     }
     f->running = 1;
+    store_set_audit_hook(st, feed_wake, f);
     return f;
 }
 
@@ -398,10 +433,11 @@ void audit_feed_stop(struct audit_feed *f)
 {
     if (!f)
         return;
-    pthread_mutex_lock(&f->mu);
+    store_set_audit_hook(f->st, NULL, NULL);
+    pthread_mutex_lock(&f->wake_mu);
     f->stopping = 1;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
+    pthread_cond_signal(&f->wake_cv);
+    pthread_mutex_unlock(&f->wake_mu);
     pthread_join(f->thread, NULL);
     while (f->subs) {
         struct sub *s = f->subs;
@@ -411,7 +447,8 @@ void audit_feed_stop(struct audit_feed *f)
         free(s);
     }
     pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->wake_mu);
+    pthread_cond_destroy(&f->wake_cv);
     free(f);
 }
 

@@ -545,6 +545,25 @@ static void tx_reset(store_conn *c)
     c->in_tx = false;
     c->tx_user = 0;
     c->tx_global = false;
+    c->tx_audit = false;
+}
+
+void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&st->mu);
+    st->audit_hook = fn;
+    st->audit_hook_ctx = ctx;
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void run_audit_hook(store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    void (*fn)(void *) = st->audit_hook;
+    void *ctx = st->audit_hook_ctx;
+    pthread_mutex_unlock(&st->mu);
+    if (fn)
+        fn(ctx);
 }
 
 store_rc store_tx_commit(store_conn *c)
@@ -553,7 +572,10 @@ store_rc store_tx_commit(store_conn *c)
     if (!c->in_tx)
         return store_fail(c, STORE_INVALID, "no transaction open");
     rc = c->st->be->commit(c);
+    bool audit = c->tx_audit;
     tx_reset(c);
+    if (rc == STORE_OK && audit)
+        run_audit_hook(c->st);
     return rc;
 }
 

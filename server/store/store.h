@@ -133,6 +133,11 @@ store_rc store_tx_begin_global(store_conn *c);
 store_rc store_tx_commit(store_conn *c);
 store_rc store_tx_rollback(store_conn *c); /* OK also when the connection is already gone */
 
+/* fn(ctx) runs on the committing thread after the commit of a transaction that appended audit
+ * events (appends need a transaction). It must not block or call into the store. Set it before
+ * concurrent use, clear it (NULL) before ctx goes away and only once no thread writes any more. */
+void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx);
+
 /* ---- users and settings --------------------------------------------------------------- */
 
 #define STORE_SALT_LEN 16

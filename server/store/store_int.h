@@ -88,6 +88,8 @@ struct store {
     pthread_cond_t cv;
     store_conn *idle; /* free list */
     size_t nopen;
+    void (*audit_hook)(void *ctx); /* store_set_audit_hook */
+    void *audit_hook_ctx;
 };
 
 struct store_conn {
@@ -97,6 +99,7 @@ struct store_conn {
     bool in_tx;
     int64_t tx_user;  /* user whose lock the open tx holds, 0 = none */
     bool tx_global;   /* the open tx holds the global lock */
+    bool tx_audit;    /* the open tx appended audit events */
     char errmsg[256]; /* last failure; never a secret or a parameter value */
 };
 

@@ -1108,7 +1108,10 @@ store_rc store_audit_append(store_conn *c, const store_audit_event *ev)
                     P_TEXT(ev->details),
                     P_BLOB(ev->prev_hash, STORE_HASH_LEN),
                     P_BLOB(ev->hash, STORE_HASH_LEN)};
-    return db_exec(c, sql, p, 12, NULL);
+    rc = db_exec(c, sql, p, 12, NULL);
+    if (rc == STORE_OK)
+        c->tx_audit = true; /* the audit hook runs once this commits */
+    return rc;
 }
 
 static store_rc audit_query(store_conn *c, const char *sql, int64_t chain, int64_t after,

@@ -940,6 +940,54 @@ static void store_audit_chain_appends_in_order_and_is_append_only(void **state)
 /* ---- transactions
  * ----------------------------------------------------------------------------------- */
 
+static void count_hook(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+/* The audit hook (it wakes the event streams) runs once per committed transaction that appended
+ * audit events: not for one rolled back, not for one without events, not after it is cleared. */
+static void store_audit_hook_runs_after_commits_that_wrote_events(void **state)
+{
+    (void)state;
+    store_conn *c = conn();
+    int64_t a = mkuser(c, "hook-a");
+    static const unsigned char zero[STORE_HASH_LEN];
+    int calls = 0;
+    store_set_audit_hook(g_st, count_hook, &calls);
+
+    store_audit_event e = event_of(a, 1, zero, 1);
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_int_equal(store_audit_append(c, &e), STORE_OK);
+    assert_int_equal(calls, 0); /* not before the commit */
+    assert_int_equal(store_tx_rollback(c), STORE_OK);
+    assert_int_equal(calls, 0);
+
+    store_broker_key k = key_of("hook", "gAAAAA-hook");
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_int_equal(store_key_put(c, a, &k, NULL), STORE_OK);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(calls, 0); /* no audit event in it */
+
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_int_equal(store_audit_append(c, &e), STORE_OK);
+    unsigned char h[STORE_HASH_LEN];
+    memset(h, 1, sizeof(h));
+    store_audit_event e2 = event_of(a, 2, h, 2);
+    assert_int_equal(store_audit_append(c, &e2), STORE_OK);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(calls, 1); /* two events, one commit */
+
+    store_set_audit_hook(g_st, NULL, NULL);
+    memset(h, 2, sizeof(h));
+    store_audit_event e3 = event_of(a, 3, h, 3);
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_int_equal(store_audit_append(c, &e3), STORE_OK);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(calls, 1);
+    store_conn_release(c);
+}
+
 static void store_tx_rollback_leaves_no_half_written_rows(void **state)
 {
     (void)state;
@@ -1252,6 +1300,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(store_hostile_strings_are_stored_and_returned_verbatim, setup),
         cmocka_unit_test_setup(store_audit_chain_appends_in_order_and_is_append_only, setup),
         cmocka_unit_test_setup(store_tx_rollback_leaves_no_half_written_rows, setup),
+        cmocka_unit_test_setup(store_audit_hook_runs_after_commits_that_wrote_events, setup),
         cmocka_unit_test_setup(store_risk_state_update_requires_the_users_lock, setup),
         cmocka_unit_test_setup(store_user_lock_serializes_read_modify_write, setup),
         cmocka_unit_test(store_url_check_warns_for_remote_postgres_without_verify_full),
