@@ -18,8 +18,13 @@
  *    broker-computed averages and marks are rounded half away to 1e-6.
  *  - Easy handles are pooled per conn (keeps TLS sessions warm), so one conn may be used from
  *    several threads at once.
+ *  - Last trade prices come from the Market Data API v2 (a second base URL, same key headers).
+ *    Its price is a JSON number: jansson checks the document's shape, but the digits are taken
+ *    from the raw number token by a small strict scanner and converted with the decimal
+ *    helpers, so no price ever passes through a double.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +43,13 @@
 #define ALP_CRED_MAX 256
 #define ALP_OPEN_LIMIT 500 /* Alpaca's largest page for GET /v2/orders */
 
+#define ALP_FEED_MAX 16
+
 typedef struct alp_conn {
     brk_conn base; /* first */
     char *base_url;
+    char *data_url;
+    char data_feed[ALP_FEED_MAX + 1];
     char *interface;
     char *ca_file;
     long connect_timeout_ms;
@@ -352,17 +361,17 @@ static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *
  * idempotent requests are retried; POST never is. On BRK_OK r holds a 2xx body (caller frees
  * with resp_free in every case).
  */
-static brk_rc http_call(alp_conn *c, const char *method, const char *path, const char *body,
-                        alp_resp *r, brk_err *err)
+static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, const char *path,
+                           const char *body, alp_resp *r, brk_err *err)
 {
     bool idempotent = body == NULL;
     int attempts = idempotent ? c->max_attempts : 1;
     long backoff = c->backoff_ms;
-    size_t ul = strlen(c->base_url) + strlen(path) + 1;
+    size_t ul = strlen(base) + strlen(path) + 1;
     char *url = malloc(ul);
     if (!url)
         return brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
-    snprintf(url, ul, "%s%s", c->base_url, path);
+    snprintf(url, ul, "%s%s", base, path);
     brk_rc rc = BRK_INTERNAL;
     for (int attempt = 1; attempt <= attempts; attempt++) {
         resp_free(r);
@@ -429,6 +438,13 @@ static brk_rc http_call(alp_conn *c, const char *method, const char *path, const
     }
     free(url);
     return rc;
+}
+
+/* A Trading API call (base_url). */
+static brk_rc http_call(alp_conn *c, const char *method, const char *path, const char *body,
+                        alp_resp *r, brk_err *err)
+{
+    return http_call_at(c, c->base_url, method, path, body, r, err);
 }
 
 /* ---- JSON -> fixed point
@@ -827,6 +843,356 @@ out:
     return rc;
 }
 
+/* ---- market data: the last trade price -------------------------------------------------------
+ *
+ * The scanner below walks the raw body (already accepted by jansson, so it is well-formed JSON)
+ * only to find the text of one number token. It is strict anyway: anything it does not expect
+ * (an escaped key in a searched object, nesting deeper than ALP_SCAN_DEPTH) is an error, never a
+ * guess. Results: 1 found, 0 absent, -1 error.
+ */
+
+#define ALP_SCAN_DEPTH 32
+#define ALP_NUM_MAX 64 /* longest number token we convert */
+
+typedef struct jscan {
+    const char *p, *end;
+} jscan;
+
+static void js_ws(jscan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+/* At '"': moves past the closing quote; tok and len: the raw content; esc: it had a backslash. */
+static bool js_string(jscan *s, const char **tok, size_t *len, bool *esc)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    const char *start = ++s->p;
+    *esc = false;
+    while (s->p < s->end && *s->p != '"') {
+        if (*s->p == '\\') {
+            *esc = true;
+            s->p++;
+            if (s->p >= s->end)
+                return false;
+        }
+        s->p++;
+    }
+    if (s->p >= s->end)
+        return false;
+    *tok = start;
+    *len = (size_t)(s->p - start);
+    s->p++;
+    return true;
+}
+
+/* At a number: the JSON grammar -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, exactly. */
+static bool js_number(jscan *s, const char **tok, size_t *len)
+{
+    const char *q = s->p, *e = s->end;
+#define DIG(x) ((x) < e && *(x) >= '0' && *(x) <= '9')
+    *tok = q;
+    if (q < e && *q == '-')
+        q++;
+    if (!DIG(q))
+        return false;
+    if (*q == '0')
+        q++;
+    else
+        while (DIG(q))
+            q++;
+    if (q < e && *q == '.') {
+        q++;
+        if (!DIG(q))
+            return false;
+        while (DIG(q))
+            q++;
+    }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < e && (*q == '+' || *q == '-'))
+            q++;
+        if (!DIG(q))
+            return false;
+        while (DIG(q))
+            q++;
+    }
+#undef DIG
+    *len = (size_t)(q - *tok);
+    s->p = q;
+    return true;
+}
+
+static bool js_skip(jscan *s, int depth)
+{
+    js_ws(s);
+    if (s->p >= s->end || depth > ALP_SCAN_DEPTH)
+        return false;
+    const char *tok;
+    size_t len;
+    bool esc;
+    char open = *s->p;
+    if (open == '"')
+        return js_string(s, &tok, &len, &esc);
+    if (open == '{' || open == '[') {
+        char close = open == '{' ? '}' : ']';
+        s->p++;
+        js_ws(s);
+        if (s->p < s->end && *s->p == close) {
+            s->p++;
+            return true;
+        }
+        for (;;) {
+            if (open == '{') {
+                js_ws(s);
+                if (!js_string(s, &tok, &len, &esc))
+                    return false;
+                js_ws(s);
+                if (s->p >= s->end || *s->p != ':')
+                    return false;
+                s->p++;
+            }
+            if (!js_skip(s, depth + 1))
+                return false;
+            js_ws(s);
+            if (s->p >= s->end)
+                return false;
+            if (*s->p == close) {
+                s->p++;
+                return true;
+            }
+            if (*s->p != ',')
+                return false;
+            s->p++;
+        }
+    }
+    static const char *const lit[] = {"true", "false", "null"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(lit[i]);
+        if ((size_t)(s->end - s->p) >= n && memcmp(s->p, lit[i], n) == 0) {
+            s->p += n;
+            return true;
+        }
+    }
+    return js_number(s, &tok, &len);
+}
+
+/* At '{': finds member key and leaves s at its value (1), or at the end of the object (0). */
+static int js_member(jscan *s, const char *key)
+{
+    js_ws(s);
+    if (s->p >= s->end || *s->p != '{')
+        return -1;
+    s->p++;
+    js_ws(s);
+    if (s->p < s->end && *s->p == '}')
+        return 0;
+    size_t kl = strlen(key);
+    for (;;) {
+        const char *tok;
+        size_t len;
+        bool esc;
+        js_ws(s);
+        if (!js_string(s, &tok, &len, &esc) || esc)
+            return -1;
+        js_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return -1;
+        s->p++;
+        js_ws(s);
+        if (len == kl && memcmp(tok, key, kl) == 0)
+            return 1;
+        if (!js_skip(s, 1))
+            return -1;
+        js_ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == '}')
+            return 0;
+        if (*s->p != ',')
+            return -1;
+        s->p++;
+    }
+}
+
+/*
+ * A JSON number token (tok, len bytes) to a price, exactly: the exponent moves the decimal point
+ * in the digit text, then brk_dec_parse_round rounds digits beyond 1e-6 half away from zero.
+ */
+static bool num_to_price(const char *tok, size_t len, risk_price *out)
+{
+    if (len == 0 || len > ALP_NUM_MAX)
+        return false;
+    char digits[ALP_NUM_MAX + 1];
+    size_t nd = 0, nint = 0;
+    bool neg = false, frac = false;
+    long exp = 0;
+    size_t i = 0;
+    if (tok[i] == '-') {
+        neg = true;
+        i++;
+    }
+    for (; i < len; i++) {
+        char ch = tok[i];
+        if (ch >= '0' && ch <= '9') {
+            digits[nd++] = ch;
+            if (!frac)
+                nint++;
+        } else if (ch == '.' && !frac) {
+            frac = true;
+        } else if (ch == 'e' || ch == 'E') {
+            char *end = NULL;
+            char ebuf[ALP_NUM_MAX + 1];
+            memcpy(ebuf, tok + i + 1, len - i - 1);
+            ebuf[len - i - 1] = '\0';
+            errno = 0;
+            exp = strtol(ebuf, &end, 10);
+            if (errno || !end || *end || end == ebuf || exp < -ALP_NUM_MAX || exp > ALP_NUM_MAX)
+                return false;
+            break;
+        } else {
+            return false;
+        }
+    }
+    if (nd == 0)
+        return false;
+    /* Decimal point after `point` digits of digits[] (may be <= 0 or >= nd). */
+    long point = (long)nint + exp;
+    char buf[4 * ALP_NUM_MAX];
+    size_t k = 0;
+    if (neg)
+        buf[k++] = '-';
+    if (point <= 0) {
+        buf[k++] = '0';
+        buf[k++] = '.';
+        for (long z = 0; z < -point; z++)
+            buf[k++] = '0';
+        memcpy(buf + k, digits, nd);
+        k += nd;
+    } else if ((size_t)point >= nd) {
+        memcpy(buf + k, digits, nd);
+        k += nd;
+        for (long z = 0; z < point - (long)nd; z++)
+            buf[k++] = '0';
+    } else {
+        memcpy(buf + k, digits, (size_t)point);
+        k += (size_t)point;
+        buf[k++] = '.';
+        memcpy(buf + k, digits + point, nd - (size_t)point);
+        k += nd - (size_t)point;
+    }
+    buf[k] = '\0';
+    return brk_dec_parse_round(buf, RISK_PRICE_DIGITS, out) == RISK_DEC_OK;
+}
+
+/* Percent-encodes everything but RFC 3986 unreserved characters. false when it does not fit. */
+static bool url_encode(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        bool plain = isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+        if (k + (plain ? 1 : 3) >= cap)
+            return false;
+        if (plain) {
+            out[k++] = (char)ch;
+        } else {
+            out[k++] = '%';
+            out[k++] = hex[ch >> 4];
+            out[k++] = hex[ch & 15];
+        }
+    }
+    out[k] = '\0';
+    return true;
+}
+
+/* 1..ALP_FEED_MAX chars of [a-z0-9_] ("iex", "sip", "delayed_sip", ...). */
+static bool feed_ok(const char *f)
+{
+    size_t n = strlen(f);
+    if (n == 0 || n > ALP_FEED_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((f[i] >= 'a' && f[i] <= 'z') || (f[i] >= '0' && f[i] <= '9') || f[i] == '_'))
+            return false;
+    return true;
+}
+
+/*
+ * The price in a latest-trade answer {"symbol":"AAPL","trade":{"t":...,"p":187.12,...}}.
+ * BRK_OK, BRK_NOT_FOUND ("trade" missing or null: no trade for that symbol) or BRK_UNAVAILABLE
+ * (anything else unexpected).
+ */
+static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_price *out)
+{
+    brk_rc rc = BRK_UNAVAILABLE;
+    json_t *root = parse_body(r);
+    if (!json_is_object(root))
+        goto out;
+    json_t *sym = json_object_get(root, "symbol");
+    if (sym && (!json_is_string(sym) || strcmp(json_string_value(sym), symbol) != 0))
+        goto out; /* an answer about another symbol */
+    json_t *tr = json_object_get(root, "trade");
+    if (!tr || json_is_null(tr)) {
+        rc = BRK_NOT_FOUND;
+        goto out;
+    }
+    json_t *p = json_is_object(tr) ? json_object_get(tr, "p") : NULL;
+    if (!json_is_number(p) && !json_is_string(p))
+        goto out;
+    jscan s = {r->body, r->body + r->len};
+    const char *tok;
+    size_t len;
+    bool esc;
+    if (js_member(&s, "trade") != 1 || js_member(&s, "p") != 1)
+        goto out;
+    if (json_is_string(p)) {
+        char buf[ALP_NUM_MAX + 1];
+        if (!js_string(&s, &tok, &len, &esc) || esc || len == 0 || len > ALP_NUM_MAX)
+            goto out;
+        memcpy(buf, tok, len);
+        buf[len] = '\0';
+        if (brk_dec_parse_round(buf, RISK_PRICE_DIGITS, out) != RISK_DEC_OK)
+            goto out;
+    } else if (!js_number(&s, &tok, &len) || !num_to_price(tok, len, out)) {
+        goto out;
+    }
+    if (*out <= 0) {
+        *out = 0;
+        goto out;
+    }
+    rc = BRK_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    char esym[3 * BRK_SYMBOL_MAX + 1];
+    char path[64 + 3 * BRK_SYMBOL_MAX + ALP_FEED_MAX];
+    if (!url_encode(symbol, esym, sizeof esym))
+        return brk_err_set(err, BRK_INVALID, 0, "symbol: too long");
+    snprintf(path, sizeof path, "/v2/stocks/%s/trades/latest?feed=%s", esym, c->data_feed);
+    brk_rc rc = http_call_at(c, c->data_url, "GET", path, NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    rc = parse_latest_trade(&r, symbol, out);
+    if (rc == BRK_NOT_FOUND)
+        brk_err_set(err, rc, (int)r.status, "GET latest trade: no trade for %s", symbol);
+    else if (rc != BRK_OK)
+        brk_err_set(err, rc, (int)r.status, "GET latest trade: unparseable answer (HTTP %ld)",
+                    r.status);
+out:
+    resp_free(&r);
+    return rc;
+}
+
 static void alp_destroy(brk_conn *bc)
 {
     alp_conn *c = (alp_conn *)bc;
@@ -837,6 +1203,7 @@ static void alp_destroy(brk_conn *bc)
     wipe_free(c->key_id, c->key_id_len + 1);
     wipe_free(c->secret, c->secret_len + 1);
     free(c->base_url);
+    free(c->data_url);
     free(c->interface);
     free(c->ca_file);
     pthread_mutex_destroy(&c->mu);
@@ -852,6 +1219,7 @@ static const struct brk_ops alpaca_ops = {
     .account = alp_account,
     .positions = alp_positions,
     .destroy = alp_destroy,
+    .last_price = alp_last_price,
 };
 
 brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,
@@ -873,6 +1241,14 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
     if (!base_url_ok(base))
         return brk_err_set(err, BRK_INVALID, 0,
                            "alpaca: base_url must be https://host[:port] (http only to loopback)");
+    const char *data = cfg->data_url ? cfg->data_url : BRK_ALPACA_DATA_URL;
+    if (!base_url_ok(data))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "alpaca: data_url must be https://host[:port] (http only to loopback)");
+    const char *feed = cfg->data_feed ? cfg->data_feed : BRK_ALPACA_DATA_FEED;
+    if (!feed_ok(feed))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "alpaca: data_feed must be 1..16 chars of [a-z0-9_]");
     if (cfg->connect_timeout_ms < 0 || cfg->timeout_ms < 0 || cfg->max_attempts < 0 ||
         cfg->max_attempts > 10 || cfg->backoff_ms < 0)
         return brk_err_set(err, BRK_INVALID, 0, "alpaca: negative or excessive timeouts/retries");
@@ -891,13 +1267,18 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
     c->base.ops = &alpaca_ops;
     bool oom = false;
     c->base_url = dup_opt(base, &oom);
+    c->data_url = dup_opt(data, &oom);
     c->interface = dup_opt(cfg->interface, &oom);
     c->ca_file = dup_opt(cfg->ca_file, &oom);
     if (oom)
         goto fail;
-    size_t bl = strlen(c->base_url);
-    if (bl && c->base_url[bl - 1] == '/')
-        c->base_url[bl - 1] = '\0';
+    char *urls[2] = {c->base_url, c->data_url};
+    for (int i = 0; i < 2; i++) {
+        size_t bl = strlen(urls[i]);
+        if (bl && urls[i][bl - 1] == '/')
+            urls[i][bl - 1] = '\0';
+    }
+    brk_copy(c->data_feed, sizeof c->data_feed, feed); /* fits: feed_ok */
     c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
     c->max_attempts = cfg->max_attempts ? cfg->max_attempts : 3;

@@ -30,6 +30,8 @@ const char *brk_rc_name(brk_rc rc)
         return "rate_limited";
     case BRK_INTERNAL:
         return "internal";
+    case BRK_UNSUPPORTED:
+        return "unsupported";
     }
     return "unknown";
 }
@@ -349,6 +351,27 @@ brk_rc brk_positions(brk_conn *c, brk_position_list *out, brk_err *err)
         return brk_err_set(err, BRK_INVALID, 0, "positions: missing conn or output");
     memset(out, 0, sizeof *out);
     return c->ops->positions(c, out, err);
+}
+
+brk_rc brk_last_price(brk_conn *c, const char *symbol, risk_price *out, brk_err *err)
+{
+    brk_err_clear(err);
+    if (!conn_ok(c) || !out)
+        return brk_err_set(err, BRK_INVALID, 0, "last_price: missing conn or output");
+    *out = 0;
+    if (!brk_valid_symbol(symbol))
+        return brk_err_set(err, BRK_INVALID, 0, "symbol: 1..31 chars of [A-Za-z0-9./-] required");
+    if (!c->ops->last_price)
+        return brk_err_set(err, BRK_UNSUPPORTED, 0, "last_price: not offered by %s",
+                           brk_conn_backend(c));
+    brk_rc rc = c->ops->last_price(c, symbol, out, err);
+    if (rc == BRK_OK && *out <= 0) {
+        *out = 0;
+        return brk_err_set(err, BRK_UNAVAILABLE, 0, "last_price: backend returned no price");
+    }
+    if (rc != BRK_OK)
+        *out = 0;
+    return rc;
 }
 
 void brk_conn_destroy(brk_conn *c)

@@ -40,6 +40,7 @@ typedef enum brk_rc {
     BRK_INVALID = 5,      /* bad argument (checked locally before any I/O) or HTTP 400 */
     BRK_RATE_LIMITED = 6, /* 429 */
     BRK_INTERNAL = 7,     /* local failure: out of memory, libcurl setup */
+    BRK_UNSUPPORTED = 8,  /* the backend has no such operation (e.g. no market data) */
 } brk_rc;
 
 /* Static lower-case name ("ok", "rejected", ...). Never NULL. */
@@ -218,6 +219,8 @@ struct brk_ops {
     brk_rc (*account)(brk_conn *c, brk_account *out, brk_err *err);
     brk_rc (*positions)(brk_conn *c, brk_position_list *out, brk_err *err);
     void (*destroy)(brk_conn *c);
+    /* Optional (NULL -> BRK_UNSUPPORTED): the last trade price of symbol, > 0. */
+    brk_rc (*last_price)(brk_conn *c, const char *symbol, risk_price *out, brk_err *err);
 };
 
 /*
@@ -255,6 +258,18 @@ brk_rc brk_account_get(brk_conn *c, brk_account *out, brk_err *err);
 
 /* *out: brk_position_list_free. */
 brk_rc brk_positions(brk_conn *c, brk_position_list *out, brk_err *err);
+
+/*
+ * The last trade price of symbol (1..31 chars of [A-Za-z0-9./-]), > 0, scale 1e6: the
+ * reference price the risk engine checks orders against. Read-only (retried like every GET).
+ *   BRK_OK           *out > 0;
+ *   BRK_NOT_FOUND    the broker's market data does not know the symbol (or has no trade);
+ *   BRK_UNSUPPORTED  the backend has no market data (the ops member is NULL);
+ *   BRK_UNAVAILABLE  network error, timeout, 5xx, unparseable answer: ask again later;
+ *   BRK_AUTH / BRK_RATE_LIMITED / BRK_REJECTED / BRK_INVALID as for the other calls.
+ * *out is 0 unless BRK_OK.
+ */
+brk_rc brk_last_price(brk_conn *c, const char *symbol, risk_price *out, brk_err *err);
 
 /* Destroys the conn, wiping any credentials it holds. NULL is a no-op. */
 void brk_conn_destroy(brk_conn *c);
@@ -319,7 +334,7 @@ typedef struct brk_quote {
 
 /* Sets symbol's quote and runs one match step over its resting orders. */
 brk_rc brk_sim_set_quote(brk_sim_engine *e, const char *symbol, const brk_quote *q, brk_err *err);
-/* BRK_NOT_FOUND when the symbol has no quote. */
+/* BRK_NOT_FOUND when the symbol has no quote. A sim conn's brk_last_price is q.last. */
 brk_rc brk_sim_get_quote(brk_sim_engine *e, const char *symbol, brk_quote *out);
 
 /*
@@ -400,6 +415,8 @@ void brk_sim_set_fill_listener(brk_sim_engine *e, brk_sim_listener_fn fn, void *
 
 #define BRK_ALPACA_PAPER_URL "https://paper-api.alpaca.markets"
 #define BRK_ALPACA_LIVE_URL "https://api.alpaca.markets"
+#define BRK_ALPACA_DATA_URL "https://data.alpaca.markets" /* Market Data API v2, paper and live */
+#define BRK_ALPACA_DATA_FEED "iex"
 
 typedef struct brk_alpaca_config {
     bool live;               /* default base URL: false -> paper, true -> live */
@@ -413,6 +430,10 @@ typedef struct brk_alpaca_config {
     const char *ca_file;     /* CA bundle; NULL -> system default */
     brk_log_fn log;          /* may be NULL */
     void *log_ctx;
+    const char *data_url;  /* Market Data API base; NULL -> BRK_ALPACA_DATA_URL; same rules as
+                              base_url (https://, or http:// to loopback only) */
+    const char *data_feed; /* "feed" of the latest-trade request: 1..16 chars of [a-z0-9_];
+                              NULL -> BRK_ALPACA_DATA_FEED ("iex", free plans) */
 } brk_alpaca_config;
 
 /*
@@ -420,6 +441,9 @@ typedef struct brk_alpaca_config {
  * conn-owned memory (the caller's buffers are not kept), never logged, never put into an error
  * message, and wiped with OPENSSL_cleanse when the conn is destroyed. Config strings are
  * copied. POST /v2/orders is never retried; GET and DELETE are retried with backoff.
+ * brk_last_price asks the Market Data API v2 (GET {data_url}/v2/stocks/{symbol}/trades/latest
+ * ?feed={data_feed}) with the same key headers and reads the trade's "p" from the raw JSON
+ * number text (never through a double), rounded half away to 1e-6.
  * *out: brk_conn_destroy. err may be NULL.
  */
 brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,

@@ -1173,6 +1173,18 @@ out:
     return rc;
 }
 
+static brk_rc sim_last_price(brk_conn *c, const char *symbol, risk_price *out, brk_err *err)
+{
+    brk_quote q;
+    brk_rc rc = brk_sim_get_quote(((sim_conn *)c)->e, symbol, &q);
+    if (rc == BRK_NOT_FOUND)
+        return brk_err_set(err, rc, 0, "last_price: no quote for %s", symbol);
+    if (rc != BRK_OK)
+        return brk_err_set(err, rc, 0, "last_price: %s", brk_rc_name(rc));
+    *out = q.last;
+    return BRK_OK;
+}
+
 static void sim_destroy(brk_conn *c)
 {
     sim_conn *sc = (sim_conn *)c;
@@ -1190,6 +1202,7 @@ static const struct brk_ops sim_ops = {
     .account = sim_account_op,
     .positions = sim_positions,
     .destroy = sim_destroy,
+    .last_price = sim_last_price,
 };
 
 brk_rc brk_sim_connect(brk_sim_engine *e, const char *account_id, brk_conn **out)

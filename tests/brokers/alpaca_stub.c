@@ -22,6 +22,7 @@
 #define MAX_FAULTS 16
 #define MAX_REQS 512
 #define MAX_ORDERS 256
+#define MAX_TRADES 16
 
 typedef struct fault {
     char method[16];
@@ -48,6 +49,8 @@ struct stub {
     size_t nreqs;
     order orders[MAX_ORDERS];
     size_t norders;
+    char trades[MAX_TRADES][2][64]; /* symbol, raw JSON of "p" */
+    int ntrades;
 };
 
 typedef struct upload {
@@ -278,6 +281,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         ret = reply(c, 200, ACCOUNT);
     } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/positions") == 0) {
         ret = reply(c, 200, POSITIONS);
+    } else if (strcmp(method, "GET") == 0 && strncmp(url, "/v2/stocks/", 11) == 0 &&
+               strlen(url) > 11 + 14 && strcmp(url + strlen(url) - 14, "/trades/latest") == 0) {
+        /* The path arrives percent-decoded: "BTC%2FUSD" is "BTC/USD" here. */
+        char sym[64];
+        snprintf(sym, sizeof sym, "%.*s", (int)(strlen(url) - 11 - 14), url + 11);
+        const char *px = NULL;
+        for (int i = 0; i < s->ntrades; i++)
+            if (strcmp(s->trades[i][0], sym) == 0)
+                px = s->trades[i][1];
+        if (!px) {
+            ret = reply(c, 404, "{\"code\":40410000,\"message\":\"symbol not found\"}");
+        } else {
+            char body[512];
+            snprintf(body, sizeof body,
+                     "{\"symbol\":\"%s\",\"trade\":{\"t\":\"2026-01-02T14:30:00.123456789Z\","
+                     "\"x\":\"V\",\"p\":%s,\"s\":100,\"c\":[\"@\"],\"i\":52983525029461,"
+                     "\"z\":\"C\"}}",
+                     sym, px);
+            ret = reply(c, 200, body);
+        }
     } else {
         ret = reply(c, 404, "{\"code\":40410000,\"message\":\"endpoint not found\"}");
     }
@@ -348,6 +371,21 @@ void stub_add_key(stub *s, const char *key_id, const char *secret)
         copy(s->keys[s->nkeys][0], sizeof s->keys[0][0], key_id);
         copy(s->keys[s->nkeys][1], sizeof s->keys[0][1], secret);
         s->nkeys++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void stub_set_trade(stub *s, const char *symbol, const char *price_json)
+{
+    pthread_mutex_lock(&s->mu);
+    int i = 0;
+    while (i < s->ntrades && strcmp(s->trades[i][0], symbol) != 0)
+        i++;
+    if (i < MAX_TRADES) {
+        copy(s->trades[i][0], sizeof s->trades[i][0], symbol);
+        copy(s->trades[i][1], sizeof s->trades[i][1], price_json);
+        if (i == s->ntrades)
+            s->ntrades++;
     }
     pthread_mutex_unlock(&s->mu);
 }

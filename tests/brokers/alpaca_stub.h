@@ -3,6 +3,8 @@
  * the adapter uses (libmicrohttpd, 127.0.0.1, ephemeral port). It records every request
  * (method, path, decoded query, both APCA headers, Content-Type, body), keeps a per-key order
  * book, answers 401 to unknown keys, and can be told to fail, stall or answer a canned body.
+ * It also serves the Market Data API's latest-trade endpoint (a test may point the adapter's
+ * data URL at the same stub or at a second one).
  */
 #ifndef TW_TESTS_BROKERS_ALPACA_STUB_H
 #define TW_TESTS_BROKERS_ALPACA_STUB_H
@@ -33,6 +35,12 @@ void stub_add_key(stub *s, const char *key_id, const char *secret);
  */
 void stub_fault(stub *s, const char *method, const char *path_prefix, int status, const char *body,
                 int delay_ms, int times);
+/*
+ * Market Data API v2: GET /v2/stocks/{symbol}/trades/latest answers a latest-trade object whose
+ * "p" is price_json verbatim (a JSON number token such as 187.123456789, or a string), so tests
+ * control the exact digits on the wire. Symbols never set answer 404 (at most 16 symbols).
+ */
+void stub_set_trade(stub *s, const char *symbol, const char *price_json);
 /* Requests seen so far with this method and exact path (method/path NULL = any). */
 size_t stub_count(stub *s, const char *method, const char *path);
 /* Copy of the i-th recorded request; 0 on success. */

@@ -2,6 +2,8 @@
  * tests/brokers/test_alpaca.c — the Alpaca adapter against the in-process stub: request shapes
  * and headers as Alpaca documents them, 4xx/5xx mapping, timeouts and slow answers, POST never
  * retried, GET retried, per-user keys, and the secret never in a log line or error message.
+ * The Market Data API's latest trade (brk_last_price): exact decimal digits from the JSON number,
+ * missing/garbled answers, 404/5xx/401, the separate data URL, and no credential in any error.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -64,6 +66,7 @@ typedef struct fx {
 static brk_alpaca_config cfg_for(const fx *f)
 {
     brk_alpaca_config c = {.base_url = f->url,
+                           .data_url = f->url,
                            .connect_timeout_ms = 1000,
                            .timeout_ms = 2000,
                            .max_attempts = 3,
@@ -614,6 +617,257 @@ static void secret_never_reaches_logs_or_error_messages(void **state)
     pthread_mutex_unlock(&LOG.mu);
 }
 
+/* ---- market data: last trade price -------------------------------------------------------------
+ */
+
+static void log_reset(void)
+{
+    pthread_mutex_lock(&LOG.mu);
+    LOG.len = 0;
+    LOG.buf[0] = '\0';
+    LOG.lines = 0;
+    pthread_mutex_unlock(&LOG.mu);
+}
+
+static void last_price_parses_the_exact_decimal_digits(void **state)
+{
+    fx *f = *state;
+    /* The "p" token exactly as it travels; several would not survive a double. */
+    static const struct {
+        const char *wire;
+        risk_price want;
+    } cases[] = {
+        {"187.12", 187120000},
+        {"100", 100000000},
+        {"0.0001", 100},
+        {"9007199254.740993", INT64_C(9007199254740993)}, /* 2^53 + 1 micro-dollars */
+        {"4503599627.370497", INT64_C(4503599627370497)},
+        {"187.1234565", 187123457},          /* 7th digit 5: half away from zero */
+        {"187.1234564999999999", 187123456}, /* below the half: down */
+        {"0.1000000000000000055511151231257827", 100000},
+        {"1.5e2", 150000000},
+        {"12345E-4", 1234500},
+        {"2.5E+1", 25000000},
+        {"0.0000005", 1},        /* rounds up to the smallest unit */
+        {"\"42.25\"", 42250000}, /* a string is accepted too */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        stub_set_trade(f->s, "AAPL", cases[i].wire);
+        risk_price px = -1;
+        brk_err err = {0};
+        brk_rc rc = brk_last_price(f->a, "AAPL", &px, &err);
+        if (rc != BRK_OK || px != cases[i].want)
+            fail_msg("p=%s: %s %lld (want %lld) %s", cases[i].wire, brk_rc_name(rc), (long long)px,
+                     (long long)cases[i].want, err.message ? err.message : "");
+        brk_err_clear(&err);
+    }
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "GET");
+    assert_string_equal(q.path, "/v2/stocks/AAPL/trades/latest");
+    assert_string_equal(q.query, "feed=iex");
+    assert_string_equal(q.key_id, KEY_A);
+    assert_string_equal(q.secret, SECRET_A);
+}
+
+static void last_price_url_encodes_the_symbol_and_refuses_bad_ones(void **state)
+{
+    fx *f = *state;
+    log_reset();
+    stub_set_trade(f->s, "BTC/USD", "43210.5");
+    stub_set_trade(f->s, "BRK.B", "410.01");
+    risk_price px = 0;
+    assert_int_equal(brk_last_price(f->a, "BTC/USD", &px, NULL), BRK_OK);
+    assert_int_equal(px, 43210500000);
+    assert_string_equal(last_req(f).path, "/v2/stocks/BTC/USD/trades/latest"); /* decoded */
+    assert_int_equal(brk_last_price(f->a, "BRK.B", &px, NULL), BRK_OK);
+    assert_int_equal(px, 410010000);
+    pthread_mutex_lock(&LOG.mu);
+    assert_non_null(strstr(LOG.buf, "/v2/stocks/BTC%2FUSD/trades/latest?feed=iex"));
+    pthread_mutex_unlock(&LOG.mu);
+    size_t before = stub_total(f->s);
+    static const char *const bad[] = {
+        "", "AA PL", "A?feed=sip", "A#x", "A%2F", "A&b", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        px = 7;
+        brk_err err = {0};
+        if (brk_last_price(f->a, bad[i], &px, &err) != BRK_INVALID)
+            fail_msg("symbol '%s' was not refused", bad[i]);
+        assert_int_equal(px, 0);
+        brk_err_clear(&err);
+    }
+    assert_int_equal(brk_last_price(f->a, NULL, &px, NULL), BRK_INVALID);
+    assert_int_equal(brk_last_price(f->a, "AAPL", NULL, NULL), BRK_INVALID);
+    assert_int_equal(stub_total(f->s), before); /* nothing was sent */
+}
+
+static void last_price_missing_or_garbled_answers(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *body;
+        brk_rc want;
+    } cases[] = {
+        {"", BRK_UNAVAILABLE},
+        {"not json", BRK_UNAVAILABLE},
+        {"[]", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\"}", BRK_NOT_FOUND},
+        {"{\"symbol\":\"AAPL\",\"trade\":null}", BRK_NOT_FOUND},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"t\":\"2026-01-02T14:30:00Z\"}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":true}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":null}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":-5}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":0}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":\"1e2\"}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":1e400}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":12345678901234567890}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":1,\"p\":2}}", BRK_UNAVAILABLE}, /* duplicate */
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"\\u0070\":1}}", BRK_UNAVAILABLE},   /* escaped key */
+        {"{\"symbol\":\"MSFT\",\"trade\":{\"p\":1}}", BRK_UNAVAILABLE},         /* other symbol */
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":1}} trailing", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":[1]}", BRK_UNAVAILABLE},
+        /* well-formed: nested members before "p" are skipped by the scanner */
+        {"{\"quote\":{\"p\":[1,{\"p\":2}]},\"trade\":{\"c\":[\"@\",\"\\\"p\"],\"p\":3.25}}",
+         BRK_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        stub_fault(f->s, "GET", "/v2/stocks/AAPL/", 200, cases[i].body, 0, 1);
+        risk_price px = 7;
+        brk_err err = {0};
+        brk_rc rc = brk_last_price(f->a, "AAPL", &px, &err);
+        if (rc != cases[i].want)
+            fail_msg("body %s: %s (want %s)", cases[i].body, brk_rc_name(rc),
+                     brk_rc_name(cases[i].want));
+        assert_int_equal(px, rc == BRK_OK ? 3250000 : 0);
+        if (rc != BRK_OK)
+            assert_non_null(err.message);
+        brk_err_clear(&err);
+    }
+}
+
+static void last_price_http_errors_and_retries(void **state)
+{
+    fx *f = *state;
+    risk_price px = 7;
+    brk_err err = {0};
+    /* unknown symbol: 404, not retried */
+    size_t n0 = stub_count(f->s, "GET", "/v2/stocks/NOPE/trades/latest");
+    assert_int_equal(brk_last_price(f->a, "NOPE", &px, &err), BRK_NOT_FOUND);
+    assert_int_equal(err.http_status, 404);
+    assert_int_equal(px, 0);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/stocks/NOPE/trades/latest"), n0 + 1);
+    /* 5xx: retried, then answered */
+    stub_set_trade(f->s, "KO", "61.07");
+    stub_fault(f->s, "GET", "/v2/stocks/KO/", 503, NULL, 0, 2);
+    assert_int_equal(brk_last_price(f->a, "KO", &px, &err), BRK_OK);
+    assert_int_equal(px, 61070000);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/stocks/KO/trades/latest"), 3);
+    /* 5xx every time: gives up after max_attempts */
+    stub_fault(f->s, "GET", "/v2/stocks/KO/", 500, NULL, 0, 3);
+    assert_int_equal(brk_last_price(f->a, "KO", &px, &err), BRK_UNAVAILABLE);
+    assert_int_equal(px, 0);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/stocks/KO/trades/latest"), 6);
+    /* 429 is retried too, then succeeds */
+    stub_fault(f->s, "GET", "/v2/stocks/KO/", 429, NULL, 0, 1);
+    assert_int_equal(brk_last_price(f->a, "KO", &px, &err), BRK_OK);
+    /* 401: the key is refused, not retried */
+    brk_alpaca_config c = cfg_for(f);
+    brk_conn *bad = connect_as(&c, KEY_A, "sEcReT-wrong");
+    size_t n1 = stub_count(f->s, "GET", "/v2/stocks/KO/trades/latest");
+    assert_int_equal(brk_last_price(bad, "KO", &px, &err), BRK_AUTH);
+    assert_int_equal(err.http_status, 401);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/stocks/KO/trades/latest"), n1 + 1);
+    brk_conn_destroy(bad);
+    /* a timeout is UNAVAILABLE (retried, bounded) */
+    stub_fault(f->s, "GET", "/v2/stocks/KO/", 0, NULL, 2500, 3);
+    assert_int_equal(brk_last_price(f->a, "KO", &px, &err), BRK_UNAVAILABLE);
+    assert_int_equal(err.http_status, 0);
+    brk_err_clear(&err);
+}
+
+static void last_price_goes_to_the_data_url_not_the_trading_url(void **state)
+{
+    fx *f = *state;
+    stub *data = stub_start();
+    assert_non_null(data);
+    stub_add_key(data, KEY_A, SECRET_A);
+    stub_set_trade(data, "AAPL", "201.5");
+    stub_set_trade(f->s, "AAPL", "1"); /* the trading stub would answer differently */
+    brk_alpaca_config c = cfg_for(f);
+    char durl[64];
+    snprintf(durl, sizeof durl, "http://127.0.0.1:%u/", stub_port(data));
+    c.data_url = durl;
+    c.data_feed = "sip";
+    brk_conn *conn = connect_as(&c, KEY_A, SECRET_A);
+    size_t trading_before = stub_total(f->s);
+    risk_price px = 0;
+    assert_int_equal(brk_last_price(conn, "AAPL", &px, NULL), BRK_OK);
+    assert_int_equal(px, 201500000);
+    assert_int_equal(stub_total(f->s), trading_before);
+    assert_int_equal(stub_total(data), 1);
+    stub_req q;
+    assert_int_equal(stub_get(data, 0, &q), 0);
+    assert_string_equal(q.path, "/v2/stocks/AAPL/trades/latest");
+    assert_string_equal(q.query, "feed=sip");
+    assert_string_equal(q.key_id, KEY_A);
+    assert_string_equal(q.secret, SECRET_A);
+    brk_account a;
+    assert_int_equal(brk_account_get(conn, &a, NULL), BRK_OK); /* trading calls stay put */
+    assert_int_equal(stub_total(f->s), trading_before + 1);
+    assert_int_equal(stub_total(data), 1);
+    brk_conn_destroy(conn);
+    stub_stop(data);
+
+    /* the data URL and feed are validated like the base URL */
+    static const struct {
+        const char *url, *feed;
+    } bad[] = {
+        {"http://data.alpaca.markets", NULL},
+        {"https://data.alpaca.markets/v2", NULL},
+        {"https://u:p@data.alpaca.markets", NULL},
+        {NULL, ""},
+        {NULL, "IEX"},
+        {NULL, "iex&x=1"},
+        {NULL, "abcdefghijklmnopq"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        brk_alpaca_config b = {.data_url = bad[i].url, .data_feed = bad[i].feed};
+        brk_conn *x = NULL;
+        if (brk_alpaca_connect(&b, KEY_A, strlen(KEY_A), (const unsigned char *)SECRET_A,
+                               strlen(SECRET_A), &x, NULL) != BRK_INVALID)
+            fail_msg("data_url %s feed %s accepted", bad[i].url ? bad[i].url : "(default)",
+                     bad[i].feed ? bad[i].feed : "(default)");
+        assert_null(x);
+    }
+}
+
+static void last_price_errors_never_carry_the_secret(void **state)
+{
+    fx *f = *state;
+    log_reset();
+    brk_err err = {0};
+    risk_price px = 0;
+    const char echo[] = "{\"code\":42210000,\"message\":\"bad " KEY_A " " SECRET_A "\"}";
+    static const int statuses[] = {422, 404, 400, 403, 500, 200};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        stub_fault(f->s, "GET", "/v2/stocks/AAPL/", statuses[i], echo, 0, 3);
+        brk_rc rc = brk_last_price(f->a, "AAPL", &px, &err);
+        assert_int_not_equal(rc, BRK_OK);
+        assert_non_null(err.message);
+        if (leaks(err.message) || strstr(err.message, KEY_A))
+            fail_msg("HTTP %d: credential in '%s'", statuses[i], err.message);
+    }
+    /* the 422 refusal keeps the broker's words, masked */
+    stub_fault(f->s, "GET", "/v2/stocks/AAPL/", 422, echo, 0, 1);
+    assert_int_equal(brk_last_price(f->a, "AAPL", &px, &err), BRK_REJECTED);
+    assert_non_null(strstr(err.message, "bad ****"));
+    brk_err_clear(&err);
+    pthread_mutex_lock(&LOG.mu);
+    assert_true(LOG.lines >= 6);
+    assert_false(leaks(LOG.buf));
+    assert_null(strstr(LOG.buf, KEY_A));
+    pthread_mutex_unlock(&LOG.mu);
+}
+
 /* ---- configuration ------------------------------------------------------------------------------
  */
 
@@ -719,6 +973,12 @@ int main(void)
         T(secret_never_reaches_logs_or_error_messages),
         T(connect_refuses_unsafe_urls_and_malformed_credentials),
         T(copied_credentials_survive_the_callers_wipe),
+        T(last_price_parses_the_exact_decimal_digits),
+        T(last_price_url_encodes_the_symbol_and_refuses_bad_ones),
+        T(last_price_missing_or_garbled_answers),
+        T(last_price_http_errors_and_retries),
+        T(last_price_goes_to_the_data_url_not_the_trading_url),
+        T(last_price_errors_never_carry_the_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

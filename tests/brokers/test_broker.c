@@ -28,6 +28,52 @@ static brk_rc fake_submit(brk_conn *c, const brk_order_req *r, brk_order *o, brk
 
 static const struct brk_ops fake_ops = {.name = "fake", .submit = fake_submit};
 
+static risk_price fake_price; /* what fake_last_price answers (0 = a backend bug) */
+
+static brk_rc fake_last_price(brk_conn *c, const char *symbol, risk_price *out, brk_err *e)
+{
+    (void)c;
+    (void)symbol;
+    (void)e;
+    backend_calls++;
+    *out = fake_price;
+    return BRK_OK;
+}
+
+static const struct brk_ops priced_ops = {.name = "priced", .last_price = fake_last_price};
+
+static void last_price_is_unsupported_without_the_op_and_checked_with_it(void **state)
+{
+    (void)state;
+    brk_conn plain = {.ops = &fake_ops};
+    brk_conn priced = {.ops = &priced_ops};
+    brk_err err = {0};
+    risk_price px = 5;
+    backend_calls = 0;
+    assert_int_equal(brk_last_price(&plain, "AAPL", &px, &err), BRK_UNSUPPORTED);
+    assert_int_equal(px, 0);
+    assert_non_null(strstr(err.message, "fake"));
+    fake_price = 1234;
+    assert_int_equal(brk_last_price(&priced, "AAPL", &px, &err), BRK_OK);
+    assert_int_equal(px, 1234);
+    assert_null(err.message);
+    /* a backend answering a non-positive price is not believed */
+    fake_price = 0;
+    assert_int_equal(brk_last_price(&priced, "AAPL", &px, &err), BRK_UNAVAILABLE);
+    assert_int_equal(px, 0);
+    fake_price = -1;
+    assert_int_equal(brk_last_price(&priced, "AAPL", &px, &err), BRK_UNAVAILABLE);
+    assert_int_equal(backend_calls, 3);
+    /* arguments are checked before the backend */
+    assert_int_equal(brk_last_price(&priced, "AA PL", &px, &err), BRK_INVALID);
+    assert_int_equal(brk_last_price(&priced, "", &px, &err), BRK_INVALID);
+    assert_int_equal(brk_last_price(&priced, NULL, &px, &err), BRK_INVALID);
+    assert_int_equal(brk_last_price(&priced, "AAPL", NULL, &err), BRK_INVALID);
+    assert_int_equal(brk_last_price(NULL, "AAPL", &px, &err), BRK_INVALID);
+    assert_int_equal(backend_calls, 3);
+    brk_err_clear(&err);
+}
+
 static void every_malformed_request_is_invalid_before_the_backend(void **state)
 {
     (void)state;
@@ -111,6 +157,7 @@ static void names_are_alpacas_spelling_and_never_null(void **state)
     assert_string_equal(brk_order_status_name(BRK_ORDER_PARTIALLY_FILLED), "partially_filled");
     assert_string_equal(brk_order_status_name((brk_order_status)99), "other");
     assert_string_equal(brk_rc_name(BRK_RATE_LIMITED), "rate_limited");
+    assert_string_equal(brk_rc_name(BRK_UNSUPPORTED), "unsupported");
     assert_string_equal(brk_rc_name((brk_rc)99), "unknown");
     assert_string_equal(brk_tif_name(BRK_TIF_GTC), "gtc");
     assert_string_equal(brk_side_name((brk_side)0), "?");
@@ -170,6 +217,7 @@ int main(void)
         cmocka_unit_test(names_are_alpacas_spelling_and_never_null),
         cmocka_unit_test(rounding_parse_rounds_half_away_and_keeps_the_grammar),
         cmocka_unit_test(err_clear_is_safe_on_null_and_empty),
+        cmocka_unit_test(last_price_is_unsupported_without_the_op_and_checked_with_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

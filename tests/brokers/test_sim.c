@@ -708,6 +708,27 @@ static void csv_errors_name_the_line_and_change_nothing(void **state)
     fx_free(f);
 }
 
+static void last_price_is_the_quote_tables_last(void **state)
+{
+    (void)state;
+    fx *f = fx_new(0);
+    risk_price p = 0;
+    brk_err err = {0};
+    assert_int_equal(brk_last_price(f->a, "AAPL", &p, &err), BRK_OK);
+    assert_int_equal(p, px("100"));
+    brk_quote q = {.bid = px("12.34"), .ask = px("12.36"), .last = px("12.345678")};
+    assert_int_equal(brk_sim_set_quote(f->e, "KO", &q, NULL), BRK_OK);
+    assert_int_equal(brk_last_price(f->b, "KO", &p, &err), BRK_OK); /* any account sees it */
+    assert_int_equal(p, px("12.345678"));
+    p = 9;
+    assert_int_equal(brk_last_price(f->a, "NOPE", &p, &err), BRK_NOT_FOUND);
+    assert_int_equal(p, 0);
+    assert_non_null(err.message);
+    assert_int_equal(brk_last_price(f->a, "NO PE", &p, &err), BRK_INVALID);
+    brk_err_clear(&err);
+    fx_free(f);
+}
+
 static void set_quote_refuses_bad_quotes(void **state)
 {
     (void)state;
@@ -751,6 +772,7 @@ int main(void)
         cmocka_unit_test(csv_loads_with_header_crlf_and_blank_lines_and_matches),
         cmocka_unit_test(csv_errors_name_the_line_and_change_nothing),
         cmocka_unit_test(set_quote_refuses_bad_quotes),
+        cmocka_unit_test(last_price_is_the_quote_tables_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
