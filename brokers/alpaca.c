@@ -1193,6 +1193,16 @@ out:
     return rc;
 }
 
+bool brk_alpaca_url_ok(const char *url)
+{
+    return url && base_url_ok(url);
+}
+
+bool brk_alpaca_feed_ok(const char *feed)
+{
+    return feed && feed_ok(feed);
+}
+
 static void alp_destroy(brk_conn *bc)
 {
     alp_conn *c = (alp_conn *)bc;

@@ -437,6 +437,14 @@ typedef struct brk_alpaca_config {
 } brk_alpaca_config;
 
 /*
+ * The URL and feed rules brk_alpaca_connect applies, for validating configuration at start:
+ * https://host[:port][/], or http:// to 127.0.0.1, localhost or [::1] only; no userinfo, path,
+ * query or fragment. A feed is 1..16 chars of [a-z0-9_].
+ */
+bool brk_alpaca_url_ok(const char *url);
+bool brk_alpaca_feed_ok(const char *feed);
+
+/*
  * A conn that signs every request with this user's key. key_id/secret are copied into
  * conn-owned memory (the caller's buffers are not kept), never logged, never put into an error
  * message, and wiped with OPENSSL_cleanse when the conn is destroyed. Config strings are

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "brokers/broker.h"
 #include "core/log.h"
 
 typedef enum { T_STR, T_INT, T_ENUM, T_ADDR, T_FILE, T_BOOL } field_type;
@@ -96,6 +97,11 @@ static const field fields[] = {
     {"TW_ALPACA_INTERFACE", T_STR, F(alpaca_interface), 0, 0, NULL, NULL, 0,
      "Outbound interface or source address for broker calls (a static egress IP), e.g. "
      "host!203.0.113.7."},
+    {"TW_ALPACA_DATA_URL", T_STR, F(alpaca_data_url), 0, 0, "https://data.alpaca.markets", NULL, 0,
+     "Alpaca Market Data API v2 base URL: the reference (last trade) price for orders placed "
+     "through alpaca (https://, or http:// to loopback for a test stub)."},
+    {"TW_ALPACA_DATA_FEED", T_STR, F(alpaca_data_feed), 0, 0, "iex", NULL, 0,
+     "Market data feed for the latest-trade request: iex (free plans), sip, delayed_sip ..."},
     {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
      "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
     {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,
@@ -290,6 +296,21 @@ static int check_cross(const tw_config *c, FILE *err)
         bad++;
     } else if (c->redis_url && strncmp(c->redis_url, "redis://", 8) != 0) {
         fprintf(err, "TW_REDIS_URL: must start with redis://\n");
+        bad++;
+    }
+    static const char *const url_vars[] = {"TW_ALPACA_BASE_URL", "TW_ALPACA_DATA_URL"};
+    const char *urls[] = {c->alpaca_base_url, c->alpaca_data_url};
+    for (size_t i = 0; i < 2; i++) {
+        if (urls[i] && !brk_alpaca_url_ok(urls[i])) {
+            fprintf(err,
+                    "%s: must be https://host[:port] (http:// only to 127.0.0.1, localhost "
+                    "or [::1]), without credentials, path or query\n",
+                    url_vars[i]);
+            bad++;
+        }
+    }
+    if (c->alpaca_data_feed && !brk_alpaca_feed_ok(c->alpaca_data_feed)) {
+        fprintf(err, "TW_ALPACA_DATA_FEED: 1..16 chars of [a-z0-9_] (e.g. iex, sip)\n");
         bad++;
     }
     if (c->broker && strcmp(c->broker, "sim") != 0 && strcmp(c->broker, "alpaca") != 0) {

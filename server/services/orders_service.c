@@ -324,24 +324,42 @@ static void send_to_broker(tw_call *c, trading *t, store_conn *conn, int64_t uid
     }
 }
 
+/*
+ * The reference price was not available because the broker could not answer (ref_st is
+ * UNAVAILABLE) and the decision needed one: the caller gets ref_st (retryable) instead of a
+ * recorded NO_REFERENCE_PRICE rejection. An order that needs no reference (a market exit) is
+ * decided as usual.
+ */
+static tw_status ref_outage(tw_status ref_st, const risk_decision *d)
+{
+    if (ref_st.code == TW_OK)
+        return ref_st;
+    for (size_t i = 0; i < d->n_violations; i++)
+        if (d->violations[i].code == RISK_V_NO_REFERENCE_PRICE)
+            return ref_st;
+    return tw_ok();
+}
+
 static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int64_t uid,
                                    const order_in *in, const store_settings *set,
                                    const store_broker_key *key, int have_key,
-                                   const brk_account *acct, store_order *o)
+                                   const brk_account *acct, risk_price ref, tw_status ref_st,
+                                   store_order *o)
 {
     tw_arena *a = tw_call_arena(c);
     trading_view *v = tw_arena_zalloc(a, sizeof(*v));
     risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
     if (!v || !d)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    risk_price ref = trading_ref_price(t, in->symbol);
-    tw_status st = trading_view_load(t, a, conn, uid, acct, ref, 0, v);
+    tw_status st = trading_view_load(t, a, conn, uid, acct, in->symbol, ref, 0, v);
     if (st.code != TW_OK)
         return st;
     risk_intent ri;
     trading_intent(&ri, in->symbol, in->side, in->qty, in->limit);
     int64_t now_ms = trading_now_ms(t);
     risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
+    if ((st = ref_outage(ref_st, d)).code != TW_OK)
+        return st;
     if ((st = trading_persist_assessment(t, conn, uid, v, &d->account)).code != TW_OK)
         return st;
 
@@ -429,13 +447,17 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     brk_account acct;
     if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
         return st;
+    /* The reference price from the same broker connection, before the user's lock is taken
+     * (it may be a network call). */
+    risk_price ref = 0;
+    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref);
 
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
             st = svc_store_status(c, rc, "user");
             break;
         }
-        st = decide_and_record(c, t, conn, uid, &in, &set, key, have_key, &acct, o);
+        st = decide_and_record(c, t, conn, uid, &in, &set, key, have_key, &acct, ref, ref_st, o);
         if (st.code == TW_OK) {
             rc = store_tx_commit(conn);
             st = svc_store_status(c, rc, "order");
@@ -488,16 +510,19 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
         return st;
     brk_account acct;
-    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
+    brk_conn *bc = NULL;
+    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
         return st;
+    risk_price ref = 0;
+    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref);
+    brk_conn_destroy(bc);
     /* A read: no transaction, nothing persisted (a dry run changes no state). */
-    if ((st = trading_view_load(t, a, conn, uid, &acct, trading_ref_price(t, in.symbol), 0, v))
-            .code != TW_OK)
+    if ((st = trading_view_load(t, a, conn, uid, &acct, in.symbol, ref, 0, v)).code != TW_OK)
         return st;
     risk_intent ri;
     trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
     risk_decide(&ri, &v->snap, &v->limits, trading_now_ms(t), d);
-    return tw_ok();
+    return ref_outage(ref_st, d);
 }
 
 tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *req,
@@ -530,6 +555,8 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     if ((st = trading_account(t, conn, uid, o->broker_key_id ? key : NULL, &acct, &bc)).code !=
         TW_OK)
         return st;
+    risk_price ref = 0;
+    tw_status ref_st = trading_ref_price_from(t, bc, o->symbol, &ref);
     int send = 0;
     if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
         brk_conn_destroy(bc);
@@ -558,14 +585,15 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     } else {
         trading_view *v = tw_arena_zalloc(a, sizeof(*v));
         risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
-        st = v && d
-                 ? trading_view_load(t, a, conn, uid, &acct, trading_ref_price(t, o->symbol), id, v)
-                 : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        st = v && d ? trading_view_load(t, a, conn, uid, &acct, o->symbol, ref, id, v)
+                    : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
         if (st.code == TW_OK) {
             risk_intent ri;
             trading_intent(&ri, o->symbol, o->side, o->qty, o->limit_price);
             risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
-            st = trading_persist_assessment(t, conn, uid, v, &d->account);
+            st = ref_outage(ref_st, d);
+            if (st.code == TW_OK)
+                st = trading_persist_assessment(t, conn, uid, v, &d->account);
             if (st.code == TW_OK && !d->allowed) {
                 char *vj = violations_json(d, 0);
                 snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
@@ -764,6 +792,19 @@ tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest
     resp->positions = tw_arena_alloc(a, (n ? n : 1) * sizeof(*resp->positions));
     if (!resp->positions)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    /* Marks: a user trading through a real broker gets that broker's current prices (one
+     * positions call, not one per symbol); otherwise the sim quotes. Best effort either way. */
+    brk_position *marks = NULL;
+    size_t nmarks = 0;
+    store_broker_key *key = tw_arena_zalloc(a, sizeof(*key));
+    if (!key)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    if (n && set.default_broker_key_id &&
+        store_key_get(conn, svc_user_id(c), set.default_broker_key_id, key) == STORE_OK &&
+        strcmp(key->broker, "sim") != 0) {
+        trading_broker_marks(app->trading, conn, svc_user_id(c), key, &marks, &nmarks);
+        tw_arena_defer(a, free, marks);
+    }
     for (size_t i = 0; i < n; i++) {
         if (pos[i].qty == 0 && pos[i].realized_pnl == 0)
             continue;
@@ -775,7 +816,12 @@ tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest
         p->qty = fmt_qty(c, pos[i].qty);
         p->avg_cost = fmt_money(c, pos[i].avg_cost);
         p->realized_pl = fmt_money(c, pos[i].realized_pnl);
-        risk_price last = trading_ref_price(app->trading, pos[i].symbol);
+        risk_price last = 0;
+        for (size_t m = 0; m < nmarks && !last; m++)
+            if (strcmp(marks[m].symbol, pos[i].symbol) == 0)
+                last = marks[m].current_price;
+        if (!last && !marks)
+            last = trading_ref_price(app->trading, pos[i].symbol);
         if (last > 0) {
             risk_money mv = 0, cost = 0;
             risk_notional(pos[i].qty < 0 ? -pos[i].qty : pos[i].qty, last, RISK_ROUND_HALF_AWAY,

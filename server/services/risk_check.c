@@ -52,7 +52,7 @@ tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *re
     brk_account acct;
     if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
         return st;
-    if ((st = trading_view_load(t, a, conn, uid, &acct, 0, 0, v)).code != TW_OK)
+    if ((st = trading_view_load(t, a, conn, uid, &acct, NULL, 0, 0, v)).code != TW_OK)
         return st;
     risk_assessment as;
     int64_t now_ms = trading_now_ms(t);

@@ -222,13 +222,70 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
     brk_alpaca_config ac = {.live = strcmp(key->environment, "live") == 0,
                             .base_url = t->cfg->alpaca_base_url,
                             .interface = t->cfg->alpaca_interface,
-                            .log = brk_log};
+                            .log = brk_log,
+                            .data_url = t->cfg->alpaca_data_url,
+                            .data_feed = t->cfg->alpaca_data_feed};
     brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
                                    n - (size_t)(nl - p) - 1, out, NULL);
     vault_secret_destroy(cred);
     if (rc != BRK_OK)
         return tw_err(TW_FAILED_PRECONDITION, "broker connection could not be configured");
     return tw_ok();
+}
+
+tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out)
+{
+    *out = 0;
+    if (!bc) {
+        *out = trading_ref_price(t, symbol);
+        return tw_ok();
+    }
+    brk_err err = {0};
+    brk_rc rc = brk_last_price(bc, symbol, out, &err);
+    tw_status st = tw_ok();
+    switch (rc) {
+    case BRK_OK:
+        break;
+    case BRK_UNSUPPORTED:
+        *out = trading_ref_price(t, symbol);
+        break;
+    case BRK_NOT_FOUND:
+    case BRK_REJECTED:
+    case BRK_INVALID:
+        /* The broker's market data does not know it: no reference, the risk engine decides. */
+        tw_logf(TW_LOG_INFO, "ref_price", "%s: no last trade for %s (%s)", brk_conn_backend(bc),
+                symbol, brk_rc_name(rc));
+        *out = 0;
+        break;
+    default:
+        /* err.message is built by the adapter from our own text and status codes: no secret. */
+        tw_logf(TW_LOG_WARN, "ref_price", "%s: last trade for %s: %s: %s", brk_conn_backend(bc),
+                symbol, brk_rc_name(rc), err.message ? err.message : "");
+        *out = 0;
+        st = tw_err(TW_UNAVAILABLE, "broker market data unavailable, retry later");
+        break;
+    }
+    brk_err_clear(&err);
+    return st;
+}
+
+void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
+                          const store_broker_key *key, brk_position **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    brk_conn *bc = NULL;
+    if (trading_broker(t, conn, user_id, key, &bc).code != TW_OK)
+        return;
+    brk_position_list l = {0};
+    brk_rc rc = brk_positions(bc, &l, NULL);
+    brk_conn_destroy(bc);
+    if (rc != BRK_OK) {
+        tw_logf(TW_LOG_WARN, "broker_marks", "positions: %s", brk_rc_name(rc));
+        return;
+    }
+    *out = l.items; /* a plain heap array: the caller frees it */
+    *n = l.n;
 }
 
 tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
@@ -299,9 +356,17 @@ static risk_breaker_reason breaker_reason_of(const char *halt_reason)
     return RISK_BREAKER_DAILY_LOSS;
 }
 
+/* A mark for symbol: the decision's reference price for its own symbol, else the sim quote. */
+static risk_price mark_of(trading *t, const char *symbol, const char *ref_symbol, risk_price ref)
+{
+    if (ref > 0 && ref_symbol && strcmp(symbol, ref_symbol) == 0)
+        return ref;
+    return trading_ref_price(t, symbol);
+}
+
 tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
-                            const brk_account *acct, risk_price ref, int64_t exclude_order_id,
-                            trading_view *v)
+                            const brk_account *acct, const char *ref_symbol, risk_price ref,
+                            int64_t exclude_order_id, trading_view *v)
 {
     int64_t now_ms = trading_now_ms(t);
     risk_day today = trade_date(t, now_ms);
@@ -364,7 +429,7 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     if (v->global_halt)
         s->halt_reasons |= RISK_HALT_ADMIN;
 
-    /* Positions, marked at the last quote (or cost when none). */
+    /* Positions, marked at the reference or last quote (or cost when none). */
     store_position *pos = NULL;
     size_t npos = 0;
     if (store_position_list(conn, user_id, &pos, &npos) != STORE_OK)
@@ -380,7 +445,7 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
         copy_symbol(rp[k].symbol, pos[i].symbol);
         rp[k].qty = pos[i].qty;
         rp[k].avg_cost = pos[i].avg_cost;
-        risk_price last = trading_ref_price(t, pos[i].symbol);
+        risk_price last = mark_of(t, pos[i].symbol, ref_symbol, ref);
         rp[k].last_price = last > 0 ? last : (pos[i].avg_cost > 0 ? pos[i].avg_cost : 1);
         k++;
     }
@@ -441,7 +506,8 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
             copy_symbol(oo[no].symbol, o->symbol);
             oo[no].side = side;
             oo[no].qty = o->qty - o->filled_qty;
-            risk_price px = o->limit_price ? o->limit_price : trading_ref_price(t, o->symbol);
+            risk_price px =
+                o->limit_price ? o->limit_price : mark_of(t, o->symbol, ref_symbol, ref);
             oo[no].price = px > 0 ? px : 1;
             oo[no].created_ms = created_ms;
             oo[no].order_id = (uint64_t)o->id;
@@ -773,7 +839,7 @@ static void check_breaker(trading *t, store_conn *conn, int64_t user_id)
         return;
     tw_arena *arena = tw_arena_create();
     trading_view *v = arena ? tw_arena_zalloc(arena, sizeof(*v)) : NULL;
-    if (v && trading_view_load(t, arena, conn, user_id, &acct, 0, 0, v).code == TW_OK) {
+    if (v && trading_view_load(t, arena, conn, user_id, &acct, NULL, 0, 0, v).code == TW_OK) {
         risk_assessment a;
         if (risk_assess(&v->snap, &v->limits, trading_now_ms(t), &a) == RISK_OK)
             trading_persist_assessment(t, conn, user_id, v, &a);

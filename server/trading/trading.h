@@ -82,11 +82,12 @@ typedef struct {
 } trading_view;
 
 /* Load the view for user_id; arrays are allocated from a. acct: the broker account (equity, type).
- * ref: the reference price of the symbol being decided (0 = none). exclude_order_id: an order not
- * to count as pending (the one being confirmed), 0 = none. */
+ * ref: the reference price of ref_symbol, the symbol being decided (0 / NULL = none); it also
+ * marks that symbol's position and pending market orders. exclude_order_id: an order not to count
+ * as pending (the one being confirmed), 0 = none. */
 tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
-                            const brk_account *acct, risk_price ref, int64_t exclude_order_id,
-                            trading_view *v);
+                            const brk_account *acct, const char *ref_symbol, risk_price ref,
+                            int64_t exclude_order_id, trading_view *v);
 
 /* Persist the assessment's state changes (breaker trip or clear, day roll) with their audit
  * events. Inside the user's transaction. */
@@ -102,6 +103,26 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
 
 /* The reference (last trade) price of symbol from the sim quotes; 0 when unknown. */
 risk_price trading_ref_price(trading *t, const char *symbol);
+
+/*
+ * The reference (last trade) price of symbol for an order going through bc, the user's broker
+ * connection (the one trading_account opened for admission: no second key decryption). bc NULL,
+ * or a backend without market data: the sim quotes. Otherwise the broker's own last trade (the
+ * Alpaca Market Data API for alpaca). Call it OUTSIDE the user's transaction: it may do I/O.
+ *   TW_OK, *out > 0    a price;
+ *   TW_OK, *out == 0   the broker does not know the symbol (the risk engine then rejects an
+ *                      opening order NO_REFERENCE_PRICE, as for an unquoted sim symbol);
+ *   TW_UNAVAILABLE     the broker could not answer (network, 5xx, 429, refused key): *out is 0.
+ *                      Callers still decide (an exit needs no reference price) but answer
+ *                      UNAVAILABLE instead of recording a NO_REFERENCE_PRICE rejection.
+ */
+tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out);
+
+/* Broker-reported marks (current_price per symbol) for ListPositions: one brk_positions call on
+ * the user's broker (key: the stored key, NULL = the sim). out and n: a heap array (free()), empty
+ * when the broker reports nothing or cannot answer (marks are best effort). */
+void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
+                          const store_broker_key *key, brk_position **out, size_t *n);
 
 /* Map risk codes to the proto's RiskRule numbers. */
 int trading_rule_of(risk_code code);

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -189,6 +190,13 @@ class AlpacaStub:
       ("late", secs)            sleep secs, THEN create the order and answer 200
     No plan means ("ok", 0). get_delay_s slows every GET (slow broker); get_fail_500 makes
     every GET answer 500.
+
+    It also serves the Market Data API v2 latest trade, GET /v2/stocks/{symbol}/trades/latest
+    (point TW_ALPACA_DATA_URL at self.url; self.env() gives both URLs): trades maps a symbol to
+    the raw JSON text of the trade's "p" (e.g. "187.123456789": the exact digits on the wire),
+    trade_price_fn(symbol) -> text or None is asked for other symbols; a symbol neither knows
+    answers 404. trade_fail_500 makes only these requests answer 500 (a market data outage).
+    trade_requests records (symbol, query, key id) per request.
     """
 
     ACCOUNT = {"id": "stub-account", "status": "ACTIVE", "currency": "USD", "cash": "100000",
@@ -210,6 +218,11 @@ class AlpacaStub:
         self.get_fail_500 = False
         self.seq = 0
         self.post_started = threading.Event()
+        self.trades = {}
+        self.trade_price_fn = None
+        self.trade_fail_500 = False
+        self.trade_requests = []
+        self.positions = []  # what GET /v2/positions answers (Alpaca position objects)
         stub = self
 
         class H(BaseHTTPRequestHandler):
@@ -250,10 +263,14 @@ class AlpacaStub:
                 if stub.get_fail_500:
                     return self._reply(500, {"message": "internal"})
                 path, _, query = self.path.partition("?")
+                if path.startswith("/v2/stocks/") and path.endswith("/trades/latest"):
+                    return self._latest_trade(path, query, kid)
                 if path == "/v2/account":
                     return self._reply(200, stub.ACCOUNT)
                 if path == "/v2/positions":
-                    return self._reply(200, [])
+                    with stub.lock:
+                        pos = list(stub.positions)
+                    return self._reply(200, pos)
                 if path == "/v2/orders:by_client_order_id":
                     coid = dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv).get(
                         "client_order_id", "")
@@ -268,6 +285,28 @@ class AlpacaStub:
                         mine = [o for c, o in stub.orders.items() if stub.key_of.get(c) == kid]
                     return self._reply(200, mine)
                 return self._reply(404, {"message": "not found"})
+
+            def _latest_trade(self, path, query, kid):
+                sym = urllib.parse.unquote(path[len("/v2/stocks/"):-len("/trades/latest")])
+                with stub.lock:
+                    stub.trade_requests.append((sym, query, kid))
+                    px = stub.trades.get(sym)
+                    fn = stub.trade_price_fn
+                if stub.trade_fail_500:
+                    return self._reply(500, {"message": "internal"})
+                if px is None and fn is not None:
+                    px = fn(sym)
+                if px is None:
+                    return self._reply(404, {"code": 40410000, "message": "symbol not found"})
+                # Built by hand so "p" carries exactly the digits the test chose.
+                body = ('{"symbol":%s,"trade":{"t":"2026-11-30T15:00:00.123456789Z","x":"V",'
+                        '"p":%s,"s":100,"c":["@"],"i":52983525029461,"z":"C"}}'
+                        % (json.dumps(sym), px)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def do_DELETE(self):
                 kid = self._auth()
@@ -347,6 +386,10 @@ class AlpacaStub:
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    def env(self):
+        """tradewinkd settings that send both the Trading and the Market Data API here."""
+        return {"TW_ALPACA_BASE_URL": self.url, "TW_ALPACA_DATA_URL": self.url}
 
     def start(self):
         self.thread.start()
@@ -475,8 +518,8 @@ def own_api(addr):
 
 
 def set_clock_and_quotes(api, admin_tok, symbols, last="100"):
-    """A trading-day sim clock and a quote per symbol (also the reference price for alpaca
-    orders: the server has no other quote source, see the issue note)."""
+    """A trading-day sim clock and a quote per symbol (the reference price of sim orders; alpaca
+    orders take theirs from the stub's latest trade, AlpacaStub.trades)."""
     monday_10am = 1796050800  # Monday 2026-11-30 10:00 New York
     api.call("Sim", "SetClock", token=admin_tok,
              time=timestamp_pb2.Timestamp(seconds=monday_10am))

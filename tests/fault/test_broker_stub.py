@@ -13,8 +13,9 @@ when it never did); a fill at the stub reaches the store through the reconciler;
 at the stub is in the store with the same owner; every request for user A carried A's key id
 and A's secret (never B's); neither secret appears in the server's log or database.
 
-The reference price for these alpaca orders comes from Sim.SetQuotes: the server has no other
-quote source for alpaca (reported in the issue note).
+The reference price of these alpaca orders comes from the stub's Market Data API latest trade
+(TW_ALPACA_DATA_URL points at the same stub); a market data outage alone refuses an opening
+order UNAVAILABLE and sends nothing.
 """
 
 import collections
@@ -45,11 +46,12 @@ SETTLE_S = 40
 class BrokerStubTest(unittest.TestCase):
     def setUp(self):
         self.stub = AlpacaStub().start()
-        self.srv = TwServer(env={"TW_ALPACA_BASE_URL": self.stub.url})
+        self.srv = TwServer(env=self.stub.env())
         self.srv.start()
         self.api = Api(self.srv.addr)
         admin = self.api.token("ops", admin=True)
-        syms = list(CASES) + ["LATE", "GETX", "SLOW"]
+        syms = list(CASES) + ["LATE", "GETX", "SLOW", "MDX"]
+        self.stub.trades.update({s: "100" for s in syms})
         self.api.call("Sim", "SetQuotes", token=admin,
                       quotes=[sim.Quote(symbol=s, bid="99.99", ask="100.01", last="100")
                               for s in syms])
@@ -131,6 +133,18 @@ class BrokerStubTest(unittest.TestCase):
         stub.get_fail_500 = False
         self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(sum(stub.posts.values()), posts_before)
+        # Only market data down: the account answers, the reference price does not.
+        stub.trade_fail_500 = True
+        code = None
+        try:
+            submit(api, self.toks["bob"], "bob-mdx", symbol="MDX", qty="1", limit="100.00")
+        except grpc.RpcError as e:
+            code = e.code()
+        stub.trade_fail_500 = False
+        self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(sum(stub.posts.values()), posts_before)
+        self.assertFalse([o for o in list_orders(api, self.toks["bob"])
+                          if o.client_order_id == "bob-mdx"], "an outage must not be recorded")
         # Slow GETs (1.5 s each): still served.
         stub.get_delay_s = 1.5
         o = submit(api, self.toks["bob"], "bob-slow", symbol="SLOW", qty="1", limit="100.00")

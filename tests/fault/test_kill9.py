@@ -37,7 +37,8 @@ class Kill9Test(unittest.TestCase):
         self.stub = AlpacaStub().start()
         self.stub.post_plan = []
         self.workdir = tempfile.mkdtemp(prefix="twfault-kill9-")
-        self.env = {"TW_ALPACA_BASE_URL": self.stub.url}
+        self.env = self.stub.env()
+        self.stub.trades.update({s: "100" for s in SYMBOLS})
 
     def tearDown(self):
         self.stub.stop()

@@ -124,7 +124,10 @@ class Soak:
             f.write(self.pub_pem)
         env = {"TW_AUTH_MODE": "pem", "TW_JWT_PUBLIC_KEY_FILE": os.path.join(d, "jwt.pub"),
                "TW_JWT_ISSUER": ISSUER, "TW_VAULT_MASTER_KEYS": "v1:" + self.master,
-               "TW_ALPACA_BASE_URL": self.stub.url}
+               "TW_ALPACA_BASE_URL": self.stub.url, "TW_ALPACA_DATA_URL": self.stub.url}
+        # The stub's latest trade follows the soak's own quotes (alpaca users' reference price).
+        self.stub.trade_price_fn = (
+            lambda sym: "%.2f" % self.quotes[sym] if sym in getattr(self, "quotes", {}) else None)
         self.srv = TwServer(env=env)
         self.srv.start()
         self.pid = self.srv.proc.pid
