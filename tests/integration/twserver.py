@@ -9,11 +9,21 @@ the clients are built from descriptors nobody in this project wrote.
 
 Invariants: every wait is bounded; traffic goes to 127.0.0.1 only; the binary comes from the
 TW_BINARY environment variable (set by CMake to $<TARGET_FILE:tradewinkd>) or `--binary PATH`.
+
+Optional wrapper (tests/valgrind): TW_TEST_WRAPPER="valgrind --tool=memcheck ... --log-file=
+DIR/vg.%p.log" is shlex-split and put in front of every tradewinkd command. While it is set,
+the helper's own bounded waits (start, ready, stop, wait_for, run_once) are multiplied by
+TIMEOUT_SCALE (TW_TEST_TIMEOUT_SCALE, default 10 with a wrapper), and after each process ends
+its valgrind log (the --log-file pattern with %p = its PID, plus any ==PID== lines on stderr)
+is checked for invalid accesses, uninitialised values, bad frees, definite leaks and a non-zero
+ERROR SUMMARY. Unset, nothing changes: no wrapper, scale 1, no log check.
 """
 
 import importlib.util
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,6 +36,9 @@ SOURCE_DIR = os.environ.get(
     "TW_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 )
 GRPC_PROTO_DIR = "/usr/share/grpc-proto"
+WRAPPER = shlex.split(os.environ.get("TW_TEST_WRAPPER", ""))
+# One multiplier for every wait in this helper; valgrind slows grpc start-up about tenfold.
+TIMEOUT_SCALE = float(os.environ.get("TW_TEST_TIMEOUT_SCALE") or (10.0 if WRAPPER else 1.0))
 START_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 10.0
 SANITIZER_MARKERS = (
@@ -94,20 +107,107 @@ def sanitizer_reports(text):
     return [m for m in SANITIZER_MARKERS if m in text]
 
 
+def server_command(*args):
+    """The argv that starts tradewinkd: TW_TEST_WRAPPER's words (if any), the binary, args."""
+    return [*WRAPPER, binary_path(), *args]
+
+
+# Memcheck error kinds that fail a test. Leaks count only when definite (the wrapper passes
+# --errors-for-leak-kinds=definite, so the ERROR SUMMARY agrees); suppressed third-party
+# noise never shows up in the log at all.
+VALGRIND_ERROR_MARKERS = (
+    "Invalid read",
+    "Invalid write",
+    "Invalid free",
+    "Mismatched free",
+    "uninitialised",
+    "Source and destination overlap",
+    "Syscall param",
+)
+_VG_LINE = re.compile(r"^==(\d+)== ?(.*)$")
+_VG_DEFINITE = re.compile(r"definitely lost: ([\d,]+) bytes")
+_VG_SUMMARY = re.compile(r"ERROR SUMMARY: ([\d,]+) errors")
+
+
+def _wrapper_log_pattern():
+    """The --log-file value in the wrapper (valgrind's %p = PID), or None."""
+    for i, a in enumerate(WRAPPER):
+        if a.startswith("--log-file="):
+            return a.split("=", 1)[1]
+        if a == "--log-file" and i + 1 < len(WRAPPER):
+            return WRAPPER[i + 1]
+    return None
+
+
+def valgrind_text(pid, stderr_text=""):
+    """Everything valgrind wrote about process pid: its log file plus ==pid== stderr lines."""
+    parts = []
+    pattern = _wrapper_log_pattern()
+    if pattern:
+        path = pattern.replace("%p", str(pid))
+        if os.path.exists(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                parts.append(f.read())
+    parts.extend(ln for ln in stderr_text.splitlines() if ln.startswith("==%d==" % pid))
+    return "\n".join(parts)
+
+
+def valgrind_findings(text):
+    """The memcheck problems in a valgrind log, as short strings; [] when clean."""
+    found = []
+    body = "\n".join(m.group(2) for m in map(_VG_LINE.match, text.splitlines()) if m)
+    for marker in VALGRIND_ERROR_MARKERS:
+        if marker in body:
+            found.append(marker)
+    for m in _VG_DEFINITE.finditer(body):
+        if int(m.group(1).replace(",", "")) > 0:
+            found.append("definitely lost: %s bytes" % m.group(1))
+    for m in _VG_SUMMARY.finditer(body):
+        if int(m.group(1).replace(",", "")) > 0:
+            found.append("ERROR SUMMARY: %s errors" % m.group(1))
+    return found
+
+
+def check_valgrind(pid, stderr_text="", returncode=None):
+    """Raise AssertionError with the log excerpt when the wrapper reported a memcheck error
+    for process pid, or when its report is missing (a check that read nothing must not pass).
+    A no-op without a wrapper."""
+    if not WRAPPER:
+        return
+    text = valgrind_text(pid, stderr_text)
+    where = (_wrapper_log_pattern() or "stderr").replace("%p", str(pid))
+    # SIGKILL is the one exit valgrind cannot see, so only then may the summary be absent.
+    if "ERROR SUMMARY" not in text and returncode != -signal.SIGKILL:
+        raise AssertionError("no valgrind report for pid %d in %s (exit %r)"
+                             % (pid, where, returncode))
+    found = valgrind_findings(text)
+    if found:
+        raise AssertionError("valgrind found %s in pid %d (%s):\n%s"
+                             % (", ".join(found), pid, where, text[-12000:]))
+
+
 def run_once(env_extra=None, args=(), timeout=30.0):
-    """Run tradewinkd to completion (config errors, --help). Returns (rc, stdout, stderr)."""
+    """Run tradewinkd to completion (config errors, --help). Returns (rc, stdout, stderr).
+    Under a wrapper, raises AssertionError if the run had a memcheck error."""
     tmp = tempfile.mkdtemp(prefix="twinteg-")
     try:
-        p = subprocess.run(
-            [binary_path(), *args],
+        p = subprocess.Popen(
+            server_command(*args),
             cwd=tmp,
             env=base_env(env_extra),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
         )
-        return p.returncode, p.stdout, p.stderr
+        try:
+            out, err = p.communicate(timeout=timeout * TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise
+        check_valgrind(p.pid, err, p.returncode)
+        return p.returncode, out, err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -184,6 +284,7 @@ class TwServer:
         self._cond = threading.Condition()
         self._reader = None
         self.returncode = None
+        self._wrapper_checked = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout=START_TIMEOUT_S):
@@ -191,8 +292,9 @@ class TwServer:
             self.workdir = tempfile.mkdtemp(prefix="twinteg-")
         if backend_url() and "TW_DATABASE_URL" not in self.env_extra:
             self.env_extra["TW_DATABASE_URL"] = pg_url_for(self.workdir)
+        timeout *= TIMEOUT_SCALE
         self.proc = subprocess.Popen(
-            [binary_path()],
+            server_command(),
             cwd=self.workdir,
             env=base_env(self.env_extra),
             stdin=subprocess.DEVNULL,
@@ -212,7 +314,7 @@ class TwServer:
         # listening line; wait for it (bounded) so tests do not race the first probe.
         self.wait_for(lambda lines: any('"event":"health"' in ln and "SERVING" in ln
                                         and "NOT_SERVING" not in ln for ln in lines),
-                      timeout=READY_TIMEOUT_S)
+                      timeout=READY_TIMEOUT_S)  # wait_for applies TIMEOUT_SCALE
         return self
 
     def _read_stderr(self):
@@ -225,9 +327,11 @@ class TwServer:
             self._cond.notify_all()
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        """Signal by PID, wait, and return the exit code (does not assert)."""
+        """Signal by PID, wait, and return the exit code (does not assert on it; under a
+        wrapper, a memcheck error in the process raises AssertionError)."""
         if self.proc is None:
             return self.returncode
+        timeout *= TIMEOUT_SCALE
         if self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
         try:
@@ -239,7 +343,16 @@ class TwServer:
             )
         if self._reader:
             self._reader.join(timeout=5)
+        self.check_wrapper()
         return self.returncode
+
+    def check_wrapper(self):
+        """Raise AssertionError if the wrapper (valgrind) logged an error for this process.
+        A no-op without a wrapper; each process is checked once."""
+        if not WRAPPER or self.proc is None or self._wrapper_checked:
+            return
+        self._wrapper_checked = True
+        check_valgrind(self.proc.pid, self.stderr_text(), self.proc.returncode)
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -256,8 +369,9 @@ class TwServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def stop_and_check(self, testcase, sig=signal.SIGTERM, timeout=15.0):
-        """Stop with SIGTERM and assert exit 0 and a sanitizer-clean stderr."""
-        rc = self.stop(sig=sig, timeout=timeout)
+        """Stop with SIGTERM and assert exit 0, a sanitizer-clean stderr and, under a wrapper,
+        a memcheck-clean valgrind log."""
+        rc = self.stop(sig=sig, timeout=timeout)  # raises on a valgrind finding (wrapper)
         text = self.stderr_text()
         testcase.assertEqual(rc, 0, "tradewinkd exit code %r; stderr tail:\n%s" % (rc, text[-4000:]))
         testcase.assertEqual(sanitizer_reports(text), [], "sanitizer report:\n" + text[-8000:])
@@ -297,7 +411,7 @@ class TwServer:
 
     def wait_for(self, predicate, timeout=10.0):
         """Wait until predicate(lines) is truthy; returns its value or None on timeout."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
         with self._cond:
             while True:
                 v = predicate(list(self._lines))
