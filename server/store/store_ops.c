@@ -617,6 +617,53 @@ store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, in
     return rc;
 }
 
+static store_rc read_order_brief(const db_res *r, int row, void *vout)
+{
+    store_order_brief *o = vout;
+    store_rc rc;
+    memset(o, 0, sizeof(*o));
+    o->id = db_int(r, row, 0);
+    rc = db_copy_text(r, row, 1, o->symbol, sizeof(o->symbol));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 2, o->side, sizeof(o->side));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 3, o->status, sizeof(o->status));
+    o->qty = db_int(r, row, 4);
+    o->limit_price = db_int(r, row, 5);
+    o->filled_qty = db_int(r, row, 6);
+    o->avg_fill_price = db_int(r, row, 7);
+    o->created_at_us = db_int(r, row, 8);
+    o->updated_at_us = db_int(r, row, 9);
+    return rc;
+}
+
+store_rc store_order_brief_list(store_conn *c, int64_t user_id, const char *status,
+                                int64_t before_id, int limit, store_order_brief **out, size_t *n)
+{
+    static const char sql[] =
+        "SELECT id, symbol, side, status, qty, limit_price, filled_qty, avg_fill_price,"
+        " created_at_us, updated_at_us FROM orders WHERE user_id = $1"
+        " AND (CAST($2 AS TEXT) IS NULL OR status = $2)"
+        " AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4";
+    db_res r;
+    store_rc rc = check_id(c, user_id, "user id");
+    *out = NULL;
+    *n = 0;
+    db_res_init(&r);
+    if (rc == STORE_OK)
+        rc = check_limit(c, limit);
+    if (rc == STORE_OK && status != NULL)
+        rc = check_text(c, status, STORE_WORD_MAX, false, "status");
+    if (rc == STORE_OK) {
+        db_val p[4] = {P_INT(user_id), P_TEXT(status), P_INT(before_id), P_INT(limit)};
+        rc = db_exec(c, sql, p, 4, &r);
+    }
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_order_brief, (void **)out, n, "orders");
+    db_res_clear(&r);
+    return rc;
+}
+
 /* ADMIN (reconciler): orders of every user whose status is one of the open ones, oldest id
  * first, id > after_id. */
 store_rc store_admin_orders_open(store_conn *c, int64_t after_id, int limit, store_order **out,

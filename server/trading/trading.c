@@ -453,9 +453,9 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     s->n_positions = k;
 
     /* Recent orders: pending ones, the rate/duplicate window, and today's executions. */
-    store_order *ords = NULL;
+    store_order_brief *ords = NULL;
     size_t nord = 0;
-    if (store_order_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord) != STORE_OK)
+    if (store_order_brief_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord) != STORE_OK)
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
     tw_arena_defer(a, free, ords);
     if (nord == ORDER_SCAN) {
@@ -464,17 +464,17 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
                                                   ORD_ACCEPTED, ORD_PARTIALLY_FILLED};
         int64_t oldest = ords[nord - 1].id;
         for (size_t s_i = 0; s_i < sizeof(open_states) / sizeof(open_states[0]); s_i++) {
-            store_order *more = NULL;
+            store_order_brief *more = NULL;
             size_t nmore = 0;
-            if (store_order_list(conn, user_id, open_states[s_i], oldest, RISK_MAX_OPEN_ORDERS,
-                                 &more, &nmore) != STORE_OK)
+            if (store_order_brief_list(conn, user_id, open_states[s_i], oldest,
+                                       RISK_MAX_OPEN_ORDERS, &more, &nmore) != STORE_OK)
                 return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
             if (nmore == 0) {
                 free(more);
                 continue;
             }
             /* A new combined array; the old one stays registered with the arena. */
-            store_order *all = malloc((nord + nmore) * sizeof(*ords));
+            store_order_brief *all = malloc((nord + nmore) * sizeof(*ords));
             if (!all) {
                 free(more);
                 return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
@@ -497,7 +497,7 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     int64_t window_ms = 60000;
     /* Oldest first: the engine simulates pending orders in creation order. */
     for (size_t j = nord; j-- > 0;) {
-        const store_order *o = &ords[j];
+        const store_order_brief *o = &ords[j];
         if (o->id == exclude_order_id)
             continue;
         int64_t created_ms = o->created_at_us / 1000;
@@ -671,13 +671,13 @@ static int apply_to_position(store_position *p, int dir, risk_qty qty, risk_pric
 static store_rc record_day_trades(trading *t, store_conn *conn, int64_t user_id, const char *symbol,
                                   int64_t order_id, int64_t now_ms)
 {
-    store_order *ords = NULL;
+    store_order_brief *ords = NULL;
     store_position *pos = NULL;
     store_day_trade *dts = NULL;
     size_t nord = 0, npos = 0, ndt = 0;
     risk_day today = trade_date(t, now_ms);
     int64_t day_lo = risk_ny_local_to_unix(today, 0) * 1000;
-    store_rc rc = store_order_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord);
+    store_rc rc = store_order_brief_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord);
     if (rc == STORE_OK)
         rc = store_position_list(conn, user_id, &pos, &npos);
     if (rc == STORE_OK)

@@ -506,6 +506,35 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
     assert_int_equal(list[0].id, id1);
     free(list);
 
+    /* The brief rows select exactly what the full list does, with the same values. */
+    assert_int_equal(store_order_list(c, a, NULL, 0, 10, &list, &n), STORE_OK);
+    store_order_brief *brief = NULL;
+    size_t nb = 0;
+    assert_int_equal(store_order_brief_list(c, a, NULL, 0, 10, &brief, &nb), STORE_OK);
+    assert_int_equal(nb, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(brief[i].id, list[i].id);
+        assert_string_equal(brief[i].symbol, list[i].symbol);
+        assert_string_equal(brief[i].side, list[i].side);
+        assert_string_equal(brief[i].status, list[i].status);
+        assert_int_equal(brief[i].qty, list[i].qty);
+        assert_int_equal(brief[i].limit_price, list[i].limit_price);
+        assert_int_equal(brief[i].filled_qty, list[i].filled_qty);
+        assert_int_equal(brief[i].avg_fill_price, list[i].avg_fill_price);
+        assert_int_equal(brief[i].created_at_us, list[i].created_at_us);
+        assert_int_equal(brief[i].updated_at_us, list[i].updated_at_us);
+    }
+    free(brief);
+    free(list);
+    assert_int_equal(store_order_brief_list(c, a, "FILLED", before, 10, &brief, &nb), STORE_OK);
+    assert_int_equal(nb, id1 < before ? 1 : 0);
+    free(brief);
+    assert_int_equal(store_order_brief_list(c, a, "'; DROP TABLE orders; --", 0, 10, &brief, &nb),
+                     STORE_OK);
+    assert_int_equal(nb, 0);
+    free(brief);
+    assert_int_equal(store_order_brief_list(c, a, NULL, 0, 0, &brief, &nb), STORE_INVALID);
+
     o = order_of("bad");
     o.qty = -1;
     assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_INVALID);
