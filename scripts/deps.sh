@@ -15,6 +15,8 @@ PKGS=(
   postgresql redis-server sqlite3 openssl ca-certificates stunnel4
   python3-grpcio python3-cryptography python3-jwt python3-protobuf nghttp2-client
   curl procps iproute2 systemd postgresql-client util-linux
+  # memcheck run of the integration suite (tests/valgrind)
+  valgrind
 )
 
 missing=()
