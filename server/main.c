@@ -23,6 +23,8 @@
 #include "routes/routes_table.h"
 #include "transport/transport.h"
 
+#define TRIM_EVERY_S 20
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -64,9 +66,16 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_CORE, &no_core);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    /* Fewer page faults under load: keep freed memory instead of trimming it back. */
+    /* Fewer page faults under load: keep freed memory instead of trimming it back on every
+     * free. What a burst left behind is returned by the main thread's periodic malloc_trim
+     * (below), so the resident size follows the working set over minutes. */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_MMAP_THRESHOLD, 16 << 20);
+    /* glibc gives each busy thread its own arena (up to 8 per core), and memory freed in one
+     * is not reusable by the others: with a dozen executor and service threads the soak's
+     * resident size was 105 MB against a 23 MB heap peak (heaptrack). Two arenas: 71 MB,
+     * same call count. */
+    mallopt(M_ARENA_MAX, 2);
 
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -122,8 +131,17 @@ int main(int argc, char **argv)
         tw_log_end(&l);
     }
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    /* Wait for SIGINT/SIGTERM; meanwhile, every TRIM_EVERY_S, hand the free pages of the
+     * malloc arenas (each keeps up to the trim threshold at its top) back to the kernel. */
+    int sig;
+    for (;;) {
+        struct timespec every = {TRIM_EVERY_S, 0};
+        sig = sigtimedwait(&sigs, NULL, &every);
+        if (sig > 0)
+            break;
+        if (errno == EAGAIN)
+            malloc_trim(0);
+    }
     tw_logf(TW_LOG_INFO, "shutdown", "signal %d: draining", sig);
     app_stop_prober(&app);
     srv_health_set_serving(app.health, 0);
