@@ -14,6 +14,7 @@
  */
 #include "store_int.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,20 @@ static store_rc map_err(store_conn *c, sqlite3 *db, int rc)
     return store_fail(c, out, "sqlite: %s", msg);
 }
 
+/* Every connection of the pool keeps its own page cache (2 MB by default), and a busy server
+ * opens a dozen: SQLite's heap grew with the database for the whole soak. One process-wide
+ * soft limit makes it recycle cache pages instead; the OS page cache still holds the file. */
+#define SQ_SOFT_HEAP_LIMIT (8 << 20)
+
+static void sq_global_setup(void)
+{
+    sqlite3_soft_heap_limit64(SQ_SOFT_HEAP_LIMIT);
+}
+
 static store_rc sq_open(store_conn *c)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sq_global_setup);
     static const char setup[] = "PRAGMA journal_mode=WAL;"
                                 "PRAGMA foreign_keys=ON;"
                                 "PRAGMA synchronous=NORMAL;";
