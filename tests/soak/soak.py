@@ -63,6 +63,7 @@ import twserver  # noqa: E402  (on sys.path via faultlib)
 
 ISSUER = "https://issuer.soak.test"
 SYMBOLS = ["AAPL", "MSFT", "JNJ", "XOM", "KO", "PG", "WMT", "CVX", "PFE", "JPM"]
+MAX_RESTING = 50  # open orders a soak user keeps; older ones are cancelled
 EXPECTED = {"CancelOrder": {"FAILED_PRECONDITION", "NOT_FOUND"},
             "BadToken": {"UNAUTHENTICATED"}}
 
@@ -180,10 +181,17 @@ class Soak:
             if resp is not None:
                 with self.lock:
                     self.order_status[status_name(resp.order.status)] += 1
+                stale = None
                 if status_name(resp.order.status) in ("ACCEPTED", "PENDING_SUBMIT"):
                     with u["ulock"]:
                         u["open"].append(resp.order.id)
-                        del u["open"][:-50]
+                        if len(u["open"]) > MAX_RESTING:
+                            stale = u["open"].pop(0)
+                if stale:
+                    # Like a trader (or the day's end for DAY orders): resting orders do not
+                    # pile up without bound, so the soak measures a steady state.
+                    self.call(api, "CancelOrder", api.call, "Orders", "CancelOrder", token=tok,
+                              order_id=stale)
         elif r < 0.42:
             with u["ulock"]:
                 oid = u["open"].pop(0) if u["open"] else None
