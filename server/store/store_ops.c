@@ -592,12 +592,15 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, co
     return change_one(c, sql, p, 8);
 }
 
-store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, int64_t before_id,
-                          int limit, store_order **out, size_t *n)
+#define ORDER_PAGE_WHERE                                                                           \
+    " FROM orders WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)"                \
+    " AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4"
+
+/* One page of a user's orders (ORDER_PAGE_WHERE's parameters), rows read by fn. */
+static store_rc order_page(store_conn *c, const char *sql, int64_t user_id, const char *status,
+                           int64_t before_id, int limit, size_t elsize, row_fn fn, void **out,
+                           size_t *n)
 {
-    static const char sql[] = "SELECT " ORDER_COLS " FROM orders WHERE user_id = $1"
-                              " AND (CAST($2 AS TEXT) IS NULL OR status = $2)"
-                              " AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4";
     db_res r;
     store_rc rc = check_id(c, user_id, "user id");
     *out = NULL;
@@ -612,9 +615,17 @@ store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, in
         rc = db_exec(c, sql, p, 4, &r);
     }
     if (rc == STORE_OK)
-        rc = read_list(c, &r, sizeof(**out), read_order, (void **)out, n, "orders");
+        rc = read_list(c, &r, elsize, fn, out, n, "orders");
     db_res_clear(&r);
     return rc;
+}
+
+store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, int64_t before_id,
+                          int limit, store_order **out, size_t *n)
+{
+    static const char sql[] = "SELECT " ORDER_COLS ORDER_PAGE_WHERE;
+    return order_page(c, sql, user_id, status, before_id, limit, sizeof(**out), read_order,
+                      (void **)out, n);
 }
 
 static store_rc read_order_brief(const db_res *r, int row, void *vout)
@@ -642,26 +653,9 @@ store_rc store_order_brief_list(store_conn *c, int64_t user_id, const char *stat
 {
     static const char sql[] =
         "SELECT id, symbol, side, status, qty, limit_price, filled_qty, avg_fill_price,"
-        " created_at_us, updated_at_us FROM orders WHERE user_id = $1"
-        " AND (CAST($2 AS TEXT) IS NULL OR status = $2)"
-        " AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4";
-    db_res r;
-    store_rc rc = check_id(c, user_id, "user id");
-    *out = NULL;
-    *n = 0;
-    db_res_init(&r);
-    if (rc == STORE_OK)
-        rc = check_limit(c, limit);
-    if (rc == STORE_OK && status != NULL)
-        rc = check_text(c, status, STORE_WORD_MAX, false, "status");
-    if (rc == STORE_OK) {
-        db_val p[4] = {P_INT(user_id), P_TEXT(status), P_INT(before_id), P_INT(limit)};
-        rc = db_exec(c, sql, p, 4, &r);
-    }
-    if (rc == STORE_OK)
-        rc = read_list(c, &r, sizeof(**out), read_order_brief, (void **)out, n, "orders");
-    db_res_clear(&r);
-    return rc;
+        " created_at_us, updated_at_us" ORDER_PAGE_WHERE;
+    return order_page(c, sql, user_id, status, before_id, limit, sizeof(**out), read_order_brief,
+                      (void **)out, n);
 }
 
 /* ADMIN (reconciler): orders of every user whose status is one of the open ones, oldest id
