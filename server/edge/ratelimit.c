@@ -346,22 +346,32 @@ static int parse_url(edge_rl *rl, const char *url, char *err, size_t errcap)
 
 static void key_digest(const EVP_MD *md, edge_rl_class cls, const char *key, uint8_t out[RL_DIGEST])
 {
+    /* One-shot digest over the class byte and the key: no context allocation per call (this
+     * runs on every rate-limited call, public health checks included). */
     uint8_t full[EVP_MAX_MD_SIZE];
+    unsigned char buf[512];
     unsigned int n = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t kl = strlen(key);
     uint8_t c = (uint8_t)cls;
-    if (ctx && md && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, &c, 1) == 1 &&
-        EVP_DigestUpdate(ctx, key, strlen(key)) == 1 && EVP_DigestFinal_ex(ctx, full, &n) == 1 &&
-        n >= RL_DIGEST) {
+    int ok = 0;
+    if (md && kl < sizeof(buf)) {
+        buf[0] = c;
+        memcpy(buf + 1, key, kl);
+        ok = EVP_Digest(buf, kl + 1, full, &n, md, NULL) == 1;
+    } else if (md) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, &c, 1) == 1 &&
+             EVP_DigestUpdate(ctx, key, kl) == 1 && EVP_DigestFinal_ex(ctx, full, &n) == 1;
+        EVP_MD_CTX_free(ctx);
+    }
+    if (ok && n >= RL_DIGEST) {
         memcpy(out, full, RL_DIGEST);
     } else {
         /* Digest failure (allocation): degrade to a bounded copy, still fixed-size. */
-        size_t kl = strlen(key);
         memset(out, 0, RL_DIGEST);
         memcpy(out, key, kl < RL_DIGEST ? kl : RL_DIGEST);
         out[0] ^= c;
     }
-    EVP_MD_CTX_free(ctx);
 }
 
 static int64_t retry_ms(int64_t us)

@@ -336,7 +336,8 @@ static void rpc_reply(struct rpc *r, tw_status st, const ProtobufCMessage *resp)
         ops[n].data.send_message.send_message = r->reply;
         n++;
     }
-    r->details = grpc_slice_from_copied_string(st.message ? st.message : "");
+    r->details = st.message && st.message[0] ? grpc_slice_from_copied_string(st.message)
+                                             : grpc_empty_slice();
     status_op(&ops[n], st.code, &r->details, &r->c);
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;

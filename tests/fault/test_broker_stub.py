@@ -122,27 +122,23 @@ class BrokerStubTest(unittest.TestCase):
             == "FILLED", 15, 0.25)
         self.assertTrue(filled, "a broker fill was not reconciled")
 
+        def refused_during(flag, coid, symbol):
+            """Submit with one stub failure switched on: UNAVAILABLE and nothing POSTed."""
+            posts_before = sum(stub.posts.values())
+            setattr(stub, flag, True)
+            code = None
+            try:
+                submit(api, self.toks["bob"], coid, symbol=symbol, qty="1", limit="100.00")
+            except grpc.RpcError as e:
+                code = e.code()
+            setattr(stub, flag, False)
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE, flag)
+            self.assertEqual(sum(stub.posts.values()), posts_before, flag)
+
         # Broker GETs fail: submissions are refused UNAVAILABLE and nothing is POSTed.
-        posts_before = sum(stub.posts.values())
-        stub.get_fail_500 = True
-        code = None
-        try:
-            submit(api, self.toks["bob"], "bob-getx", symbol="GETX", qty="1", limit="100.00")
-        except grpc.RpcError as e:
-            code = e.code()
-        stub.get_fail_500 = False
-        self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
-        self.assertEqual(sum(stub.posts.values()), posts_before)
+        refused_during("get_fail_500", "bob-getx", "GETX")
         # Only market data down: the account answers, the reference price does not.
-        stub.trade_fail_500 = True
-        code = None
-        try:
-            submit(api, self.toks["bob"], "bob-mdx", symbol="MDX", qty="1", limit="100.00")
-        except grpc.RpcError as e:
-            code = e.code()
-        stub.trade_fail_500 = False
-        self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
-        self.assertEqual(sum(stub.posts.values()), posts_before)
+        refused_during("trade_fail_500", "bob-mdx", "MDX")
         self.assertFalse([o for o in list_orders(api, self.toks["bob"])
                           if o.client_order_id == "bob-mdx"], "an outage must not be recorded")
         # Slow GETs (1.5 s each): still served.
