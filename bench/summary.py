@@ -79,7 +79,7 @@ def main():
         f = st["fanout_ms"]
         rows.append(row("7 streams: %d subscribers, fan-out" % st["streams"],
                         "%d/%d updates delivered" % (st["received"], st["streams"]),
-                        "feed poll period 200 ms", "-",
+                        "200 ms feed poll alone (no commit wake-up)", "-",
                         "%s / %s" % (tb.fmt(f["p50"]), tb.fmt(f["p99"])),
                         "%.1f idle, %.1f with streams, %.1f after" % (
                             st["rss_idle_kb"] / 1024.0, st["rss_streams_kb"] / 1024.0,
