@@ -325,13 +325,14 @@ int edge_wh_load_env(edge_wh *v, const char *spec, char *err, size_t errcap)
                 memcpy(name, p, nl);
                 name[nl] = '\0';
             }
+            wh_source *dup = edge_wh_valid_source(name) ? find_source(v, name) : NULL;
             if (!edge_wh_valid_source(name)) {
                 snprintf(line, sizeof line, "entry %d: source name must match [a-z0-9_-]{1,32}",
                          entry);
                 err_append(err, errcap, &used, line);
                 bad++;
-            } else if (find_source(v, name)) {
-                find_source(v, name)->poisoned = 1;
+            } else if (dup) {
+                dup->poisoned = 1;
                 snprintf(line, sizeof line,
                          "entry %d (source '%s'): source listed twice; put its secrets in one "
                          "entry separated by spaces (source refused)",

@@ -270,8 +270,10 @@ static const sample *find(const parsed *p, const char *name, const char *labels,
 static double value_of(const parsed *p, const char *name, const char *labels, const char *le)
 {
     const sample *s = find(p, name, labels, le);
-    if (!s)
+    if (!s) {
         fail_msg("no sample %s{%s}", name, labels);
+        return 0; /* not reached: cmocka's fail_msg does not return */
+    }
     return s->value;
 }
 

@@ -102,10 +102,13 @@ static void mask_shows_two_and_four_only(void **state)
 }
 
 /* VmFlags of the mapping containing p, from /proc/self/smaps. */
+/* One smaps line: the VmFlags text copied out of it always fits a buffer of the same size. */
+enum { SMAPS_LINE = 512 };
+
 static int vmflags_of(const void *p, char *flags, size_t len)
 {
     FILE *f = fopen("/proc/self/smaps", "r");
-    char line[512];
+    char line[SMAPS_LINE];
     int in = 0, found = 0;
     uintptr_t a = (uintptr_t)p;
     if (f == NULL)
@@ -147,7 +150,7 @@ static int has_flag(const char *flags, const char *f)
 
 static void fallback_pages_are_locked_and_never_dumped(void **state)
 {
-    char flags[256];
+    char flags[SMAPS_LINE];
     int locked = 0;
     unsigned char *p;
     (void)state;
@@ -165,7 +168,7 @@ static void fallback_pages_are_locked_and_never_dumped(void **state)
 
 static void key_memory_comes_from_the_secure_heap(void **state)
 {
-    char flags[256];
+    char flags[SMAPS_LINE];
     vault_smem_mode mode = vault_secure_memory_init(64 * 1024);
     unsigned char *p;
     vault_secret *s = NULL;
