@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds (debug and asan+ubsan), starts a
-# throw-away PostgreSQL and Redis on loopback in a temp dir, runs ctest on both builds, runs
-# the quality gates, and stops what it started.
+# The whole test suite: installs what is missing, builds every preset a person runs (debug,
+# asan+ubsan, release, fuzz) and the benchmarks, starts a throw-away PostgreSQL and Redis on
+# loopback in a temp dir, runs ctest on debug, asan and release, smoke-tests README's first
+# command, runs the quality gates and a bounded fuzz run, and stops what it started.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -38,6 +39,18 @@ for preset in debug asan; do
     scripts/check-quality.sh "build/$preset" || quality=1
   fi
 done
+# README's first command builds the release preset (-O3, warnings are errors, tests included):
+# build it, run its tests but the slow memcheck/fault/soak runs the debug build already did, then
+# start README's first command and run its "Try it" block against it (scripts/smoke.sh).
+echo "== build: release"
+cmake --preset release >/dev/null
+cmake --build build/release -j "$jobs"
+echo "== test: release"
+ctest --test-dir build/release -j "$jobs" --timeout 300 --output-on-failure -LE 'valgrind|fault|soak'
+echo "== smoke: README's first command and its Try it block"
+scripts/smoke.sh
+echo "== build: bench (bench/run.sh build, from a fresh build dir)"
+bench/run.sh build
 # A short bounded fuzz run of every parser target (clang + libFuzzer; the fuzz preset).
 echo "== fuzz: ${TW_FUZZ_SECONDS:-30} s per target"
 cmake --preset fuzz >/dev/null
