@@ -44,6 +44,10 @@ try=$(awk '/^## Try it/ {sect = 1; next} sect && /^```sh$/ {inb = 1; next}
 [ -n "$try" ] || fail "README has no '## Try it' sh block"
 [ "$(printf '%s\n' "$try" | head -n 1 | sed 's/[[:space:]]*#.*$//')" = "scripts/run.sh &" ] ||
   fail "README's Try it block does not start with 'scripts/run.sh &'"
+# The first block under "Admin access": the packaged buf curl calls, run after Try it with its $T.
+admin=$(awk '/^## Admin access/ {sect = 1; next} sect && /^```sh$/ {inb = 1; next}
+             inb && /^```$/ {exit} inb {print}' README.md)
+[ -n "$admin" ] || fail "README has no '## Admin access' sh block"
 
 step "port $addr is free"
 if (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null; then
@@ -65,12 +69,15 @@ done
 
 # The rest of the block, verbatim, in one shell (it defines a function and variables); each line
 # is announced to the ERR trap so a failure names the README line.
-step "run README's Try it block"
+step "run README's Try it block, then its Admin access block"
 {
   echo 'set -eEuo pipefail'
   echo 'trap '\''echo "smoke: FAILED at step: README Try it: $step" >&2'\'' ERR'
-  printf '%s\n' "$try" | tail -n +2 | while IFS= read -r line; do
-    printf 'step=%q\n%s\n' "$line" "$line"
+  { printf '%s\n' "$try" | tail -n +2; printf '%s\n' "$admin"; } | while IFS= read -r line; do
+    # A line ending in a backslash continues: announce only the first line of a command.
+    [ "${cont:-0}" = 1 ] || printf 'step=%q\n' "$line"
+    printf '%s\n' "$line"
+    case "$line" in *\\) cont=1 ;; *) cont=0 ;; esac
   done
 } >"$work/try.sh"
 bash "$work/try.sh" | tee "$work/try.out" || { tail -30 "$work/run.log"; exit 1; }
@@ -80,6 +87,9 @@ step "check what the Try it block printed"
 grep -Eq '^order\.status +FILLED *$' "$work/try.out" || fail "Try it: the AAPL order is not FILLED"
 grep -Eq '^AAPL +2 ' "$work/try.out" || fail "Try it: positions do not list 2 AAPL"
 grep -Eq '^ok +true *$' "$work/try.out" || fail "Try it: audit verify did not report the chain ok"
+grep -q '"SERVING"' "$work/try.out" || fail "Admin access: buf curl Health/Check did not say SERVING"
+grep -q '"subject": *"alice"' "$work/try.out" || fail "Admin access: buf curl WhoAmI is not alice"
+grep -q '"allowed": *true' "$work/try.out" || fail "Admin access: buf curl Risk/CheckOrder not allowed"
 
 step "stop the server by PID $pid"
 kill -TERM "$pid"
