@@ -1259,23 +1259,37 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
         t->hooks = *hooks;
     t->ncq = cfg->workers > 0 ? cfg->workers : 1;
 
-    grpc_arg args[4];
+    /* At most 100 concurrent streams per connection (1.51's default is unlimited). This is
+     * a bound, not a defence: gRPC core 1.51.1 has none against rapid reset (CVE-2023-44487)
+     * or the CONTINUATION header flood (CVE-2023-33953). Measured with the attacks of
+     * tests/integration/h2attack.py: with or without this, a resource quota or
+     * grpc.max_metadata_size (already 8 KiB by default, checked only once a header is
+     * complete), 10,000 reset pairs grew RSS by 6-171 MB depending on how fast the socket
+     * was read, and 8 flooding connections took 12-14 s of CPU in 5 s. The supported
+     * deployment therefore puts HAProxy in front (deploy/haproxy/). */
+    static const struct {
+        const char *key;
+        int value;
+    } iargs[] = {
+        {GRPC_ARG_ALLOW_REUSEPORT, 0},
+        {GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 16 << 20},
+        /* channelz keeps per-channel call counters and traces that nothing here can read (the
+         * core C API serves no channelz service); each call would pay for them. */
+        {GRPC_ARG_ENABLE_CHANNELZ, 0},
+        {GRPC_ARG_MAX_CONCURRENT_STREAMS, 100},
+    };
+    enum { NIARGS = sizeof(iargs) / sizeof(iargs[0]) };
+    grpc_arg args[NIARGS + 1];
     memset(args, 0, sizeof(args));
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
-    args[0].value.integer = 0;
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[1].value.integer = cfg->max_message_bytes;
-    args[2].type = GRPC_ARG_INTEGER;
-    args[2].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[2].value.integer = 16 << 20;
-    /* channelz keeps per-channel call counters and traces that nothing here can read (the core
-     * C API serves no channelz service); each call would pay for them. */
-    args[3].type = GRPC_ARG_INTEGER;
-    args[3].key = (char *)GRPC_ARG_ENABLE_CHANNELZ;
-    args[3].value.integer = 0;
-    grpc_channel_args cargs = {4, args};
+    for (size_t i = 0; i < NIARGS; i++) {
+        args[i].type = GRPC_ARG_INTEGER;
+        args[i].key = (char *)iargs[i].key;
+        args[i].value.integer = iargs[i].value;
+    }
+    args[NIARGS].type = GRPC_ARG_INTEGER;
+    args[NIARGS].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[NIARGS].value.integer = cfg->max_message_bytes;
+    grpc_channel_args cargs = {NIARGS + 1, args};
     t->server = grpc_server_create(&cargs, NULL);
 
     t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
