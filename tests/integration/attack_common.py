@@ -39,7 +39,11 @@ class AttackCase(unittest.TestCase):
         if DIRECT:
             self.port, self.tls_ca = self.srv.port, None
         else:
-            self.front = front.Front(self.srv.port, self.pki, self.tmp).start()
+            try:
+                self.front = front.Front(self.srv.port, self.pki, self.tmp).start()
+            except Exception:
+                self.srv.cleanup()  # tearDown does not run when setUp fails
+                raise
             self.port, self.tls_ca = self.front.port, self.pki["ca.pem"]
 
     def tearDown(self):
