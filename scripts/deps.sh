@@ -15,6 +15,9 @@ PKGS=(
   postgresql redis-server sqlite3 openssl ca-certificates stunnel4
   python3-grpcio python3-cryptography python3-jwt python3-protobuf nghttp2-client
   curl procps iproute2 systemd postgresql-client util-linux
+  # the HTTP/2 front of the supported deployment (deploy/haproxy/) and the raw-frame attack
+  # tests run through it (tests/integration/test_attack_*)
+  haproxy python3-h2
   # memcheck run of the integration suite (tests/valgrind)
   valgrind
 )

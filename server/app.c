@@ -8,9 +8,11 @@
 #include "app.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "admin/health.h"
 #include "admin/reflection.h"
@@ -339,6 +341,15 @@ static int ops_ready(void *ctx, char *reason, size_t cap)
         snprintf(reason, cap, "store unreachable");
         return 0;
     }
+    /* The prober's last real call to the gRPC port, not a flag anyone sets: /readyz itself
+     * never opens a connection, so probing it cannot be turned into load. */
+    pthread_mutex_lock(&app->prober_mu);
+    int answers = app->grpc_answers;
+    pthread_mutex_unlock(&app->prober_mu);
+    if (!answers) {
+        snprintf(reason, cap, "gRPC listener not answering");
+        return 0;
+    }
     return 1;
 }
 
@@ -547,6 +558,7 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
     memset(app, 0, sizeof(*app));
     app->cfg = cfg;
     pthread_mutex_init(&app->prober_mu, NULL);
+    app->grpc_answers = 1;
     pthread_cond_init(&app->prober_cv, NULL);
     tw_log_set_redactor(redact_line);
     app->users = calloc(1, sizeof(*app->users));
@@ -604,6 +616,46 @@ void app_destroy(srv_app *app)
 
 /* ---- health prober ---------------------------------------------------------------------- */
 
+static void watch_listener_once(srv_app *app)
+{
+    pthread_mutex_lock(&app->prober_mu);
+    srv_transport *t = app->transport;
+    pthread_mutex_unlock(&app->prober_mu);
+    if (!t)
+        return;
+    int ok = srv_transport_self_check(t, 1000) >= 0;
+    pthread_mutex_lock(&app->prober_mu);
+    if (ok != app->grpc_answers)
+        tw_logf(ok ? TW_LOG_INFO : TW_LOG_WARN, "listener_check",
+                ok ? "gRPC listener answers again: ready"
+                   : "gRPC listener does not answer a local Health/Check: not ready");
+    app->grpc_answers = ok;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (ok || app->grpc_failing_since == 0)
+        app->grpc_failing_since = ok ? 0 : (int64_t)now.tv_sec;
+    int dead = !app->stopping && !app->listener_dead && app->grpc_failing_since != 0 &&
+               (int64_t)now.tv_sec - app->grpc_failing_since >= APP_LISTENER_DEAD_S;
+    if (dead)
+        app->listener_dead = 1;
+    pthread_mutex_unlock(&app->prober_mu);
+    if (dead) {
+        tw_logf(TW_LOG_ERROR, "listener_check",
+                "gRPC listener has not answered for %d s: stopping (exit status 3) so the "
+                "supervisor restarts the process",
+                APP_LISTENER_DEAD_S);
+        kill(getpid(), SIGTERM);
+    }
+}
+
+void app_watch_listener(srv_app *app, srv_transport *t)
+{
+    pthread_mutex_lock(&app->prober_mu);
+    app->transport = t;
+    pthread_mutex_unlock(&app->prober_mu);
+    watch_listener_once(app);
+}
+
 static void *prober_main(void *arg)
 {
     srv_app *app = arg;
@@ -634,6 +686,7 @@ static void *prober_main(void *arg)
         }
         if (!up && app->metrics)
             edge_metric_inc1(app->m.store_errors, "connect");
+        watch_listener_once(app);
         pthread_mutex_lock(&app->prober_mu);
         if (!app->stopping)
             srv_health_set_serving(app->health, up);

@@ -49,6 +49,11 @@ typedef struct srv_app {
     pthread_mutex_t prober_mu;
     pthread_cond_t prober_cv;
     int stopping;
+    /* gRPC listener watch (app_watch_listener): set under prober_mu, read by /readyz. */
+    srv_transport *transport;
+    int grpc_answers;           /* last self-check answered (1 until the first one) */
+    int64_t grpc_failing_since; /* CLOCK_MONOTONIC second of the first failure in a row, or 0 */
+    volatile int listener_dead; /* exit status 3 once main has drained */
 } srv_app;
 
 /* Build every module from cfg (which must outlive the app). names: the served services.
@@ -61,5 +66,12 @@ srv_hooks app_hooks(srv_app *app);
 /* Start / stop the background health prober (store reachability -> grpc.health.v1). */
 int app_start_prober(srv_app *app);
 void app_stop_prober(srv_app *app);
+/* From now on the prober also calls Health/Check on t's own port every second (a new
+ * connection each time, 1 s timeout): /readyz answers 503 while it fails, and after
+ * APP_LISTENER_DEAD_S seconds of nothing but failures the process stops itself (SIGTERM to itself,
+ * then listener_dead makes main exit with status 3) so its supervisor restarts it. gRPC 1.51.1
+ * never accepts again after one EMFILE from accept4. Runs one check before returning. */
+void app_watch_listener(srv_app *app, srv_transport *t);
+#define APP_LISTENER_DEAD_S 10
 
 #endif

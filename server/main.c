@@ -120,6 +120,7 @@ int main(int argc, char **argv)
         goto out_grpc;
     if (srv_transport_start(transport) != 0)
         goto out_grpc;
+    app_watch_listener(&app, transport);
     {
         tw_logline l;
         tw_log_begin(&l, TW_LOG_INFO, "listening");
@@ -149,7 +150,8 @@ int main(int argc, char **argv)
     srv_health_set_serving(app.health, 0);
     sleep_ms(cfg.shutdown_grace_ms > 200 ? 200 : cfg.shutdown_grace_ms / 2);
     srv_transport_shutdown(transport);
-    rc = 0;
+    /* 3: the gRPC listener stopped accepting (app_watch_listener); restart, unlike 2. */
+    rc = app.listener_dead ? 3 : 0;
 out_grpc:
     srv_transport_destroy(transport);
     srv_transport_global_shutdown();

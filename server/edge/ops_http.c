@@ -25,6 +25,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Connection budget of the ops port (see edge_ops_start). */
+#define OPS_MAX_CONNECTIONS 1024
+#define OPS_PER_IP_CONNECTIONS 16
+#define OPS_IDLE_TIMEOUT_S 5
+
 struct edge_ops {
     edge_ops_config cfg;
     struct MHD_Daemon *d;
@@ -309,7 +314,7 @@ int edge_ops_start(const edge_ops_config *cfg, edge_ops **out, char *err, size_t
     }
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 256) != 0 ||
         getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
         snprintf(err, errcap, "TW_OPS_LISTEN: cannot listen on %s:%s", host, port);
         goto out;
@@ -324,11 +329,18 @@ int edge_ops_start(const edge_ops_config *cfg, edge_ops **out, char *err, size_t
     ops->max_body = cfg->webhooks ? edge_wh_max_body(cfg->webhooks) : (size_t)256 * 1024;
     ops->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    /* Slow clients: MHD's timeout only counts idle time, so a client sending one header line
+     * a second holds its connection forever. With one shared cap, 256 such connections from
+     * anywhere made /healthz and /readyz unreachable (the platform's checks then fail). So
+     * each peer address gets at most OPS_PER_IP_CONNECTIONS, and the total cap is far above
+     * what the prober, the scraper and webhook senders need together. */
     ops->d = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, ops, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cfg->threads ? cfg->threads : 2),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)OPS_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)OPS_PER_IP_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)OPS_IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!ops->d) {
         snprintf(err, errcap, "ops HTTP server failed to start");
         goto out;

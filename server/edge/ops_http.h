@@ -10,6 +10,9 @@
  *                               with the verified raw body; a duplicate answers 200 without
  *                               calling the handler; every refusal leaves the handler uncalled
  *   anything else               404; a known path with another method 405 (with Allow)
+ * Connections: at most 16 per peer address and 1024 in all (more are accepted and closed at
+ * once), 5 s idle timeout; so slow clients from one address cannot starve the platform's
+ * health checks from another.
  * Bodies and header values are never logged; one log line per webhook delivery names the
  * source, the result and the status.
  */

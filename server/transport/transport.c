@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "core/alloc.h"
@@ -52,6 +53,7 @@
 #define UNKNOWN_REQUESTS_PER_CQ 2
 #define MAX_TRAILERS 4
 #define STREAM_QUEUE_MAX 1024
+#define SELF_CHECK_MD "x-tw-self-check"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -70,6 +72,7 @@ struct tw_call {
     gpr_timespec deadline;
     grpc_metadata trailers[MAX_TRAILERS];
     size_t ntrailers;
+    int quiet; /* our own listener check: no access line, no metrics, no rate limit */
 };
 
 struct srv_transport {
@@ -78,6 +81,8 @@ struct srv_transport {
     grpc_completion_queue *shutdown_cq;
     pthread_t *threads;
     int ncq;
+    int port;            /* bound gRPC port, for srv_transport_self_check */
+    char self_token[33]; /* random; marks srv_transport_self_check's own calls */
     int started;
     void **registered; /* per route */
     const tw_routes *routes;
@@ -174,6 +179,8 @@ static const char *md_get(tw_arena *a, const grpc_metadata_array *md, const char
 
 static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, size_t out)
 {
+    if (c->quiet)
+        return;
     int64_t lat = now_us() - started;
     if (c->t->hooks.on_done)
         c->t->hooks.on_done(c->t->hooks.app, c->route, code, lat);
@@ -234,10 +241,24 @@ static int deadline_passed(gpr_timespec deadline)
  * The interceptor chain up to (not including) decode: deadline, authenticate, authorize,
  * rate limit. Fills c->principal.
  */
+/* 1 when md carries this process's self-check token (compared in constant time). */
+static int is_self_check(tw_call *c, const grpc_metadata_array *md)
+{
+    int dup;
+    const char *v = md_get(c->arena, md, SELF_CHECK_MD, &dup);
+    unsigned diff = 0;
+    if (!v || dup || strlen(v) != 32 || strlen(c->t->self_token) != 32)
+        return 0;
+    for (size_t i = 0; i < 32; i++)
+        diff |= (unsigned)(v[i] ^ c->t->self_token[i]);
+    return diff == 0;
+}
+
 static tw_status admit(tw_call *c, const grpc_metadata_array *md)
 {
     srv_transport *t = c->t;
     const tw_route_def *d = c->route->def;
+    c->quiet = is_self_check(c, md);
     if (deadline_passed(c->deadline))
         return tw_err(TW_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
     if (d->role != TW_ROLE_PUBLIC) {
@@ -254,7 +275,7 @@ static tw_status admit(tw_call *c, const grpc_metadata_array *md)
             return tw_err(TW_PERMISSION_DENIED, "this method needs the admin role");
         }
     }
-    if (t->hooks.rate_limit && d->rate != TW_RL_NONE) {
+    if (t->hooks.rate_limit && d->rate != TW_RL_NONE && !c->quiet) {
         tw_status st = t->hooks.rate_limit(t->hooks.app, c, d->rate);
         if (st.code != TW_OK)
             return st;
@@ -1258,24 +1279,42 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
     if (hooks)
         t->hooks = *hooks;
     t->ncq = cfg->workers > 0 ? cfg->workers : 1;
+    uint8_t rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) == (ssize_t)sizeof rnd)
+        for (size_t i = 0; i < sizeof rnd; i++)
+            snprintf(t->self_token + 2 * i, 3, "%02x", rnd[i]);
 
-    grpc_arg args[4];
+    /* At most 100 concurrent streams per connection (1.51's default is unlimited). This is
+     * a bound, not a defence: gRPC core 1.51.1 has none against rapid reset (CVE-2023-44487)
+     * or the CONTINUATION header flood (CVE-2023-33953). Measured with the attacks of
+     * tests/integration/h2attack.py: with or without this, a resource quota or
+     * grpc.max_metadata_size (already 8 KiB by default, checked only once a header is
+     * complete), 10,000 reset pairs grew RSS by 6-171 MB depending on how fast the socket
+     * was read, and 8 flooding connections took 12-14 s of CPU in 5 s. The supported
+     * deployment therefore puts HAProxy in front (deploy/haproxy/). */
+    static const struct {
+        const char *key;
+        int value;
+    } iargs[] = {
+        {GRPC_ARG_ALLOW_REUSEPORT, 0},
+        {GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 16 << 20},
+        /* channelz keeps per-channel call counters and traces that nothing here can read (the
+         * core C API serves no channelz service); each call would pay for them. */
+        {GRPC_ARG_ENABLE_CHANNELZ, 0},
+        {GRPC_ARG_MAX_CONCURRENT_STREAMS, 100},
+    };
+    enum { NIARGS = sizeof(iargs) / sizeof(iargs[0]) };
+    grpc_arg args[NIARGS + 1];
     memset(args, 0, sizeof(args));
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
-    args[0].value.integer = 0;
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[1].value.integer = cfg->max_message_bytes;
-    args[2].type = GRPC_ARG_INTEGER;
-    args[2].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[2].value.integer = 16 << 20;
-    /* channelz keeps per-channel call counters and traces that nothing here can read (the core
-     * C API serves no channelz service); each call would pay for them. */
-    args[3].type = GRPC_ARG_INTEGER;
-    args[3].key = (char *)GRPC_ARG_ENABLE_CHANNELZ;
-    args[3].value.integer = 0;
-    grpc_channel_args cargs = {4, args};
+    for (size_t i = 0; i < NIARGS; i++) {
+        args[i].type = GRPC_ARG_INTEGER;
+        args[i].key = (char *)iargs[i].key;
+        args[i].value.integer = iargs[i].value;
+    }
+    args[NIARGS].type = GRPC_ARG_INTEGER;
+    args[NIARGS].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[NIARGS].value.integer = cfg->max_message_bytes;
+    grpc_channel_args cargs = {NIARGS + 1, args};
     t->server = grpc_server_create(&cargs, NULL);
 
     t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
@@ -1312,6 +1351,7 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
         goto out;
     }
     *port = bound;
+    t->port = bound;
     rc = 0;
 out:
     if (creds)
@@ -1457,4 +1497,102 @@ void srv_transport_destroy(srv_transport *t)
     free(t->registered);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+/* One Health/Check over a new channel that shares no connection with any other (local
+ * subchannel pool), so it proves that the listener still accepts, not that an old
+ * connection still works: gRPC 1.51.1 stops accepting for good after accept4 fails once
+ * with EMFILE (CVE-2023-4785). */
+int srv_transport_self_check(srv_transport *t, int timeout_ms)
+{
+    char target[300];
+    const char *listen = t->cfg.listen;
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    grpc_channel *ch = NULL;
+    grpc_completion_queue *cq = NULL;
+    grpc_call *call = NULL;
+    grpc_byte_buffer *req = NULL, *resp = NULL;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    int rc = -1;
+    if (t->cfg.tls_cert_file)
+        return 1; /* plaintext only: see transport.h */
+    if (!colon || colon - listen > 256)
+        return -1;
+    snprintf(target, sizeof target, "%.*s:%d", (int)(colon - listen), listen, t->port);
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_arg args[2];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[0].value.integer = 1;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_ENABLE_RETRIES;
+    args[1].value.integer = 0;
+    grpc_channel_args cargs = {2, args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    ch = grpc_channel_create(target, creds, &cargs);
+    grpc_channel_credentials_release(creds);
+    cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    grpc_slice method = grpc_slice_from_static_string("/grpc.health.v1.Health/Check");
+    call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL, deadline,
+                                    NULL);
+    if (!ch || !cq || !call)
+        goto out;
+    grpc_slice empty = grpc_empty_slice();
+    req = grpc_raw_byte_buffer_create(&empty, 1);
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    grpc_metadata mark = {.key = grpc_slice_from_static_string(SELF_CHECK_MD),
+                          .value = grpc_slice_from_static_string(t->self_token)};
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = 1;
+    ops[0].data.send_initial_metadata.metadata = &mark;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = req;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK)
+        goto out;
+    /* The call's own deadline ends the batch; the margin only guards against a stuck queue. */
+    grpc_event ev = grpc_completion_queue_pluck(
+        cq, call, gpr_time_add(deadline, gpr_time_from_millis(1000, GPR_TIMESPAN)), NULL);
+    if (ev.type != GRPC_OP_COMPLETE) {
+        grpc_call_cancel(call, NULL);
+        grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        goto out;
+    }
+    rc = ev.success && status == GRPC_STATUS_OK && resp ? 0 : -1;
+out:
+    if (call)
+        grpc_call_unref(call);
+    if (req)
+        grpc_byte_buffer_destroy(req);
+    if (resp)
+        grpc_byte_buffer_destroy(resp);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    if (ch)
+        grpc_channel_destroy(ch);
+    if (cq) {
+        grpc_completion_queue_shutdown(cq);
+        while (
+            grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+            GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(cq);
+    }
+    return rc;
 }

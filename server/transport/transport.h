@@ -48,6 +48,15 @@ void srv_transport_shutdown(srv_transport *t);
 /* Shutdown if needed, then free. NULL is a no-op. */
 void srv_transport_destroy(srv_transport *t);
 
+/* Readiness: one grpc.health.v1.Health/Check to our own port over a brand-new connection,
+ * bounded by timeout_ms. 0 = the listener accepted and answered OK (whatever the serving
+ * status), -1 = it did not. With TLS configured it returns 1 (not checked: the probe would
+ * need a trusted certificate, and a client certificate under mTLS); the supported
+ * deployment runs plaintext on loopback behind deploy/haproxy/. The call carries a random
+ * per-process token, so it writes no access line, counts in no metric and no rate limit.
+ * Blocking; any thread. */
+int srv_transport_self_check(srv_transport *t, int timeout_ms);
+
 /* Process-wide grpc init/teardown; call once each from main. */
 void srv_transport_global_init(void);
 void srv_transport_global_shutdown(void);
