@@ -9,6 +9,7 @@
 #include "codec.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -174,6 +175,138 @@ static int has_field0(const ProtobufCMessage *m, int depth)
     return 0;
 }
 
+/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
+ * 0 valid, 1 not UTF-8, 2 valid but holds a NUL. */
+static int utf8_check(const uint8_t *s, size_t n)
+{
+    int nul = 0;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            nul |= c == 0;
+            i++;
+            continue;
+        }
+        size_t k;
+        uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong below U+0800 */
+            else if (c == 0xed)
+                hi = 0x9f; /* U+D800..U+DFFF: surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong below U+10000 */
+            else if (c == 0xf4)
+                hi = 0x8f; /* past U+10FFFF */
+        } else {
+            return 1; /* continuation byte first, C0/C1 overlongs, F5..FF */
+        }
+        if (n - i <= k || s[i + 1] < lo || s[i + 1] > hi)
+            return 1;
+        for (size_t j = 2; j <= k; j++)
+            if (s[i + j] < 0x80 || s[i + j] > 0xbf)
+                return 1;
+        i += k + 1;
+    }
+    return nul ? 2 : 0;
+}
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+#define PATH_MAX_LEN 160
+
+/*
+ * Every string field of a message, at any depth, must be UTF-8 without NUL (proto3 says
+ * UTF-8; everything behind the decoder uses C strings, where a NUL silently ends the value:
+ * "AAPL\0X" traded AAPL, and client_order_id "k1\0other" collided with "k1"). protobuf-c
+ * checks neither, and after unpack a char * no longer knows its wire length, so this walks
+ * the wire bytes with the descriptor: length-delimited records of string fields are checked,
+ * those of message fields are walked in turn (repeated fields and map entries are records
+ * like any other). Unknown fields are skipped. Runs after a successful unpack, so structure
+ * errors here are only defence in depth. path holds the dotted name so far.
+ */
+static tw_status check_strings(tw_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                               size_t n, char *path, size_t plen, int depth)
+{
+    const uint8_t *end = p + n;
+    static const tw_status malformed = {TW_INVALID_ARGUMENT,
+                                        "request message could not be decoded"};
+    if (depth > 64)
+        return malformed;
+    while (p < end) {
+        uint64_t tag, v;
+        if (read_varint(&p, end, &tag) != 0)
+            return malformed;
+        switch (tag & 7) {
+        case 0:
+            if (read_varint(&p, end, &v) != 0)
+                return malformed;
+            break;
+        case 1:
+            if ((size_t)(end - p) < 8)
+                return malformed;
+            p += 8;
+            break;
+        case 5:
+            if ((size_t)(end - p) < 4)
+                return malformed;
+            p += 4;
+            break;
+        case 2: {
+            if (read_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+                return malformed;
+            const ProtobufCFieldDescriptor *f =
+                (tag >> 3) <= UINT32_MAX
+                    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
+                    : NULL;
+            if (f && (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE)) {
+                size_t sub = plen;
+                int w =
+                    snprintf(path + plen, PATH_MAX_LEN - plen, "%s%s", plen ? "." : "", f->name);
+                if (w > 0)
+                    sub = plen + (size_t)w < PATH_MAX_LEN ? plen + (size_t)w : PATH_MAX_LEN - 1;
+                if (f->type == PROTOBUF_C_TYPE_STRING) {
+                    int bad = utf8_check(p, (size_t)v);
+                    if (bad) {
+                        const char *m = tw_arena_printf(
+                            a, "%s: %s", path,
+                            bad == 1 ? "must be valid UTF-8" : "must not contain NUL characters");
+                        return tw_err(TW_INVALID_ARGUMENT, m ? m : "a string is not valid");
+                    }
+                } else {
+                    tw_status st =
+                        check_strings(a, f->descriptor, p, (size_t)v, path, sub, depth + 1);
+                    if (st.code != TW_OK)
+                        return st;
+                }
+                path[plen] = '\0';
+            }
+            p += v;
+            break;
+        }
+        default: /* groups (3, 4) and 6, 7: protobuf-c refuses them anyway */
+            return malformed;
+        }
+    }
+    return tw_ok();
+}
+
 tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                           size_t len, size_t max, ProtobufCMessage **out)
 {
@@ -200,7 +333,12 @@ tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, c
         *out = NULL; /* arena memory: freed with the call */
         return tw_err(TW_INVALID_ARGUMENT, "request message could not be decoded");
     }
-    return tw_ok();
+    char path[PATH_MAX_LEN];
+    path[0] = '\0';
+    tw_status st = check_strings(a, desc, data, len, path, 0, 0);
+    if (st.code != TW_OK)
+        *out = NULL;
+    return st;
 }
 
 ProtobufCMessage *tw_codec_new(tw_arena *a, const ProtobufCMessageDescriptor *desc)

@@ -28,7 +28,9 @@
  * bytes of arena (at least TW_CODEC_DECODE_FLOOR): protobuf-c spends ~32 bytes per wire field
  * however short, so a flood of 2-byte fields would otherwise cost 16x its size. (So a message
  * over ~0.87 of the cap that is one long string is refused too: requests here are a few KB.)
- * INVALID_ARGUMENT when the bytes are not a valid desc. */
+ * INVALID_ARGUMENT when the bytes are not a valid desc, or when any string field at any depth
+ * is not UTF-8 or holds a NUL: the message then names the field ("symbol: must be valid
+ * UTF-8", "order.note: must not contain NUL characters"), and *out is NULL. */
 tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                           size_t len, size_t max, ProtobufCMessage **out);
 

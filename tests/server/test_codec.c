@@ -14,6 +14,8 @@
 #include "core/arena.h"
 #include "core/codec.h"
 #include "tradewink/v1/orders.pb-c.h"
+#include "tradewink/v1/risk.pb-c.h"
+#include "tradewink/v1/sim.pb-c.h"
 
 static size_t pack_order(uint8_t *buf, size_t cap, const char *symbol, const char *qty)
 {
@@ -338,6 +340,134 @@ static void field_flood_is_bounded_by_the_decode_budget(void **state)
     free(buf);
 }
 
+/* Appends field `field` (wire type 2) holding v[0..n) to buf at *at. */
+static void put_ld(uint8_t *buf, size_t *at, unsigned field, const void *v, size_t n)
+{
+    assert_true(field < 16 && n < 128);
+    buf[(*at)++] = (uint8_t)(field << 3 | 2);
+    buf[(*at)++] = (uint8_t)n;
+    memcpy(buf + *at, v, n);
+    *at += n;
+}
+
+typedef struct {
+    const char *name;
+    const char *bytes;
+    size_t len;
+    int ok; /* 1 accepted, 0 refused */
+    const char *why;
+} str_case;
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static const str_case str_cases[] = {
+    {"plain ascii", S("AAPL"), 1, NULL},
+    {"empty", S(""), 1, NULL},
+    {"two, three and four byte forms", S("\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\x88"), 1, NULL},
+    {"highest code point U+10FFFF", S("\xf4\x8f\xbf\xbf"), 1, NULL},
+    {"last before surrogates U+D7FF", S("\xed\x9f\xbf"), 1, NULL},
+    {"0xff 0xff", S("\xff\xff"), 0, "must be valid UTF-8"},
+    {"embedded NUL", S("AAPL\0X"), 0, "must not contain NUL characters"},
+    {"trailing NUL", S("k1\0"), 0, "must not contain NUL characters"},
+    {"overlong NUL C0 80", S("\xc0\x80"), 0, "must be valid UTF-8"},
+    {"overlong slash C1 AF", S("\xc1\xaf"), 0, "must be valid UTF-8"},
+    {"overlong three-byte E0 80 AF", S("\xe0\x80\xaf"), 0, "must be valid UTF-8"},
+    {"overlong four-byte F0 80 80 AF", S("\xf0\x80\x80\xaf"), 0, "must be valid UTF-8"},
+    {"surrogate ED A0 80", S("\xed\xa0\x80"), 0, "must be valid UTF-8"},
+    {"surrogate ED BF BF", S("\xed\xbf\xbf"), 0, "must be valid UTF-8"},
+    {"past U+10FFFF F4 90 80 80", S("\xf4\x90\x80\x80"), 0, "must be valid UTF-8"},
+    {"F5 lead byte", S("\xf5\x80\x80\x80"), 0, "must be valid UTF-8"},
+    {"lone continuation byte", S("a\x80\x62"), 0, "must be valid UTF-8"},
+    {"truncated two-byte form", S("ab\xc3"), 0, "must be valid UTF-8"},
+    {"truncated four-byte form", S("\xf0\x9f\x93"), 0, "must be valid UTF-8"},
+    {"bad second continuation byte", S("\xe2\x82\x41"), 0, "must be valid UTF-8"},
+};
+
+static void every_string_field_is_utf8_without_nul(void **state)
+{
+    (void)state;
+    /* SubmitOrderRequest: client_order_id 1, symbol 2, qty 6, note 10. */
+    static const struct {
+        unsigned field;
+        const char *name;
+    } fields[] = {{1, "client_order_id"}, {2, "symbol"}, {6, "qty"}, {10, "note"}};
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        for (size_t i = 0; i < sizeof(str_cases) / sizeof(str_cases[0]); i++) {
+            const str_case *c = &str_cases[i];
+            uint8_t buf[128];
+            size_t n = 0;
+            put_ld(buf, &n, 2, "MSFT", 4); /* a valid field first: position does not matter */
+            put_ld(buf, &n, fields[f].field, c->bytes, c->len);
+            tw_arena *a = tw_arena_create();
+            ProtobufCMessage *m = NULL;
+            tw_status st = tw_codec_decode(a, &tradewink__v1__submit_order_request__descriptor, buf,
+                                           n, 1024, &m);
+            if (c->ok) {
+                assert_int_equal(st.code, TW_OK);
+                assert_non_null(m);
+            } else {
+                char want[128];
+                snprintf(want, sizeof(want), "%s: %s", fields[f].name, c->why);
+                if (st.code != TW_INVALID_ARGUMENT || strcmp(st.message, want) != 0)
+                    fail_msg("%s in %s: got %d \"%s\", want \"%s\"", c->name, fields[f].name,
+                             st.code, st.message, want);
+                assert_null(m);
+            }
+            tw_arena_destroy(a);
+        }
+    }
+}
+
+static void nested_and_repeated_strings_are_checked_and_named(void **state)
+{
+    (void)state;
+    /* SetQuotesRequest{quotes: [{symbol: "AAPL"}, {symbol: "AA\0PL"}]} -> quotes.symbol */
+    uint8_t q1[16], q2[16], buf[64];
+    size_t n1 = 0, n2 = 0, n = 0;
+    put_ld(q1, &n1, 1, "AAPL", 4);
+    put_ld(q2, &n2, 1, "AA\0PL", 5);
+    put_ld(buf, &n, 1, q1, n1);
+    put_ld(buf, &n, 1, q2, n2);
+    tw_arena *a = tw_arena_create();
+    ProtobufCMessage *m;
+    tw_status st =
+        tw_codec_decode(a, &tradewink__v1__set_quotes_request__descriptor, buf, n, 1024, &m);
+    assert_int_equal(st.code, TW_INVALID_ARGUMENT);
+    assert_string_equal(st.message, "quotes.symbol: must not contain NUL characters");
+    assert_null(m);
+    /* The first quote alone is fine. */
+    n = 0;
+    put_ld(buf, &n, 1, q1, n1);
+    st = tw_codec_decode(a, &tradewink__v1__set_quotes_request__descriptor, buf, n, 1024, &m);
+    assert_int_equal(st.code, TW_OK);
+    /* A wrapper type: SetLimitsRequest.daily_loss_pct (2) is a StringValue {value = 1}. */
+    uint8_t w[16];
+    size_t nw = 0;
+    put_ld(w, &nw, 1, "\xed\xa0\x80", 3);
+    n = 0;
+    put_ld(buf, &n, 2, w, nw);
+    st = tw_codec_decode(a, &tradewink__v1__set_limits_request__descriptor, buf, n, 1024, &m);
+    assert_int_equal(st.code, TW_INVALID_ARGUMENT);
+    assert_string_equal(st.message, "daily_loss_pct.value: must be valid UTF-8");
+    tw_arena_destroy(a);
+}
+
+static void unknown_fields_and_bytes_are_not_checked_as_strings(void **state)
+{
+    (void)state;
+    /* Field 15 is not in SubmitOrderRequest: an unknown field, not a string. */
+    uint8_t buf[32];
+    size_t n = 0;
+    put_ld(buf, &n, 2, "AAPL", 4);
+    put_ld(buf, &n, 15, "\xff\0", 2);
+    tw_arena *a = tw_arena_create();
+    ProtobufCMessage *m;
+    tw_status st =
+        tw_codec_decode(a, &tradewink__v1__submit_order_request__descriptor, buf, n, 1024, &m);
+    assert_int_equal(st.code, TW_OK);
+    tw_arena_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +484,9 @@ int main(void)
         cmocka_unit_test(inflate_cap_is_inclusive),
         cmocka_unit_test(inflate_refuses_corrupt_truncated_and_trailing_bytes),
         cmocka_unit_test(field_flood_is_bounded_by_the_decode_budget),
+        cmocka_unit_test(every_string_field_is_utf8_without_nul),
+        cmocka_unit_test(nested_and_repeated_strings_are_checked_and_named),
+        cmocka_unit_test(unknown_fields_and_bytes_are_not_checked_as_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
