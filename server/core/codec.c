@@ -307,6 +307,19 @@ static tw_status check_strings(tw_arena *a, const ProtobufCMessageDescriptor *d,
     return tw_ok();
 }
 
+/* Arena a message of len bytes may decode into. Small messages of small sub-messages (1000
+ * sim quotes) legitimately decode to ~6x their size, so up to 8 x len; but the bytes and the
+ * decoded message together stay within 15/8 of the cap, leaving 1/8 of the 2 x bound for
+ * grpc's own receive buffers. len <= max here. */
+static size_t decode_budget(size_t len, size_t max)
+{
+    size_t whole = max / 8 * 15;
+    size_t left = whole > len ? whole - len : 0;
+    size_t ratio = len * 8 + TW_CODEC_DECODE_FLOOR;
+    size_t b = ratio < left ? ratio : left;
+    return b > TW_CODEC_DECODE_FLOOR ? b : TW_CODEC_DECODE_FLOOR;
+}
+
 tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                           size_t len, size_t max, ProtobufCMessage **out)
 {
@@ -315,11 +328,7 @@ tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, c
         return tw_err(TW_RESOURCE_EXHAUSTED, "request message too large");
     struct budget b;
     b.inner = tw_arena_protobuf_allocator(a);
-    /* len <= max here. The bytes and the decoded message together stay within 1.75 x the cap,
-     * leaving the rest of 2 x for grpc's own receive buffers. */
-    b.left = max / 4 * 7 - (len < max / 4 * 7 ? len : max / 4 * 7);
-    if (b.left < TW_CODEC_DECODE_FLOOR)
-        b.left = TW_CODEC_DECODE_FLOOR;
+    b.left = decode_budget(len, max);
     b.exceeded = 0;
     b.pb.alloc = budget_alloc;
     b.pb.free = budget_free;

@@ -5,9 +5,8 @@
  *
  * Memory bound (issue 19): for a cap `max`, a request never costs more than its wire bytes,
  * plus at most `max` inflated bytes; the bytes being decoded and the decoded message together
- * stay within 1.75 * max (the transport releases compressed or copied-from bytes before
- * decoding), which leaves room under 2 * max for grpc's own receive buffers. A
- * decompression bomb is refused before anything is allocated for it.
+ * stay within 15/8 * max (the transport releases compressed or copied-from bytes before
+ * decoding), which leaves room under 2 * max for grpc's own receive buffers.
  */
 #ifndef TW_CODEC_H
 #define TW_CODEC_H
@@ -24,10 +23,11 @@
 #define TW_CODEC_DECODE_FLOOR (64u << 10)
 
 /* Decode data[0..len) as desc into *out (arena memory; lives until the arena dies).
- * RESOURCE_EXHAUSTED when len > max, or when decoding would take more than 1.75 * max - len
- * bytes of arena (at least TW_CODEC_DECODE_FLOOR): protobuf-c spends ~32 bytes per wire field
- * however short, so a flood of 2-byte fields would otherwise cost 16x its size. (So a message
- * over ~0.87 of the cap that is one long string is refused too: requests here are a few KB.)
+ * RESOURCE_EXHAUSTED when len > max, or when decoding would take more arena than
+ * min(8 * len, 15/8 * max - len) (at least TW_CODEC_DECODE_FLOOR): protobuf-c spends ~32 bytes
+ * per wire field however short, so a flood of 2-byte fields would otherwise cost 16x its size.
+ * (So a message in the top ~6% of the cap that is one long string is refused too: requests
+ * here are a few KB; a 900 KiB string under the 1 MiB default still decodes.)
  * INVALID_ARGUMENT when the bytes are not a valid desc, or when any string field at any depth
  * is not UTF-8 or holds a NUL: the message then names the field ("symbol: must be valid
  * UTF-8", "order.note: must not contain NUL characters"), and *out is NULL. */
