@@ -10,10 +10,10 @@ PKGS=(
   # libraries
   libgrpc-dev libgrpc++-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   protobuf-compiler-grpc grpc-proto libssl-dev libpq-dev libsqlite3-dev libhiredis-dev
-  libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
+  libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev
   # servers and clients the tests start or talk through
   postgresql redis-server sqlite3 openssl ca-certificates stunnel4
-  python3-grpcio python3-cryptography python3-jwt python3-protobuf nghttp2-client
+  python3-grpcio python3-cryptography python3-jwt python3-protobuf python3-h2 nghttp2-client
   curl procps iproute2 systemd postgresql-client util-linux
   # the HTTP/2 front of the supported deployment (deploy/haproxy/) and the raw-frame attack
   # tests run through it (tests/integration/test_attack_*)

@@ -73,9 +73,9 @@ auth_verifier *auth_verifier_create(const auth_config *cfg, char *err, size_t er
 /* Stops the refresher thread and frees everything. NULL is a no-op. */
 void auth_verifier_destroy(auth_verifier *v);
 
-/* Verifies one `authorization` metadata value ("Bearer <jwt>", may be NULL). On AUTH_OK fills
- * *out. On failure *out is zeroed and *reason (if reason != NULL) points to a static string
- * naming the failed check; it never contains any part of the token. */
+/* Verifies one `authorization` metadata value ("Bearer <jwt>", the scheme in any case; may
+ * be NULL). On AUTH_OK fills *out. On failure *out is zeroed and *reason (if reason != NULL) points
+ * to a static string naming the failed check; it never contains any part of the token. */
 auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64_t now,
                         auth_principal *out, const char **reason);
 

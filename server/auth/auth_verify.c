@@ -403,10 +403,10 @@ auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64
         why = "authorization metadata empty";
         goto out;
     }
-    if (strncmp(authorization_value, "Bearer ", 7) != 0) {
-        why = strncasecmp(authorization_value, "Bearer ", 7) == 0
-                  ? "authorization scheme must be exactly \"Bearer\""
-                  : "authorization scheme is not Bearer";
+    /* RFC 7235 2.1: the auth-scheme is case-insensitive ("bearer", "BEARER"); then exactly one
+     * space and the token68 (RFC 6750 2.1). */
+    if (strncasecmp(authorization_value, "Bearer ", 7) != 0) {
+        why = "authorization scheme is not Bearer";
         goto out;
     }
     const char *token = authorization_value + 7;

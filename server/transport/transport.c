@@ -26,9 +26,10 @@
 #include "transport.h"
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/slice_buffer.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
@@ -199,23 +200,84 @@ static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, siz
     tw_log_end(&l);
 }
 
-/* Decode payload into a fresh message of desc allocated from the arena. */
-static tw_status decode(tw_call *c, grpc_byte_buffer *payload,
+/* Decode *payload into a fresh message of desc allocated from the arena, and release the
+ * payload (*payload = NULL) as soon as its bytes are no longer needed.
+ *
+ * grpc's own decompression is off (srv_transport_create): with it on, grpc 1.51 inflated a
+ * whole body before the size cap applied (a 255 KB gzip body became 256 MiB, before
+ * authentication). So a compressed payload arrives here as the compressed bytes, already
+ * capped at max_message_bytes by grpc, and tw_codec_inflate refuses it before allocating
+ * anything if it would inflate past the same cap. *nbytes is the size on the wire. */
+static tw_status decode(tw_call *c, grpc_byte_buffer **payload,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg,
                         size_t *nbytes)
 {
-    if (!payload)
+    grpc_byte_buffer *bb = *payload;
+    size_t max = (size_t)c->t->cfg.max_message_bytes;
+    uint8_t *flat = NULL; /* tw_malloc'd contiguous body, when we made one */
+    grpc_slice one = grpc_empty_slice();
+    const uint8_t *data;
+    size_t n;
+    tw_status st;
+    *msg = NULL;
+    *nbytes = 0;
+    if (!bb)
         return tw_err(TW_INVALID_ARGUMENT, "missing request message");
-    grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, payload))
+    if (bb->type != GRPC_BB_RAW)
         return tw_err(TW_INVALID_ARGUMENT, "request message could not be read");
-    grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    size_t n = GRPC_SLICE_LENGTH(s);
-    *nbytes = n;
-    tw_status st = tw_codec_decode(c->arena, desc, GRPC_SLICE_START_PTR(s), n,
-                                   (size_t)c->t->cfg.max_message_bytes, msg);
-    grpc_slice_unref(s);
+    grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    *nbytes = sb->length;
+    if (sb->length > max) /* grpc checks this too; never rely on one layer alone */
+        return tw_err(TW_RESOURCE_EXHAUSTED, "request message too large");
+    switch (bb->data.raw.compression) {
+    case GRPC_COMPRESS_NONE:
+        if (sb->count == 1) {
+            one = grpc_slice_ref(sb->slices[0]);
+            data = GRPC_SLICE_START_PTR(one);
+            n = GRPC_SLICE_LENGTH(one);
+            break;
+        }
+        n = sb->length;
+        flat = tw_malloc(n ? n : 1);
+        if (!flat)
+            return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        /* Release each slice once copied, so the body is not held twice. */
+        for (size_t off = 0; sb->count > 0;) {
+            grpc_slice piece = grpc_slice_buffer_take_first(sb);
+            size_t k = GRPC_SLICE_LENGTH(piece);
+            memcpy(flat + off, GRPC_SLICE_START_PTR(piece), k);
+            off += k;
+            grpc_slice_unref(piece);
+        }
+        data = flat;
+        break;
+    case GRPC_COMPRESS_DEFLATE:
+    case GRPC_COMPRESS_GZIP: {
+        tw_codec_chunk *chunks =
+            tw_arena_alloc(c->arena, (sb->count ? sb->count : 1) * sizeof(*chunks));
+        if (!chunks)
+            return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        for (size_t i = 0; i < sb->count; i++) {
+            chunks[i].data = GRPC_SLICE_START_PTR(sb->slices[i]);
+            chunks[i].len = GRPC_SLICE_LENGTH(sb->slices[i]);
+        }
+        st = tw_codec_inflate(bb->data.raw.compression == GRPC_COMPRESS_GZIP ? TW_CODEC_GZIP
+                                                                             : TW_CODEC_DEFLATE,
+                              chunks, sb->count, max, &flat, &n);
+        if (st.code != TW_OK)
+            return st;
+        data = flat;
+        break;
+    }
+    default:
+        /* grpc refuses encodings outside the enabled set before the call reaches us. */
+        return tw_err(TW_UNIMPLEMENTED, "request compression not supported (use gzip)");
+    }
+    grpc_byte_buffer_destroy(bb); /* its bytes are copied, inflated or referenced by `one` */
+    *payload = NULL;
+    st = tw_codec_decode(c->arena, desc, data, n, max, msg);
+    free(flat);
+    grpc_slice_unref(one);
     return st;
 }
 
@@ -417,7 +479,7 @@ static void rpc_run(struct rpc *r)
     if (st.code == TW_OK && !route->def->unary)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
     if (st.code == TW_OK)
-        st = decode(&r->c, r->payload, route->in, &req, &r->in_bytes);
+        st = decode(&r->c, &r->payload, route->in, &req, &r->in_bytes);
     if (st.code == TW_OK) {
         resp = tw_codec_new(r->c.arena, route->out);
         if (!resp)
@@ -854,7 +916,7 @@ static void stream_arrived(struct tag *tag, int ok)
     if (st.code == TW_OK && !route->def->stream)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
     if (st.code == TW_OK)
-        st = decode(&s->c, s->payload, route->in, &req, &s->in_bytes);
+        st = decode(&s->c, &s->payload, route->in, &req, &s->in_bytes);
     if (st.code == TW_OK) {
         s->principal = s->c.principal;
         if (s->c.principal.subject)
@@ -979,10 +1041,12 @@ static void bidi_step(struct tag *tag, int ok)
     if (st.code == TW_OK && !accepting(b->t))
         st = tw_err(TW_UNAVAILABLE, "server shutting down");
     if (st.code == TW_OK)
-        st = decode(&b->c, b->recv, route->in, &req, &n);
+        st = decode(&b->c, &b->recv, route->in, &req, &n);
     b->in_bytes += n;
-    grpc_byte_buffer_destroy(b->recv);
-    b->recv = NULL;
+    if (b->recv) {
+        grpc_byte_buffer_destroy(b->recv);
+        b->recv = NULL;
+    }
     if (st.code == TW_OK) {
         resp = tw_codec_new(b->c.arena, route->out);
         if (!resp)
@@ -1302,6 +1366,14 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
          * core C API serves no channelz service); each call would pay for them. */
         {GRPC_ARG_ENABLE_CHANNELZ, 0},
         {GRPC_ARG_MAX_CONCURRENT_STREAMS, 100},
+        /* grpc 1.51 inflates a compressed message completely and only then applies the size
+         * cap: a 255 KB gzip body cost 256 MiB before authentication (issue 19). Turned off,
+         * grpc hands over the compressed bytes and decode() inflates them, bounded. */
+        {GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0},
+        /* The encodings decode() can inflate; grpc answers any other grpc-encoding
+         * UNIMPLEMENTED and advertises exactly these in grpc-accept-encoding. */
+        {GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET,
+         (1 << GRPC_COMPRESS_NONE) | (1 << GRPC_COMPRESS_DEFLATE) | (1 << GRPC_COMPRESS_GZIP)},
     };
     enum { NIARGS = sizeof(iargs) / sizeof(iargs[0]) };
     grpc_arg args[NIARGS + 1];
@@ -1311,6 +1383,8 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
         args[i].key = (char *)iargs[i].key;
         args[i].value.integer = iargs[i].value;
     }
+    /* With decompression off this caps the compressed size; decode() caps the inflated size
+     * with the same number. */
     args[NIARGS].type = GRPC_ARG_INTEGER;
     args[NIARGS].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[NIARGS].value.integer = cfg->max_message_bytes;

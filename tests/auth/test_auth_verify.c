@@ -43,7 +43,7 @@ typedef enum {
     M_EMPTY_SIG,
     M_PAYLOAD_PLUS,
     M_BIG,
-    M_LOWER_BEARER,
+    M_GLUED_BEARER,
     M_NO_BEARER,
     M_TWO_SPACES,
 } mutation;
@@ -169,8 +169,8 @@ static const bad_row bad_rows[] = {
     {"key_of_1024_bits_in_jwks", "{\"alg\":\"RS256\",\"kid\":\"weak\"}", CLAIMS, S_WEAK, M_NONE,
      "RSA key under 2048 bits refused"},
     {"token_of_9_KiB", HDR, NULL, S_GOOD, M_BIG, "token larger than the size cap"},
-    {"lowercase_bearer", HDR, CLAIMS, S_GOOD, M_LOWER_BEARER,
-     "authorization scheme must be exactly \"Bearer\""},
+    {"bearer_without_space", HDR, CLAIMS, S_GOOD, M_GLUED_BEARER,
+     "authorization scheme is not Bearer"},
     {"missing_bearer_prefix", HDR, CLAIMS, S_GOOD, M_NO_BEARER,
      "authorization scheme is not Bearer"},
     {"two_spaces_after_bearer", HDR, CLAIMS, S_GOOD, M_TWO_SPACES,
@@ -286,8 +286,8 @@ static char *build_token(const bad_row *r)
 static char *bearer_for(const bad_row *r, const char *tok)
 {
     switch (r->m) {
-    case M_LOWER_BEARER:
-        return tu_join("bearer ", "", tok);
+    case M_GLUED_BEARER:
+        return tu_join("Bearer", "", tok);
     case M_NO_BEARER:
         return strdup(tok);
     case M_TWO_SPACES:
@@ -331,8 +331,12 @@ static void test_bearer_edge_cases_refused(void **state)
     check_refused(ver, "", "authorization metadata empty", "empty");
     check_refused(ver, "Bearer ", "bearer token empty", "empty bearer");
     check_refused(ver, "Bearer", "authorization scheme is not Bearer", "no space");
-    check_refused(ver, "BEARER abc", "authorization scheme must be exactly \"Bearer\"", "upper");
+    check_refused(ver, "Bearerx abc", "authorization scheme is not Bearer", "glued");
+    check_refused(ver, "bearerx abc", "authorization scheme is not Bearer", "glued lower");
+    check_refused(ver, "Bearer\tabc", "authorization scheme is not Bearer", "tab");
     check_refused(ver, "Basic dXNlcjpwYXNz", "authorization scheme is not Bearer", "basic");
+    check_refused(ver, "Basic x", "authorization scheme is not Bearer", "basic x");
+    check_refused(ver, "BEARER ", "bearer token empty", "empty upper bearer");
     check_refused(ver, "Bearer ..", "header segment empty", "dots");
     check_refused(ver, "Bearer a.b", "token has fewer than three segments", "two");
 }
@@ -383,6 +387,24 @@ static void test_good_token_table(void **state)
         free(tok);
         free(authz);
     }
+}
+
+static void test_bearer_scheme_is_case_insensitive(void **state)
+{
+    (void)state;
+    /* RFC 7235 2.1: auth-scheme names are case-insensitive. */
+    static const char *const schemes[] = {"Bearer ", "bearer ", "BEARER ", "bEaReR "};
+    char *tok = tu_rs256(good, HDR, CLAIMS);
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        char *authz = tu_join(schemes[i], "", tok);
+        auth_principal p;
+        const char *why = NULL;
+        if (auth_verify(ver, authz, NOW, &p, &why) != AUTH_OK)
+            fail_msg("\"%s<jwt>\" refused: %s", schemes[i], why);
+        assert_string_equal(p.subject, "user-1");
+        free(authz);
+    }
+    free(tok);
 }
 
 static auth_verifier *make_static(size_t cache_entries, const char *role_claim)
@@ -730,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_bad_token_table),
         cmocka_unit_test(test_bearer_edge_cases_refused),
         cmocka_unit_test(test_good_token_table),
+        cmocka_unit_test(test_bearer_scheme_is_case_insensitive),
         cmocka_unit_test(test_cache_hit_still_checks_exp),
         cmocka_unit_test(test_cache_is_bounded),
         cmocka_unit_test(test_role_claim_path_configurable),
