@@ -367,14 +367,16 @@ void brk_sim_roll_day(brk_sim_engine *e);
  * The engine's one clock: now = base clock + offset, or a frozen value. brk_sim_clock_set
  * makes now == unix_ms at once, then frozen (running=false) or flowing with the base clock.
  * brk_sim_clock_advance moves it by delta_ms (either mode). brk_sim_clock_reset returns to
- * the plain base clock. brk_sim_clock_fn has the brk_clock_fn shape (ctx = the engine) so the
- * server can hand the engine's clock to everything else that reads time.
+ * the plain base clock. brk_sim_clock_frozen says whether the clock is frozen. brk_sim_clock_fn has
+ * the brk_clock_fn shape (ctx = the engine) so the server can hand the engine's clock to everything
+ * else that reads time.
  */
 int64_t brk_sim_now(brk_sim_engine *e);
 int64_t brk_sim_clock_fn(void *engine);
 void brk_sim_clock_set(brk_sim_engine *e, int64_t unix_ms, bool running);
 void brk_sim_clock_advance(brk_sim_engine *e, int64_t delta_ms);
 void brk_sim_clock_reset(brk_sim_engine *e);
+bool brk_sim_clock_frozen(brk_sim_engine *e);
 
 typedef enum brk_sim_event_kind {
     BRK_SIM_EV_FILL = 1,     /* fill_qty > 0 at fill_price */

@@ -293,6 +293,14 @@ void brk_sim_clock_advance(brk_sim_engine *e, int64_t delta_ms)
     pthread_mutex_unlock(&e->clock_mu);
 }
 
+bool brk_sim_clock_frozen(brk_sim_engine *e)
+{
+    pthread_mutex_lock(&e->clock_mu);
+    bool f = e->frozen;
+    pthread_mutex_unlock(&e->clock_mu);
+    return f;
+}
+
 void brk_sim_clock_reset(brk_sim_engine *e)
 {
     pthread_mutex_lock(&e->clock_mu);

@@ -34,23 +34,33 @@ tw_status auth_whoami(tw_call *c, const Tradewink__V1__WhoAmIRequest *req,
     return tw_ok();
 }
 
-#define DEV_TOKEN_MAX_TTL (31 * 24 * 3600)
+/* auth.proto: subject 1-128 characters of [A-Za-z0-9._@-]; ROLE_UNSPECIFIED is refused;
+ * ttl 0 = 3600, maximum 86400. */
+#define DEV_TOKEN_SUBJECT_MAX 128
+#define DEV_TOKEN_DEFAULT_TTL 3600
+#define DEV_TOKEN_MAX_TTL 86400
+
+static int subject_char(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '@' || ch == '-';
+}
 
 tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenRequest *req,
                                Tradewink__V1__IssueDevTokenResponse *resp)
 {
     srv_app *app = tw_call_app(c);
+    /* The contract: outside dev mode the method does not exist. */
     if (app->cfg->auth_mode != TW_AUTH_DEV || !app->auth)
-        return tw_err(TW_FAILED_PRECONDITION, "dev tokens are only issued in dev auth mode");
+        return tw_err(TW_UNIMPLEMENTED, "dev tokens are only issued in dev auth mode");
     size_t sublen = strlen(req->subject);
-    if (sublen == 0 || sublen > 255)
-        return tw_err(TW_INVALID_ARGUMENT, "subject: must be 1..255 bytes");
+    if (sublen == 0 || sublen > DEV_TOKEN_SUBJECT_MAX)
+        return tw_err(TW_INVALID_ARGUMENT, "subject: must be 1..128 characters");
     for (size_t i = 0; i < sublen; i++)
-        if ((unsigned char)req->subject[i] < 0x20 || req->subject[i] == 0x7f)
-            return tw_err(TW_INVALID_ARGUMENT, "subject: control characters are not allowed");
+        if (!subject_char(req->subject[i]))
+            return tw_err(TW_INVALID_ARGUMENT, "subject: only A-Z a-z 0-9 . _ @ - are allowed");
     auth_role role;
     switch (req->role) {
-    case TRADEWINK__V1__ROLE__ROLE_UNSPECIFIED:
     case TRADEWINK__V1__ROLE__ROLE_USER:
         role = AUTH_ROLE_USER;
         break;
@@ -58,11 +68,11 @@ tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenReq
         role = AUTH_ROLE_ADMIN;
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "role: unknown value");
+        return tw_err(TW_INVALID_ARGUMENT, "role: must be ROLE_USER or ROLE_ADMIN");
     }
-    int64_t ttl = req->ttl_seconds ? req->ttl_seconds : 3600;
+    int64_t ttl = req->ttl_seconds ? req->ttl_seconds : DEV_TOKEN_DEFAULT_TTL;
     if (ttl < 1 || ttl > DEV_TOKEN_MAX_TTL)
-        return tw_err(TW_INVALID_ARGUMENT, "ttl_seconds: must be 1..2678400 (31 days)");
+        return tw_err(TW_INVALID_ARGUMENT, "ttl_seconds: must be 0 (3600) or 1..86400");
     int64_t now = (int64_t)time(NULL);
     char *token = NULL;
     if (auth_mint_dev_token(app->auth, req->subject, role, ttl, now, &token) != 0)

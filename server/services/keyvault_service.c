@@ -18,6 +18,9 @@
 #define SECRET_MAX 512
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
+#define LABEL_MAX 64
+#define REWRAP_DEFAULT 100
+#define REWRAP_MAX 1000
 
 static int printable(const char *s)
 {
@@ -25,6 +28,38 @@ static int printable(const char *s)
         if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
             return 0;
     return 1;
+}
+
+/* keyvault.proto: a label is 0-64 printable ASCII characters (space through '~'), so its
+ * characters and bytes are the same count. */
+static int label_ok(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++, n++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return n <= LABEL_MAX;
+}
+
+/* Whether the user already has a key labelled label (non-empty labels are unique per user).
+ * Runs inside the user's transaction, so two concurrent puts cannot both pass. */
+static store_rc label_taken(store_conn *conn, int64_t uid, const char *label, int *taken)
+{
+    store_broker_key *keys = NULL;
+    size_t n = 0;
+    *taken = 0;
+    if (!*label)
+        return STORE_OK;
+    store_rc rc = store_key_list(conn, uid, &keys, &n);
+    if (rc != STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n && !*taken; i++)
+        *taken = strcmp(keys[i].label, label) == 0;
+    if (keys) {
+        memset(keys, 0, n * sizeof(*keys));
+        free(keys);
+    }
+    return STORE_OK;
 }
 
 static const char *env_word(Tradewink__V1__TradingMode m)
@@ -105,8 +140,8 @@ tw_status keyvault_put(tw_call *c, const Tradewink__V1__PutBrokerKeyRequest *req
     else if (req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER &&
              req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE)
         st = tw_err(TW_INVALID_ARGUMENT, "environment: must be PAPER or LIVE");
-    else if (strlen(req->label) > STORE_LABEL_MAX)
-        st = tw_err(TW_INVALID_ARGUMENT, "label: at most 128 bytes");
+    else if (!label_ok(req->label))
+        st = tw_err(TW_INVALID_ARGUMENT, "label: at most 64 printable ASCII characters");
     else if (*key_id == '\0' || strlen(key_id) > KEY_ID_MAX || !printable(key_id))
         st = tw_err(TW_INVALID_ARGUMENT, "key_id: 1..128 printable ASCII characters");
     else if (*secret == '\0' || strlen(secret) > SECRET_MAX || !printable(secret))
@@ -149,6 +184,13 @@ tw_status keyvault_put(tw_call *c, const Tradewink__V1__PutBrokerKeyRequest *req
 
     if ((rc = store_tx_begin_user(conn, u.id)) != STORE_OK) {
         st = svc_store_status(c, rc, "user");
+        goto out;
+    }
+    int dup = 0;
+    if ((rc = label_taken(conn, u.id, k->label, &dup)) != STORE_OK || dup) {
+        st = dup ? tw_err(TW_ALREADY_EXISTS, "label: you already have a key with this label")
+                 : svc_store_status(c, rc, "broker keys");
+        store_tx_rollback(conn);
         goto out;
     }
     int64_t id = 0;
@@ -215,14 +257,16 @@ tw_status keyvault_list(tw_call *c, const Tradewink__V1__ListBrokerKeysRequest *
         st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i].id <= after)
+    /* Newest first: the store lists in id order, so walk it backwards. The page token is the
+     * id of the last key returned; the next page holds the keys older than it. */
+    for (size_t j = n; j-- > 0;) {
+        if (after && keys[j].id >= after)
             continue;
         if (resp->n_keys == limit) {
-            resp->next_page_token = svc_id_str(c, resp->n_keys ? keys[i - 1].id : after);
+            resp->next_page_token = svc_id_str(c, keys[j + 1].id);
             break;
         }
-        if (!(resp->keys[resp->n_keys++] = key_to_wire(c, &keys[i]))) {
+        if (!(resp->keys[resp->n_keys++] = key_to_wire(c, &keys[j]))) {
             st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
             goto out;
         }
@@ -348,23 +392,28 @@ tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *re
     srv_app *app = tw_call_app(c);
     store_conn *conn;
     tw_status st;
-    if (req->batch_size < 0 || req->batch_size > 1000)
-        return tw_err(TW_INVALID_ARGUMENT, "batch_size: 0..1000");
-    int batch = req->batch_size ? req->batch_size : 100;
+    if (req->batch_size < 0 || req->batch_size > REWRAP_MAX)
+        return tw_err(TW_INVALID_ARGUMENT, "batch_size: 0 (default 100) or 1..1000");
+    int64_t batch = req->batch_size ? req->batch_size : REWRAP_DEFAULT;
     int target = vault_current_version(app->vault);
     resp->target_master_version = (uint32_t)target;
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
-    /* One pass over every key, in id order, batch by batch; each record is replaced only if
-     * it is still under the version we read (concurrent rewraps do not fight). */
+    /* keyvault.proto: one batch per call, at most batch_size keys re-encrypted; the caller
+     * repeats until remaining is 0. Walk in id order from the start each call (keys already
+     * under the target are skipped); each record is replaced only if it is still under the
+     * version we read, so concurrent rewraps do not fight. Keys that cannot be decrypted do
+     * not use up the batch (they would otherwise block every later key forever): they are
+     * counted in failed, logged, and left for an operator. */
     int64_t after = 0;
-    for (;;) {
+    bool done = false;
+    while (!done) {
         store_broker_key *keys = NULL;
         size_t n = 0;
-        store_rc rc = store_admin_keys_batch(conn, after, batch, &keys, &n);
+        store_rc rc = store_admin_keys_batch(conn, after, REWRAP_MAX, &keys, &n);
         if (rc != STORE_OK)
             return svc_store_status(c, rc, "broker keys");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !done; i++) {
             after = keys[i].id;
             if (keys[i].master_version == target)
                 continue;
@@ -374,12 +423,16 @@ tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *re
             vault_token_reason why;
             char uid[32];
             if (store_user_get(conn, keys[i].user_id, &u) != STORE_OK) {
+                tw_logf(TW_LOG_ERROR, "key_rewrap", "key %lld: owner not found",
+                        (long long)keys[i].id);
                 resp->failed++;
                 continue;
             }
             snprintf(uid, sizeof(uid), "%lld", (long long)u.id);
             if (vault_rewrap(app->vault, uid, u.salt, sizeof(u.salt), keys[i].master_version,
                              keys[i].ciphertext, &token, &newv, &why) != VAULT_OK) {
+                tw_logf(TW_LOG_ERROR, "key_rewrap", "key %lld: %s", (long long)keys[i].id,
+                        vault_token_reason_str(why));
                 resp->failed++;
                 continue;
             }
@@ -390,12 +443,13 @@ tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *re
                 resp->rewrapped++;
             else if (rc != STORE_CONFLICT)
                 resp->failed++;
+            done = resp->rewrapped >= batch;
         }
         if (keys) {
             memset(keys, 0, n * sizeof(*keys));
             free(keys);
         }
-        if (n < (size_t)batch)
+        if (n < (size_t)REWRAP_MAX)
             break;
     }
     /* What is still not under the target version (failures, concurrent inserts). */
@@ -417,6 +471,8 @@ tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *re
         if (n < 1000)
             break;
     }
+    /* "excluding failed ones": this call's failures are reported in failed, not remaining. */
+    resp->remaining = resp->remaining > resp->failed ? resp->remaining - resp->failed : 0;
     int64_t uid = svc_user_id(c);
     store_rc rc = store_tx_begin_user(conn, uid);
     if (rc != STORE_OK)

@@ -3,12 +3,26 @@
  * sim broker is enabled. Quotes, accounts and the engine's one clock (which every time-based
  * rule of the server reads), so day boundaries can be driven from outside the process.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "risk/money.h"
 #include "services.h"
 #include "svc.h"
 #include "trading/trading.h"
+
+/* Quote.symbol: "Ticker symbol, upper case" -- the same alphabet Orders accepts. */
+static int valid_symbol(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 15)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' || *s == '/' ||
+              *s == '-'))
+            return 0;
+    return 1;
+}
 
 static brk_sim_engine *engine(tw_call *c)
 {
@@ -33,9 +47,16 @@ tw_status sim_set_quotes(tw_call *c, const Tradewink__V1__SetQuotesRequest *req,
         if (risk_price_parse(q->bid, &qs[i].bid) != RISK_DEC_OK ||
             risk_price_parse(q->ask, &qs[i].ask) != RISK_DEC_OK ||
             risk_price_parse(q->last, &qs[i].last) != RISK_DEC_OK || qs[i].bid <= 0 ||
-            qs[i].ask < qs[i].bid || qs[i].last <= 0 || !*q->symbol || strlen(q->symbol) > 15)
+            qs[i].ask < qs[i].bid || qs[i].last <= 0 || !valid_symbol(q->symbol))
             return tw_call_errorf(c, TW_INVALID_ARGUMENT,
-                                  "quotes[%zu]: symbol 1..15 chars, 0 < bid <= ask, last > 0", i);
+                                  "quotes[%zu]: symbol 1..15 of A-Z 0-9 . / -, 0 < bid <= ask, "
+                                  "last > 0",
+                                  i);
+        /* One quote per symbol (n <= 1000, so the quadratic scan is cheap). */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(req->quotes[j]->symbol, q->symbol) == 0)
+                return tw_call_errorf(c, TW_INVALID_ARGUMENT,
+                                      "quotes[%zu]: symbol repeats quotes[%zu]", i, j);
     }
     for (size_t i = 0; i < req->n_quotes; i++) {
         if (brk_sim_set_quote(e, req->quotes[i]->symbol, &qs[i], NULL) != BRK_OK)
@@ -72,6 +93,44 @@ tw_status sim_get_quote(tw_call *c, const Tradewink__V1__GetQuoteRequest *req,
     return tw_ok();
 }
 
+/* The server's own position records follow the user's broker; when that broker is the sim
+ * (no default key, or a sim key), the reset account has none. Realized P&L stays as history. */
+static store_rc clear_sim_positions(store_conn *conn, int64_t uid)
+{
+    store_settings set;
+    store_rc rc = store_settings_get(conn, uid, &set);
+    if (rc != STORE_OK)
+        return rc;
+    if (set.default_broker_key_id) {
+        store_broker_key *k = calloc(1, sizeof(*k));
+        if (!k)
+            return STORE_NOMEM;
+        rc = store_key_get(conn, uid, set.default_broker_key_id, k);
+        int sim = rc == STORE_OK && strcmp(k->broker, "sim") == 0;
+        memset(k, 0, sizeof(*k));
+        free(k);
+        if (rc == STORE_NOT_FOUND)
+            sim = 1; /* a deleted default key falls back to the sim */
+        else if (rc != STORE_OK)
+            return rc;
+        if (!sim)
+            return STORE_OK;
+    }
+    store_position *pos = NULL;
+    size_t n = 0;
+    if ((rc = store_position_list(conn, uid, &pos, &n)) != STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        if (pos[i].qty == 0)
+            continue;
+        pos[i].qty = 0;
+        pos[i].avg_cost = 0;
+        rc = store_position_put(conn, uid, &pos[i]);
+    }
+    free(pos);
+    return rc;
+}
+
 tw_status sim_set_account(tw_call *c, const Tradewink__V1__SetAccountRequest *req,
                           Tradewink__V1__SetAccountResponse *resp)
 {
@@ -84,13 +143,46 @@ tw_status sim_set_account(tw_call *c, const Tradewink__V1__SetAccountRequest *re
         return tw_err(TW_INVALID_ARGUMENT, "user_id: not a user id");
     if (risk_money_parse(req->starting_cash, &cash) != RISK_DEC_OK || cash < 0)
         return tw_err(TW_INVALID_ARGUMENT, "starting_cash: a non-negative decimal");
-    brk_account_type type = req->account_type == TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_MARGIN
-                                ? BRK_ACCOUNT_MARGIN
-                                : BRK_ACCOUNT_CASH;
+    brk_account_type type;
+    if (req->account_type == TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_MARGIN)
+        type = BRK_ACCOUNT_MARGIN;
+    else if (req->account_type == TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_CASH)
+        type = BRK_ACCOUNT_CASH;
+    else
+        return tw_err(TW_INVALID_ARGUMENT, "account_type: must be CASH or MARGIN");
+    store_conn *conn;
+    tw_status st = svc_conn(c, &conn);
+    if (st.code != TW_OK)
+        return st;
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)uid);
-    if (brk_sim_account_set(e, id, cash, type) != BRK_OK)
-        return tw_err(TW_INVALID_ARGUMENT, "the sim refused the account");
+    /* "Resetting clears positions and open orders": a reset, not a cash edit. The sim's
+     * start-of-day equity becomes the starting cash. */
+    if (brk_sim_account_reset(e, id, cash, type) != BRK_OK)
+        return tw_err(TW_INVALID_ARGUMENT, "user_id: the sim refused the account");
+    /* The risk state's day baseline belongs to the old account: forget it, so the next
+     * evaluation starts today's day (and the drawdown peak) at the new account's equity. */
+    store_rc rc = store_tx_begin_user(conn, uid);
+    if (rc == STORE_OK) {
+        store_risk_state rs;
+        rc = store_risk_state_get(conn, uid, &rs);
+        if (rc == STORE_OK) {
+            rs.trading_day = 0;
+            rs.sod_equity = cash;
+            rs.peak_equity = cash;
+            rc = store_risk_state_update(conn, uid, &rs);
+        }
+        if (rc == STORE_OK)
+            rc = clear_sim_positions(conn, uid);
+        if (rc == STORE_OK)
+            rc = store_tx_commit(conn);
+        else
+            store_tx_rollback(conn);
+        if (rc != STORE_OK)
+            return svc_store_status(c, rc, "risk state");
+    } else if (rc != STORE_NOT_FOUND) {
+        return svc_store_status(c, rc, "user");
+    }
     char buf[48];
     risk_money_format(cash, buf, sizeof(buf));
     resp->cash = tw_arena_strdup(tw_call_arena(c), buf);
@@ -117,8 +209,10 @@ tw_status sim_set_clock(tw_call *c, const Tradewink__V1__SetClockRequest *req,
     if (!req->time || req->time->seconds < 0 || req->time->seconds > 253402300799LL)
         return tw_err(TW_INVALID_ARGUMENT, "time: required, between 1970 and 9999");
     int64_t before_day = brk_sim_now(e);
-    /* The clock keeps flowing from the new time (timeouts and windows still pass). */
-    brk_sim_clock_set(e, req->time->seconds * 1000 + req->time->nanos / 1000000, true);
+    if (req->time->nanos < 0 || req->time->nanos > 999999999)
+        return tw_err(TW_INVALID_ARGUMENT, "time: nanos must be 0..999999999");
+    /* sim.proto: "Sets the simulated clock to an absolute time and freezes it there." */
+    brk_sim_clock_set(e, req->time->seconds * 1000 + req->time->nanos / 1000000, false);
     if (brk_sim_now(e) / 86400000 != before_day / 86400000)
         brk_sim_roll_day(e);
     return clock_reply(c, e, &resp->time);
@@ -130,10 +224,16 @@ tw_status sim_advance_clock(tw_call *c, const Tradewink__V1__AdvanceClockRequest
     brk_sim_engine *e = engine(c);
     if (!e)
         return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
-    if (!req->duration || req->duration->seconds < 0 || req->duration->seconds > 366 * 86400)
-        return tw_err(TW_INVALID_ARGUMENT, "duration: 0..366 days");
+    const Google__Protobuf__Duration *d = req->duration;
+    /* Positive: seconds and nanos carry the same sign (protobuf Duration rule), at least 1 ms
+     * (the sim clock's resolution), at most 366 days. */
+    int64_t delta_ms = d ? d->seconds * 1000 + d->nanos / 1000000 : 0;
+    if (!d || d->seconds < 0 || d->nanos < 0 || d->nanos > 999999999 || d->seconds > 366 * 86400 ||
+        delta_ms <= 0)
+        return tw_err(TW_INVALID_ARGUMENT,
+                      "duration: must be positive (>= 1 ms), at most 366 days");
     int64_t before = brk_sim_now(e);
-    brk_sim_clock_advance(e, req->duration->seconds * 1000 + req->duration->nanos / 1000000);
+    brk_sim_clock_advance(e, delta_ms);
     if (brk_sim_now(e) / 86400000 != before / 86400000)
         brk_sim_roll_day(e);
     return clock_reply(c, e, &resp->time);
@@ -152,5 +252,6 @@ tw_status sim_get_clock(tw_call *c, const Tradewink__V1__GetClockRequest *req,
     int64_t open = risk_cal_session_start_unix(d) * 1000;
     resp->market_open = risk_cal_is_trading_day(trading_calendar(app->trading), d) && ms >= open &&
                         ms < open + 390 * 60 * 1000;
+    resp->frozen = brk_sim_clock_frozen(e);
     return clock_reply(c, e, &resp->time);
 }

@@ -137,10 +137,14 @@ class KeyVaultTest(unittest.TestCase):
             tok0, id0 = api.token("u1"), ids[0][1]
             self.assertTrue(api.call("KeyVault", "TestBrokerKey", token=tok0,
                                      broker_key_id=id0).ok)
-            r = api.call("KeyVault", "RewrapKeys", token=api.token("ops", admin=True),
-                         batch_size=2)
+            # One batch per call: 2 keys, then the last one.
+            adm = api.token("ops", admin=True)
+            r = api.call("KeyVault", "RewrapKeys", token=adm, batch_size=2)
             self.assertEqual((r.rewrapped, r.remaining, r.failed, r.target_master_version),
-                             (3, 0, 0, 2))
+                             (2, 1, 0, 2))
+            r = api.call("KeyVault", "RewrapKeys", token=adm, batch_size=2)
+            self.assertEqual((r.rewrapped, r.remaining, r.failed, r.target_master_version),
+                             (1, 0, 0, 2))
             for user, (_, kid) in zip(("u1", "u2", "u3"), ids):
                 keys = api.call("KeyVault", "ListBrokerKeys", token=api.token(user)).keys
                 self.assertEqual([(k.id, k.master_key_version) for k in keys], [(kid, 2)])
