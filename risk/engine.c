@@ -56,7 +56,6 @@
 
 __extension__ typedef __int128 i128;
 
-#define PDT_COUNTED_MAX 32
 #define STACK_WORKSPACE 32768 /* covers about 250 symbols; larger snapshots use the heap */
 
 /*
@@ -672,46 +671,6 @@ static const char *prepare_intent(ctx *c)
 
 /* ------------------------------------------------------------------------ PDT counting */
 
-typedef struct pdt_sim {
-    i128 p;        /* signed position */
-    i128 intraday; /* |part of p| opened today */
-    int last_dir;  /* direction of the previous execution, 0 none */
-    int count;     /* day trades */
-    uint64_t counted[PDT_COUNTED_MAX];
-    int n_counted;
-} pdt_sim;
-
-/* One execution (or one simulated order); returns 1 when it completes a day trade. */
-static int pdt_step(pdt_sim *m, int dir, i128 qty, uint64_t order_id)
-{
-    int counted = 0;
-
-    if (m->p == 0 || (m->p > 0 ? 1 : -1) == dir) {
-        m->intraday += qty;
-    } else {
-        i128 close = qty < abs128(m->p) ? qty : abs128(m->p);
-        i128 closed_today = close < m->intraday ? close : m->intraday;
-        bool seen = false;
-        for (int i = 0; i < m->n_counted && order_id != 0; i++) {
-            seen = seen || m->counted[i] == order_id;
-        }
-        if (closed_today > 0 && m->last_dir != dir && !seen) {
-            counted = 1;
-            m->count++;
-            if (order_id != 0 && m->n_counted < PDT_COUNTED_MAX) {
-                m->counted[m->n_counted++] = order_id;
-            }
-        }
-        m->intraday -= closed_today;
-        if (qty > close) {
-            m->intraday = qty - close; /* flipped: the new side is all opened today */
-        }
-    }
-    m->p += dir * qty;
-    m->last_dir = dir;
-    return counted;
-}
-
 enum { CAND_NONE, CAND_FIRST, CAND_LAST };
 
 /* One run over symbol slot k (may be -1 for a symbol only the intent has): today's fills, then
@@ -720,31 +679,30 @@ enum { CAND_NONE, CAND_FIRST, CAND_LAST };
 static void pdt_run(ctx *c, int32_t k, int cand, int *today, int *pending)
 {
     const risk_snapshot *s = c->s;
-    pdt_sim m;
+    risk_pdt_sim m;
     i128 today_net = 0;
     const slot *e = k >= 0 ? &c->set[k] : NULL;
 
-    m.p = m.intraday = 0;
-    m.last_dir = m.count = m.n_counted = 0;
+    risk_pdt_sim_start(&m, 0);
     if (e != NULL) {
         for (int32_t i = e->fill_first; i >= 0; i = c->fill_next[i]) {
             today_net += dir_of(s->fills_today[i].side) * (i128)s->fills_today[i].qty;
         }
-        m.p = (e->pos >= 0 ? s->positions[e->pos].qty : 0) - today_net; /* overnight */
+        risk_pdt_sim_start(&m, (e->pos >= 0 ? s->positions[e->pos].qty : 0) - today_net);
         for (int32_t i = e->fill_first; i >= 0; i = c->fill_next[i]) {
             const risk_fill *f = &s->fills_today[i];
-            *today += pdt_step(&m, dir_of(f->side), f->qty, f->order_id);
+            *today += risk_pdt_step(&m, dir_of(f->side), f->qty, f->order_id);
         }
     }
     if (cand == CAND_FIRST) {
-        *pending += pdt_step(&m, dir_of(c->in->side), c->in->qty, 0);
+        *pending += risk_pdt_step(&m, dir_of(c->in->side), c->in->qty, 0);
     }
     for (int32_t i = e != NULL ? e->open_first : -1; i >= 0; i = c->open_next[i]) {
         const risk_open_order *o = &s->open_orders[i];
-        *pending += pdt_step(&m, dir_of(o->side), o->qty, o->order_id);
+        *pending += risk_pdt_step(&m, dir_of(o->side), o->qty, o->order_id);
     }
     if (cand == CAND_LAST) {
-        *pending += pdt_step(&m, dir_of(c->in->side), c->in->qty, 0);
+        *pending += risk_pdt_step(&m, dir_of(c->in->side), c->in->qty, 0);
     }
 }
 
@@ -792,22 +750,7 @@ static void chain_fill(ctx *c, int32_t k, size_t i)
 /* The trading date (today in New York, or the next trading day) and its UTC bounds. */
 static void prepare_day(ctx *c)
 {
-    const risk_calendar *cal = c->s->calendar;
-    int64_t t = floor_div64(c->now_ms, 1000);
-    int64_t off = risk_ny_is_dst(t) ? -4 * 3600 : -5 * 3600;
-    risk_day day = (risk_day)floor_div64(t + off, 86400);
-    int64_t lo;
-
-    if (risk_cal_is_trading_day(cal, day)) {
-        /* A weekday: no DST change inside it, so now's offset holds from midnight on. */
-        lo = (int64_t)day * 86400 - off;
-    } else {
-        day = risk_cal_next_trading_day(cal, day);
-        lo = risk_ny_local_to_unix(day, 0);
-    }
-    c->a->trade_date = day;
-    c->day_lo_ms = lo * 1000;
-    c->day_hi_ms = (lo + 86400) * 1000;
+    c->a->trade_date = risk_trade_date(c->s->calendar, c->now_ms, &c->day_lo_ms, &c->day_hi_ms);
 }
 
 /* One pass over the fills: validate, key, keep the trading date's, and chain the intent's. */
@@ -863,13 +806,10 @@ static void prepare_pdt(ctx *c)
         }
     }
 
-    int window = s->pdt.window_days >= 1 && s->pdt.window_days <= RISK_PDT_MAX_WINDOW
-                     ? s->pdt.window_days
-                     : 5;
-    risk_day start = day;
-    for (int i = 1; i < window; i++) {
-        start = risk_cal_prev_trading_day(cal, start);
-    }
+    int32_t window = s->pdt.window_days >= 1 && s->pdt.window_days <= RISK_PDT_MAX_WINDOW
+                         ? s->pdt.window_days
+                         : 5;
+    risk_day start = risk_pdt_window_start(cal, day, window);
     for (size_t i = 0; i < s->n_day_trade_days; i++) {
         risk_day d = s->day_trade_days[i];
         history += d >= start && d < day;

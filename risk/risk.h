@@ -227,6 +227,60 @@ typedef struct risk_snapshot {
     risk_price ref_price;           /* reference price of the intent's symbol; 0 = none */
 } risk_snapshot;
 
+/* ---------------------------------------------------------------- periods and day trades
+ *
+ * The period computations the snapshot's inputs come from, as plain functions of records, so
+ * that a caller (the store-backed snapshot today, an in-memory account ledger later) derives
+ * them exactly as the engine reads them.
+ */
+
+/* The trading date of instant now_ms: its New York date when that is a trading day, else the
+ * next trading day (a weekend's orders count toward Monday). *start_ms and *end_ms (either may
+ * be NULL) get the date's New York midnight and the next midnight: "today's fills" are the fills
+ * in [start, end), the same bounds the engine applies to fills_today. */
+risk_day risk_trade_date(const risk_calendar *cal, int64_t now_ms, int64_t *start_ms,
+                         int64_t *end_ms);
+
+/* The first trading day of the window of window_days trading days that ends with trade_date
+ * (trade_date itself counts, so 5 gives trade_date and the 4 trading days before it). window_days
+ * below 1 is taken as 1, above RISK_PDT_MAX_WINDOW as RISK_PDT_MAX_WINDOW. Day trades recorded
+ * on days d with start <= d < trade_date are the PDT history of trade_date. */
+risk_day risk_pdt_window_start(const risk_calendar *cal, risk_day trade_date, int32_t window_days);
+
+/* One day trade: the execution that completed it. */
+typedef struct risk_day_trade {
+    char symbol[RISK_SYMBOL_MAX];
+    uint64_t order_id; /* the completing execution's order (risk_fill.order_id) */
+    int64_t closed_ms; /* the completing execution's time */
+    size_t fill_index; /* its index in the fills passed in */
+} risk_day_trade;
+
+/*
+ * The day trades completed by one trading day's executions, counted as the engine's PDT rule
+ * counts today's (FINRA Rule 4210 interpretation /02, "by change of direction"): per symbol,
+ * executions in order, with partial fills of one order (same non-zero order_id) being one
+ * execution; an execution that closes quantity opened the same day (same-day lots are closed
+ * before the overnight position) completes one day trade when its direction differs from the
+ * previous execution's. So buy 250, buy 250, sell 500 = 1; buy, sell, buy, sell = 2; buy then
+ * several sells = 1; short then cover = 1; selling an overnight long, then buying it back = 0.
+ *
+ *   positions: the account's positions AFTER these executions (only symbol and qty are read; a
+ *              symbol without a row is flat). A symbol's overnight position is its position
+ *              minus the day's net executions.
+ *   fills:     the executions of ONE trading day (see risk_trade_date), in execution order.
+ *              Their filled_ms is only copied to out: the caller chose the day.
+ *   out:       receives the first min(count, cap) day trades in the order of the fills that
+ *              completed them; may be NULL when cap is 0.
+ *
+ * Returns the number of day trades (which may exceed cap), or -1 when an input is invalid (a
+ * NULL array with a non-zero count, an empty symbol, a side other than buy/sell, a quantity
+ * <= 0) or memory runs out. Pure: no clock, no I/O; it allocates only a scratch block, freed
+ * before it returns. An order with more than 32 day trades on one symbol and day may count its
+ * later partial fills again (conservative: more day trades, never fewer).
+ */
+int32_t risk_day_trades(const risk_position *positions, size_t n_positions, const risk_fill *fills,
+                        size_t n_fills, risk_day_trade *out, size_t cap);
+
 #define RISK_MAX_POSITIONS 512
 #define RISK_MAX_OPEN_ORDERS 512
 #define RISK_MAX_RECENT_ORDERS 4096

@@ -101,6 +101,67 @@ static inline int risk_symkey_make(const char *field, risk_symkey *k)
 #endif
 }
 
+/*
+ * The day-trade counting machine of one symbol, shared by the engine's PDT rule and
+ * risk_day_trades so that both count exactly alike (the rule is described at risk_day_trades in
+ * risk.h). Start it with the overnight position, then step it through the day's executions in
+ * order, then (the engine) through pending orders as if they filled.
+ */
+#define RISK_PDT_COUNTED_MAX 32 /* orders remembered per symbol as having completed one */
+
+__extension__ typedef __int128 risk_i128;
+
+typedef struct risk_pdt_sim {
+    risk_i128 p;        /* signed position */
+    risk_i128 intraday; /* |part of p| opened today */
+    int last_dir;       /* direction of the previous execution, 0 none */
+    int count;          /* day trades */
+    uint64_t counted[RISK_PDT_COUNTED_MAX];
+    int n_counted;
+} risk_pdt_sim;
+
+static inline void risk_pdt_sim_start(risk_pdt_sim *m, risk_i128 overnight)
+{
+    m->p = overnight;
+    m->intraday = 0;
+    m->last_dir = 0;
+    m->count = 0;
+    m->n_counted = 0;
+}
+
+/* One execution of dir (+1 buy, -1 sell) and qty > 0 (order_id 0 = unknown order); returns 1
+ * when it completes a day trade. */
+static inline int risk_pdt_step(risk_pdt_sim *m, int dir, risk_i128 qty, uint64_t order_id)
+{
+    int counted = 0;
+
+    if (m->p == 0 || (m->p > 0 ? 1 : -1) == dir) {
+        m->intraday += qty;
+    } else {
+        risk_i128 absp = m->p < 0 ? -m->p : m->p;
+        risk_i128 close = qty < absp ? qty : absp;
+        risk_i128 closed_today = close < m->intraday ? close : m->intraday;
+        int seen = 0;
+        for (int i = 0; i < m->n_counted && order_id != 0; i++) {
+            seen = seen || m->counted[i] == order_id;
+        }
+        if (closed_today > 0 && m->last_dir != dir && !seen) {
+            counted = 1;
+            m->count++;
+            if (order_id != 0 && m->n_counted < RISK_PDT_COUNTED_MAX) {
+                m->counted[m->n_counted++] = order_id;
+            }
+        }
+        m->intraday -= closed_today;
+        if (qty > close) {
+            m->intraday = qty - close; /* flipped: the new side is all opened today */
+        }
+    }
+    m->p += dir * qty;
+    m->last_dir = dir;
+    return counted;
+}
+
 /* risk_sectors_lookup for a key and its hash. */
 int risk_sectors_lookup_key(const risk_sector_map *map, const risk_symkey *key, uint64_t hash);
 

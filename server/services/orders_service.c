@@ -351,11 +351,11 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
     risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
     if (!v || !d)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    tw_status st = trading_view_load(t, a, conn, uid, acct, in->symbol, ref, 0, v);
-    if (st.code != TW_OK)
-        return st;
     risk_intent ri;
     trading_intent(&ri, in->symbol, in->side, in->qty, in->limit);
+    tw_status st = trading_view_load(t, a, conn, uid, acct, &ri, ref, 0, v);
+    if (st.code != TW_OK)
+        return st;
     int64_t now_ms = trading_now_ms(t);
     risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
     if ((st = ref_outage(ref_st, d)).code != TW_OK)
@@ -518,10 +518,10 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref);
     brk_conn_destroy(bc);
     /* A read: no transaction, nothing persisted (a dry run changes no state). */
-    if ((st = trading_view_load(t, a, conn, uid, &acct, in.symbol, ref, 0, v)).code != TW_OK)
-        return st;
     risk_intent ri;
     trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
+    if ((st = trading_view_load(t, a, conn, uid, &acct, &ri, ref, 0, v)).code != TW_OK)
+        return st;
     risk_decide(&ri, &v->snap, &v->limits, trading_now_ms(t), d);
     return ref_outage(ref_st, d);
 }
@@ -586,11 +586,11 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     } else {
         trading_view *v = tw_arena_zalloc(a, sizeof(*v));
         risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
-        st = v && d ? trading_view_load(t, a, conn, uid, &acct, o->symbol, ref, id, v)
+        risk_intent ri;
+        trading_intent(&ri, o->symbol, o->side, o->qty, o->limit_price);
+        st = v && d ? trading_view_load(t, a, conn, uid, &acct, &ri, ref, id, v)
                     : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
         if (st.code == TW_OK) {
-            risk_intent ri;
-            trading_intent(&ri, o->symbol, o->side, o->qty, o->limit_price);
             risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
             st = ref_outage(ref_st, d);
             if (st.code == TW_OK)

@@ -291,6 +291,27 @@ typedef struct store_order_brief {
 store_rc store_order_brief_list(store_conn *c, int64_t user_id, const char *status,
                                 int64_t before_id, int limit, store_order_brief **out, size_t *n);
 
+/*
+ * Period reads: the records of a time period, however many others lie around it. Each is one
+ * range scan of an index on (user_id, time) (migration 3), so its cost follows the rows in the
+ * period, not the user's history. limit: 1..STORE_PERIOD_MAX; a caller that must see the whole
+ * period asks for one row more than it can use, and treats a full answer as "too many".
+ */
+#define STORE_PERIOD_MAX 8192
+
+/* The user's orders created at or after since_us that the risk engine did not reject, newest
+ * first (created_at_us, then id), at most limit; exclude_id (0 = none) is left out. symbol
+ * non-NULL narrows it to orders with that symbol, side and qty (duplicates of an intent).
+ * *out: free(). */
+store_rc store_order_brief_since(store_conn *c, int64_t user_id, int64_t since_us,
+                                 const char *symbol, const char *side, int64_t qty,
+                                 int64_t exclude_id, int limit, store_order_brief **out, size_t *n);
+
+/* The user's open orders (PENDING_CONFIRMATION, PENDING_SUBMIT, ACCEPTED, PARTIALLY_FILLED),
+ * oldest first (by id: creation order), at most limit (1..STORE_PERIOD_MAX). *out: free(). */
+store_rc store_order_open_brief_list(store_conn *c, int64_t user_id, int limit,
+                                     store_order_brief **out, size_t *n);
+
 /* ADMIN (reconciler): open orders of all users (PENDING_CONFIRMATION, PENDING_SUBMIT, ACCEPTED,
  * PARTIALLY_FILLED) with id > after_id, ascending, at most limit (1..1000). */
 store_rc store_admin_orders_open(store_conn *c, int64_t after_id, int limit, store_order **out,
@@ -316,6 +337,12 @@ typedef struct store_fill {
 store_rc store_fill_insert(store_conn *c, int64_t user_id, const store_fill *in, int64_t *id_out);
 store_rc store_fill_list(store_conn *c, int64_t user_id, int64_t order_id, store_fill **out,
                          size_t *n);
+
+/* The user's fills with since_us <= time_us < until_us (until_us 0 = no upper bound), in
+ * execution order (time_us, then id), at most limit (1..STORE_PERIOD_MAX; see the period reads
+ * above). *out malloc'd, caller free()s. */
+store_rc store_fill_list_period(store_conn *c, int64_t user_id, int64_t since_us, int64_t until_us,
+                                int limit, store_fill **out, size_t *n);
 
 typedef struct store_position {
     char symbol[STORE_SYMBOL_MAX + 1];

@@ -628,6 +628,10 @@ store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, in
                       (void **)out, n);
 }
 
+#define ORDER_BRIEF_COLS                                                                           \
+    "id, symbol, side, status, qty, limit_price, filled_qty, avg_fill_price, created_at_us,"       \
+    " updated_at_us"
+
 static store_rc read_order_brief(const db_res *r, int row, void *vout)
 {
     store_order_brief *o = vout;
@@ -651,11 +655,79 @@ static store_rc read_order_brief(const db_res *r, int row, void *vout)
 store_rc store_order_brief_list(store_conn *c, int64_t user_id, const char *status,
                                 int64_t before_id, int limit, store_order_brief **out, size_t *n)
 {
-    static const char sql[] =
-        "SELECT id, symbol, side, status, qty, limit_price, filled_qty, avg_fill_price,"
-        " created_at_us, updated_at_us" ORDER_PAGE_WHERE;
+    static const char sql[] = "SELECT " ORDER_BRIEF_COLS ORDER_PAGE_WHERE;
     return order_page(c, sql, user_id, status, before_id, limit, sizeof(**out), read_order_brief,
                       (void **)out, n);
+}
+
+static store_rc check_period_limit(store_conn *c, int limit)
+{
+    if (limit < 1 || limit > STORE_PERIOD_MAX)
+        return store_fail(c, STORE_INVALID, "limit must be 1..%d", STORE_PERIOD_MAX);
+    return STORE_OK;
+}
+
+store_rc store_order_brief_since(store_conn *c, int64_t user_id, int64_t since_us,
+                                 const char *symbol, const char *side, int64_t qty,
+                                 int64_t exclude_id, int limit, store_order_brief **out, size_t *n)
+{
+    /* orders_user_created bounds the scan to the period; the rest filters inside it. */
+    static const char sql[] =
+        "SELECT " ORDER_BRIEF_COLS " FROM orders WHERE user_id = $1 AND created_at_us >= $2"
+        " AND status <> 'REJECTED' AND id <> $3"
+        " AND (CAST($4 AS TEXT) IS NULL OR (symbol = $4 AND side = $5 AND qty = $6))"
+        " ORDER BY created_at_us DESC, id DESC LIMIT $7";
+    db_res r;
+    store_rc rc = check_id(c, user_id, "user id");
+    *out = NULL;
+    *n = 0;
+    db_res_init(&r);
+    if (rc == STORE_OK)
+        rc = check_period_limit(c, limit);
+    if (rc == STORE_OK && symbol != NULL)
+        rc = check_text(c, symbol, STORE_SYMBOL_MAX, false, "symbol");
+    if (rc == STORE_OK && symbol != NULL)
+        rc = check_text(c, side, STORE_WORD_MAX, false, "side");
+    if (rc == STORE_OK) {
+        db_val p[7] = {P_INT(user_id),
+                       P_INT(since_us),
+                       P_INT(exclude_id),
+                       P_TEXT(symbol),
+                       symbol ? P_TEXT(side) : P_NULL_TEXT,
+                       P_INT(symbol ? qty : 0),
+                       P_INT(limit)};
+        rc = db_exec(c, sql, p, 7, &r);
+    }
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_order_brief, (void **)out, n, "orders");
+    db_res_clear(&r);
+    return rc;
+}
+
+store_rc store_order_open_brief_list(store_conn *c, int64_t user_id, int limit,
+                                     store_order_brief **out, size_t *n)
+{
+    /* orders_user_open (a partial index of open orders): the status list must stay the
+     * index's, word for word, for the planners to use it. */
+    static const char sql[] =
+        "SELECT " ORDER_BRIEF_COLS " FROM orders WHERE user_id = $1 AND status IN"
+        " ('PENDING_CONFIRMATION', 'PENDING_SUBMIT', 'ACCEPTED', 'PARTIALLY_FILLED')"
+        " ORDER BY id LIMIT $2";
+    db_res r;
+    store_rc rc = check_id(c, user_id, "user id");
+    *out = NULL;
+    *n = 0;
+    db_res_init(&r);
+    if (rc == STORE_OK)
+        rc = check_period_limit(c, limit);
+    if (rc == STORE_OK) {
+        db_val p[2] = {P_INT(user_id), P_INT(limit)};
+        rc = db_exec(c, sql, p, 2, &r);
+    }
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_order_brief, (void **)out, n, "orders");
+    db_res_clear(&r);
+    return rc;
 }
 
 /* ADMIN (reconciler): orders of every user whose status is one of the open ones, oldest id
@@ -768,6 +840,31 @@ store_rc store_fill_list(store_conn *c, int64_t user_id, int64_t order_id, store
     if (rc == STORE_OK) {
         db_val p[2] = {P_INT(user_id), P_INT(order_id)};
         rc = db_exec(c, sql, p, 2, &r);
+    }
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_fill, (void **)out, n, "fills");
+    db_res_clear(&r);
+    return rc;
+}
+
+store_rc store_fill_list_period(store_conn *c, int64_t user_id, int64_t since_us, int64_t until_us,
+                                int limit, store_fill **out, size_t *n)
+{
+    /* fills_user_time bounds the scan to the period. */
+    static const char sql[] =
+        "SELECT id, order_id, broker_fill_id, symbol, side, qty, price, time_us FROM fills"
+        " WHERE user_id = $1 AND time_us >= $2 AND ($3 = 0 OR time_us < $3)"
+        " ORDER BY time_us, id LIMIT $4";
+    db_res r;
+    store_rc rc = check_id(c, user_id, "user id");
+    *out = NULL;
+    *n = 0;
+    db_res_init(&r);
+    if (rc == STORE_OK)
+        rc = check_period_limit(c, limit);
+    if (rc == STORE_OK) {
+        db_val p[4] = {P_INT(user_id), P_INT(since_us), P_INT(until_us), P_INT(limit)};
+        rc = db_exec(c, sql, p, 4, &r);
     }
     if (rc == STORE_OK)
         rc = read_list(c, &r, sizeof(**out), read_fill, (void **)out, n, "fills");

@@ -163,5 +163,18 @@ static const char pg_v1[] = SCHEMA_V1(
 static const char sqlite_v2[] = SCHEMA_V2;
 static const char pg_v2[] = SCHEMA_V2;
 
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2};
+/* v3: the risk snapshot reads periods, not a window of recent orders (issue 22): today's fills
+ * (fills since the trading day's start) and the orders of the rate and duplicate windows (orders
+ * created since now minus the window), each one range scan on (user_id, time); and every open
+ * order, from a partial index that holds only open orders (without it SQLite walks the user's
+ * whole history in id order to avoid a sort). */
+#define SCHEMA_V3                                                                                  \
+    "CREATE INDEX fills_user_time ON fills (user_id, time_us);"                                    \
+    "CREATE INDEX orders_user_created ON orders (user_id, created_at_us);"                         \
+    "CREATE INDEX orders_user_open ON orders (user_id, id) WHERE status IN"                        \
+    " ('PENDING_CONFIRMATION', 'PENDING_SUBMIT', 'ACCEPTED', 'PARTIALLY_FILLED');"
+static const char sqlite_v3[] = SCHEMA_V3;
+static const char pg_v3[] = SCHEMA_V3;
+
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3};

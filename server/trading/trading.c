@@ -3,6 +3,10 @@
  *
  * Invariants:
  *  - Risk counts come from our own records (orders, fills, day_trades), never a broker counter.
+ *  - Every input that describes a period is read for the whole period, bounded by time, never
+ *    as "the N most recent orders": today's fills (since the trading day's start), the PDT
+ *    history (since the window's first session), the rate and duplicate windows (orders created
+ *    since now minus the window), and every open order. The counting itself is risk/'s.
  *  - A report is applied as a delta against what we stored (cumulative filled quantity), so
  *    repeated or reordered reports never double-count; an order's status only moves forward.
  *  - Every state change and its audit event share one transaction on the user's lock.
@@ -24,7 +28,6 @@
 extern const unsigned char tw_sector_map[];
 extern const size_t tw_sector_map_len;
 
-#define ORDER_SCAN 500 /* most recent orders read for a snapshot */
 #define RECONCILE_EVERY_MS 2000
 /* PENDING_SUBMIT older than this is asked about: longer than a submission can still be in
  * flight (adapter connect 5 s + request 10 s), so "the broker has no such order" is final. */
@@ -109,13 +112,11 @@ static risk_day day_of_ymd(int ymd)
     return risk_day_from_ymd(ymd / 10000, (ymd / 100) % 100, ymd % 100);
 }
 
-/* The trading date `now` belongs to: today on a trading day, else the next one. */
-static risk_day trade_date(const trading *t, int64_t now_ms)
+/* The trading date `now` belongs to (today on a trading day, else the next one) and the
+ * bounds of its fills, exactly as the risk engine reads them. */
+static risk_day trade_date(const trading *t, int64_t now_ms, int64_t *lo_ms, int64_t *hi_ms)
 {
-    risk_day d = risk_ny_day(now_ms / 1000);
-    if (!risk_cal_is_trading_day(&t->cal, d))
-        d = risk_cal_next_trading_day(&t->cal, d);
-    return d;
+    return risk_trade_date(&t->cal, now_ms, lo_ms, hi_ms);
 }
 
 static int side_dir(const char *side)
@@ -343,12 +344,6 @@ static void copy_symbol(char dst[RISK_SYMBOL_MAX], const char *src)
     snprintf(dst, RISK_SYMBOL_MAX, "%.15s", src);
 }
 
-static int cmp_fill_time(const void *a, const void *b)
-{
-    const risk_fill *x = a, *y = b;
-    return (x->filled_ms > y->filled_ms) - (x->filled_ms < y->filled_ms);
-}
-
 static risk_breaker_reason breaker_reason_of(const char *halt_reason)
 {
     if (strncmp(halt_reason, "DRAWDOWN", 8) == 0)
@@ -364,13 +359,146 @@ static risk_price mark_of(trading *t, const char *symbol, const char *ref_symbol
     return trading_ref_price(t, symbol);
 }
 
+static const char *ref_symbol(const risk_intent *intent)
+{
+    return intent ? intent->symbol : NULL;
+}
+
+static risk_side side_of(const char *side)
+{
+    return strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+}
+
+/* Every open order, oldest first (the engine simulates pending orders in creation order). */
+static tw_status load_open_orders(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
+                                  const char *ref_sym, risk_price ref, int64_t exclude_order_id,
+                                  risk_snapshot *s)
+{
+    store_order_brief *ords = NULL;
+    size_t n = 0;
+    /* The engine takes RISK_MAX_OPEN_ORDERS; beyond that the oldest are read (as before). */
+    if (store_order_open_brief_list(conn, user_id, RISK_MAX_OPEN_ORDERS + 1, &ords, &n) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    tw_arena_defer(a, free, ords);
+    risk_open_order *oo = tw_arena_alloc(a, (n ? n : 1) * sizeof(*oo));
+    if (!oo)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    size_t no = 0;
+    for (size_t i = 0; i < n && no < RISK_MAX_OPEN_ORDERS; i++) {
+        const store_order_brief *o = &ords[i];
+        if (o->id == exclude_order_id || o->qty <= o->filled_qty)
+            continue;
+        copy_symbol(oo[no].symbol, o->symbol);
+        oo[no].side = side_of(o->side);
+        oo[no].qty = o->qty - o->filled_qty;
+        risk_price px = o->limit_price ? o->limit_price : mark_of(t, o->symbol, ref_sym, ref);
+        oo[no].price = px > 0 ? px : 1;
+        oo[no].created_ms = o->created_at_us / 1000;
+        oo[no].order_id = (uint64_t)o->id;
+        no++;
+    }
+    s->open_orders = oo;
+    s->n_open_orders = no;
+    return tw_ok();
+}
+
+/*
+ * The orders the rate and duplicate rules look at: every order created within the rate window
+ * and, for an intent, the most recent identical one (symbol, side, quantity) within the
+ * duplicate window, each read for its whole period. Rejected orders are not submissions. The
+ * rate rule only asks whether the count reaches its limit, so no more rows than the limit are
+ * read (and at most what the engine takes: a limit above RISK_MAX_RECENT_ORDERS - 1 per window is
+ * not told apart from that many).
+ */
+static tw_status load_recent_orders(tw_arena *a, store_conn *conn, int64_t user_id,
+                                    const risk_limits *lim, const risk_intent *intent,
+                                    int64_t now_ms, int64_t exclude_order_id, risk_snapshot *s)
+{
+    store_order_brief *rate = NULL, *dup = NULL;
+    size_t nrate = 0, ndup = 0;
+    if (lim->max_orders_per_window != RISK_OFF && lim->rate_window_ms != RISK_OFF) {
+        int cap = lim->max_orders_per_window < RISK_MAX_RECENT_ORDERS - 1
+                      ? lim->max_orders_per_window + 1
+                      : RISK_MAX_RECENT_ORDERS - 1;
+        if (store_order_brief_since(conn, user_id, (now_ms - lim->rate_window_ms) * 1000, NULL,
+                                    NULL, 0, exclude_order_id, cap, &rate, &nrate) != STORE_OK)
+            return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+        tw_arena_defer(a, free, rate);
+    }
+    if (intent && lim->duplicate_window_ms != RISK_OFF) {
+        if (store_order_brief_since(conn, user_id, (now_ms - lim->duplicate_window_ms) * 1000,
+                                    intent->symbol, intent->side == RISK_BUY ? "buy" : "sell",
+                                    intent->qty, exclude_order_id, 1, &dup, &ndup) != STORE_OK)
+            return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+        tw_arena_defer(a, free, dup);
+    }
+    risk_recent_order *ro = tw_arena_alloc(a, (nrate + ndup ? nrate + ndup : 1) * sizeof(*ro));
+    if (!ro)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    size_t nr = 0;
+    for (size_t i = 0; i < nrate + ndup; i++) {
+        const store_order_brief *o = i < nrate ? &rate[i] : &dup[i - nrate];
+        bool seen = false;
+        for (size_t j = 0; i >= nrate && j < nrate; j++)
+            seen = seen || rate[j].id == o->id;
+        if (seen)
+            continue;
+        copy_symbol(ro[nr].symbol, o->symbol);
+        ro[nr].side = side_of(o->side);
+        ro[nr].qty = o->qty;
+        ro[nr].submitted_ms = o->created_at_us / 1000;
+        nr++;
+    }
+    s->recent_orders = ro;
+    s->n_recent_orders = nr;
+    return tw_ok();
+}
+
+/* Every execution of the trading date [lo_ms, hi_ms), in execution order, as the engine's
+ * fills (fills of one order share its id, so partial fills count once). More than the engine
+ * takes is refused rather than cut: a cut day would hide the day trades the guard counts. */
+static tw_status load_fills(tw_arena *a, store_conn *conn, int64_t user_id, int64_t lo_ms,
+                            int64_t hi_ms, const risk_fill **out, size_t *n_out)
+{
+    store_fill *fl = NULL;
+    size_t n = 0;
+    *out = NULL;
+    *n_out = 0;
+    if (store_fill_list_period(conn, user_id, lo_ms * 1000, hi_ms * 1000, RISK_MAX_FILLS + 1, &fl,
+                               &n) != STORE_OK)
+        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+    tw_arena_defer(a, free, fl);
+    if (n > RISK_MAX_FILLS) {
+        tw_logf(TW_LOG_ERROR, "risk_snapshot", "user %lld: more than %d executions today",
+                (long long)user_id, RISK_MAX_FILLS);
+        return tw_err(TW_FAILED_PRECONDITION,
+                      "too many executions today for the risk checks; no new orders until the "
+                      "next trading day");
+    }
+    risk_fill *ft = tw_arena_alloc(a, (n ? n : 1) * sizeof(*ft));
+    if (!ft)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        copy_symbol(ft[i].symbol, fl[i].symbol);
+        ft[i].side = side_of(fl[i].side);
+        ft[i].qty = fl[i].qty;
+        ft[i].price = fl[i].price > 0 ? fl[i].price : 1;
+        ft[i].filled_ms = fl[i].time_us / 1000;
+        ft[i].order_id = (uint64_t)fl[i].order_id;
+    }
+    *out = ft;
+    *n_out = n;
+    return tw_ok();
+}
+
 tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
-                            const brk_account *acct, const char *ref_symbol, risk_price ref,
+                            const brk_account *acct, const risk_intent *intent, risk_price ref,
                             int64_t exclude_order_id, trading_view *v)
 {
-    int64_t now_ms = trading_now_ms(t);
-    risk_day today = trade_date(t, now_ms);
+    int64_t now_ms = trading_now_ms(t), day_lo, day_hi;
+    risk_day today = trade_date(t, now_ms, &day_lo, &day_hi);
     store_rc rc;
+    tw_status st;
     memset(v, 0, sizeof(*v));
 
     store_risk_limits sl;
@@ -445,105 +573,29 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
         copy_symbol(rp[k].symbol, pos[i].symbol);
         rp[k].qty = pos[i].qty;
         rp[k].avg_cost = pos[i].avg_cost;
-        risk_price last = mark_of(t, pos[i].symbol, ref_symbol, ref);
+        risk_price last = mark_of(t, pos[i].symbol, ref_symbol(intent), ref);
         rp[k].last_price = last > 0 ? last : (pos[i].avg_cost > 0 ? pos[i].avg_cost : 1);
         k++;
     }
     s->positions = rp;
     s->n_positions = k;
 
-    /* Recent orders: pending ones, the rate/duplicate window, and today's executions. */
-    store_order_brief *ords = NULL;
-    size_t nord = 0;
-    if (store_order_brief_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    tw_arena_defer(a, free, ords);
-    if (nord == ORDER_SCAN) {
-        /* A long history: open orders older than the scan window still count as pending. */
-        static const char *const open_states[] = {ORD_PENDING_CONFIRMATION, ORD_PENDING_SUBMIT,
-                                                  ORD_ACCEPTED, ORD_PARTIALLY_FILLED};
-        int64_t oldest = ords[nord - 1].id;
-        for (size_t s_i = 0; s_i < sizeof(open_states) / sizeof(open_states[0]); s_i++) {
-            store_order_brief *more = NULL;
-            size_t nmore = 0;
-            if (store_order_brief_list(conn, user_id, open_states[s_i], oldest,
-                                       RISK_MAX_OPEN_ORDERS, &more, &nmore) != STORE_OK)
-                return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-            if (nmore == 0) {
-                free(more);
-                continue;
-            }
-            /* A new combined array; the old one stays registered with the arena. */
-            store_order_brief *all = malloc((nord + nmore) * sizeof(*ords));
-            if (!all) {
-                free(more);
-                return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-            }
-            memcpy(all, ords, nord * sizeof(*ords));
-            memcpy(all + nord, more, nmore * sizeof(*ords));
-            free(more);
-            tw_arena_defer(a, free, all);
-            ords = all;
-            nord += nmore;
-        }
-    }
-    risk_open_order *oo = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*oo));
-    risk_recent_order *ro = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*ro));
-    risk_fill *ft = tw_arena_alloc(a, (nord ? nord : 1) * sizeof(*ft));
-    if (!oo || !ro || !ft)
-        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    size_t no = 0, nr = 0, nf = 0;
-    int64_t day_lo = risk_ny_local_to_unix(today, 0) * 1000;
-    int64_t window_ms = 60000;
-    /* Oldest first: the engine simulates pending orders in creation order. */
-    for (size_t j = nord; j-- > 0;) {
-        const store_order_brief *o = &ords[j];
-        if (o->id == exclude_order_id)
-            continue;
-        int64_t created_ms = o->created_at_us / 1000;
-        risk_side side = strcmp(o->side, "buy") == 0 ? RISK_BUY : RISK_SELL;
-        if (trading_status_open(o->status) && o->qty > o->filled_qty && no < RISK_MAX_OPEN_ORDERS) {
-            copy_symbol(oo[no].symbol, o->symbol);
-            oo[no].side = side;
-            oo[no].qty = o->qty - o->filled_qty;
-            risk_price px =
-                o->limit_price ? o->limit_price : mark_of(t, o->symbol, ref_symbol, ref);
-            oo[no].price = px > 0 ? px : 1;
-            oo[no].created_ms = created_ms;
-            oo[no].order_id = (uint64_t)o->id;
-            no++;
-        }
-        if (strcmp(o->status, ORD_REJECTED) != 0 && created_ms >= now_ms - window_ms &&
-            nr < RISK_MAX_RECENT_ORDERS) {
-            copy_symbol(ro[nr].symbol, o->symbol);
-            ro[nr].side = side;
-            ro[nr].qty = o->qty;
-            ro[nr].submitted_ms = created_ms;
-            nr++;
-        }
-        /* Partial fills of one order are one trade for PDT: one aggregated fill per order. */
-        if (o->filled_qty > 0 && o->updated_at_us / 1000 >= day_lo && nf < RISK_MAX_FILLS) {
-            copy_symbol(ft[nf].symbol, o->symbol);
-            ft[nf].side = side;
-            ft[nf].qty = o->filled_qty;
-            ft[nf].price = o->avg_fill_price > 0 ? o->avg_fill_price : 1;
-            ft[nf].filled_ms = o->updated_at_us / 1000;
-            ft[nf].order_id = (uint64_t)o->id;
-            nf++;
-        }
-    }
-    qsort(ft, nf, sizeof(*ft), cmp_fill_time);
-    s->open_orders = oo;
-    s->n_open_orders = no;
-    s->recent_orders = ro;
-    s->n_recent_orders = nr;
-    s->fills_today = ft;
-    s->n_fills_today = nf;
+    if ((st = load_open_orders(t, a, conn, user_id, ref_symbol(intent), ref, exclude_order_id, s))
+            .code != TW_OK)
+        return st;
+    if ((st = load_recent_orders(a, conn, user_id, &v->limits, intent, now_ms, exclude_order_id, s))
+            .code != TW_OK)
+        return st;
+    if ((st = load_fills(a, conn, user_id, day_lo, day_hi, &s->fills_today, &s->n_fills_today))
+            .code != TW_OK)
+        return st;
 
-    /* Day-trade history from our own records (the window is at most a few weeks). */
+    /* Day-trade history: every day trade recorded since the window's first session (the engine
+     * ignores today's rows and recounts today from the fills). */
     store_day_trade *dts = NULL;
     size_t ndt = 0;
-    if (store_day_trade_list(conn, user_id, ymd_of(today - 40), &dts, &ndt) != STORE_OK)
+    risk_day since = risk_pdt_window_start(&t->cal, today, s->pdt.window_days);
+    if (store_day_trade_list(conn, user_id, ymd_of(since), &dts, &ndt) != STORE_OK)
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
     tw_arena_defer(a, free, dts);
     risk_day *days = tw_arena_alloc(a, (ndt ? ndt : 1) * sizeof(*days));
@@ -666,81 +718,78 @@ static int apply_to_position(store_position *p, int dir, risk_qty qty, risk_pric
     return 0;
 }
 
-/* Today's day trades by our own fills (risk engine's FINRA counting); inserts the ones not yet
- * recorded so later days see them as history. */
+/* Today's day trades in symbol, counted by risk_day_trades from every fill of the trading date
+ * and the position after them; records the ones not recorded yet, so later sessions see them as
+ * history. Only symbol can have changed: the fill just applied was in it. */
 static store_rc record_day_trades(trading *t, store_conn *conn, int64_t user_id, const char *symbol,
-                                  int64_t order_id, int64_t now_ms)
+                                  int64_t now_ms)
 {
-    store_order_brief *ords = NULL;
-    store_position *pos = NULL;
+    store_fill *fl = NULL;
     store_day_trade *dts = NULL;
-    size_t nord = 0, npos = 0, ndt = 0;
-    risk_day today = trade_date(t, now_ms);
-    int64_t day_lo = risk_ny_local_to_unix(today, 0) * 1000;
-    store_rc rc = store_order_brief_list(conn, user_id, NULL, 0, ORDER_SCAN, &ords, &nord);
+    risk_fill *ft = NULL;
+    risk_day_trade *made = NULL;
+    size_t nfl = 0, ndt = 0, nf = 0, recorded = 0;
+    int64_t day_lo, day_hi;
+    risk_day today = trade_date(t, now_ms, &day_lo, &day_hi);
+    risk_position rp;
+    store_position pos;
+    memset(&rp, 0, sizeof(rp));
+    store_rc rc = store_fill_list_period(conn, user_id, day_lo * 1000, day_hi * 1000,
+                                         STORE_PERIOD_MAX, &fl, &nfl);
+    if (rc == STORE_OK && nfl == STORE_PERIOD_MAX) {
+        tw_logf(TW_LOG_ERROR, "day_trades", "user %lld: more than %d fills today, not counted",
+                (long long)user_id, STORE_PERIOD_MAX - 1);
+        rc = STORE_INVALID; /* the snapshot refuses new orders at far fewer (RISK_MAX_FILLS) */
+    }
     if (rc == STORE_OK)
-        rc = store_position_list(conn, user_id, &pos, &npos);
+        rc = store_position_get(conn, user_id, symbol, &pos);
+    if (rc == STORE_NOT_FOUND) {
+        memset(&pos, 0, sizeof(pos));
+        rc = STORE_OK;
+    }
     if (rc == STORE_OK)
         rc = store_day_trade_list(conn, user_id, ymd_of(today), &dts, &ndt);
     if (rc != STORE_OK)
         goto out;
-    risk_fill *ft = calloc(nord ? nord : 1, sizeof(*ft));
-    risk_position *rp = calloc(npos ? npos : 1, sizeof(*rp));
-    if (!ft || !rp) {
-        free(ft);
-        free(rp);
+    ft = calloc(nfl ? nfl : 1, sizeof(*ft));
+    made = calloc(nfl ? nfl : 1, sizeof(*made));
+    if (!ft || !made) {
         rc = STORE_NOMEM;
         goto out;
     }
-    size_t nf = 0, np = 0;
-    for (size_t j = nord; j-- > 0;) {
-        if (ords[j].filled_qty > 0 && ords[j].updated_at_us / 1000 >= day_lo) {
-            copy_symbol(ft[nf].symbol, ords[j].symbol);
-            ft[nf].side = side_dir(ords[j].side) > 0 ? RISK_BUY : RISK_SELL;
-            ft[nf].qty = ords[j].filled_qty;
-            ft[nf].price = ords[j].avg_fill_price > 0 ? ords[j].avg_fill_price : 1;
-            ft[nf].filled_ms = ords[j].updated_at_us / 1000;
-            ft[nf].order_id = (uint64_t)ords[j].id;
-            nf++;
-        }
-    }
-    qsort(ft, nf, sizeof(*ft), cmp_fill_time);
-    for (size_t i = 0; i < npos; i++) {
-        if (pos[i].qty == 0)
+    for (size_t i = 0; i < nfl; i++) {
+        if (strcmp(fl[i].symbol, symbol) != 0)
             continue;
-        copy_symbol(rp[np].symbol, pos[i].symbol);
-        rp[np].qty = pos[i].qty;
-        rp[np].avg_cost = pos[i].avg_cost;
-        rp[np].last_price = pos[i].avg_cost > 0 ? pos[i].avg_cost : 1;
-        np++;
+        copy_symbol(ft[nf].symbol, fl[i].symbol);
+        ft[nf].side = side_dir(fl[i].side) > 0 ? RISK_BUY : RISK_SELL;
+        ft[nf].qty = fl[i].qty;
+        ft[nf].price = fl[i].price;
+        ft[nf].filled_ms = fl[i].time_us / 1000;
+        ft[nf].order_id = (uint64_t)fl[i].order_id;
+        nf++;
     }
-    risk_snapshot s = {0};
-    s.equity = s.sod_equity = s.peak_equity = RISK_USD(1000000);
-    s.positions = rp;
-    s.n_positions = np;
-    s.fills_today = ft;
-    s.n_fills_today = nf;
-    s.account_type = RISK_ACCOUNT_MARGIN;
-    risk_pdt_default(&s.pdt);
-    s.pdt.enabled = true;
-    s.calendar = &t->cal;
-    risk_limits lim;
-    risk_limits_default(&lim);
-    risk_assessment a;
-    if (risk_assess(&s, &lim, now_ms, &a) == RISK_OK && a.day_trades_in_window > (int32_t)ndt) {
-        for (int32_t i = (int32_t)ndt; i < a.day_trades_in_window && rc == STORE_OK; i++) {
-            store_day_trade d = {
-                .trading_day = ymd_of(today), .close_order_id = order_id, .time_us = now_ms * 1000};
-            snprintf(d.symbol, sizeof(d.symbol), "%s", symbol);
-            rc = store_day_trade_insert(conn, user_id, &d);
-        }
+    copy_symbol(rp.symbol, symbol);
+    rp.qty = pos.qty;
+    int32_t count = risk_day_trades(&rp, 1, ft, nf, made, nf);
+    if (count < 0) {
+        rc = STORE_INVALID;
+        goto out;
     }
-    free(ft);
-    free(rp);
+    for (size_t i = 0; i < ndt; i++)
+        recorded += strcmp(dts[i].symbol, symbol) == 0 && dts[i].trading_day == ymd_of(today);
+    /* Counts only grow as fills are appended, so the first `recorded` are already stored. */
+    for (size_t i = recorded; i < (size_t)count && rc == STORE_OK; i++) {
+        store_day_trade d = {.trading_day = ymd_of(today),
+                             .close_order_id = (int64_t)made[i].order_id,
+                             .time_us = made[i].closed_ms * 1000};
+        snprintf(d.symbol, sizeof(d.symbol), "%s", symbol);
+        rc = store_day_trade_insert(conn, user_id, &d);
+    }
 out:
-    free(ords);
-    free(pos);
+    free(fl);
     free(dts);
+    free(ft);
+    free(made);
     return rc;
 }
 
@@ -809,7 +858,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                           strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
                           oid, "SUCCESS", details, now_us, actor);
         if (rc == STORE_OK && *reduced)
-            rc = record_day_trades(t, conn, user_id, o.symbol, order_id, now_ms);
+            rc = record_day_trades(t, conn, user_id, o.symbol, now_ms);
         if (rc != STORE_OK)
             return rc;
     }

@@ -82,11 +82,15 @@ typedef struct {
 } trading_view;
 
 /* Load the view for user_id; arrays are allocated from a. acct: the broker account (equity, type).
- * ref: the reference price of ref_symbol, the symbol being decided (0 / NULL = none); it also
- * marks that symbol's position and pending market orders. exclude_order_id: an order not to count
- * as pending (the one being confirmed), 0 = none. */
+ * intent: the order being decided (NULL = none, e.g. GetState): its symbol's position and pending
+ * market orders are marked at ref, the reference price of that symbol (0 = none), and the
+ * duplicate window is searched for identical orders. exclude_order_id: an order not to count as
+ * pending or recent (the one being confirmed), 0 = none.
+ * Every period is read whole (today's fills, the PDT window, the rate and duplicate windows,
+ * every open order), with one time-bounded store read each. FAILED_PRECONDITION when today's
+ * executions exceed what the risk engine takes (RISK_MAX_FILLS): refused, never cut. */
 tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
-                            const brk_account *acct, const char *ref_symbol, risk_price ref,
+                            const brk_account *acct, const risk_intent *intent, risk_price ref,
                             int64_t exclude_order_id, trading_view *v);
 
 /* Persist the assessment's state changes (breaker trip or clear, day roll) with their audit

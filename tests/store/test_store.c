@@ -591,6 +591,111 @@ static void store_positions_fills_day_trades_roundtrip(void **state)
     store_conn_release(c);
 }
 
+static int64_t g_fake_now_us;
+static int64_t fake_clock(void *ctx)
+{
+    (void)ctx;
+    return g_fake_now_us;
+}
+
+/* Period reads return every row of the period and nothing outside it, however many rows of the
+ * user lie around it, and only the user's own. */
+static void store_period_reads_cover_the_period(void **state)
+{
+    (void)state;
+    store_conn *c = conn();
+    int64_t a = mkuser(c, "period-a"), b = mkuser(c, "period-b");
+    int64_t ids[40], other = 0;
+    store_set_clock(fake_clock, NULL);
+    for (int i = 0; i < 40; i++) {
+        char coid[32];
+        snprintf(coid, sizeof(coid), "p-%d", i);
+        store_order o = order_of(coid);
+        o.qty = 1000000000LL * (1 + i % 3);
+        snprintf(o.status, sizeof(o.status), "%s",
+                 i % 10 == 9  ? "REJECTED"
+                 : i % 4 == 0 ? "ACCEPTED"
+                              : "CANCELED");
+        g_fake_now_us = 1000000 + (int64_t)i * 1000; /* 1 ms apart */
+        assert_int_equal(store_order_insert(c, a, &o, &ids[i]), STORE_OK);
+        store_fill f = {.order_id = ids[i], .qty = 1000000000LL, .price = 5, .time_us = 0};
+        snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "f");
+        snprintf(f.symbol, sizeof(f.symbol), "%s", i % 2 ? "MSFT" : "AAPL");
+        snprintf(f.side, sizeof(f.side), "sell");
+        f.time_us = 5000000 + (int64_t)(39 - i) * 10; /* fills in the reverse order of ids */
+        assert_int_equal(store_fill_insert(c, a, &f, NULL), STORE_OK);
+    }
+    store_order ob = order_of("p-b");
+    g_fake_now_us = 1020000;
+    assert_int_equal(store_order_insert(c, b, &ob, &other), STORE_OK);
+    store_set_clock(NULL, NULL);
+
+    /* Orders created since 1.020 s: ids[20..39] minus the rejected 29 and 39, newest first. */
+    store_order_brief *ob_l = NULL;
+    size_t n = 0;
+    assert_int_equal(
+        store_order_brief_since(c, a, 1020000, NULL, NULL, 0, 0, STORE_PERIOD_MAX, &ob_l, &n),
+        STORE_OK);
+    assert_int_equal(n, 18);
+    assert_int_equal(ob_l[0].id, ids[38]);
+    assert_int_equal(ob_l[n - 1].id, ids[20]);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_not_equal(ob_l[i].status, "REJECTED");
+        assert_true(ob_l[i].created_at_us >= 1020000);
+        assert_true(ob_l[i].id != other);
+    }
+    free(ob_l);
+    /* A limit takes the newest; exclude_id leaves one out. */
+    assert_int_equal(store_order_brief_since(c, a, 1020000, NULL, NULL, 0, ids[38], 2, &ob_l, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ob_l[0].id, ids[37]);
+    assert_int_equal(ob_l[1].id, ids[36]);
+    free(ob_l);
+    /* Identical orders (AAPL buy 2 shares): i % 3 == 1 from 20 on: 22, 25, 28, 31, 34, 37. */
+    assert_int_equal(
+        store_order_brief_since(c, a, 1020000, "AAPL", "buy", 2000000000LL, 0, 10, &ob_l, &n),
+        STORE_OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(ob_l[0].id, ids[37]);
+    free(ob_l);
+    assert_int_equal(
+        store_order_brief_since(c, a, 1020000, "AAPL", "sell", 2000000000LL, 0, 10, &ob_l, &n),
+        STORE_OK);
+    assert_int_equal(n, 0);
+    free(ob_l);
+    assert_int_equal(store_order_brief_since(c, a, 0, NULL, NULL, 0, 0, 0, &ob_l, &n),
+                     STORE_INVALID);
+    assert_int_equal(
+        store_order_brief_since(c, a, 0, NULL, NULL, 0, 0, STORE_PERIOD_MAX + 1, &ob_l, &n),
+        STORE_INVALID);
+
+    /* Open orders, oldest first: every fourth (0, 4, ... 36). */
+    assert_int_equal(store_order_open_brief_list(c, a, STORE_PERIOD_MAX, &ob_l, &n), STORE_OK);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ob_l[i].id, ids[4 * i]);
+    free(ob_l);
+
+    /* Fills in [5.000100 s, 5.000200 s): those of ids[20..29], in time order (reverse id). */
+    store_fill *fl = NULL;
+    assert_int_equal(store_fill_list_period(c, a, 5000100, 5000200, STORE_PERIOD_MAX, &fl, &n),
+                     STORE_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(fl[0].order_id, ids[29]);
+    assert_int_equal(fl[9].order_id, ids[20]);
+    for (size_t i = 1; i < n; i++)
+        assert_true(fl[i - 1].time_us <= fl[i].time_us);
+    free(fl);
+    assert_int_equal(store_fill_list_period(c, a, 0, 0, STORE_PERIOD_MAX, &fl, &n), STORE_OK);
+    assert_int_equal(n, 40); /* until 0 = unbounded */
+    free(fl);
+    assert_int_equal(store_fill_list_period(c, b, 0, 0, STORE_PERIOD_MAX, &fl, &n), STORE_OK);
+    assert_int_equal(n, 0); /* the other user's */
+    free(fl);
+    store_conn_release(c);
+}
+
 static void store_risk_limits_roundtrip_and_global_halt(void **state)
 {
     (void)state;
@@ -1323,6 +1428,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(store_admin_keys_batch_pages_and_rewrap_is_optimistic, setup),
         cmocka_unit_test_setup(store_orders_idempotent_by_client_order_id_and_paged, setup),
         cmocka_unit_test_setup(store_positions_fills_day_trades_roundtrip, setup),
+        cmocka_unit_test_setup(store_period_reads_cover_the_period, setup),
         cmocka_unit_test_setup(store_risk_limits_roundtrip_and_global_halt, setup),
         cmocka_unit_test_setup(store_isolation_user_b_cannot_read_change_or_delete_user_a_rows,
                                setup),
