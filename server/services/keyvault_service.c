@@ -30,14 +30,20 @@ static int printable(const char *s)
     return 1;
 }
 
-/* keyvault.proto: a label is 0-64 printable ASCII characters (space through '~'), so its
- * characters and bytes are the same count. */
+/* keyvault.proto: a label is 0-64 printable characters. Decode already guarantees valid UTF-8
+ * without NUL (tw_codec), so this counts code points (bytes that are not continuation bytes)
+ * and refuses control characters: C0, DEL and C1 (U+0080-U+009F, encoded C2 80..C2 9F). */
 static int label_ok(const char *s)
 {
     size_t n = 0;
-    for (; *s; s++, n++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
             return 0;
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return 0;
+        if ((*p & 0xc0) != 0x80)
+            n++;
+    }
     return n <= LABEL_MAX;
 }
 
@@ -141,7 +147,7 @@ tw_status keyvault_put(tw_call *c, const Tradewink__V1__PutBrokerKeyRequest *req
              req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE)
         st = tw_err(TW_INVALID_ARGUMENT, "environment: must be PAPER or LIVE");
     else if (!label_ok(req->label))
-        st = tw_err(TW_INVALID_ARGUMENT, "label: at most 64 printable ASCII characters");
+        st = tw_err(TW_INVALID_ARGUMENT, "label: at most 64 printable characters");
     else if (*key_id == '\0' || strlen(key_id) > KEY_ID_MAX || !printable(key_id))
         st = tw_err(TW_INVALID_ARGUMENT, "key_id: 1..128 printable ASCII characters");
     else if (*secret == '\0' || strlen(secret) > SECRET_MAX || !printable(secret))

@@ -180,7 +180,7 @@ store_rc store_settings_update(store_conn *c, int64_t user_id, const store_setti
 /* ---- broker keys (ciphertext only; the plaintext never reaches the store) -------------- */
 
 #define STORE_BROKER_MAX 32
-#define STORE_LABEL_MAX 128
+#define STORE_LABEL_MAX 256 /* bytes: 64 characters of UTF-8 (keyvault.proto) */
 #define STORE_ENV_MAX 16
 #define STORE_MASK_MAX 64
 #define STORE_CIPHERTEXT_MAX 4096

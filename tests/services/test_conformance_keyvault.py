@@ -61,7 +61,8 @@ class KeyVaultConformanceTest(unittest.TestCase):
         ("label with newline", key(label="a\nb"), "label"),
         ("label with tab", key(label="a\tb"), "label"),
         ("label with DEL", key(label="a\x7fb"), "label"),
-        ("label non-ASCII", key(label="caf\u00e9"), "label"),
+        ("label with a C1 control (NEL)", key(label="a\u0085b"), "label"),
+        ("label 65 two-byte characters", key(label="\u00e9" * 65), "label"),
         ("key_id empty", key(key_id=""), "key_id"),
         ("secret empty", key(secret=""), "secret"),
     ]
@@ -77,6 +78,9 @@ class KeyVaultConformanceTest(unittest.TestCase):
     ACCEPTED = [
         ("label 1 character", "a"),
         ("label 64 characters", "L" * 64),
+        ("label non-ASCII", "caf\u00e9 \u00e9pargne"),
+        ("label 64 three-byte characters", "\u20ac" * 64),
+        ("label 64 four-byte characters (256 bytes)", "\U0001F600" * 64),
         ("label with spaces, the proto's example", "alpaca paper main"),
         ("label of every printable class", "~!@#$%^&*()_+{}|:\"<>? 09azAZ"),
         ("no label", ""),
