@@ -54,11 +54,11 @@ apply() {
 }
 
 # A later migration, appended the way store_schema.c says (new version in both arrays): the
-# plant adds a version after the last released one (v2 today).
+# plant adds a version after the last released one, whichever that is today.
 v2() {
-  printf '%s' "s/^const char \\*const store_$1_migrations\\[STORE_SCHEMA_VERSION\\] = {$1_v1, $1_v2};/"
-  printf '%s' "static const char $1_v3[] = \"$2\";\\n"
-  printf '%s' "const char *const store_$1_migrations[3] = {$1_v1, $1_v2, $1_v3};/"
+  printf '%s' "s/^const char \\*const store_$1_migrations\\[STORE_SCHEMA_VERSION\\] = {\\(.*\\)};/"
+  printf '%s' "static const char $1_vnext[] = \"$2\";\\n"
+  printf '%s' "const char *const store_$1_migrations[STORE_SCHEMA_VERSION + 1] = {\\1, $1_vnext};/"
 }
 
 plant "unchanged sources pass" 0 schema - 'OK, [0-9]+ mapped fields'
