@@ -139,8 +139,20 @@ class CoreChecks:
         self.assertAlive()
 
     def test_unary_with_expired_deadline_is_deadline_exceeded(self):
-        self.assertCode(self.check, grpc.StatusCode.DEADLINE_EXCEEDED,
-                        self.h.HealthCheckRequest(), timeout=0.000001)
+        # A 1 us deadline races the answer: on loopback an inline Health/Check can come back
+        # before the client's timer fires (seen once in ~20 runs of the release build). So: of
+        # ten such calls, at least one must end DEADLINE_EXCEEDED, none may end with any other
+        # error, and the server must stay up.
+        codes = []
+        for _ in range(10):
+            try:
+                self.check(self.h.HealthCheckRequest(), timeout=0.000001)
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as e:
+                codes.append(e.code())
+        self.assertIn(grpc.StatusCode.DEADLINE_EXCEEDED, codes)
+        self.assertLessEqual(set(codes), {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED},
+                             codes)
         self.assertAlive()
 
     def test_concurrent_calls_all_answered(self):
