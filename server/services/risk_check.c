@@ -79,6 +79,9 @@ tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *re
         if (w->trading_state == TRADEWINK__V1__TRADING_STATE__TRADING_STATE_ACTIVE)
             w->trading_state = TRADEWINK__V1__TRADING_STATE__TRADING_STATE_HALTED;
     }
+    int64_t mark_ms;
+    if (trading_last_mark(t, uid, &mark_ms) && !(w->last_mark = svc_timestamp(c, mark_ms / 1000)))
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     resp->state = w;
     return tw_ok();
 }

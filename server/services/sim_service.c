@@ -58,12 +58,24 @@ tw_status sim_set_quotes(tw_call *c, const Tradewink__V1__SetQuotesRequest *req,
                 return tw_call_errorf(c, TW_INVALID_ARGUMENT,
                                       "quotes[%zu]: symbol repeats quotes[%zu]", i, j);
     }
+    const char **syms = tw_arena_alloc(tw_call_arena(c), req->n_quotes * sizeof(*syms));
+    if (!syms)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    tw_status st = tw_ok();
     for (size_t i = 0; i < req->n_quotes; i++) {
-        if (brk_sim_set_quote(e, req->quotes[i]->symbol, &qs[i], NULL) != BRK_OK)
-            return tw_call_errorf(c, TW_INVALID_ARGUMENT, "quotes[%zu]: refused by the sim", i);
+        syms[i] = req->quotes[i]->symbol;
+        if (brk_sim_set_quote(e, req->quotes[i]->symbol, &qs[i], NULL) != BRK_OK) {
+            st = tw_call_errorf(c, TW_INVALID_ARGUMENT, "quotes[%zu]: refused by the sim", i);
+            break;
+        }
         resp->quotes_set++;
     }
-    return tw_ok();
+    /* Every holder of a symbol whose quote moved is re-valued now, so peaks and breakers follow
+     * the market (the fills the new quotes matched were applied before brk_sim_set_quote
+     * returned). */
+    srv_app *app = tw_call_app(c);
+    trading_mark_symbols(app->trading, syms, resp->quotes_set);
+    return st;
 }
 
 tw_status sim_get_quote(tw_call *c, const Tradewink__V1__GetQuoteRequest *req,

@@ -357,6 +357,8 @@ store_rc store_position_get(store_conn *c, int64_t user_id, const char *symbol,
                             store_position *out);
 /* All of the user's positions by symbol; *out malloc'd, caller free()s. */
 store_rc store_position_list(store_conn *c, int64_t user_id, store_position **out, size_t *n);
+/* Every user with an open (non-zero) position in symbol, ascending; *out malloc'd, free(). */
+store_rc store_position_holders(store_conn *c, const char *symbol, int64_t **out, size_t *n);
 
 typedef struct store_day_trade {
     char symbol[STORE_SYMBOL_MAX + 1];

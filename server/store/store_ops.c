@@ -937,6 +937,31 @@ store_rc store_position_list(store_conn *c, int64_t user_id, store_position **ou
     return rc;
 }
 
+static store_rc read_user_id(const db_res *r, int row, void *vout)
+{
+    *(int64_t *)vout = db_int(r, row, 0);
+    return STORE_OK;
+}
+
+store_rc store_position_holders(store_conn *c, const char *symbol, int64_t **out, size_t *n)
+{
+    static const char sql[] = "SELECT user_id FROM positions WHERE symbol = $1 AND qty <> 0"
+                              " ORDER BY user_id";
+    db_res r;
+    store_rc rc = check_text(c, symbol, STORE_SYMBOL_MAX, false, "symbol");
+    *out = NULL;
+    *n = 0;
+    db_res_init(&r);
+    if (rc == STORE_OK) {
+        db_val p[1] = {P_TEXT(symbol)};
+        rc = db_exec(c, sql, p, 1, &r);
+    }
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_user_id, (void **)out, n, "positions");
+    db_res_clear(&r);
+    return rc;
+}
+
 static store_rc read_day_trade(const db_res *r, int row, void *vout)
 {
     store_day_trade *d = vout;

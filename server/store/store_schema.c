@@ -176,5 +176,13 @@ static const char pg_v2[] = SCHEMA_V2;
 static const char sqlite_v3[] = SCHEMA_V3;
 static const char pg_v3[] = SCHEMA_V3;
 
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3};
+/* v4: mark-to-market (issue 18) asks which users hold a symbol whose quote moved; only open
+ * positions matter, so the partial index holds nothing for closed ones. */
+#define SCHEMA_V4                                                                                  \
+    "CREATE INDEX positions_open_symbol ON positions (symbol, user_id) WHERE qty <> 0;"
+static const char sqlite_v4[] = SCHEMA_V4;
+static const char pg_v4[] = SCHEMA_V4;
+
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3,
+                                                                   sqlite_v4};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4};

@@ -12,6 +12,7 @@
  *  - Every state change and its audit event share one transaction on the user's lock.
  */
 #include "trading.h"
+#include "trading_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,24 +37,9 @@ extern const size_t tw_sector_map_len;
  * quiet this long, and a pass asks the broker at most this many times. */
 #define QUIET_OPEN_MS 5000
 #define RECONCILE_MAX_ASKS 50
-
-struct trading {
-    const tw_config *cfg;
-    store *st;
-    struct vault *vault;
-    brk_sim_engine *sim;
-    risk_calendar cal;
-    risk_sector_map *sectors;
-
-    void (*on_trip)(void *ctx);
-    void *on_trip_ctx;
-
-    pthread_t rec_thread;
-    int rec_running, rec_stop;
-    int64_t rec_cursor; /* quiet open orders: the next pass starts after this id */
-    pthread_mutex_t rec_mu;
-    pthread_cond_t rec_cv;
-};
+/* Accounts the ledger holds before evicting the least recently marked: at ~100 bytes each,
+ * 100,000 accounts are ~10 MB. */
+#define TRADING_LEDGER_ACCOUNTS 100000
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -871,31 +857,6 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     return rc;
 }
 
-/* After a fill the loss and drawdown rules may trip the breaker. */
-static void check_breaker(trading *t, store_conn *conn, int64_t user_id)
-{
-    if (!t->sim)
-        return; /* equity of a real broker is read at the next order admission */
-    brk_conn *bc = NULL;
-    char uid[32];
-    snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
-    brk_account acct;
-    if (brk_sim_connect(t->sim, uid, &bc) != BRK_OK)
-        return;
-    brk_rc brc = brk_account_get(bc, &acct, NULL);
-    brk_conn_destroy(bc);
-    if (brc != BRK_OK)
-        return;
-    tw_arena *arena = tw_arena_create();
-    trading_view *v = arena ? tw_arena_zalloc(arena, sizeof(*v)) : NULL;
-    if (v && trading_view_load(t, arena, conn, user_id, &acct, NULL, 0, 0, v).code == TW_OK) {
-        risk_assessment a;
-        if (risk_assess(&v->snap, &v->limits, trading_now_ms(t), &a) == RISK_OK)
-            trading_persist_assessment(t, conn, user_id, v, &a);
-    }
-    tw_arena_destroy(arena);
-}
-
 store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
                               const brk_order *report, const char *actor)
 {
@@ -903,13 +864,18 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
     store_rc rc = store_conn_acquire(t->st, &conn);
     if (rc != STORE_OK)
         return rc;
+    ledger_mark mark = {0};
     for (int attempt = 0; attempt < 3; attempt++) {
         bool reduced = false;
+        mark.at_ms = 0;
         rc = store_tx_begin_user(conn, user_id);
         if (rc == STORE_OK)
             rc = apply_locked(t, conn, user_id, order_id, report, actor, &reduced);
+        /* A fill that closed part of a position realized a loss or gain: the breakers look
+         * again in the same transaction (a failed look leaves the fill applied; the next mark
+         * looks again). */
         if (rc == STORE_OK && reduced)
-            check_breaker(t, conn, user_id);
+            (void)trading_mark_locked(t, conn, user_id, &mark);
         if (rc == STORE_OK)
             rc = store_tx_commit(conn);
         else
@@ -917,6 +883,8 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
         if (rc != STORE_BUSY)
             break;
     }
+    if (rc == STORE_OK && mark.at_ms)
+        ledger_note_mark(t->ledger, user_id, &mark);
     if (rc != STORE_OK)
         tw_logf(TW_LOG_ERROR, "order_report", "order %lld: %s (the reconciler will retry)",
                 (long long)order_id, store_rc_name(rc));
@@ -1140,7 +1108,8 @@ int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **o
     t->vault = v;
     pthread_mutex_init(&t->rec_mu, NULL);
     pthread_cond_init(&t->rec_cv, NULL);
-    if (risk_calendar_init(&t->cal, NULL, 0) != 0 || load_sectors(t, cfg) != 0) {
+    t->ledger = ledger_create(TRADING_LEDGER_ACCOUNTS);
+    if (!t->ledger || risk_calendar_init(&t->cal, NULL, 0) != 0 || load_sectors(t, cfg) != 0) {
         trading_destroy(t);
         return -1;
     }
@@ -1177,6 +1146,7 @@ void trading_destroy(trading *t)
         brk_sim_engine_destroy(t->sim);
     }
     risk_sectors_destroy(t->sectors);
+    ledger_destroy(t->ledger);
     pthread_mutex_destroy(&t->rec_mu);
     pthread_cond_destroy(&t->rec_cv);
     free(t);

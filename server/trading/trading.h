@@ -128,6 +128,15 @@ tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, r
 void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
                           const store_broker_key *key, brk_position **out, size_t *n);
 
+/* Mark-to-market after the sim quotes of symbols changed: every user whose sim account holds
+ * one of them is re-valued in a transaction of its own (peak raised, breakers tripped and saved
+ * with their audit events). Errors are logged; a user not marked now is marked by the next
+ * quote change or fill. Call outside any transaction. */
+void trading_mark_symbols(trading *t, const char *const *symbols, size_t n);
+/* When user_id's positions were last marked by this process (trading clock, ms); false when
+ * never since start (or since the account left the ledger). */
+bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms);
+
 /* Map risk codes to the proto's RiskRule numbers. */
 int trading_rule_of(risk_code code);
 

@@ -54,11 +54,13 @@ apply() {
 }
 
 # A later migration, appended the way store_schema.c says (new version in both arrays): the
-# plant adds a version after the last released one, whichever that is today.
+# plant adds a version after the last released one, whichever that is today. The array's
+# definition may span lines (clang-format wraps it): they are joined first.
 v2() {
+  printf '%s' "/^const char \\*const store_$1_migrations\\[/{:a;/};/!{N;ba;};s/\\n */ /g;"
   printf '%s' "s/^const char \\*const store_$1_migrations\\[STORE_SCHEMA_VERSION\\] = {\\(.*\\)};/"
   printf '%s' "static const char $1_vnext[] = \"$2\";\\n"
-  printf '%s' "const char *const store_$1_migrations[STORE_SCHEMA_VERSION + 1] = {\\1, $1_vnext};/"
+  printf '%s' "const char *const store_$1_migrations[STORE_SCHEMA_VERSION + 1] = {\\1, $1_vnext};/}"
 }
 
 plant "unchanged sources pass" 0 schema - 'OK, [0-9]+ mapped fields'

@@ -257,10 +257,13 @@ class OrdersTest(unittest.TestCase):
         t.quote("AAPL", "100.00", spread="0.00")
         t.submit("e1", "AAPL", BUY, "90")  # $9,000 of $100,000
         t.quote("AAPL", "70.00", spread="0.00")  # -$2,700 today: over the 2% daily loss
+        # The quote move itself trips the breaker (mark-to-market); the next entry is refused
+        # because trading is halted, and says which breaker halted it.
         o = t.submit("e2", "MSFT", BUY, "1")
         self.assertEqual(S.Name(o.status), "ORDER_STATUS_REJECTED")
         rules = [common.RiskRule.Name(v.code) for v in o.violations]
-        self.assertIn("RISK_RULE_DAILY_LOSS", rules)
+        self.assertEqual(rules, ["RISK_RULE_TRADING_HALTED"])
+        self.assertIn("circuit breaker (daily loss)", o.violations[0].message)
         x = t.submit("x1", "AAPL", SELL, "10")  # an exit is still allowed
         self.assertNotEqual(S.Name(x.status), "ORDER_STATUS_REJECTED")
         from twapi import audit

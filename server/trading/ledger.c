@@ -1,0 +1,164 @@
+/*
+ * ledger: a hash of accounts by user id with an LRU list for eviction (see ledger.h).
+ *
+ * Buckets chain through acct.next; the LRU list runs from the most recently touched (head) to
+ * the least (tail). One mutex guards both: every operation is a lookup and a few pointer
+ * moves, far shorter than any store call made around it.
+ */
+#include "ledger.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+
+typedef struct acct {
+    int64_t user_id;
+    ledger_mark mark;
+    bool has_mark;
+    struct acct *next;          /* bucket chain */
+    struct acct *newer, *older; /* LRU list */
+} acct;
+
+struct ledger {
+    pthread_mutex_t mu;
+    acct **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count, max;
+    acct *newest, *oldest;
+};
+
+ledger *ledger_create(size_t max_accounts)
+{
+    ledger *l = tw_calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->max = max_accounts ? max_accounts : 1;
+    l->nbuckets = 16;
+    while (l->nbuckets < l->max)
+        l->nbuckets <<= 1;
+    l->buckets = tw_calloc(l->nbuckets, sizeof(*l->buckets));
+    if (!l->buckets) {
+        free(l);
+        return NULL;
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    return l;
+}
+
+void ledger_destroy(ledger *l)
+{
+    if (!l)
+        return;
+    for (acct *a = l->newest, *next; a; a = next) {
+        next = a->older;
+        free(a);
+    }
+    free(l->buckets);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+static size_t bucket_of(const ledger *l, int64_t user_id)
+{
+    uint64_t h = (uint64_t)user_id * 0x9E3779B97F4A7C15ULL; /* Fibonacci hashing */
+    return (size_t)(h >> 32) & (l->nbuckets - 1);
+}
+
+static void lru_unlink(ledger *l, acct *a)
+{
+    if (a->newer)
+        a->newer->older = a->older;
+    else
+        l->newest = a->older;
+    if (a->older)
+        a->older->newer = a->newer;
+    else
+        l->oldest = a->newer;
+    a->newer = a->older = NULL;
+}
+
+static void lru_push(ledger *l, acct *a)
+{
+    a->older = l->newest;
+    a->newer = NULL;
+    if (l->newest)
+        l->newest->newer = a;
+    l->newest = a;
+    if (!l->oldest)
+        l->oldest = a;
+}
+
+static acct *find(ledger *l, int64_t user_id)
+{
+    for (acct *a = l->buckets[bucket_of(l, user_id)]; a; a = a->next)
+        if (a->user_id == user_id)
+            return a;
+    return NULL;
+}
+
+static void evict_oldest(ledger *l)
+{
+    acct *a = l->oldest;
+    acct **pp = &l->buckets[bucket_of(l, a->user_id)];
+    while (*pp != a)
+        pp = &(*pp)->next;
+    *pp = a->next;
+    lru_unlink(l, a);
+    free(a);
+    l->count--;
+}
+
+/* The account of user_id, now the most recently touched; created when absent. NULL: OOM. */
+static acct *touch(ledger *l, int64_t user_id)
+{
+    acct *a = find(l, user_id);
+    if (a) {
+        lru_unlink(l, a);
+        lru_push(l, a);
+        return a;
+    }
+    if (l->count == l->max)
+        evict_oldest(l);
+    a = tw_calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->user_id = user_id;
+    size_t b = bucket_of(l, user_id);
+    a->next = l->buckets[b];
+    l->buckets[b] = a;
+    lru_push(l, a);
+    l->count++;
+    return a;
+}
+
+bool ledger_note_mark(ledger *l, int64_t user_id, const ledger_mark *m)
+{
+    pthread_mutex_lock(&l->mu);
+    acct *a = touch(l, user_id);
+    if (a) {
+        a->mark = *m;
+        a->has_mark = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return a != NULL;
+}
+
+bool ledger_last_mark(ledger *l, int64_t user_id, ledger_mark *out)
+{
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, user_id);
+    bool have = a && a->has_mark;
+    if (have)
+        *out = a->mark;
+    pthread_mutex_unlock(&l->mu);
+    return have;
+}
+
+size_t ledger_size(ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->count;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}

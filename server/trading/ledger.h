@@ -1,0 +1,38 @@
+/*
+ * ledger: what this process knows of each user's account between calls.
+ *
+ * One entry per user the process has marked to market, keyed by user id, bounded in count: when
+ * full, the least recently touched account is evicted (its state is all in the store, so an
+ * evicted account only loses what the process alone knew, e.g. the time of its last mark).
+ * Today an account holds the last mark (when, and the equity it found); the store remains the
+ * source of truth for everything that decides an order. Thread-safe; every call is O(1).
+ */
+#ifndef SRV_LEDGER_H
+#define SRV_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "risk/money.h"
+
+typedef struct ledger ledger;
+
+typedef struct ledger_mark {
+    int64_t at_ms;     /* trading clock when the positions were re-valued */
+    risk_money equity; /* the equity that mark found (1e6) */
+} ledger_mark;
+
+/* At most max_accounts entries (>= 1). NULL on out of memory. */
+ledger *ledger_create(size_t max_accounts);
+void ledger_destroy(ledger *l); /* NULL is a no-op */
+
+/* Record a mark of user_id's account, creating (and maybe evicting) an entry. false: out of
+ * memory, nothing recorded. */
+bool ledger_note_mark(ledger *l, int64_t user_id, const ledger_mark *m);
+/* The last mark of user_id since it entered the ledger; false when there is none. */
+bool ledger_last_mark(ledger *l, int64_t user_id, ledger_mark *out);
+/* Accounts held now (for metrics and tests). */
+size_t ledger_size(ledger *l);
+
+#endif
