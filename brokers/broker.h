@@ -405,11 +405,15 @@ typedef struct brk_sim_event {
 typedef void (*brk_sim_listener_fn)(void *ctx, const brk_sim_event *ev);
 
 /*
- * Subscribes one listener (NULL unsubscribes). Events are delivered in seq order, one at a
- * time (never concurrently), outside every engine lock, so the listener may call into the
- * engine. The thread whose call generated an event delivers it unless another thread is
- * already delivering; with a single caller every event is delivered before the call that
- * caused it returns. Events generated while no listener is set are dropped.
+ * Subscribes one listener (NULL unsubscribes). Each account's events are delivered in seq
+ * order, one at a time; different accounts' events may be delivered concurrently, on different
+ * threads. Delivery happens outside every engine lock, so the listener may call into the
+ * engine. The call that generated an event delivers its account's queue unless another thread
+ * is already delivering that account (that thread then delivers it too): a submit or cancel
+ * delivers only its own account's events, so it never waits for other accounts' listeners; a
+ * quote, a CSV load and the day roll deliver every account they touched. With a single caller
+ * per account every event is delivered before the call that caused it returns. Events
+ * generated while no listener is set are dropped.
  */
 void brk_sim_set_fill_listener(brk_sim_engine *e, brk_sim_listener_fn fn, void *ctx);
 

@@ -4,9 +4,12 @@
  *
  * Design: one engine mutex guards quotes, accounts, orders and the event queue; a second small
  * mutex guards the clock so brk_sim_clock_fn never waits on matching. Lock order: mu, then
- * clock_mu. Order updates become events queued under mu and handed to the listener after mu is
- * released by whichever thread holds the "dispatching" flag, so events are delivered one at a
- * time in seq order and the listener may call back into the engine.
+ * clock_mu. Order updates become events queued under mu on their account and handed to the
+ * listener after mu is released by the one thread that holds that account's "dispatching" flag,
+ * so an account's events are delivered one at a time in seq order, accounts in parallel, and the
+ * listener may call back into the engine. A call delivers the accounts it generated events for
+ * (a submit or cancel its own account; a quote, a CSV load or the day roll every account with
+ * events), so no caller waits for another account's updates to be applied.
  *
  * Invariants:
  *  - an order is on its symbol's book and its account's open list iff it is not terminal;
@@ -161,6 +164,12 @@ struct sim_account {
     smap positions; /* symbol -> sim_pos */
     smap orders;    /* client order id -> sim_order (all of them) */
     sim_order *open_head, *open_tail;
+    /* events not yet delivered, and their delivery state (under the engine's mu) */
+    struct sim_event *evq;
+    size_t ev_head, ev_n, ev_cap;
+    bool dispatching;          /* a thread is delivering this account's events */
+    bool pending;              /* on the engine's pending list */
+    sim_account *pending_next; /* that list */
 };
 
 struct sim_order {
@@ -195,11 +204,9 @@ struct brk_sim_engine {
     smap accounts; /* id -> sim_account */
     smap orders;   /* broker order id -> sim_order */
     uint64_t next_order;
-    /* events */
-    sim_event *evq;
-    size_t ev_head, ev_n, ev_cap;
+    /* events: queued per account; accounts with undelivered events wait on this list */
     uint64_t next_ev;
-    bool dispatching;
+    sim_account *pend_head, *pend_tail;
     brk_sim_listener_fn listener;
     void *listener_ctx;
     /* clock */
@@ -315,29 +322,30 @@ void brk_sim_clock_reset(brk_sim_engine *e)
 static void ev_push(brk_sim_engine *e, brk_sim_event_kind kind, const sim_order *so,
                     risk_qty fill_qty, risk_price fill_price, int64_t now)
 {
+    sim_account *a = so->acct;
     if (!e->listener)
         return;
-    if (e->ev_head + e->ev_n == e->ev_cap) {
-        if (e->ev_head > 0) {
-            memmove(e->evq, e->evq + e->ev_head, e->ev_n * sizeof *e->evq);
-            e->ev_head = 0;
+    if (a->ev_head + a->ev_n == a->ev_cap) {
+        if (a->ev_head > 0) {
+            memmove(a->evq, a->evq + a->ev_head, a->ev_n * sizeof *a->evq);
+            a->ev_head = 0;
         } else {
-            size_t cap = e->ev_cap ? e->ev_cap * 2 : 64;
-            sim_event *q = realloc(e->evq, cap * sizeof *q);
+            size_t cap = a->ev_cap ? a->ev_cap * 2 : 8;
+            sim_event *q = realloc(a->evq, cap * sizeof *q);
             if (!q) {
                 brk_logf(e->cfg.log, e->cfg.log_ctx, BRK_LOG_ERROR,
                          "sim: out of memory, order event dropped");
                 return;
             }
-            e->evq = q;
-            e->ev_cap = cap;
+            a->evq = q;
+            a->ev_cap = cap;
         }
     }
-    sim_event *ev = &e->evq[e->ev_head + e->ev_n++];
+    sim_event *ev = &a->evq[a->ev_head + a->ev_n++];
     memset(ev, 0, sizeof *ev);
     ev->kind = kind;
     ev->seq = ++e->next_ev;
-    brk_copy(ev->account_id, sizeof ev->account_id, so->acct->id);
+    brk_copy(ev->account_id, sizeof ev->account_id, a->id);
     brk_copy(ev->client_order_id, sizeof ev->client_order_id, so->o.client_order_id);
     brk_copy(ev->broker_order_id, sizeof ev->broker_order_id, so->o.broker_order_id);
     brk_copy(ev->symbol, sizeof ev->symbol, so->o.symbol);
@@ -349,23 +357,30 @@ static void ev_push(brk_sim_engine *e, brk_sim_event_kind kind, const sim_order 
     ev->avg_price = so->o.filled_avg_price;
     ev->status = so->o.status;
     ev->time_ms = now;
+    if (!a->pending) {
+        a->pending = true;
+        a->pending_next = NULL;
+        if (e->pend_tail)
+            e->pend_tail->pending_next = a;
+        else
+            e->pend_head = a;
+        e->pend_tail = a;
+    }
 }
 
-/* Without mu held. See brk_sim_set_fill_listener for the delivery contract. */
-static void ev_deliver(brk_sim_engine *e)
+/* With mu held on entry and exit (released around each listener call): deliver a's queue
+ * unless another thread already is (that thread then delivers what was queued meanwhile). */
+static void ev_dispatch(brk_sim_engine *e, sim_account *a)
 {
-    pthread_mutex_lock(&e->mu);
-    if (e->dispatching) {
-        pthread_mutex_unlock(&e->mu);
+    if (a->dispatching)
         return;
-    }
-    e->dispatching = true;
-    while (e->ev_n > 0) {
-        sim_event ev = e->evq[e->ev_head];
-        e->ev_head++;
-        e->ev_n--;
-        if (e->ev_n == 0)
-            e->ev_head = 0;
+    a->dispatching = true;
+    while (a->ev_n > 0) {
+        sim_event ev = a->evq[a->ev_head];
+        a->ev_head++;
+        a->ev_n--;
+        if (a->ev_n == 0)
+            a->ev_head = 0;
         brk_sim_listener_fn fn = e->listener;
         void *ctx = e->listener_ctx;
         pthread_mutex_unlock(&e->mu);
@@ -390,7 +405,31 @@ static void ev_deliver(brk_sim_engine *e)
         }
         pthread_mutex_lock(&e->mu);
     }
-    e->dispatching = false;
+    a->dispatching = false;
+}
+
+/* Without mu held: deliver the events of account a (a submit's or cancel's own account). Its
+ * entry on the pending list stays and is skipped when found empty. */
+static void ev_deliver_account(brk_sim_engine *e, sim_account *a)
+{
+    pthread_mutex_lock(&e->mu);
+    ev_dispatch(e, a);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Without mu held: deliver every account with queued events that no other thread is
+ * delivering (after a quote, a CSV load, the day roll). */
+static void ev_deliver_all(brk_sim_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    while (e->pend_head) {
+        sim_account *a = e->pend_head;
+        e->pend_head = a->pending_next;
+        if (!e->pend_head)
+            e->pend_tail = NULL;
+        a->pending = false;
+        ev_dispatch(e, a);
+    }
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -426,6 +465,7 @@ static void account_free(void *p)
     sim_account *a = p;
     smap_free(&a->positions, free_val);
     smap_free(&a->orders, NULL); /* the orders are owned by the engine's id map */
+    free(a->evq);
     free(a);
 }
 
@@ -682,7 +722,6 @@ static void engine_free(brk_sim_engine *e)
     smap_free(&e->accounts, account_free);
     smap_free(&e->orders, free_val);
     smap_free(&e->symbols, free_val);
-    free(e->evq);
     pthread_mutex_destroy(&e->clock_mu);
     pthread_mutex_destroy(&e->mu);
     free(e);
@@ -741,7 +780,7 @@ brk_rc brk_sim_set_quote(brk_sim_engine *e, const char *symbol, const brk_quote 
     pthread_mutex_lock(&e->mu);
     brk_rc rc = quote_apply(e, symbol, q, now);
     pthread_mutex_unlock(&e->mu);
-    ev_deliver(e);
+    ev_deliver_all(e);
     if (rc != BRK_OK)
         return brk_err_set(err, rc, 0, "quote: out of memory");
     return BRK_OK;
@@ -854,7 +893,7 @@ brk_rc brk_sim_load_quotes_csv(brk_sim_engine *e, const char *text, size_t len, 
     for (size_t i = 0; i < n && rc == BRK_OK; i++)
         rc = quote_apply(e, qs[i].symbol, &qs[i].q, now);
     pthread_mutex_unlock(&e->mu);
-    ev_deliver(e);
+    ev_deliver_all(e);
     if (rc != BRK_OK) {
         brk_err_set(err, rc, 0, "csv: out of memory");
         goto out;
@@ -917,7 +956,8 @@ brk_rc brk_sim_account_reset(brk_sim_engine *e, const char *account_id, risk_mon
         a->type = type;
     }
     pthread_mutex_unlock(&e->mu);
-    ev_deliver(e);
+    if (a)
+        ev_deliver_account(e, a);
     return a ? BRK_OK : BRK_INTERNAL;
 }
 
@@ -961,7 +1001,7 @@ void brk_sim_roll_day(brk_sim_engine *e)
     }
     pthread_mutex_unlock(&e->mu);
     free(v);
-    ev_deliver(e);
+    ev_deliver_all(e);
     brk_logf(e->cfg.log, e->cfg.log_ctx, BRK_LOG_INFO, "sim: day rolled, %zu DAY orders expired",
              n);
 }
@@ -1065,7 +1105,7 @@ static brk_rc sim_submit(brk_conn *c, const brk_order_req *req, brk_order *out, 
              brk_order_status_name(o->o.status));
 out:
     pthread_mutex_unlock(&e->mu);
-    ev_deliver(e);
+    ev_deliver_account(e, sc->acct);
     return rc;
 }
 
@@ -1090,7 +1130,7 @@ static brk_rc sim_cancel(brk_conn *c, const char *broker_order_id, brk_err *err)
     finish(e, o, BRK_ORDER_CANCELED, now);
 out:
     pthread_mutex_unlock(&e->mu);
-    ev_deliver(e);
+    ev_deliver_account(e, sc->acct);
     return rc;
 }
 

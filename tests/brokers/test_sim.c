@@ -602,6 +602,71 @@ static void concurrent_submits_all_fill_once_and_events_are_serialised(void **st
     fx_free(f);
 }
 
+/* Delivery is per account: while one account's listener call is slow (a database
+ * transaction, say), another account's submit still gets its own events delivered before it
+ * returns, instead of leaving them queued behind the slow one (issue 18: one caller used to
+ * apply everyone's fills). */
+typedef struct slow_rec {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool a_inside, release, b_seen;
+} slow_rec;
+
+static void slow_listener(void *ctx, const brk_sim_event *ev)
+{
+    slow_rec *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    if (strcmp(ev->account_id, "user-a") == 0) {
+        r->a_inside = true;
+        pthread_cond_broadcast(&r->cv);
+        while (!r->release)
+            pthread_cond_wait(&r->cv, &r->mu);
+    } else {
+        r->b_seen = true;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *submit_for_a(void *p)
+{
+    fx *f = p;
+    brk_order o;
+    brk_order_req r = req("slow-a", BRK_SIDE_BUY, BRK_TYPE_MARKET, BRK_TIF_DAY, 1, NULL);
+    (void)brk_submit(f->a, &r, &o, NULL);
+    return NULL;
+}
+
+static void one_accounts_slow_listener_does_not_hold_another_accounts_events(void **state)
+{
+    (void)state;
+    fx *f = fx_new(0);
+    slow_rec r = {.a_inside = false};
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    brk_sim_set_fill_listener(f->e, slow_listener, &r);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, submit_for_a, f), 0);
+    pthread_mutex_lock(&r.mu);
+    while (!r.a_inside)
+        pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
+    /* user-a's fill is inside its (blocked) listener call; now user-b submits. */
+    brk_order o;
+    brk_order_req rq = req("fast-b", BRK_SIDE_BUY, BRK_TYPE_MARKET, BRK_TIF_DAY, 1, NULL);
+    assert_int_equal(brk_submit(f->b, &rq, &o, NULL), BRK_OK);
+    pthread_mutex_lock(&r.mu);
+    bool b_seen = r.b_seen;
+    r.release = true;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    pthread_join(th, NULL);
+    assert_true(b_seen);
+    brk_sim_set_fill_listener(f->e, NULL, NULL);
+    pthread_cond_destroy(&r.cv);
+    pthread_mutex_destroy(&r.mu);
+    fx_free(f);
+}
+
 /* A listener that calls back into the engine must not deadlock. */
 static brk_sim_engine *reentrant_engine;
 static int reentrant_calls;
@@ -768,6 +833,7 @@ int main(void)
         cmocka_unit_test(same_calls_give_identical_event_streams),
         cmocka_unit_test(concurrent_submits_all_fill_once_and_events_are_serialised),
         cmocka_unit_test(listener_may_call_back_into_the_engine),
+        cmocka_unit_test(one_accounts_slow_listener_does_not_hold_another_accounts_events),
         cmocka_unit_test(engine_may_be_destroyed_before_its_conns),
         cmocka_unit_test(csv_loads_with_header_crlf_and_blank_lines_and_matches),
         cmocka_unit_test(csv_errors_name_the_line_and_change_nothing),
