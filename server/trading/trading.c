@@ -355,17 +355,30 @@ static risk_side side_of(const char *side)
     return strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
 }
 
+#define OPEN_ORDERS_MAX_TEXT "512"
+_Static_assert(RISK_MAX_OPEN_ORDERS == 512, "OPEN_ORDERS_MAX_TEXT spells RISK_MAX_OPEN_ORDERS");
+
 /* Every open order, oldest first (the engine simulates pending orders in creation order). */
 static tw_status load_open_orders(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
                                   const char *ref_sym, risk_price ref, int64_t exclude_order_id,
-                                  risk_snapshot *s)
+                                  bool intent_new, risk_snapshot *s)
 {
     store_order_brief *ords = NULL;
     size_t n = 0;
-    /* The engine takes RISK_MAX_OPEN_ORDERS; beyond that the oldest are read (as before). */
-    if (store_order_open_brief_list(conn, user_id, RISK_MAX_OPEN_ORDERS + 1, &ords, &n) != STORE_OK)
+    /* The engine takes RISK_MAX_OPEN_ORDERS. One more is read to tell "at most" from "more":
+     * a decision never sees a cut list (issue 22). */
+    if (store_order_open_brief_list(conn, user_id, RISK_MAX_OPEN_ORDERS + 2, &ords, &n) != STORE_OK)
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
     tw_arena_defer(a, free, ords);
+    size_t open = 0;
+    for (size_t i = 0; i < n; i++)
+        open += ords[i].id != exclude_order_id && ords[i].qty > ords[i].filled_qty;
+    /* A new order would make one more open order than the engine evaluates: refused before it
+     * exists, so no user ever holds more open orders than a decision can see. */
+    if (open > RISK_MAX_OPEN_ORDERS || (intent_new && open >= RISK_MAX_OPEN_ORDERS))
+        return tw_err(TW_FAILED_PRECONDITION,
+                      "open orders: " OPEN_ORDERS_MAX_TEXT
+                      " are working, the most one risk decision evaluates; cancel some first");
     risk_open_order *oo = tw_arena_alloc(a, (n ? n : 1) * sizeof(*oo));
     if (!oo)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
@@ -566,7 +579,11 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     s->positions = rp;
     s->n_positions = k;
 
-    if ((st = load_open_orders(t, a, conn, user_id, ref_symbol(intent), ref, exclude_order_id, s))
+    /* An intent that is not an order yet (SubmitOrder, CheckOrder) would add an open order; a
+     * confirmation (exclude_order_id) decides an order that is already counted. */
+    bool intent_new = intent && !exclude_order_id;
+    if ((st = load_open_orders(t, a, conn, user_id, ref_symbol(intent), ref, exclude_order_id,
+                               intent_new, s))
             .code != TW_OK)
         return st;
     if ((st = load_recent_orders(a, conn, user_id, &v->limits, intent, now_ms, exclude_order_id, s))

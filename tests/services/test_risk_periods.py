@@ -10,6 +10,7 @@ import time
 import unittest
 from decimal import Decimal
 
+import grpc
 from google.protobuf import duration_pb2, timestamp_pb2, wrappers_pb2
 
 from twapi import Api, common, orders, sim
@@ -243,6 +244,35 @@ class RiskPeriodsTest(unittest.TestCase):
         self.assertEqual(S.Name(o.status), "ORDER_STATUS_REJECTED",
                          "an identical order inside the duplicate window was accepted")
         self.assertEqual(rules(o), ["RISK_RULE_DUPLICATE_ORDER"])
+
+    def test_open_orders_beyond_what_a_decision_sees_are_refused_not_cut(self):
+        """The engine evaluates at most 512 open orders. Reading "the oldest 512" let a 513th
+        and later resting order work unseen by every decision (exposure, buying power, sector,
+        positions); now an order that would be the 513th is refused until one is canceled."""
+        t = self.t
+        self.monday()
+        t.call("Risk", "SetLimits", duplicate_window_seconds=I(value=1),
+               max_orders_per_second=I(value=100))
+        t.quote("XOM", "10")
+        resting = []
+        for i in range(512):
+            o = t.submit("XOM", BUY, str(1 + i % 5), LIMIT, "9.50")
+            resting.append(o)
+            if (i + 1) % 5 == 0:
+                t.advance(1.25)
+        last = t.wait(resting[-1], [ACCEPTED, REJECTED])
+        self.assertEqual(S.Name(last.status), "ORDER_STATUS_ACCEPTED", rules(last))
+        t.advance(1.25)
+        for attempt in (lambda: t.submit("XOM", BUY, "7", LIMIT, "9.40"),
+                        lambda: t.check("XOM", BUY, "7", LIMIT, "9.40")):
+            with self.assertRaises(grpc.RpcError) as cm:
+                attempt()
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertIn("open orders", cm.exception.details())
+        self.assertEqual(t.state().equity, "100000")  # reads still answer
+        t.call("Orders", "CancelOrder", order_id=resting[0].id)
+        o = t.wait(t.submit("XOM", BUY, "7", LIMIT, "9.40"), [ACCEPTED, REJECTED])
+        self.assertEqual(S.Name(o.status), "ORDER_STATUS_ACCEPTED", rules(o))
 
 
 if __name__ == "__main__":
