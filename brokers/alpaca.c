@@ -21,7 +21,14 @@
  *  - Last trade prices come from the Market Data API v2 (a second base URL, same key headers).
  *    Its price is a JSON number: jansson checks the document's shape, but the digits are taken
  *    from the raw number token by a small strict scanner and converted with the decimal
- *    helpers, so no price ever passes through a double.
+ *    helpers, so no price ever passes through a double. Crypto pairs ("BTC/USD") have their own
+ *    endpoint (/v1beta3/crypto/us/latest/trades). Every price comes with its trade time "t":
+ *    a price whose age cannot be told is refused, so the server can refuse a stale one.
+ *  - Order states: every documented status is mapped (map_status); "replaced" carries
+ *    replaced_by, read by GET /v2/orders/{id}. What Alpaca documents it refuses (fractional
+ *    qty unless DAY, extended hours unless limit + DAY, crypto unless GTC/IOC) is refused
+ *    locally by alp_check before any request. Crypto positions ("BTCUSD") are reported in
+ *    order form ("BTC/USD").
  */
 #include <ctype.h>
 #include <errno.h>
@@ -539,6 +546,10 @@ static int64_t get_time(json_t *o, const char *key)
     return ((int64_t)t - off) * 1000 + ms;
 }
 
+/*
+ * Every status Alpaca documents, with its meaning for us. Anything not listed (a status added
+ * later) is BRK_ORDER_OTHER: still open, asked about again, never guessed terminal.
+ */
 static brk_order_status map_status(const char *s)
 {
     static const struct {
@@ -548,15 +559,25 @@ static brk_order_status map_status(const char *s)
         {"new", BRK_ORDER_NEW},
         {"partially_filled", BRK_ORDER_PARTIALLY_FILLED},
         {"filled", BRK_ORDER_FILLED},
+        /* may still receive fills the next trading day: open */
+        {"done_for_day", BRK_ORDER_DONE_FOR_DAY},
         {"canceled", BRK_ORDER_CANCELED},
         {"expired", BRK_ORDER_EXPIRED},
-        {"rejected", BRK_ORDER_REJECTED},
-        {"pending_new", BRK_ORDER_PENDING_NEW},
-        {"accepted", BRK_ORDER_PENDING_NEW},
-        {"accepted_for_bidding", BRK_ORDER_PENDING_NEW},
-        {"pending_cancel", BRK_ORDER_PENDING_CANCEL},
-        {"done_for_day", BRK_ORDER_DONE_FOR_DAY},
+        /* this broker order is over; the order continues as replaced_by */
         {"replaced", BRK_ORDER_REPLACED},
+        {"pending_cancel", BRK_ORDER_PENDING_CANCEL},
+        /* a replace is in flight: the order still works and may fill */
+        {"pending_replace", BRK_ORDER_OTHER},
+        {"accepted", BRK_ORDER_PENDING_NEW},
+        {"pending_new", BRK_ORDER_PENDING_NEW},
+        {"accepted_for_bidding", BRK_ORDER_PENDING_NEW},
+        /* a fill is guaranteed but has not happened yet */
+        {"stopped", BRK_ORDER_OTHER},
+        {"rejected", BRK_ORDER_REJECTED},
+        /* suspended: not eligible for trading now, may resume; calculated: the day's fills are
+         * in, settlement pending. Neither is final. */
+        {"suspended", BRK_ORDER_OTHER},
+        {"calculated", BRK_ORDER_OTHER},
     };
     if (!s)
         return BRK_ORDER_OTHER;
@@ -583,6 +604,10 @@ static bool parse_order(json_t *o, brk_order *out)
     if (sym && !brk_copy(out->symbol, sizeof out->symbol, sym))
         return false;
     out->status = map_status(status);
+    const char *rep = json_string_value(json_object_get(o, "replaced_by"));
+    if (rep &&
+        (!brk_valid_order_id(rep) || !brk_copy(out->replaced_by, sizeof out->replaced_by, rep)))
+        return false;
     const char *side = json_string_value(json_object_get(o, "side"));
     out->side = side && strcmp(side, "sell") == 0 ? BRK_SIDE_SELL : BRK_SIDE_BUY;
     const char *type = json_string_value(json_object_get(o, "type"));
@@ -636,6 +661,7 @@ static brk_rc alp_submit(brk_conn *bc, const brk_order_req *req, brk_order *out,
         json_object_set_new(root, "time_in_force", json_string(brk_tif_name(req->tif))) ||
         (req->type == BRK_TYPE_LIMIT &&
          json_object_set_new(root, "limit_price", json_string(px))) ||
+        (req->extended_hours && json_object_set_new(root, "extended_hours", json_true())) ||
         json_object_set_new(root, "client_order_id", json_string(req->client_order_id))) {
         rc = brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
         goto out;
@@ -707,6 +733,49 @@ out:
     json_decref(resp);
     resp_free(&r);
     return rc;
+}
+
+static brk_rc alp_get_by_id(brk_conn *bc, const char *broker_order_id, brk_order *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    json_t *resp = NULL;
+    char path[32 + BRK_ID_MAX];
+    snprintf(path, sizeof path, "/v2/orders/%s", broker_order_id); /* id charset checked */
+    brk_rc rc = http_call(c, "GET", path, NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    resp = parse_body(&r);
+    if (!parse_order(resp, out) || strcmp(out->broker_order_id, broker_order_id) != 0) {
+        memset(out, 0, sizeof *out);
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status, "GET order: unparseable answer");
+    }
+out:
+    json_decref(resp);
+    resp_free(&r);
+    return rc;
+}
+
+/* Alpaca's documented order rules that it would answer 422 to, refused before any I/O. */
+static brk_rc alp_check(brk_conn *bc, const brk_order_req *req, brk_err *err)
+{
+    (void)bc;
+    if (brk_symbol_is_crypto(req->symbol)) {
+        if (req->tif != BRK_TIF_GTC && req->tif != BRK_TIF_IOC)
+            return brk_err_set(err, BRK_INVALID, 0,
+                               "time_in_force: crypto orders take GTC or IOC only (Alpaca)");
+        if (req->extended_hours)
+            return brk_err_set(err, BRK_INVALID, 0,
+                               "extended_hours: not for crypto, which trades around the clock");
+        return BRK_OK;
+    }
+    if (req->qty % RISK_QTY_SCALE != 0 && req->tif != BRK_TIF_DAY)
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "time_in_force: fractional quantities take DAY only (Alpaca)");
+    if (req->extended_hours && (req->type != BRK_TYPE_LIMIT || req->tif != BRK_TIF_DAY))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "extended_hours: only for limit orders with time_in_force DAY (Alpaca)");
+    return BRK_OK;
 }
 
 static brk_rc alp_list_open(brk_conn *bc, brk_order_list *out, brk_err *err)
@@ -783,11 +852,35 @@ out:
     return rc;
 }
 
+/*
+ * A crypto position's symbol in order form: Alpaca reports "BTCUSD" (asset_class "crypto")
+ * where orders and market data say "BTC/USD". The quote currency is one Alpaca lists pairs in;
+ * a symbol that ends in none of them is kept as it is.
+ */
+static bool position_symbol(json_t *o, const char *sym, char *out, size_t cap)
+{
+    static const char *const quotes[] = {"USDT", "USDC", "USD", "BTC"};
+    const char *cls = json_string_value(json_object_get(o, "asset_class"));
+    size_t n = strlen(sym);
+    if (!cls || strcmp(cls, "crypto") != 0 || strchr(sym, '/'))
+        return brk_copy(out, cap, sym);
+    for (size_t i = 0; i < sizeof quotes / sizeof quotes[0]; i++) {
+        size_t q = strlen(quotes[i]);
+        if (n > q && strcmp(sym + n - q, quotes[i]) == 0) {
+            if (n + 2 > cap)
+                return false;
+            snprintf(out, cap, "%.*s/%s", (int)(n - q), sym, quotes[i]);
+            return true;
+        }
+    }
+    return brk_copy(out, cap, sym);
+}
+
 static bool parse_position(json_t *o, brk_position *p)
 {
     memset(p, 0, sizeof *p);
     const char *sym = json_string_value(json_object_get(o, "symbol"));
-    if (!sym || !brk_copy(p->symbol, sizeof p->symbol, sym))
+    if (!sym || !position_symbol(o, sym, p->symbol, sizeof p->symbol))
         return false;
     if (!get_dec(o, "qty", RISK_QTY_DIGITS, false, true, &p->qty) ||
         !get_dec(o, "avg_entry_price", RISK_PRICE_DIGITS, true, false, &p->avg_entry_price) ||
@@ -1122,20 +1215,29 @@ static bool feed_ok(const char *f)
 }
 
 /*
- * The price in a latest-trade answer {"symbol":"AAPL","trade":{"t":...,"p":187.12,...}}.
- * BRK_OK, BRK_NOT_FOUND ("trade" missing or null: no trade for that symbol) or BRK_UNAVAILABLE
- * (anything else unexpected).
+ * The price and time of a latest-trade answer: stocks {"symbol":"AAPL","trade":{"t":...,"p":...}},
+ * crypto {"trades":{"BTC/USD":{"t":...,"p":...}}}. BRK_OK, BRK_NOT_FOUND (no trade for that
+ * symbol) or BRK_UNAVAILABLE (anything else unexpected, a missing or odd "t" included: a price
+ * whose age cannot be told is never used).
  */
-static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_price *out)
+static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, bool crypto,
+                                 risk_price *out, int64_t *time_ms)
 {
     brk_rc rc = BRK_UNAVAILABLE;
-    json_t *root = parse_body(r);
+    json_t *root = parse_body(r), *tr = NULL;
     if (!json_is_object(root))
         goto out;
-    json_t *sym = json_object_get(root, "symbol");
-    if (sym && (!json_is_string(sym) || strcmp(json_string_value(sym), symbol) != 0))
-        goto out; /* an answer about another symbol */
-    json_t *tr = json_object_get(root, "trade");
+    if (crypto) {
+        json_t *all = json_object_get(root, "trades");
+        if (!json_is_object(all))
+            goto out;
+        tr = json_object_get(all, symbol);
+    } else {
+        json_t *sym = json_object_get(root, "symbol");
+        if (sym && (!json_is_string(sym) || strcmp(json_string_value(sym), symbol) != 0))
+            goto out; /* an answer about another symbol */
+        tr = json_object_get(root, "trade");
+    }
     if (!tr || json_is_null(tr)) {
         rc = BRK_NOT_FOUND;
         goto out;
@@ -1143,11 +1245,16 @@ static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_pri
     json_t *p = json_is_object(tr) ? json_object_get(tr, "p") : NULL;
     if (!json_is_number(p) && !json_is_string(p))
         goto out;
+    if ((*time_ms = get_time(tr, "t")) <= 0)
+        goto out;
     jscan s = {r->body, r->body + r->len};
     const char *tok;
     size_t len;
     bool esc;
-    if (js_member(&s, "trade") != 1 || js_member(&s, "p") != 1)
+    if (crypto ? js_member(&s, "trades") != 1 || js_member(&s, symbol) != 1
+               : js_member(&s, "trade") != 1)
+        goto out;
+    if (js_member(&s, "p") != 1)
         goto out;
     if (json_is_string(p)) {
         char buf[ALP_NUM_MAX + 1];
@@ -1160,29 +1267,36 @@ static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_pri
     } else if (!js_number(&s, &tok, &len) || !num_to_price(tok, len, out)) {
         goto out;
     }
-    if (*out <= 0) {
-        *out = 0;
+    if (*out <= 0)
         goto out;
-    }
     rc = BRK_OK;
 out:
+    if (rc != BRK_OK) {
+        *out = 0;
+        *time_ms = 0;
+    }
     json_decref(root);
     return rc;
 }
 
-static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, brk_err *err)
+static brk_rc alp_last_trade(brk_conn *bc, const char *symbol, risk_price *out, int64_t *time_ms,
+                             brk_err *err)
 {
     alp_conn *c = (alp_conn *)bc;
     alp_resp r = {0};
+    bool crypto = brk_symbol_is_crypto(symbol);
     char esym[3 * BRK_SYMBOL_MAX + 1];
     char path[64 + 3 * BRK_SYMBOL_MAX + ALP_FEED_MAX];
     if (!url_encode(symbol, esym, sizeof esym))
         return brk_err_set(err, BRK_INVALID, 0, "symbol: too long");
-    snprintf(path, sizeof path, "/v2/stocks/%s/trades/latest?feed=%s", esym, c->data_feed);
+    if (crypto) /* crypto has its own endpoint and no feed parameter */
+        snprintf(path, sizeof path, "/v1beta3/crypto/us/latest/trades?symbols=%s", esym);
+    else
+        snprintf(path, sizeof path, "/v2/stocks/%s/trades/latest?feed=%s", esym, c->data_feed);
     brk_rc rc = http_call_at(c, c->data_url, "GET", path, NULL, &r, err);
     if (rc != BRK_OK)
         goto out;
-    rc = parse_latest_trade(&r, symbol, out);
+    rc = parse_latest_trade(&r, symbol, crypto, out, time_ms);
     if (rc == BRK_NOT_FOUND)
         brk_err_set(err, rc, (int)r.status, "GET latest trade: no trade for %s", symbol);
     else if (rc != BRK_OK)
@@ -1191,6 +1305,12 @@ static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, 
 out:
     resp_free(&r);
     return rc;
+}
+
+static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, brk_err *err)
+{
+    int64_t t = 0;
+    return alp_last_trade(bc, symbol, out, &t, err);
 }
 
 bool brk_alpaca_url_ok(const char *url)
@@ -1230,6 +1350,9 @@ static const struct brk_ops alpaca_ops = {
     .positions = alp_positions,
     .destroy = alp_destroy,
     .last_price = alp_last_price,
+    .get_by_broker_order_id = alp_get_by_id,
+    .last_trade = alp_last_trade,
+    .check = alp_check,
 };
 
 brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,
