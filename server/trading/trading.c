@@ -870,6 +870,12 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                    (!o.broker_order_id[0] || strcmp(o.broker_order_id, r->broker_order_id) == 0) &&
                    strcmp(r->replaced_by, r->broker_order_id) != 0;
     bool has_reason = reason && reason[0] && (status_moves || delta > 0);
+    if (delta < 0)
+        /* Never applied (fills only grow), but never silent either: a broker that counts less
+         * than we recorded (e.g. a replacement that restarts its filled_qty) is a drift. */
+        tw_logf(TW_LOG_WARN, "order_report",
+                "order %lld: broker order %s reports less filled than recorded; not applied",
+                (long long)order_id, r->broker_order_id);
     if (delta <= 0 && !status_moves && !follows)
         return STORE_OK; /* nothing new: a repeated or stale report */
     if (delta > 0) {
