@@ -12,6 +12,8 @@
  *  - POST /v2/orders is sent exactly once: a timeout or 5xx there means "outcome unknown"
  *    (BRK_UNAVAILABLE) and the caller reconciles with GET /v2/orders:by_client_order_id. GET
  *    and DELETE are retried on network errors, timeouts, 5xx and 429 with doubling backoff.
+ *    The one exception for POST is a 429: Alpaca did not process it, so it is sent once more
+ *    after X-Ratelimit-Reset. Every request draws on the account's request budget (below).
  *  - Redirects are never followed (they could carry the key headers elsewhere); plain http is
  *    accepted only for loopback hosts (tests).
  *  - Decimal strings become fixed point through risk/money.h: quantities and money exactly;
@@ -33,6 +35,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "brokers/broker_int.h"
 
@@ -74,6 +78,11 @@ typedef struct alp_conn {
     pthread_mutex_t mu;
     CURL *idle[ALP_POOL_MAX];
     size_t n_idle;
+    /* the request budget (see "request budget" below); per_min 0 = none */
+    unsigned char account[SHA256_DIGEST_LENGTH]; /* SHA-256 of the key id */
+    int per_min;
+    bool background;
+    long rate_wait_max_ms;
 } alp_conn;
 
 typedef struct alp_resp {
@@ -81,6 +90,7 @@ typedef struct alp_resp {
     char *body;
     size_t len, cap;
     bool too_big;
+    int64_t reset_unix; /* X-Ratelimit-Reset of the answer, 0 when absent */
 } alp_resp;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -327,6 +337,151 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* ---- request budget
+ * ------------------------------------------------------------------------------
+ *
+ * Alpaca allows about 200 requests per minute per account, submits and cancels included, and
+ * answers 429 beyond. Every conn made for one key id shares one budget in this process (conns
+ * are short-lived: one per call), so polling, marks and the trader's own actions draw from the
+ * same bucket: a token bucket of per_min tokens refilled continuously. A background conn
+ * (reconciler polling, marks) may not take the last quarter of the bucket and never waits: it
+ * gets BRK_RATE_LIMITED, and the trader's submit or cancel finds tokens left. A user call waits
+ * for a token (at most rate_wait_max_ms). A 429 empties the bucket until its X-Ratelimit-Reset,
+ * for every conn of the account. The registry is keyed by the SHA-256 of the key id, so it
+ * never holds the credential itself. Per process: replicas each keep their own budget.
+ */
+
+#define ALP_BUDGETS 64
+#define ALP_TOKEN INT64_C(60000)  /* units per token: per_min tokens per 60000 ms */
+#define ALP_BUDGET_IDLE_MS 120000 /* a bucket unused this long is full again: reusable */
+
+typedef struct alp_budget {
+    unsigned char account[SHA256_DIGEST_LENGTH];
+    bool used;
+    int64_t units;      /* tokens x ALP_TOKEN: one ms refills exactly per_min units */
+    int64_t refill_ms;  /* monotonic time of the last refill */
+    int64_t blocked_ms; /* monotonic: no request before this (a 429's reset) */
+} alp_budget;
+
+static pthread_mutex_t budget_mu = PTHREAD_MUTEX_INITIALIZER;
+static alp_budget budgets[ALP_BUDGETS];
+
+/* Under budget_mu: the account's bucket, refilled to now; a new one starts full. */
+static alp_budget *budget_of(const alp_conn *c, int64_t now)
+{
+    alp_budget *b = NULL, *idle = NULL;
+    for (size_t i = 0; i < ALP_BUDGETS && !b; i++) {
+        if (budgets[i].used && memcmp(budgets[i].account, c->account, sizeof c->account) == 0)
+            b = &budgets[i];
+        else if (!idle && (!budgets[i].used || (now - budgets[i].refill_ms > ALP_BUDGET_IDLE_MS &&
+                                                now >= budgets[i].blocked_ms)))
+            idle = &budgets[i];
+    }
+    if (!b) {
+        if (!idle)
+            return NULL;
+        b = idle;
+        memcpy(b->account, c->account, sizeof b->account);
+        b->used = true;
+        b->units = (int64_t)c->per_min * ALP_TOKEN;
+        b->refill_ms = now;
+        b->blocked_ms = 0;
+    }
+    int64_t cap = (int64_t)c->per_min * ALP_TOKEN;
+    b->units += (now - b->refill_ms) * c->per_min;
+    if (b->units > cap)
+        b->units = cap;
+    b->refill_ms = now;
+    return b;
+}
+
+/* One token for a request, or BRK_RATE_LIMITED (err says why). */
+static brk_rc budget_take(alp_conn *c, const char *method, const char *path, brk_err *err)
+{
+    if (c->per_min <= 0)
+        return BRK_OK;
+    int64_t start = mono_ms();
+    int64_t reserve = c->background ? (int64_t)c->per_min * ALP_TOKEN / 4 : 0;
+    for (;;) {
+        int64_t now = mono_ms(), wait = 0;
+        pthread_mutex_lock(&budget_mu);
+        alp_budget *b = budget_of(c, now);
+        if (!b) {
+            wait = -1; /* every slot busy with another account: do not guess, refuse */
+        } else if (now < b->blocked_ms) {
+            wait = b->blocked_ms - now;
+        } else if (b->units >= ALP_TOKEN + reserve) {
+            b->units -= ALP_TOKEN;
+        } else {
+            wait = (ALP_TOKEN + reserve - b->units) / c->per_min + 1;
+        }
+        pthread_mutex_unlock(&budget_mu);
+        if (wait == 0)
+            return BRK_OK;
+        if (wait < 0)
+            return brk_err_set(err, BRK_RATE_LIMITED, 0, "%s %s: request budget unavailable",
+                               method, path);
+        if (c->background)
+            return brk_err_set(err, BRK_RATE_LIMITED, 0,
+                               "%s %s: request budget kept for the trader's own actions", method,
+                               path);
+        if (now + wait - start > c->rate_wait_max_ms)
+            return brk_err_set(err, BRK_RATE_LIMITED, 0,
+                               "%s %s: request budget exhausted (next request in %lld ms)", method,
+                               path, (long long)wait);
+        sleep_ms((long)wait);
+    }
+}
+
+/* A 429: nobody of this account asks again before until_ms (monotonic). */
+static void budget_block(const alp_conn *c, int64_t until_ms)
+{
+    if (c->per_min <= 0)
+        return;
+    pthread_mutex_lock(&budget_mu);
+    alp_budget *b = budget_of(c, mono_ms());
+    if (b) {
+        b->units = 0;
+        if (until_ms > b->blocked_ms)
+            b->blocked_ms = until_ms;
+    }
+    pthread_mutex_unlock(&budget_mu);
+}
+
+/* "X-Ratelimit-Reset: 1767364260" (Unix seconds), any case. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    alp_resp *r = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "x-ratelimit-reset:";
+    size_t nl = sizeof name - 1;
+    if (n > nl && n < 64 && strncasecmp(ptr, name, nl) == 0) {
+        char buf[64];
+        memcpy(buf, ptr + nl, n - nl);
+        buf[n - nl] = '\0';
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(buf, &end, 10);
+        while (end && (*end == ' ' || *end == '\r' || *end == '\n'))
+            end++;
+        if (!errno && end && *end == '\0' && v > 0)
+            r->reset_unix = v;
+    }
+    return n;
+}
+
+/* How long to wait after a 429: until its reset (never before 0), else the backoff. */
+static int64_t wait_after_429(const alp_resp *r, long backoff)
+{
+    if (r->reset_unix <= 0)
+        return backoff;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t w = r->reset_unix * 1000 - now;
+    return w > 0 ? w : 0;
+}
+
 /* One exchange. Returns the curl code; r->status holds the HTTP status when CURLE_OK. */
 static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *url,
                           const char *body, alp_resp *r)
@@ -343,6 +498,8 @@ static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *
     SETOPT(CURLOPT_USERAGENT, "tradewink-core/1");
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, r);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, r);
     SETOPT(CURLOPT_HTTPHEADER, body ? c->hdr_post : c->hdr_get);
     if (c->interface)
         SETOPT(CURLOPT_INTERFACE, c->interface);
@@ -365,14 +522,15 @@ static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *
 
 /*
  * Sends method path (path includes any query; our own ASCII only) and maps the outcome.
- * idempotent requests are retried; POST never is. On BRK_OK r holds a 2xx body (caller frees
- * with resp_free in every case).
+ * idempotent requests are retried; POST only after a 429 (Alpaca did not process it), once,
+ * after X-Ratelimit-Reset. Every attempt takes a token of the account's request budget. On
+ * BRK_OK r holds a 2xx body (caller frees with resp_free in every case).
  */
 static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, const char *path,
                            const char *body, alp_resp *r, brk_err *err)
 {
     bool idempotent = body == NULL;
-    int attempts = idempotent ? c->max_attempts : 1;
+    int attempts = idempotent ? c->max_attempts : 2;
     long backoff = c->backoff_ms;
     size_t ul = strlen(base) + strlen(path) + 1;
     char *url = malloc(ul);
@@ -382,6 +540,8 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
     brk_rc rc = BRK_INTERNAL;
     for (int attempt = 1; attempt <= attempts; attempt++) {
         resp_free(r);
+        if ((rc = budget_take(c, method, path, err)) != BRK_OK)
+            break;
         CURL *h = handle_get(c);
         if (!h) {
             rc = brk_err_set(err, BRK_INTERNAL, 0, "curl: cannot create handle");
@@ -392,6 +552,7 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
         long ms = (long)(mono_ms() - t0);
         handle_put(c, h);
         bool retry = false;
+        int64_t wait = backoff;
         if (cc != CURLE_OK) {
             brk_logf(c->log, c->log_ctx, BRK_LOG_WARN,
                      "alpaca: %s %s failed: %s (%ld ms, attempt %d/%d)", method, path,
@@ -422,9 +583,14 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
                 rc = brk_err_set(err, BRK_NOT_FOUND, (int)st, "%s %s: not found (HTTP 404)", method,
                                  path);
             } else if (st == 429) {
-                rc = brk_err_set(err, BRK_RATE_LIMITED, (int)st, "%s %s: rate limited (HTTP 429)",
-                                 method, path);
-                retry = true;
+                wait = wait_after_429(r, backoff);
+                budget_block(c, mono_ms() + wait);
+                rc = brk_err_set(err, BRK_RATE_LIMITED, (int)st,
+                                 "%s %s: rate limited (HTTP 429), reset in %lld ms", method, path,
+                                 (long long)wait);
+                /* Not processed by Alpaca, so even a POST may go again; a background conn
+                 * leaves the budget to the trader instead of waiting. */
+                retry = !c->background && wait <= c->rate_wait_max_ms;
             } else if (st == 400) {
                 rc = brk_err_set(err, BRK_INVALID, (int)st, "%s %s: bad request (HTTP 400)", method,
                                  path);
@@ -438,9 +604,12 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
                 retry = st >= 500;
             }
         }
+        if (!idempotent && !(cc == CURLE_OK && r->status == 429))
+            retry = false; /* a POST is sent once unless Alpaca refused it unprocessed */
         if (!retry || attempt == attempts)
             break;
-        sleep_ms(backoff);
+        if (c->per_min <= 0 || !(cc == CURLE_OK && r->status == 429))
+            sleep_ms((long)wait); /* with a budget, budget_take waits for the reset */
         backoff *= 2;
     }
     free(url);
@@ -1383,7 +1552,8 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
         return brk_err_set(err, BRK_INVALID, 0,
                            "alpaca: data_feed must be 1..16 chars of [a-z0-9_]");
     if (cfg->connect_timeout_ms < 0 || cfg->timeout_ms < 0 || cfg->max_attempts < 0 ||
-        cfg->max_attempts > 10 || cfg->backoff_ms < 0)
+        cfg->max_attempts > 10 || cfg->backoff_ms < 0 || cfg->requests_per_min < 0 ||
+        cfg->rate_wait_max_ms < 0)
         return brk_err_set(err, BRK_INVALID, 0, "alpaca: negative or excessive timeouts/retries");
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
@@ -1416,6 +1586,10 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
     c->max_attempts = cfg->max_attempts ? cfg->max_attempts : 3;
     c->backoff_ms = cfg->backoff_ms ? cfg->backoff_ms : 200;
+    c->per_min = cfg->requests_per_min;
+    c->background = cfg->background;
+    c->rate_wait_max_ms = cfg->rate_wait_max_ms ? cfg->rate_wait_max_ms : 10000;
+    SHA256((const unsigned char *)key_id, key_id_len, c->account);
     c->log = cfg->log;
     c->log_ctx = cfg->log_ctx;
 

@@ -488,6 +488,14 @@ typedef struct brk_alpaca_config {
                               base_url (https://, or http:// to loopback only) */
     const char *data_feed; /* "feed" of the latest-trade request: 1..16 chars of [a-z0-9_];
                               NULL -> BRK_ALPACA_DATA_FEED ("iex", free plans) */
+    /* Request budget per account (key id), shared by every conn of that key in the process:
+     * requests_per_min tokens (0 = no budget). A background conn (polling, marks) never takes
+     * the last quarter and never waits (BRK_RATE_LIMITED); a user conn waits for a token, and
+     * after a 429 until X-Ratelimit-Reset, at most rate_wait_max_ms (0 -> 10000). A 429 on
+     * POST /v2/orders (not processed by Alpaca) is sent again once after the reset. */
+    int requests_per_min;
+    bool background;
+    long rate_wait_max_ms;
 } brk_alpaca_config;
 
 /*
@@ -502,7 +510,8 @@ bool brk_alpaca_feed_ok(const char *feed);
  * A conn that signs every request with this user's key. key_id/secret are copied into
  * conn-owned memory (the caller's buffers are not kept), never logged, never put into an error
  * message, and wiped with OPENSSL_cleanse when the conn is destroyed. Config strings are
- * copied. POST /v2/orders is never retried; GET and DELETE are retried with backoff.
+ * copied. POST /v2/orders is never retried except once after a 429 (not processed by Alpaca),
+ * at its X-Ratelimit-Reset; GET and DELETE are retried with backoff (after a 429: at the reset).
  * brk_last_price asks the Market Data API v2 (GET {data_url}/v2/stocks/{symbol}/trades/latest
  * ?feed={data_feed}; for a crypto pair GET {data_url}/v1beta3/crypto/us/latest/trades
  * ?symbols={pair}) with the same key headers and reads the trade's "p" from the raw JSON

@@ -52,6 +52,8 @@ struct stub {
     char trades[MAX_TRADES][3][64]; /* symbol, raw JSON of "p", "t" ("" = now) */
     int ntrades;
     char *positions; /* NULL = POSITIONS */
+    int rl_limit, rl_window_ms, rl_count, rl_refused;
+    int64_t rl_start_ms; /* Unix ms */
 };
 
 typedef struct upload {
@@ -175,6 +177,44 @@ static bool trade_of(stub *s, const char *sym, const char **px, char *t, size_t 
     return false;
 }
 
+static int64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under mu: true when this request is over the limit (then answered 429 with Alpaca's
+ * X-RateLimit-* headers; the reset is the window's end in Unix seconds, rounded up). */
+static bool over_limit(stub *s, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    if (s->rl_limit <= 0)
+        return false;
+    int64_t now = unix_ms();
+    if (now >= s->rl_start_ms + s->rl_window_ms) {
+        s->rl_start_ms = now;
+        s->rl_count = 0;
+    }
+    if (s->rl_count < s->rl_limit) {
+        s->rl_count++;
+        return false;
+    }
+    s->rl_refused++;
+    static const char body[] = "{\"code\":42910000,\"message\":\"rate limit exceeded\"}";
+    char v[32];
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+                                                             MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    snprintf(v, sizeof v, "%d", s->rl_limit);
+    MHD_add_response_header(r, "X-RateLimit-Limit", v);
+    MHD_add_response_header(r, "X-RateLimit-Remaining", "0");
+    snprintf(v, sizeof v, "%lld", (long long)((s->rl_start_ms + s->rl_window_ms + 999) / 1000));
+    MHD_add_response_header(r, "X-RateLimit-Reset", v);
+    *ret = MHD_queue_response(c, 429, r);
+    MHD_destroy_response(r);
+    return true;
+}
+
 /* Alpaca's terminal order states: a DELETE of such an order answers 422. */
 static bool terminal(const char *st)
 {
@@ -255,6 +295,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             authed = true;
     if (!authed) {
         ret = reply(c, 401, "{\"code\":40110000,\"message\":\"request is not authorized\"}");
+    } else if (over_limit(s, c, &ret)) {
+        /* answered 429 */
     } else if (strcmp(method, "POST") == 0 && strcmp(url, "/v2/orders") == 0) {
         json_t *j = u->buf ? json_loads(u->buf, 0, NULL) : NULL;
         const char *why = check_order_body(j);
@@ -445,6 +487,24 @@ void stub_set_trade_at(stub *s, const char *symbol, const char *price_json, cons
 void stub_set_trade(stub *s, const char *symbol, const char *price_json)
 {
     stub_set_trade_at(s, symbol, price_json, NULL);
+}
+
+void stub_rate_limit(stub *s, int limit, int window_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    s->rl_limit = limit;
+    s->rl_window_ms = window_ms > 0 ? window_ms : 60000;
+    s->rl_count = 0;
+    s->rl_start_ms = unix_ms();
+    pthread_mutex_unlock(&s->mu);
+}
+
+int stub_rate_limited(stub *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->rl_refused;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 void stub_set_positions(stub *s, const char *json)

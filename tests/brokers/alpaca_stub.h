@@ -47,6 +47,13 @@ void stub_set_trade(stub *s, const char *symbol, const char *price_json);
  * GET /v1beta3/crypto/us/latest/trades?symbols=BTC/USD ({"trades":{}} when never set).
  */
 void stub_set_trade_at(stub *s, const char *symbol, const char *price_json, const char *time);
+/*
+ * Alpaca's rate limit: at most limit authorised requests per window (Alpaca: 200 per 60000 ms);
+ * beyond, 429 with X-RateLimit-Limit, X-RateLimit-Remaining: 0 and X-RateLimit-Reset (the
+ * window's end, Unix seconds). limit 0 = off (the default). stub_rate_limited: 429s answered.
+ */
+void stub_rate_limit(stub *s, int limit, int window_ms);
+int stub_rate_limited(stub *s);
 /* What GET /v2/positions answers (a JSON array, copied); NULL = the built-in two positions. */
 void stub_set_positions(stub *s, const char *json);
 /*

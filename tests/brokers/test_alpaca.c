@@ -360,7 +360,8 @@ static void submit_http_errors_map_to_results_and_post_is_sent_once(void **state
         {"401 is auth", 401, "{\"code\":40110000,\"message\":\"request is not authorized\"}",
          BRK_AUTH, "credentials refused"},
         {"404", 404, NULL, BRK_NOT_FOUND, "not found"},
-        {"429 rate limited", 429, NULL, BRK_RATE_LIMITED, "rate limited"},
+        /* 429: not processed by Alpaca, sent again after the reset; see
+         * submit_answered_429_is_sent_again_after_the_reset */
         {"400 invalid", 400, NULL, BRK_INVALID, "bad request"},
         {"500 unknown outcome", 500, NULL, BRK_UNAVAILABLE, "unavailable"},
         {"502", 502, NULL, BRK_UNAVAILABLE, "unavailable"},
@@ -1198,6 +1199,132 @@ static void crypto_positions_come_back_in_order_form(void **state)
     assert_false(brk_symbol_same("BRK.B", "BRKB"));
 }
 
+/* ---- issue 23: the per-account request budget and 429 ---------------------------------------- */
+
+/* A conn of its own key (the budget is per key id and process-wide: each test uses a new one). */
+static brk_conn *budget_conn(fx *f, const char *key, int per_min, bool background, long wait_max)
+{
+    stub_add_key(f->s, key, "sEcReT-budget-0123456789");
+    brk_alpaca_config c = cfg_for(f);
+    c.requests_per_min = per_min;
+    c.background = background;
+    c.rate_wait_max_ms = wait_max;
+    return connect_as(&c, key, "sEcReT-budget-0123456789");
+}
+
+static void background_polling_leaves_the_last_quarter_to_the_trader(void **state)
+{
+    fx *f = *state;
+    brk_conn *bg = budget_conn(f, "PKBUDGET0000000001", 8, true, 100);
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000001", 8, false, 100);
+    int64_t t0 = now_ms();
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 10; i++) {
+        brk_account a;
+        brk_err err = {0};
+        brk_rc rc = brk_account_get(bg, &a, &err);
+        ok += rc == BRK_OK;
+        if (rc == BRK_RATE_LIMITED) {
+            limited++;
+            assert_non_null(strstr(err.message, "trader's own actions"));
+        }
+        brk_err_clear(&err);
+    }
+    assert_int_equal(ok, 6); /* 8 per minute, a quarter kept for the trader */
+    assert_int_equal(limited, 4);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 6);
+    assert_true(now_ms() - t0 < 1000); /* background never waits */
+    /* The trader's own submits still go through. */
+    for (int i = 0; i < 2; i++) {
+        char coid[16];
+        snprintf(coid, sizeof coid, "bud-%d", i);
+        brk_order_req r = limit_req(coid);
+        brk_order o;
+        assert_int_equal(brk_submit(user, &r, &o, NULL), BRK_OK);
+    }
+    /* Now the budget is spent: the next token is 7.5 s away, more than this conn waits. */
+    brk_order_req r = limit_req("bud-x");
+    brk_order o;
+    brk_err err = {0};
+    assert_int_equal(brk_submit(user, &r, &o, &err), BRK_RATE_LIMITED);
+    assert_non_null(strstr(err.message, "budget exhausted"));
+    brk_err_clear(&err);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 2);
+    brk_conn_destroy(bg);
+    brk_conn_destroy(user);
+}
+
+static void a_429_waits_until_x_ratelimit_reset_then_retries(void **state)
+{
+    fx *f = *state;
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000002", 190, false, 5000);
+    stub_rate_limit(f->s, 2, 1000);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 3; i++) {
+        brk_account a;
+        brk_err err = {0};
+        if (brk_account_get(user, &a, &err) != BRK_OK)
+            fail_msg("GET %d: %s", i, err.message ? err.message : "");
+        brk_err_clear(&err);
+    }
+    assert_int_equal(stub_rate_limited(f->s), 1); /* the 3rd was refused once, then waited */
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 4);
+    assert_true(now_ms() - t0 < 3000);
+    brk_conn_destroy(user);
+}
+
+static void submit_answered_429_is_sent_again_after_the_reset(void **state)
+{
+    fx *f = *state;
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000003", 190, false, 5000);
+    stub_rate_limit(f->s, 1, 1000);
+    brk_account a;
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK); /* the window's only request */
+    brk_order_req r = limit_req("r429-1");
+    brk_order o;
+    brk_err err = {0};
+    brk_rc rc = brk_submit(user, &r, &o, &err);
+    if (rc != BRK_OK)
+        fail_msg("submit: %s %s", brk_rc_name(rc), err.message ? err.message : "");
+    brk_err_clear(&err);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 2); /* 429, then taken */
+    assert_int_equal(stub_rate_limited(f->s), 1);
+    brk_order g;
+    assert_int_equal(brk_get_by_client_order_id(user, "r429-1", &g, NULL), BRK_OK);
+    assert_string_equal(g.broker_order_id, o.broker_order_id);
+    /* Without a budget the adapter honours the reset too. */
+    stub_rate_limit(f->s, 1, 1000);
+    assert_int_equal(brk_account_get(f->a, &a, NULL), BRK_OK);
+    r = limit_req("r429-2");
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 4);
+    brk_conn_destroy(user);
+}
+
+static void background_does_not_wait_on_429_and_the_block_is_shared(void **state)
+{
+    fx *f = *state;
+    brk_conn *bg = budget_conn(f, "PKBUDGET0000000004", 190, true, 5000);
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000004", 190, false, 5000);
+    stub_rate_limit(f->s, 1, 1000);
+    brk_account a;
+    assert_int_equal(brk_account_get(bg, &a, NULL), BRK_OK);
+    int64_t t0 = now_ms();
+    brk_err err = {0};
+    assert_int_equal(brk_account_get(bg, &a, &err), BRK_RATE_LIMITED);
+    assert_int_equal(err.http_status, 429);
+    assert_non_null(strstr(err.message, "rate limited (HTTP 429)"));
+    brk_err_clear(&err);
+    assert_true(now_ms() - t0 < 500);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 2);
+    /* The trader's call waits for the reset the background call learned, then goes once. */
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK);
+    assert_int_equal(stub_rate_limited(f->s), 1);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 3);
+    brk_conn_destroy(bg);
+    brk_conn_destroy(user);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1236,6 +1363,10 @@ int main(void)
         T(alpaca_rules_are_refused_locally_before_any_request),
         T(last_trade_reports_the_trade_time_for_stocks_and_crypto),
         T(crypto_positions_come_back_in_order_form),
+        T(background_polling_leaves_the_last_quarter_to_the_trader),
+        T(a_429_waits_until_x_ratelimit_reset_then_retries),
+        T(submit_answered_429_is_sent_again_after_the_reset),
+        T(background_does_not_wait_on_429_and_the_block_is_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
