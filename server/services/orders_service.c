@@ -343,10 +343,17 @@ static void send_to_broker(tw_call *c, trading *t, store_conn *conn, int64_t uid
     (void)conn;
     if (rc == BRK_OK) {
         trading_apply_report(t, uid, o->id, &ans, "broker");
-    } else if (rc == BRK_REJECTED || rc == BRK_INVALID || rc == BRK_AUTH) {
+    } else if (rc == BRK_REJECTED || rc == BRK_INVALID || rc == BRK_AUTH ||
+               rc == BRK_RATE_LIMITED) {
+        /* RATE_LIMITED: our budget or Alpaca's 429 (also after waiting for its reset and
+         * sending once more): nothing was placed, and the trader is told so, not left
+         * waiting for a silent REJECTED from the reconciler. */
         memset(&ans, 0, sizeof(ans));
         ans.status = BRK_ORDER_REJECTED;
-        const char *why = err.message ? err.message : brk_rc_name(rc);
+        const char *why = rc == BRK_RATE_LIMITED
+                              ? "broker request limit reached; nothing was placed, submit again"
+                          : err.message ? err.message
+                                        : brk_rc_name(rc);
         tw_logf(TW_LOG_INFO, "broker_reject", "order %lld: %s: %s", (long long)o->id,
                 brk_rc_name(rc), why);
         trading_apply_report_why(t, uid, o->id, &ans, "broker", why);
@@ -726,7 +733,9 @@ static tw_status cancel_at_broker(tw_call *c, trading *t, brk_conn *bc, int64_t 
     } else {
         tw_logf(TW_LOG_WARN, "broker_cancel", "order %lld: %s: %s", (long long)o->id,
                 brk_rc_name(cancel_rc), err.message ? err.message : "");
-        st = tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+        st = tw_err(TW_UNAVAILABLE, cancel_rc == BRK_RATE_LIMITED
+                                        ? "broker request limit reached, retry the cancel shortly"
+                                        : "broker unavailable, retry later");
     }
     brk_err_clear(&err);
     return st;

@@ -195,8 +195,10 @@ static void brk_log(void *ctx, brk_log_level level, const char *msg)
             "broker", "%s", msg);
 }
 
-tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
-                         brk_conn **out)
+/* background: the reconciler's polling and the marks, which leave the last quarter of the
+ * account's request budget to the trader's own calls and never wait for it. */
+static tw_status broker_conn(trading *t, store_conn *conn, int64_t user_id,
+                             const store_broker_key *key, bool background, brk_conn **out)
 {
     char uid[32];
     snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
@@ -226,7 +228,9 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
                             .interface = t->cfg->alpaca_interface,
                             .log = brk_log,
                             .data_url = t->cfg->alpaca_data_url,
-                            .data_feed = t->cfg->alpaca_data_feed};
+                            .data_feed = t->cfg->alpaca_data_feed,
+                            .requests_per_min = t->cfg->alpaca_requests_per_min,
+                            .background = background};
     brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
                                    n - (size_t)(nl - p) - 1, out, NULL);
     vault_secret_destroy(cred);
@@ -267,6 +271,12 @@ static bool trade_fresh(const trading *t, const char *symbol, int64_t trade_ms, 
                  symbol, (long long)(age_ms / 1000), t->cfg->ref_price_max_age_s,
                  brk_symbol_is_crypto(symbol) || open ? "" : " and before the latest session");
     return false;
+}
+
+tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
+                         brk_conn **out)
+{
+    return broker_conn(t, conn, user_id, key, false, out);
 }
 
 tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out,
@@ -321,7 +331,7 @@ void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
     *out = NULL;
     *n = 0;
     brk_conn *bc = NULL;
-    if (trading_broker(t, conn, user_id, key, &bc).code != TW_OK)
+    if (broker_conn(t, conn, user_id, key, true, &bc).code != TW_OK)
         return;
     brk_position_list l = {0};
     brk_rc rc = brk_positions(bc, &l, NULL);
@@ -1088,7 +1098,7 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
         kp = &key;
     }
     brk_conn *bc = NULL;
-    if (trading_broker(t, conn, o->user_id, kp, &bc).code != TW_OK)
+    if (broker_conn(t, conn, o->user_id, kp, true, &bc).code != TW_OK)
         return;
     brk_order r;
     brk_rc rc =

@@ -233,6 +233,7 @@ class AlpacaStub:
         self.positions = []  # what GET /v2/positions answers (Alpaca position objects)
         self.trade_times = {}
         self.fill_on_cancel = set()
+        self.post_429 = 0  # the next N POSTs answer 429 with X-RateLimit-Reset = now + 1 s
         self.deletes = []  # broker order ids of DELETE requests, in order
         stub = self
 
@@ -242,10 +243,12 @@ class AlpacaStub:
             def log_message(self, *a):
                 pass
 
-            def _reply(self, code, obj):
+            def _reply(self, code, obj, headers=()):
                 body = json.dumps(obj).encode()
                 try:
                     self.send_response(code)
+                    for k, v in headers:
+                        self.send_header(k, v)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
@@ -381,6 +384,15 @@ class AlpacaStub:
                 coid = req.get("client_order_id", "")
                 with stub.lock:
                     stub.posts[coid] = stub.posts.get(coid, 0) + 1
+                    limited = stub.post_429 > 0
+                    stub.post_429 -= 1 if limited else 0
+                if limited:  # Alpaca's rate limit: not processed, come back at the reset
+                    reset = str(int(time.time()) + 1)
+                    return self._reply(429, {"code": 42910000, "message": "rate limit exceeded"},
+                                       [("X-RateLimit-Limit", "200"),
+                                        ("X-RateLimit-Remaining", "0"),
+                                        ("X-RateLimit-Reset", reset)])
+                with stub.lock:
                     plan = stub.plan_by_symbol.get(req.get("symbol"))
                     if plan is None:
                         plan = stub.post_plan.pop(0) if stub.post_plan else ("ok", 0)

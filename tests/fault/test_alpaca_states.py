@@ -15,7 +15,9 @@ AlpacaStub in this process, one user with a stored paper key:
 - Alpaca's documented order rules are refused locally with INVALID_ARGUMENT naming the field,
   nothing sent: fractional GTC, crypto DAY;
 - a crypto pair is priced from the crypto endpoint and the broker's BTCUSD position marks our
-  BTC/USD position.
+  BTC/USD position;
+- a submit answered 429 is sent again after X-Ratelimit-Reset; still limited, it is REJECTED
+  at once with a status_message saying nothing was placed (never a silent reject).
 """
 
 import json
@@ -128,6 +130,21 @@ class AlpacaStatesTest(unittest.TestCase):
         pos = {p.symbol: p for p in
                self.api.call("Orders", "ListPositions", token=self.tok).positions}
         self.assertEqual(Decimal(pos["AAPL"].qty), Decimal("9"))
+
+    def test_submit_answered_429_is_retried_after_the_reset_never_silently_rejected(self):
+        self.stub.post_429 = 1
+        t0 = time.monotonic()
+        o = submit(self.api, self.tok, "st-429", symbol="AAPL", qty="1", limit="100.00")
+        self.assertEqual(status_name(o.status), "ACCEPTED", str(o))
+        self.assertEqual(self.stub.posts["tw-" + o.id], 2)  # 429, then taken
+        self.assertLess(time.monotonic() - t0, 8)
+        # Still limited after the reset: REJECTED at once, saying nothing was placed.
+        self.stub.post_429 = 2
+        r = submit(self.api, self.tok, "st-429b", symbol="AAPL", qty="2", limit="100.00")
+        self.assertEqual(status_name(r.status), "REJECTED", str(r))
+        self.assertIn("nothing was placed", r.status_message)
+        self.assertEqual(self.stub.posts["tw-" + r.id], 2)
+        self.assertNotIn("tw-" + r.id, self.stub.orders)
 
     def test_stale_reference_price_is_refused(self):
         self.stub.trade_times["AAPL"] = time.strftime(
