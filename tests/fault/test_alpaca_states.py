@@ -52,8 +52,11 @@ class AlpacaStatesTest(unittest.TestCase):
 
     def tearDown(self):
         self.api.close()
-        self.srv.cleanup()
-        self.stub.stop()
+        try:
+            self.srv.stop_and_check(self)  # exit 0, no sanitizer report (asan build)
+        finally:
+            self.srv.cleanup()
+            self.stub.stop()
 
     def get(self, oid):
         return self.api.call("Orders", "GetOrder", token=self.tok, order_id=oid).order
