@@ -12,6 +12,8 @@
  *  - POST /v2/orders is sent exactly once: a timeout or 5xx there means "outcome unknown"
  *    (BRK_UNAVAILABLE) and the caller reconciles with GET /v2/orders:by_client_order_id. GET
  *    and DELETE are retried on network errors, timeouts, 5xx and 429 with doubling backoff.
+ *    The one exception for POST is a 429: Alpaca did not process it, so it is sent once more
+ *    after X-Ratelimit-Reset. Every request draws on the account's request budget (below).
  *  - Redirects are never followed (they could carry the key headers elsewhere); plain http is
  *    accepted only for loopback hosts (tests).
  *  - Decimal strings become fixed point through risk/money.h: quantities and money exactly;
@@ -21,11 +23,19 @@
  *  - Last trade prices come from the Market Data API v2 (a second base URL, same key headers).
  *    Its price is a JSON number: jansson checks the document's shape, but the digits are taken
  *    from the raw number token by a small strict scanner and converted with the decimal
- *    helpers, so no price ever passes through a double.
+ *    helpers, so no price ever passes through a double. Crypto pairs ("BTC/USD") have their own
+ *    endpoint (/v1beta3/crypto/us/latest/trades). Every price comes with its trade time "t":
+ *    a price whose age cannot be told is refused, so the server can refuse a stale one.
+ *  - Order states: every documented status is mapped (map_status); "replaced" carries
+ *    replaced_by, read by GET /v2/orders/{id}. What Alpaca documents it refuses (fractional
+ *    qty unless DAY, extended hours unless limit + DAY, crypto unless GTC/IOC) is refused
+ *    locally by alp_check before any request. Crypto positions ("BTCUSD") are reported in
+ *    order form ("BTC/USD").
  */
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +44,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "brokers/broker_int.h"
 
@@ -67,6 +78,11 @@ typedef struct alp_conn {
     pthread_mutex_t mu;
     CURL *idle[ALP_POOL_MAX];
     size_t n_idle;
+    /* the request budget (see "request budget" below); per_min 0 = none */
+    unsigned char account[SHA256_DIGEST_LENGTH]; /* SHA-256 of the key id */
+    int per_min;
+    bool background;
+    long rate_wait_max_ms;
 } alp_conn;
 
 typedef struct alp_resp {
@@ -74,6 +90,7 @@ typedef struct alp_resp {
     char *body;
     size_t len, cap;
     bool too_big;
+    int64_t reset_unix; /* X-Ratelimit-Reset of the answer, 0 when absent */
 } alp_resp;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -320,6 +337,151 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* ---- request budget
+ * ------------------------------------------------------------------------------
+ *
+ * Alpaca allows about 200 requests per minute per account, submits and cancels included, and
+ * answers 429 beyond. Every conn made for one key id shares one budget in this process (conns
+ * are short-lived: one per call), so polling, marks and the trader's own actions draw from the
+ * same bucket: a token bucket of per_min tokens refilled continuously. A background conn
+ * (reconciler polling, marks) may not take the last quarter of the bucket and never waits: it
+ * gets BRK_RATE_LIMITED, and the trader's submit or cancel finds tokens left. A user call waits
+ * for a token (at most rate_wait_max_ms). A 429 empties the bucket until its X-Ratelimit-Reset,
+ * for every conn of the account. The registry is keyed by the SHA-256 of the key id, so it
+ * never holds the credential itself. Per process: replicas each keep their own budget.
+ */
+
+#define ALP_BUDGETS 64
+#define ALP_TOKEN INT64_C(60000)  /* units per token: per_min tokens per 60000 ms */
+#define ALP_BUDGET_IDLE_MS 120000 /* a bucket unused this long is full again: reusable */
+
+typedef struct alp_budget {
+    unsigned char account[SHA256_DIGEST_LENGTH];
+    bool used;
+    int64_t units;      /* tokens x ALP_TOKEN: one ms refills exactly per_min units */
+    int64_t refill_ms;  /* monotonic time of the last refill */
+    int64_t blocked_ms; /* monotonic: no request before this (a 429's reset) */
+} alp_budget;
+
+static pthread_mutex_t budget_mu = PTHREAD_MUTEX_INITIALIZER;
+static alp_budget budgets[ALP_BUDGETS];
+
+/* Under budget_mu: the account's bucket, refilled to now; a new one starts full. */
+static alp_budget *budget_of(const alp_conn *c, int64_t now)
+{
+    alp_budget *b = NULL, *idle = NULL;
+    for (size_t i = 0; i < ALP_BUDGETS && !b; i++) {
+        if (budgets[i].used && memcmp(budgets[i].account, c->account, sizeof c->account) == 0)
+            b = &budgets[i];
+        else if (!idle && (!budgets[i].used || (now - budgets[i].refill_ms > ALP_BUDGET_IDLE_MS &&
+                                                now >= budgets[i].blocked_ms)))
+            idle = &budgets[i];
+    }
+    if (!b) {
+        if (!idle)
+            return NULL;
+        b = idle;
+        memcpy(b->account, c->account, sizeof b->account);
+        b->used = true;
+        b->units = (int64_t)c->per_min * ALP_TOKEN;
+        b->refill_ms = now;
+        b->blocked_ms = 0;
+    }
+    int64_t cap = (int64_t)c->per_min * ALP_TOKEN;
+    b->units += (now - b->refill_ms) * c->per_min;
+    if (b->units > cap)
+        b->units = cap;
+    b->refill_ms = now;
+    return b;
+}
+
+/* One token for a request, or BRK_RATE_LIMITED (err says why). */
+static brk_rc budget_take(alp_conn *c, const char *method, const char *path, brk_err *err)
+{
+    if (c->per_min <= 0)
+        return BRK_OK;
+    int64_t start = mono_ms();
+    int64_t reserve = c->background ? (int64_t)c->per_min * ALP_TOKEN / 4 : 0;
+    for (;;) {
+        int64_t now = mono_ms(), wait = 0;
+        pthread_mutex_lock(&budget_mu);
+        alp_budget *b = budget_of(c, now);
+        if (!b) {
+            wait = -1; /* every slot busy with another account: do not guess, refuse */
+        } else if (now < b->blocked_ms) {
+            wait = b->blocked_ms - now;
+        } else if (b->units >= ALP_TOKEN + reserve) {
+            b->units -= ALP_TOKEN;
+        } else {
+            wait = (ALP_TOKEN + reserve - b->units) / c->per_min + 1;
+        }
+        pthread_mutex_unlock(&budget_mu);
+        if (wait == 0)
+            return BRK_OK;
+        if (wait < 0)
+            return brk_err_set(err, BRK_RATE_LIMITED, 0, "%s %s: request budget unavailable",
+                               method, path);
+        if (c->background)
+            return brk_err_set(err, BRK_RATE_LIMITED, 0,
+                               "%s %s: request budget kept for the trader's own actions", method,
+                               path);
+        if (now + wait - start > c->rate_wait_max_ms)
+            return brk_err_set(err, BRK_RATE_LIMITED, 0,
+                               "%s %s: request budget exhausted (next request in %lld ms)", method,
+                               path, (long long)wait);
+        sleep_ms((long)wait);
+    }
+}
+
+/* A 429: nobody of this account asks again before until_ms (monotonic). */
+static void budget_block(const alp_conn *c, int64_t until_ms)
+{
+    if (c->per_min <= 0)
+        return;
+    pthread_mutex_lock(&budget_mu);
+    alp_budget *b = budget_of(c, mono_ms());
+    if (b) {
+        b->units = 0;
+        if (until_ms > b->blocked_ms)
+            b->blocked_ms = until_ms;
+    }
+    pthread_mutex_unlock(&budget_mu);
+}
+
+/* "X-Ratelimit-Reset: 1767364260" (Unix seconds), any case. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    alp_resp *r = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "x-ratelimit-reset:";
+    size_t nl = sizeof name - 1;
+    if (n > nl && n < 64 && strncasecmp(ptr, name, nl) == 0) {
+        char buf[64];
+        memcpy(buf, ptr + nl, n - nl);
+        buf[n - nl] = '\0';
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(buf, &end, 10);
+        while (end && (*end == ' ' || *end == '\r' || *end == '\n'))
+            end++;
+        if (!errno && end && *end == '\0' && v > 0)
+            r->reset_unix = v;
+    }
+    return n;
+}
+
+/* How long to wait after a 429: until its reset (never before 0), else the backoff. */
+static int64_t wait_after_429(const alp_resp *r, long backoff)
+{
+    if (r->reset_unix <= 0)
+        return backoff;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t w = r->reset_unix * 1000 - now;
+    return w > 0 ? w : 0;
+}
+
 /* One exchange. Returns the curl code; r->status holds the HTTP status when CURLE_OK. */
 static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *url,
                           const char *body, alp_resp *r)
@@ -336,6 +498,8 @@ static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *
     SETOPT(CURLOPT_USERAGENT, "tradewink-core/1");
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, r);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, r);
     SETOPT(CURLOPT_HTTPHEADER, body ? c->hdr_post : c->hdr_get);
     if (c->interface)
         SETOPT(CURLOPT_INTERFACE, c->interface);
@@ -358,14 +522,15 @@ static CURLcode http_once(alp_conn *c, CURL *h, const char *method, const char *
 
 /*
  * Sends method path (path includes any query; our own ASCII only) and maps the outcome.
- * idempotent requests are retried; POST never is. On BRK_OK r holds a 2xx body (caller frees
- * with resp_free in every case).
+ * idempotent requests are retried; POST only after a 429 (Alpaca did not process it), once,
+ * after X-Ratelimit-Reset. Every attempt takes a token of the account's request budget. On
+ * BRK_OK r holds a 2xx body (caller frees with resp_free in every case).
  */
 static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, const char *path,
                            const char *body, alp_resp *r, brk_err *err)
 {
     bool idempotent = body == NULL;
-    int attempts = idempotent ? c->max_attempts : 1;
+    int attempts = idempotent ? c->max_attempts : 2;
     long backoff = c->backoff_ms;
     size_t ul = strlen(base) + strlen(path) + 1;
     char *url = malloc(ul);
@@ -375,6 +540,8 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
     brk_rc rc = BRK_INTERNAL;
     for (int attempt = 1; attempt <= attempts; attempt++) {
         resp_free(r);
+        if ((rc = budget_take(c, method, path, err)) != BRK_OK)
+            break;
         CURL *h = handle_get(c);
         if (!h) {
             rc = brk_err_set(err, BRK_INTERNAL, 0, "curl: cannot create handle");
@@ -385,6 +552,7 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
         long ms = (long)(mono_ms() - t0);
         handle_put(c, h);
         bool retry = false;
+        int64_t wait = backoff;
         if (cc != CURLE_OK) {
             brk_logf(c->log, c->log_ctx, BRK_LOG_WARN,
                      "alpaca: %s %s failed: %s (%ld ms, attempt %d/%d)", method, path,
@@ -415,9 +583,14 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
                 rc = brk_err_set(err, BRK_NOT_FOUND, (int)st, "%s %s: not found (HTTP 404)", method,
                                  path);
             } else if (st == 429) {
-                rc = brk_err_set(err, BRK_RATE_LIMITED, (int)st, "%s %s: rate limited (HTTP 429)",
-                                 method, path);
-                retry = true;
+                wait = wait_after_429(r, backoff);
+                budget_block(c, mono_ms() + wait);
+                rc = brk_err_set(err, BRK_RATE_LIMITED, (int)st,
+                                 "%s %s: rate limited (HTTP 429), reset in %lld ms", method, path,
+                                 (long long)wait);
+                /* Not processed by Alpaca, so even a POST may go again; a background conn
+                 * leaves the budget to the trader instead of waiting. */
+                retry = !c->background && wait <= c->rate_wait_max_ms;
             } else if (st == 400) {
                 rc = brk_err_set(err, BRK_INVALID, (int)st, "%s %s: bad request (HTTP 400)", method,
                                  path);
@@ -431,9 +604,12 @@ static brk_rc http_call_at(alp_conn *c, const char *base, const char *method, co
                 retry = st >= 500;
             }
         }
+        if (!idempotent && !(cc == CURLE_OK && r->status == 429))
+            retry = false; /* a POST is sent once unless Alpaca refused it unprocessed */
         if (!retry || attempt == attempts)
             break;
-        sleep_ms(backoff);
+        if (c->per_min <= 0 || !(cc == CURLE_OK && r->status == 429))
+            sleep_ms((long)wait); /* with a budget, budget_take waits for the reset */
         backoff *= 2;
     }
     free(url);
@@ -539,6 +715,10 @@ static int64_t get_time(json_t *o, const char *key)
     return ((int64_t)t - off) * 1000 + ms;
 }
 
+/*
+ * Every status Alpaca documents, with its meaning for us. Anything not listed (a status added
+ * later) is BRK_ORDER_OTHER: still open, asked about again, never guessed terminal.
+ */
 static brk_order_status map_status(const char *s)
 {
     static const struct {
@@ -548,15 +728,25 @@ static brk_order_status map_status(const char *s)
         {"new", BRK_ORDER_NEW},
         {"partially_filled", BRK_ORDER_PARTIALLY_FILLED},
         {"filled", BRK_ORDER_FILLED},
+        /* may still receive fills the next trading day: open */
+        {"done_for_day", BRK_ORDER_DONE_FOR_DAY},
         {"canceled", BRK_ORDER_CANCELED},
         {"expired", BRK_ORDER_EXPIRED},
-        {"rejected", BRK_ORDER_REJECTED},
-        {"pending_new", BRK_ORDER_PENDING_NEW},
-        {"accepted", BRK_ORDER_PENDING_NEW},
-        {"accepted_for_bidding", BRK_ORDER_PENDING_NEW},
-        {"pending_cancel", BRK_ORDER_PENDING_CANCEL},
-        {"done_for_day", BRK_ORDER_DONE_FOR_DAY},
+        /* this broker order is over; the order continues as replaced_by */
         {"replaced", BRK_ORDER_REPLACED},
+        {"pending_cancel", BRK_ORDER_PENDING_CANCEL},
+        /* a replace is in flight: the order still works and may fill */
+        {"pending_replace", BRK_ORDER_OTHER},
+        {"accepted", BRK_ORDER_PENDING_NEW},
+        {"pending_new", BRK_ORDER_PENDING_NEW},
+        {"accepted_for_bidding", BRK_ORDER_PENDING_NEW},
+        /* a fill is guaranteed but has not happened yet */
+        {"stopped", BRK_ORDER_OTHER},
+        {"rejected", BRK_ORDER_REJECTED},
+        /* suspended: not eligible for trading now, may resume; calculated: the day's fills are
+         * in, settlement pending. Neither is final. */
+        {"suspended", BRK_ORDER_OTHER},
+        {"calculated", BRK_ORDER_OTHER},
     };
     if (!s)
         return BRK_ORDER_OTHER;
@@ -583,6 +773,10 @@ static bool parse_order(json_t *o, brk_order *out)
     if (sym && !brk_copy(out->symbol, sizeof out->symbol, sym))
         return false;
     out->status = map_status(status);
+    const char *rep = json_string_value(json_object_get(o, "replaced_by"));
+    if (rep &&
+        (!brk_valid_order_id(rep) || !brk_copy(out->replaced_by, sizeof out->replaced_by, rep)))
+        return false;
     const char *side = json_string_value(json_object_get(o, "side"));
     out->side = side && strcmp(side, "sell") == 0 ? BRK_SIDE_SELL : BRK_SIDE_BUY;
     const char *type = json_string_value(json_object_get(o, "type"));
@@ -636,6 +830,7 @@ static brk_rc alp_submit(brk_conn *bc, const brk_order_req *req, brk_order *out,
         json_object_set_new(root, "time_in_force", json_string(brk_tif_name(req->tif))) ||
         (req->type == BRK_TYPE_LIMIT &&
          json_object_set_new(root, "limit_price", json_string(px))) ||
+        (req->extended_hours && json_object_set_new(root, "extended_hours", json_true())) ||
         json_object_set_new(root, "client_order_id", json_string(req->client_order_id))) {
         rc = brk_err_set(err, BRK_INTERNAL, 0, "out of memory");
         goto out;
@@ -707,6 +902,49 @@ out:
     json_decref(resp);
     resp_free(&r);
     return rc;
+}
+
+static brk_rc alp_get_by_id(brk_conn *bc, const char *broker_order_id, brk_order *out, brk_err *err)
+{
+    alp_conn *c = (alp_conn *)bc;
+    alp_resp r = {0};
+    json_t *resp = NULL;
+    char path[32 + BRK_ID_MAX];
+    snprintf(path, sizeof path, "/v2/orders/%s", broker_order_id); /* id charset checked */
+    brk_rc rc = http_call(c, "GET", path, NULL, &r, err);
+    if (rc != BRK_OK)
+        goto out;
+    resp = parse_body(&r);
+    if (!parse_order(resp, out) || strcmp(out->broker_order_id, broker_order_id) != 0) {
+        memset(out, 0, sizeof *out);
+        rc = brk_err_set(err, BRK_UNAVAILABLE, (int)r.status, "GET order: unparseable answer");
+    }
+out:
+    json_decref(resp);
+    resp_free(&r);
+    return rc;
+}
+
+/* Alpaca's documented order rules that it would answer 422 to, refused before any I/O. */
+static brk_rc alp_check(brk_conn *bc, const brk_order_req *req, brk_err *err)
+{
+    (void)bc;
+    if (brk_symbol_is_crypto(req->symbol)) {
+        if (req->tif != BRK_TIF_GTC && req->tif != BRK_TIF_IOC)
+            return brk_err_set(err, BRK_INVALID, 0,
+                               "time_in_force: crypto orders take GTC or IOC only (Alpaca)");
+        if (req->extended_hours)
+            return brk_err_set(err, BRK_INVALID, 0,
+                               "extended_hours: not for crypto, which trades around the clock");
+        return BRK_OK;
+    }
+    if (req->qty % RISK_QTY_SCALE != 0 && req->tif != BRK_TIF_DAY)
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "time_in_force: fractional quantities take DAY only (Alpaca)");
+    if (req->extended_hours && (req->type != BRK_TYPE_LIMIT || req->tif != BRK_TIF_DAY))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "extended_hours: only for limit orders with time_in_force DAY (Alpaca)");
+    return BRK_OK;
 }
 
 static brk_rc alp_list_open(brk_conn *bc, brk_order_list *out, brk_err *err)
@@ -783,11 +1021,35 @@ out:
     return rc;
 }
 
+/*
+ * A crypto position's symbol in order form: Alpaca reports "BTCUSD" (asset_class "crypto")
+ * where orders and market data say "BTC/USD". The quote currency is one Alpaca lists pairs in;
+ * a symbol that ends in none of them is kept as it is.
+ */
+static bool position_symbol(json_t *o, const char *sym, char *out, size_t cap)
+{
+    static const char *const quotes[] = {"USDT", "USDC", "USD", "BTC"};
+    const char *cls = json_string_value(json_object_get(o, "asset_class"));
+    size_t n = strlen(sym);
+    if (!cls || strcmp(cls, "crypto") != 0 || strchr(sym, '/'))
+        return brk_copy(out, cap, sym);
+    for (size_t i = 0; i < sizeof quotes / sizeof quotes[0]; i++) {
+        size_t q = strlen(quotes[i]);
+        if (n > q && strcmp(sym + n - q, quotes[i]) == 0) {
+            if (n + 2 > cap)
+                return false;
+            snprintf(out, cap, "%.*s/%s", (int)(n - q), sym, quotes[i]);
+            return true;
+        }
+    }
+    return brk_copy(out, cap, sym);
+}
+
 static bool parse_position(json_t *o, brk_position *p)
 {
     memset(p, 0, sizeof *p);
     const char *sym = json_string_value(json_object_get(o, "symbol"));
-    if (!sym || !brk_copy(p->symbol, sizeof p->symbol, sym))
+    if (!sym || !position_symbol(o, sym, p->symbol, sizeof p->symbol))
         return false;
     if (!get_dec(o, "qty", RISK_QTY_DIGITS, false, true, &p->qty) ||
         !get_dec(o, "avg_entry_price", RISK_PRICE_DIGITS, true, false, &p->avg_entry_price) ||
@@ -1122,20 +1384,29 @@ static bool feed_ok(const char *f)
 }
 
 /*
- * The price in a latest-trade answer {"symbol":"AAPL","trade":{"t":...,"p":187.12,...}}.
- * BRK_OK, BRK_NOT_FOUND ("trade" missing or null: no trade for that symbol) or BRK_UNAVAILABLE
- * (anything else unexpected).
+ * The price and time of a latest-trade answer: stocks {"symbol":"AAPL","trade":{"t":...,"p":...}},
+ * crypto {"trades":{"BTC/USD":{"t":...,"p":...}}}. BRK_OK, BRK_NOT_FOUND (no trade for that
+ * symbol) or BRK_UNAVAILABLE (anything else unexpected, a missing or odd "t" included: a price
+ * whose age cannot be told is never used).
  */
-static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_price *out)
+static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, bool crypto,
+                                 risk_price *out, int64_t *time_ms)
 {
     brk_rc rc = BRK_UNAVAILABLE;
-    json_t *root = parse_body(r);
+    json_t *root = parse_body(r), *tr = NULL;
     if (!json_is_object(root))
         goto out;
-    json_t *sym = json_object_get(root, "symbol");
-    if (sym && (!json_is_string(sym) || strcmp(json_string_value(sym), symbol) != 0))
-        goto out; /* an answer about another symbol */
-    json_t *tr = json_object_get(root, "trade");
+    if (crypto) {
+        json_t *all = json_object_get(root, "trades");
+        if (!json_is_object(all))
+            goto out;
+        tr = json_object_get(all, symbol);
+    } else {
+        json_t *sym = json_object_get(root, "symbol");
+        if (sym && (!json_is_string(sym) || strcmp(json_string_value(sym), symbol) != 0))
+            goto out; /* an answer about another symbol */
+        tr = json_object_get(root, "trade");
+    }
     if (!tr || json_is_null(tr)) {
         rc = BRK_NOT_FOUND;
         goto out;
@@ -1143,11 +1414,16 @@ static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_pri
     json_t *p = json_is_object(tr) ? json_object_get(tr, "p") : NULL;
     if (!json_is_number(p) && !json_is_string(p))
         goto out;
+    if ((*time_ms = get_time(tr, "t")) <= 0)
+        goto out;
     jscan s = {r->body, r->body + r->len};
     const char *tok;
     size_t len;
     bool esc;
-    if (js_member(&s, "trade") != 1 || js_member(&s, "p") != 1)
+    if (crypto ? js_member(&s, "trades") != 1 || js_member(&s, symbol) != 1
+               : js_member(&s, "trade") != 1)
+        goto out;
+    if (js_member(&s, "p") != 1)
         goto out;
     if (json_is_string(p)) {
         char buf[ALP_NUM_MAX + 1];
@@ -1160,29 +1436,36 @@ static brk_rc parse_latest_trade(const alp_resp *r, const char *symbol, risk_pri
     } else if (!js_number(&s, &tok, &len) || !num_to_price(tok, len, out)) {
         goto out;
     }
-    if (*out <= 0) {
-        *out = 0;
+    if (*out <= 0)
         goto out;
-    }
     rc = BRK_OK;
 out:
+    if (rc != BRK_OK) {
+        *out = 0;
+        *time_ms = 0;
+    }
     json_decref(root);
     return rc;
 }
 
-static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, brk_err *err)
+static brk_rc alp_last_trade(brk_conn *bc, const char *symbol, risk_price *out, int64_t *time_ms,
+                             brk_err *err)
 {
     alp_conn *c = (alp_conn *)bc;
     alp_resp r = {0};
+    bool crypto = brk_symbol_is_crypto(symbol);
     char esym[3 * BRK_SYMBOL_MAX + 1];
     char path[64 + 3 * BRK_SYMBOL_MAX + ALP_FEED_MAX];
     if (!url_encode(symbol, esym, sizeof esym))
         return brk_err_set(err, BRK_INVALID, 0, "symbol: too long");
-    snprintf(path, sizeof path, "/v2/stocks/%s/trades/latest?feed=%s", esym, c->data_feed);
+    if (crypto) /* crypto has its own endpoint and no feed parameter */
+        snprintf(path, sizeof path, "/v1beta3/crypto/us/latest/trades?symbols=%s", esym);
+    else
+        snprintf(path, sizeof path, "/v2/stocks/%s/trades/latest?feed=%s", esym, c->data_feed);
     brk_rc rc = http_call_at(c, c->data_url, "GET", path, NULL, &r, err);
     if (rc != BRK_OK)
         goto out;
-    rc = parse_latest_trade(&r, symbol, out);
+    rc = parse_latest_trade(&r, symbol, crypto, out, time_ms);
     if (rc == BRK_NOT_FOUND)
         brk_err_set(err, rc, (int)r.status, "GET latest trade: no trade for %s", symbol);
     else if (rc != BRK_OK)
@@ -1191,6 +1474,12 @@ static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, 
 out:
     resp_free(&r);
     return rc;
+}
+
+static brk_rc alp_last_price(brk_conn *bc, const char *symbol, risk_price *out, brk_err *err)
+{
+    int64_t t = 0;
+    return alp_last_trade(bc, symbol, out, &t, err);
 }
 
 bool brk_alpaca_url_ok(const char *url)
@@ -1230,6 +1519,9 @@ static const struct brk_ops alpaca_ops = {
     .positions = alp_positions,
     .destroy = alp_destroy,
     .last_price = alp_last_price,
+    .get_by_broker_order_id = alp_get_by_id,
+    .last_trade = alp_last_trade,
+    .check = alp_check,
 };
 
 brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,
@@ -1260,7 +1552,8 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
         return brk_err_set(err, BRK_INVALID, 0,
                            "alpaca: data_feed must be 1..16 chars of [a-z0-9_]");
     if (cfg->connect_timeout_ms < 0 || cfg->timeout_ms < 0 || cfg->max_attempts < 0 ||
-        cfg->max_attempts > 10 || cfg->backoff_ms < 0)
+        cfg->max_attempts > 10 || cfg->backoff_ms < 0 || cfg->requests_per_min < 0 ||
+        cfg->rate_wait_max_ms < 0)
         return brk_err_set(err, BRK_INVALID, 0, "alpaca: negative or excessive timeouts/retries");
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
@@ -1293,6 +1586,10 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
     c->max_attempts = cfg->max_attempts ? cfg->max_attempts : 3;
     c->backoff_ms = cfg->backoff_ms ? cfg->backoff_ms : 200;
+    c->per_min = cfg->requests_per_min;
+    c->background = cfg->background;
+    c->rate_wait_max_ms = cfg->rate_wait_max_ms ? cfg->rate_wait_max_ms : 10000;
+    SHA256((const unsigned char *)key_id, key_id_len, c->account);
     c->log = cfg->log;
     c->log_ctx = cfg->log_ctx;
 

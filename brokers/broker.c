@@ -298,10 +298,41 @@ brk_rc brk_submit(brk_conn *c, const brk_order_req *req, brk_order *out, brk_err
     if (!conn_ok(c) || !out)
         return brk_err_set(err, BRK_INVALID, 0, "submit: missing conn or output");
     memset(out, 0, sizeof *out);
-    brk_rc rc = brk_order_req_check(req, err);
+    brk_rc rc = brk_order_check(c, req, err);
     if (rc != BRK_OK)
         return rc;
     return c->ops->submit(c, req, out, err);
+}
+
+brk_rc brk_order_check(brk_conn *c, const brk_order_req *req, brk_err *err)
+{
+    brk_err_clear(err);
+    if (!conn_ok(c))
+        return brk_err_set(err, BRK_INVALID, 0, "check: missing conn");
+    brk_rc rc = brk_order_req_check(req, err);
+    if (rc != BRK_OK || !c->ops->check)
+        return rc;
+    return c->ops->check(c, req, err);
+}
+
+bool brk_symbol_is_crypto(const char *symbol)
+{
+    return symbol && strchr(symbol, '/') != NULL;
+}
+
+bool brk_symbol_same(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    if (strcmp(a, b) == 0)
+        return true;
+    const char *pair = brk_symbol_is_crypto(a) ? a : b, *flat = pair == a ? b : a;
+    const char *slash = strchr(pair, '/');
+    if (!slash || strchr(flat, '/') || strchr(slash + 1, '/'))
+        return false;
+    size_t base = (size_t)(slash - pair);
+    return strlen(flat) == strlen(pair) - 1 && strncmp(flat, pair, base) == 0 &&
+           strcmp(flat + base, slash + 1) == 0;
 }
 
 brk_rc brk_cancel(brk_conn *c, const char *broker_order_id, brk_err *err)
@@ -324,6 +355,21 @@ brk_rc brk_get_by_client_order_id(brk_conn *c, const char *client_order_id, brk_
     if (!brk_valid_order_id(client_order_id))
         return brk_err_set(err, BRK_INVALID, 0, "client_order_id: malformed");
     return c->ops->get_by_client_order_id(c, client_order_id, out, err);
+}
+
+brk_rc brk_get_by_broker_order_id(brk_conn *c, const char *broker_order_id, brk_order *out,
+                                  brk_err *err)
+{
+    brk_err_clear(err);
+    if (!conn_ok(c) || !out)
+        return brk_err_set(err, BRK_INVALID, 0, "get: missing conn or output");
+    memset(out, 0, sizeof *out);
+    if (!brk_valid_order_id(broker_order_id))
+        return brk_err_set(err, BRK_INVALID, 0, "broker_order_id: malformed");
+    if (!c->ops->get_by_broker_order_id)
+        return brk_err_set(err, BRK_UNSUPPORTED, 0, "get by broker order id: not offered by %s",
+                           brk_conn_backend(c));
+    return c->ops->get_by_broker_order_id(c, broker_order_id, out, err);
 }
 
 brk_rc brk_list_open(brk_conn *c, brk_order_list *out, brk_err *err)
@@ -371,6 +417,30 @@ brk_rc brk_last_price(brk_conn *c, const char *symbol, risk_price *out, brk_err 
     }
     if (rc != BRK_OK)
         *out = 0;
+    return rc;
+}
+
+brk_rc brk_last_trade(brk_conn *c, const char *symbol, risk_price *price, int64_t *time_ms,
+                      brk_err *err)
+{
+    if (!time_ms)
+        return brk_err_set(err, BRK_INVALID, 0, "last_trade: missing output");
+    *time_ms = 0;
+    if (!conn_ok(c) || !c->ops->last_trade)
+        return brk_last_price(c, symbol, price, err);
+    brk_err_clear(err);
+    if (!price)
+        return brk_err_set(err, BRK_INVALID, 0, "last_trade: missing output");
+    *price = 0;
+    if (!brk_valid_symbol(symbol))
+        return brk_err_set(err, BRK_INVALID, 0, "symbol: 1..31 chars of [A-Za-z0-9./-] required");
+    brk_rc rc = c->ops->last_trade(c, symbol, price, time_ms, err);
+    if (rc == BRK_OK && (*price <= 0 || *time_ms <= 0))
+        rc = brk_err_set(err, BRK_UNAVAILABLE, 0, "last_trade: backend returned no price or time");
+    if (rc != BRK_OK) {
+        *price = 0;
+        *time_ms = 0;
+    }
     return rc;
 }
 

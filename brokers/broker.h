@@ -100,7 +100,12 @@ typedef enum brk_tif {
     BRK_TIF_CLS = 6, /* alpaca only */
 } brk_tif;
 
-/* Only ever appended. Alpaca's status strings map as noted. */
+/*
+ * Only ever appended. Alpaca's status strings map as noted. Only FILLED, CANCELED, EXPIRED and
+ * REJECTED end an order of ours. REPLACED ends this broker order but not the trader's intent: a
+ * replacement (brk_order.replaced_by) works on. DONE_FOR_DAY may still fill on the next trading
+ * day, and OTHER is anything still alive or unknown: both stay open and are asked about again.
+ */
 typedef enum brk_order_status {
     BRK_ORDER_OTHER = 0,            /* stopped, suspended, calculated, pending_replace, unknown */
     BRK_ORDER_PENDING_NEW = 1,      /* pending_new, accepted, accepted_for_bidding */
@@ -112,12 +117,13 @@ typedef enum brk_order_status {
     BRK_ORDER_REJECTED = 7,         /* rejected (terminal) */
     BRK_ORDER_PENDING_CANCEL = 8,   /* pending_cancel */
     BRK_ORDER_DONE_FOR_DAY = 9,     /* done_for_day */
-    BRK_ORDER_REPLACED = 10,        /* replaced (terminal) */
+    BRK_ORDER_REPLACED = 10,        /* replaced: follow replaced_by (this broker order is over) */
 } brk_order_status;
 
 /* Static names: "new", "partially_filled", ... (Alpaca's spelling). Never NULL. */
 const char *brk_order_status_name(brk_order_status s);
-/* True for filled, canceled, expired, rejected, replaced. */
+/* True for filled, canceled, expired, rejected, replaced: THIS broker order will not change
+ * again. For replaced the order of ours lives on in brk_order.replaced_by. */
 bool brk_order_status_is_terminal(brk_order_status s);
 const char *brk_side_name(brk_side s); /* "buy" / "sell" / "?" */
 const char *brk_type_name(brk_type t); /* "market" / "limit" / "?" */
@@ -138,6 +144,7 @@ typedef struct brk_order_req {
     brk_tif tif;
     risk_qty qty;
     risk_price limit_price;
+    bool extended_hours; /* alpaca: also trade pre/post market; limit + DAY only */
 } brk_order_req;
 
 /* A broker's view of one order. Plain value, no heap pointers. */
@@ -155,6 +162,9 @@ typedef struct brk_order {
     risk_price filled_avg_price; /* 0 while nothing is filled; rounded half away to 1e-6 */
     int64_t created_ms;          /* Unix ms; 0 when the broker did not say */
     int64_t updated_ms;          /* Unix ms; 0 when the broker did not say */
+    /* The broker order id that replaced this one ("" unless the broker said): set with
+     * BRK_ORDER_REPLACED. The order of ours continues as that broker order. */
+    char replaced_by[BRK_ID_MAX];
 } brk_order;
 
 /* Heap array of orders. Free with brk_order_list_free (which zeroes it). */
@@ -221,6 +231,15 @@ struct brk_ops {
     void (*destroy)(brk_conn *c);
     /* Optional (NULL -> BRK_UNSUPPORTED): the last trade price of symbol, > 0. */
     brk_rc (*last_price)(brk_conn *c, const char *symbol, risk_price *out, brk_err *err);
+    /* Optional (NULL -> BRK_UNSUPPORTED): one order by the broker's own id. */
+    brk_rc (*get_by_broker_order_id)(brk_conn *c, const char *broker_order_id, brk_order *out,
+                                     brk_err *err);
+    /* Optional (NULL -> last_price with time 0): the last trade and its time (Unix ms). */
+    brk_rc (*last_trade)(brk_conn *c, const char *symbol, risk_price *price, int64_t *time_ms,
+                         brk_err *err);
+    /* Optional (NULL -> no extra rules): the backend's own order rules, checked locally before
+     * anything is sent (BRK_OK or BRK_INVALID with a message that names the field). */
+    brk_rc (*check)(brk_conn *c, const brk_order_req *req, brk_err *err);
 };
 
 /*
@@ -251,6 +270,30 @@ brk_rc brk_cancel(brk_conn *c, const char *broker_order_id, brk_err *err);
 brk_rc brk_get_by_client_order_id(brk_conn *c, const char *client_order_id, brk_order *out,
                                   brk_err *err);
 
+/*
+ * One order by the broker's own id (how a replacement, which has its own client order id at
+ * Alpaca, is followed). BRK_UNSUPPORTED when the backend cannot (sim: ask by client order id).
+ */
+brk_rc brk_get_by_broker_order_id(brk_conn *c, const char *broker_order_id, brk_order *out,
+                                  brk_err *err);
+
+/*
+ * The backend's own rules for req (brk_order_req_check first), with no I/O: what the broker
+ * documents it would refuse is refused here, before anything is sent. brk_submit applies it
+ * too. BRK_OK or BRK_INVALID; err->message then starts with the field's name.
+ */
+brk_rc brk_order_check(brk_conn *c, const brk_order_req *req, brk_err *err);
+
+/* A crypto pair in order form ("BTC/USD"): the symbol has a '/'. Stocks never do at Alpaca
+ * (share classes use '.', "BRK.B"). */
+bool brk_symbol_is_crypto(const char *symbol);
+
+/*
+ * The same instrument in either of Alpaca's spellings: orders say "BTC/USD", positions
+ * "BTCUSD". Exact match, or one side is a crypto pair and the other its slash-less form.
+ */
+bool brk_symbol_same(const char *a, const char *b);
+
 /* Open (non-terminal) orders of this conn's account. *out: brk_order_list_free. */
 brk_rc brk_list_open(brk_conn *c, brk_order_list *out, brk_err *err);
 
@@ -270,6 +313,15 @@ brk_rc brk_positions(brk_conn *c, brk_position_list *out, brk_err *err);
  * *out is 0 unless BRK_OK.
  */
 brk_rc brk_last_price(brk_conn *c, const char *symbol, risk_price *out, brk_err *err);
+
+/*
+ * brk_last_price plus the trade's time (Unix ms) so a caller can refuse a stale price. *time_ms
+ * is 0 when the backend prices from a live quote it holds (sim, or any backend without the
+ * last_trade op): such a price is current by construction. Same results as brk_last_price;
+ * *price and *time_ms are 0 unless BRK_OK.
+ */
+brk_rc brk_last_trade(brk_conn *c, const char *symbol, risk_price *price, int64_t *time_ms,
+                      brk_err *err);
 
 /* Destroys the conn, wiping any credentials it holds. NULL is a no-op. */
 void brk_conn_destroy(brk_conn *c);
@@ -440,6 +492,14 @@ typedef struct brk_alpaca_config {
                               base_url (https://, or http:// to loopback only) */
     const char *data_feed; /* "feed" of the latest-trade request: 1..16 chars of [a-z0-9_];
                               NULL -> BRK_ALPACA_DATA_FEED ("iex", free plans) */
+    /* Request budget per account (key id), shared by every conn of that key in the process:
+     * requests_per_min tokens (0 = no budget). A background conn (polling, marks) never takes
+     * the last quarter and never waits (BRK_RATE_LIMITED); a user conn waits for a token, and
+     * after a 429 until X-Ratelimit-Reset, at most rate_wait_max_ms (0 -> 10000). A 429 on
+     * POST /v2/orders (not processed by Alpaca) is sent again once after the reset. */
+    int requests_per_min;
+    bool background;
+    long rate_wait_max_ms;
 } brk_alpaca_config;
 
 /*
@@ -454,10 +514,16 @@ bool brk_alpaca_feed_ok(const char *feed);
  * A conn that signs every request with this user's key. key_id/secret are copied into
  * conn-owned memory (the caller's buffers are not kept), never logged, never put into an error
  * message, and wiped with OPENSSL_cleanse when the conn is destroyed. Config strings are
- * copied. POST /v2/orders is never retried; GET and DELETE are retried with backoff.
+ * copied. POST /v2/orders is never retried except once after a 429 (not processed by Alpaca),
+ * at its X-Ratelimit-Reset; GET and DELETE are retried with backoff (after a 429: at the reset).
  * brk_last_price asks the Market Data API v2 (GET {data_url}/v2/stocks/{symbol}/trades/latest
- * ?feed={data_feed}) with the same key headers and reads the trade's "p" from the raw JSON
- * number text (never through a double), rounded half away to 1e-6.
+ * ?feed={data_feed}; for a crypto pair GET {data_url}/v1beta3/crypto/us/latest/trades
+ * ?symbols={pair}) with the same key headers and reads the trade's "p" from the raw JSON
+ * number text (never through a double), rounded half away to 1e-6, and its "t".
+ * brk_order_check refuses locally what Alpaca documents it refuses: a fractional quantity
+ * unless time_in_force is DAY, extended_hours unless the order is a DAY limit order, a crypto
+ * pair unless time_in_force is GTC or IOC. Positions are reported in order form: a crypto
+ * position "BTCUSD" (asset_class "crypto") becomes "BTC/USD", so it matches our orders.
  * *out: brk_conn_destroy. err may be NULL.
  */
 brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,

@@ -102,6 +102,13 @@ static const field fields[] = {
      "through alpaca (https://, or http:// to loopback for a test stub)."},
     {"TW_ALPACA_DATA_FEED", T_STR, F(alpaca_data_feed), 0, 0, "iex", NULL, 0,
      "Market data feed for the latest-trade request: iex (free plans), sip, delayed_sip ..."},
+    {"TW_ALPACA_REQUESTS_PER_MIN", T_INT, F(alpaca_requests_per_min), 0, 100000, "180", NULL, 0,
+     "Alpaca request budget per account and process (Alpaca allows 200/min): polling and marks "
+     "never take the last quarter, so the trader's submits and cancels find room; 0 = none."},
+    {"TW_REF_PRICE_MAX_AGE_S", T_INT, F(ref_price_max_age_s), 1, 86400, "60", NULL, 0,
+     "Oldest broker last trade (seconds) used as an order's reference price; an older one is "
+     "refused as stale (no reference price). While the NYSE session is closed a stock's trade "
+     "from the latest session counts as current; crypto always uses this age."},
     {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
      "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
     {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,

@@ -43,6 +43,8 @@ typedef struct tw_config {
     char *alpaca_interface; /* TW_ALPACA_INTERFACE: outbound interface/address */
     char *alpaca_data_url;  /* TW_ALPACA_DATA_URL: Market Data API base (tests: a local stub) */
     char *alpaca_data_feed; /* TW_ALPACA_DATA_FEED: latest-trade feed, "iex" */
+    int alpaca_requests_per_min; /* TW_ALPACA_REQUESTS_PER_MIN: per-account request budget */
+    int ref_price_max_age_s;     /* TW_REF_PRICE_MAX_AGE_S: oldest last trade used as a reference */
     char *rate_auth_fail, *rate_key_submit, *rate_orders, *rate_api, *rate_public;
 } tw_config;
 

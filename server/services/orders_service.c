@@ -118,6 +118,7 @@ Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o)
     w->broker_key_id = o->broker_key_id ? svc_id_str(c, o->broker_key_id) : (char *)"";
     w->broker_order_id = tw_arena_strdup(a, o->broker_order_id);
     add_violations(c, w, o->violations);
+    w->status_message = tw_arena_strdup(a, o->status_message);
     w->created_at = svc_timestamp(c, o->created_at_us / 1000000);
     w->updated_at = svc_timestamp(c, o->updated_at_us / 1000000);
     if (o->confirm_by_us)
@@ -288,40 +289,90 @@ static tw_status pick_key(tw_call *c, store_conn *conn, int64_t uid, int64_t req
     return tw_ok();
 }
 
+/* The broker's view of one of our orders (coid: "tw-<order id>", or any valid id for a check). */
+static brk_order_req broker_req(const char *coid, const char *symbol, const char *side,
+                                const char *type, const char *tif, risk_qty qty, risk_price limit)
+{
+    brk_order_req req = {.client_order_id = coid,
+                         .symbol = symbol,
+                         .side = strcmp(side, "buy") == 0 ? BRK_SIDE_BUY : BRK_SIDE_SELL,
+                         .type = strcmp(type, "limit") == 0 ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET,
+                         .tif = strcmp(tif, "gtc") == 0   ? BRK_TIF_GTC
+                                : strcmp(tif, "ioc") == 0 ? BRK_TIF_IOC
+                                                          : BRK_TIF_DAY,
+                         .qty = qty,
+                         .limit_price = limit};
+    return req;
+}
+
+/*
+ * The broker's own documented order rules (Alpaca: fractional only DAY, extended hours only
+ * limit + DAY, crypto only GTC/IOC), checked locally before anything is recorded or sent:
+ * INVALID_ARGUMENT naming the field and the reason, never a 422 from the broker later.
+ */
+static tw_status broker_rules(tw_call *c, brk_conn *bc, const order_in *in)
+{
+    brk_order_req req =
+        broker_req("tw-check", in->symbol, in->side, in->type, in->tif, in->qty, in->limit);
+    brk_err err = {0};
+    brk_rc rc = brk_order_check(bc, &req, &err);
+    tw_status st = tw_ok();
+    if (rc != BRK_OK) {
+        char *m = err.message ? tw_arena_strdup(tw_call_arena(c), err.message) : NULL;
+        st = tw_err(TW_INVALID_ARGUMENT, m ? m : "order: refused by the broker's order rules");
+    }
+    brk_err_clear(&err);
+    return st;
+}
+
 /* Send an admitted order to its broker and store the answer. Never called twice for one order
- * by the same request; a lost answer is left to the reconciler. */
+ * by the same request; a lost answer is left to the reconciler. A refusal's reason (sanitised
+ * and masked by the adapter) becomes the order's status_message and its audit event's reason. */
 static void send_to_broker(tw_call *c, trading *t, store_conn *conn, int64_t uid,
                            const store_order *o, brk_conn *bc)
 {
     char coid[48];
     snprintf(coid, sizeof(coid), "tw-%lld", (long long)o->id);
-    brk_order_req req = {.client_order_id = coid,
-                         .symbol = o->symbol,
-                         .side = strcmp(o->side, "buy") == 0 ? BRK_SIDE_BUY : BRK_SIDE_SELL,
-                         .type = strcmp(o->type, "limit") == 0 ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET,
-                         .tif = strcmp(o->tif, "gtc") == 0   ? BRK_TIF_GTC
-                                : strcmp(o->tif, "ioc") == 0 ? BRK_TIF_IOC
-                                                             : BRK_TIF_DAY,
-                         .qty = o->qty,
-                         .limit_price = o->limit_price};
+    brk_order_req req =
+        broker_req(coid, o->symbol, o->side, o->type, o->tif, o->qty, o->limit_price);
     brk_order ans;
+    brk_err err = {0};
     memset(&ans, 0, sizeof(ans));
-    brk_rc rc = brk_submit(bc, &req, &ans, NULL);
+    brk_rc rc = brk_submit(bc, &req, &ans, &err);
     (void)c;
     (void)conn;
     if (rc == BRK_OK) {
         trading_apply_report(t, uid, o->id, &ans, "broker");
-    } else if (rc == BRK_REJECTED || rc == BRK_INVALID || rc == BRK_AUTH) {
+    } else if (rc == BRK_REJECTED || rc == BRK_INVALID || rc == BRK_AUTH ||
+               rc == BRK_RATE_LIMITED) {
+        /* RATE_LIMITED: our budget or Alpaca's 429 (also after waiting for its reset and
+         * sending once more): nothing was placed, and the trader is told so, not left
+         * waiting for a silent REJECTED from the reconciler. */
         memset(&ans, 0, sizeof(ans));
         ans.status = BRK_ORDER_REJECTED;
-        tw_logf(TW_LOG_INFO, "broker_reject", "order %lld: %s", (long long)o->id, brk_rc_name(rc));
-        trading_apply_report(t, uid, o->id, &ans, "broker");
+        const char *why = rc == BRK_RATE_LIMITED
+                              ? "broker request limit reached; nothing was placed, submit again"
+                          : err.message ? err.message
+                                        : brk_rc_name(rc);
+        tw_logf(TW_LOG_INFO, "broker_reject", "order %lld: %s: %s", (long long)o->id,
+                brk_rc_name(rc), why);
+        trading_apply_report_why(t, uid, o->id, &ans, "broker", why);
     } else {
         /* UNAVAILABLE / timeout: the broker may or may not have it. Ask, do not resend. */
         tw_logf(TW_LOG_WARN, "broker_unavailable",
                 "order %lld: %s; left PENDING_SUBMIT for the reconciler", (long long)o->id,
                 brk_rc_name(rc));
     }
+    brk_err_clear(&err);
+}
+
+/* A missing reference price because the broker's last trade was stale: the violation says so
+ * (why, from trading_ref_price_from) instead of the generic "no reference price". */
+static void explain_no_ref(risk_decision *d, const char *why)
+{
+    for (size_t i = 0; why && why[0] && i < d->n_violations; i++)
+        if (d->violations[i].code == RISK_V_NO_REFERENCE_PRICE)
+            snprintf(d->violations[i].message, sizeof(d->violations[i].message), "%s", why);
 }
 
 /*
@@ -344,7 +395,7 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
                                    const order_in *in, const store_settings *set,
                                    const store_broker_key *key, int have_key,
                                    const brk_account *acct, risk_price ref, tw_status ref_st,
-                                   store_order *o)
+                                   const char *ref_why, store_order *o)
 {
     tw_arena *a = tw_call_arena(c);
     trading_view *v = tw_arena_zalloc(a, sizeof(*v));
@@ -358,6 +409,7 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
         return st;
     int64_t now_ms = trading_now_ms(t);
     risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
+    explain_no_ref(d, ref_why);
     if ((st = ref_outage(ref_st, d)).code != TW_OK)
         return st;
     if ((st = trading_persist_assessment(t, conn, uid, v, &d->account)).code != TW_OK)
@@ -448,17 +500,23 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     brk_account acct;
     if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
         return st;
+    if ((st = broker_rules(c, bc, &in)).code != TW_OK) {
+        brk_conn_destroy(bc);
+        return st;
+    }
     /* The reference price from the same broker connection, before the user's lock is taken
      * (it may be a network call). */
     risk_price ref = 0;
-    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref);
+    char ref_why[RISK_MESSAGE_MAX];
+    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref, ref_why, sizeof(ref_why));
 
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
             st = svc_store_status(c, rc, "user");
             break;
         }
-        st = decide_and_record(c, t, conn, uid, &in, &set, key, have_key, &acct, ref, ref_st, o);
+        st = decide_and_record(c, t, conn, uid, &in, &set, key, have_key, &acct, ref, ref_st,
+                               ref_why, o);
         if (st.code == TW_OK) {
             rc = store_tx_commit(conn);
             st = svc_store_status(c, rc, "order");
@@ -514,8 +572,13 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     brk_conn *bc = NULL;
     if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
         return st;
+    if ((st = broker_rules(c, bc, &in)).code != TW_OK) {
+        brk_conn_destroy(bc);
+        return st;
+    }
     risk_price ref = 0;
-    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref);
+    char ref_why[RISK_MESSAGE_MAX];
+    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref, ref_why, sizeof(ref_why));
     brk_conn_destroy(bc);
     /* A read: no transaction, nothing persisted (a dry run changes no state). */
     risk_intent ri;
@@ -523,6 +586,7 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     if ((st = trading_view_load(t, a, conn, uid, &acct, &ri, ref, 0, v)).code != TW_OK)
         return st;
     risk_decide(&ri, &v->snap, &v->limits, trading_now_ms(t), d);
+    explain_no_ref(d, ref_why);
     return ref_outage(ref_st, d);
 }
 
@@ -557,7 +621,8 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
         TW_OK)
         return st;
     risk_price ref = 0;
-    tw_status ref_st = trading_ref_price_from(t, bc, o->symbol, &ref);
+    char ref_why[RISK_MESSAGE_MAX];
+    tw_status ref_st = trading_ref_price_from(t, bc, o->symbol, &ref, ref_why, sizeof(ref_why));
     int send = 0;
     if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
         brk_conn_destroy(bc);
@@ -592,6 +657,7 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
                     : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
         if (st.code == TW_OK) {
             risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
+            explain_no_ref(d, ref_why);
             st = ref_outage(ref_st, d);
             if (st.code == TW_OK)
                 st = trading_persist_assessment(t, conn, uid, v, &d->account);
@@ -625,6 +691,54 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
         return st;
     resp->order = w;
     return tw_ok();
+}
+
+/*
+ * Cancels o at its broker: read it first (what the broker says is applied, replacements
+ * followed), then DELETE the broker order we track, then read it again and apply that. A cancel
+ * the broker refuses (Alpaca 422: not cancelable) usually lost a race with a fill: the re-read
+ * applies the fill through the one report path and the call returns the order as it now is
+ * (FILLED). Only an order that is still open after a refusal is an error, and it carries the
+ * broker's reason. Every fill goes through trading_apply_report (by cumulative quantity).
+ */
+static tw_status cancel_at_broker(tw_call *c, trading *t, brk_conn *bc, int64_t uid,
+                                  const store_order *o)
+{
+    brk_order r;
+    brk_err err = {0};
+    tw_status st = tw_ok();
+    brk_rc brc = trading_sync_order(t, bc, uid, o->id, o->broker_order_id, "user", &r, NULL);
+    if (brc == BRK_NOT_FOUND && strcmp(o->status, ORD_PENDING_SUBMIT) == 0) {
+        /* The broker never got it: nothing to cancel there, close it here. */
+        memset(&r, 0, sizeof(r));
+        r.status = BRK_ORDER_CANCELED;
+        trading_apply_report(t, uid, o->id, &r, "user");
+        return tw_ok();
+    }
+    if (brc != BRK_OK)
+        return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+    if (brk_order_status_is_terminal(r.status))
+        return tw_ok(); /* already over at the broker; applied above */
+    brk_rc cancel_rc = brk_cancel(bc, r.broker_order_id, &err);
+    if (cancel_rc == BRK_OK || cancel_rc == BRK_REJECTED || cancel_rc == BRK_NOT_FOUND) {
+        /* Whatever the answer, the broker's order now says what happened. */
+        brc = trading_sync_order(t, bc, uid, o->id, r.broker_order_id, "user", &r, NULL);
+        if (brc != BRK_OK)
+            st = tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
+        else if (cancel_rc != BRK_OK && !brk_order_status_is_terminal(r.status)) {
+            char *m = tw_arena_printf(tw_call_arena(c), "the broker refused the cancel: %s",
+                                      err.message ? err.message : brk_rc_name(cancel_rc));
+            st = tw_err(TW_FAILED_PRECONDITION, m ? m : "the broker refused the cancel");
+        }
+    } else {
+        tw_logf(TW_LOG_WARN, "broker_cancel", "order %lld: %s: %s", (long long)o->id,
+                brk_rc_name(cancel_rc), err.message ? err.message : "");
+        st = tw_err(TW_UNAVAILABLE, cancel_rc == BRK_RATE_LIMITED
+                                        ? "broker request limit reached, retry the cancel shortly"
+                                        : "broker unavailable, retry later");
+    }
+    brk_err_clear(&err);
+    return st;
 }
 
 tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req,
@@ -662,24 +776,10 @@ tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req
         brk_conn *bc = NULL;
         if ((st = trading_broker(t, conn, uid, o.broker_key_id ? &key : NULL, &bc)).code != TW_OK)
             return st;
-        char coid[48];
-        snprintf(coid, sizeof(coid), "tw-%lld", (long long)id);
-        brk_order r;
-        brk_rc brc = brk_get_by_client_order_id(bc, coid, &r, NULL);
-        if (brc == BRK_OK && !brk_order_status_is_terminal(r.status))
-            brc = brk_cancel(bc, r.broker_order_id, NULL);
-        if (brc == BRK_OK)
-            brc = brk_get_by_client_order_id(bc, coid, &r, NULL);
+        st = cancel_at_broker(c, t, bc, uid, &o);
         brk_conn_destroy(bc);
-        if (brc == BRK_OK) {
-            trading_apply_report(t, uid, id, &r, "user");
-        } else if (brc == BRK_NOT_FOUND && strcmp(o.status, ORD_PENDING_SUBMIT) == 0) {
-            memset(&r, 0, sizeof(r));
-            r.status = BRK_ORDER_CANCELED;
-            trading_apply_report(t, uid, id, &r, "user");
-        } else {
-            return tw_err(TW_UNAVAILABLE, "broker unavailable, retry later");
-        }
+        if (st.code != TW_OK)
+            return st;
     }
     wire_order *w = NULL;
     if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
@@ -819,7 +919,7 @@ tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest
         p->realized_pl = fmt_money(c, pos[i].realized_pnl);
         risk_price last = 0;
         for (size_t m = 0; m < nmarks && !last; m++)
-            if (strcmp(marks[m].symbol, pos[i].symbol) == 0)
+            if (brk_symbol_same(marks[m].symbol, pos[i].symbol))
                 last = marks[m].current_price;
         if (!last && !marks)
             last = trading_ref_price(app->trading, pos[i].symbol);

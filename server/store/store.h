@@ -229,6 +229,7 @@ store_rc store_admin_key_rewrap(store_conn *c, int64_t key_id, int old_version,
 #define STORE_SYMBOL_MAX 32
 #define STORE_WORD_MAX 32 /* side, type, tif, status, origin, mode */
 #define STORE_VIOLATIONS_MAX 4096
+#define STORE_STATUS_MESSAGE_MAX 512
 
 typedef struct store_order {
     int64_t id;                               /* output only */
@@ -250,8 +251,10 @@ typedef struct store_order {
     char broker_order_id[STORE_COID_MAX + 1];
     char violations[STORE_VIOLATIONS_MAX + 1]; /* JSON text, stored verbatim; "" = [] */
     int64_t confirm_by_us;                     /* 0 = none */
-    int64_t created_at_us;                     /* output only */
-    int64_t updated_at_us;                     /* output only */
+    /* Why the broker refused or ended it, sanitised (no secret); "" = nothing to say. */
+    char status_message[STORE_STATUS_MESSAGE_MAX + 1];
+    int64_t created_at_us; /* output only */
+    int64_t updated_at_us; /* output only */
 } store_order;
 
 /* Inserts an order for user_id. STORE_CONFLICT if the client_order_id is already used by this
@@ -262,8 +265,8 @@ store_rc store_order_get(store_conn *c, int64_t user_id, int64_t order_id, store
 store_rc store_order_get_by_coid(store_conn *c, int64_t user_id, const char *client_order_id,
                                  store_order *out);
 
-/* Updates status, filled_qty, avg_fill_price, broker_order_id and violations of the user's
- * order (the other fields of *in are ignored). */
+/* Updates status, filled_qty, avg_fill_price, broker_order_id, violations and status_message
+ * of the user's order (the other fields of *in are ignored). */
 store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id,
                             const store_order *in);
 

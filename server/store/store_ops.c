@@ -395,7 +395,7 @@ out:
 #define ORDER_COLS                                                                                 \
     "id, user_id, client_order_id, symbol, side, type, tif, qty, limit_price, filled_qty,"         \
     " avg_fill_price, status, origin, mode, broker, broker_key_id, broker_order_id,"               \
-    " violations, confirm_by_us, created_at_us, updated_at_us"
+    " violations, confirm_by_us, created_at_us, updated_at_us, status_message"
 
 static store_rc read_order(const db_res *r, int row, void *vout)
 {
@@ -433,6 +433,8 @@ static store_rc read_order(const db_res *r, int row, void *vout)
     o->confirm_by_us = db_int(r, row, 18);
     o->created_at_us = db_int(r, row, 19);
     o->updated_at_us = db_int(r, row, 20);
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 21, o->status_message, sizeof(o->status_message));
     return rc;
 }
 
@@ -447,6 +449,7 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         {o->status, STORE_WORD_MAX, false, "status"},
         {o->broker_order_id, STORE_COID_MAX, true, "broker order id"},
         {o->violations, STORE_VIOLATIONS_MAX, true, "violations"},
+        {o->status_message, STORE_STATUS_MESSAGE_MAX, true, "status message"},
         {o->client_order_id, STORE_COID_MAX, false, "client order id"},
         {o->symbol, STORE_SYMBOL_MAX, false, "symbol"},
         {o->side, STORE_WORD_MAX, false, "side"},
@@ -456,7 +459,7 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         {o->mode, STORE_WORD_MAX, false, "mode"},
         {o->broker, STORE_BROKER_MAX, false, "broker"},
     };
-    size_t n = full ? sizeof(f) / sizeof(f[0]) : 3;
+    size_t n = full ? sizeof(f) / sizeof(f[0]) : 4;
     for (size_t i = 0; i < n; i++) {
         store_rc rc = check_text(c, f[i].v, f[i].max, f[i].empty_ok, f[i].name);
         if (rc != STORE_OK)
@@ -473,9 +476,10 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
     static const char sql[] =
         "INSERT INTO orders (user_id, client_order_id, symbol, side, type, tif, qty, limit_price,"
         " filled_qty, avg_fill_price, status, origin, mode, broker, broker_key_id,"
-        " broker_order_id, violations, confirm_by_us, created_at_us, updated_at_us)"
+        " broker_order_id, violations, confirm_by_us, created_at_us, updated_at_us,"
+        " status_message)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " $18, $19, $19) ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id";
+        " $18, $19, $19, $20) ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id";
     static const char coid_sql[] =
         "SELECT id FROM orders WHERE user_id = $1 AND client_order_id = $2";
     db_res r;
@@ -491,7 +495,7 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
         if (rc != STORE_OK)
             goto out;
     }
-    db_val p[19] = {P_INT(user_id),
+    db_val p[20] = {P_INT(user_id),
                     P_TEXT(in->client_order_id),
                     P_TEXT(in->symbol),
                     P_TEXT(in->side),
@@ -509,8 +513,9 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
                     P_TEXT_OPT(in->broker_order_id),
                     P_TEXT(in->violations[0] ? in->violations : "[]"),
                     P_ID_OPT(in->confirm_by_us),
-                    P_INT(store_now_us())};
-    rc = db_exec(c, sql, p, 19, &r);
+                    P_INT(store_now_us()),
+                    P_TEXT(in->status_message)};
+    rc = db_exec(c, sql, p, 20, &r);
     if (rc != STORE_OK)
         goto out;
     if (r.nrows == 0) {
@@ -568,8 +573,8 @@ store_rc store_order_get_by_coid(store_conn *c, int64_t user_id, const char *cli
 store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, const store_order *in)
 {
     static const char sql[] = "UPDATE orders SET status = $3, filled_qty = $4, avg_fill_price = $5,"
-                              " broker_order_id = $6, violations = $7, updated_at_us = $8"
-                              " WHERE user_id = $1 AND id = $2";
+                              " broker_order_id = $6, violations = $7, updated_at_us = $8,"
+                              " status_message = $9 WHERE user_id = $1 AND id = $2";
     store_rc rc = check_id(c, user_id, "user id");
     if (rc == STORE_OK)
         rc = check_text(c, in->status, STORE_WORD_MAX, false, "status");
@@ -577,19 +582,22 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, co
         rc = check_text(c, in->broker_order_id, STORE_COID_MAX, true, "broker order id");
     if (rc == STORE_OK)
         rc = check_text(c, in->violations, STORE_VIOLATIONS_MAX, true, "violations");
+    if (rc == STORE_OK)
+        rc = check_text(c, in->status_message, STORE_STATUS_MESSAGE_MAX, true, "status message");
     if (rc == STORE_OK && (in->filled_qty < 0 || in->avg_fill_price < 0))
         rc = store_fail(c, STORE_INVALID, "fill quantity and price must not be negative");
     if (rc != STORE_OK)
         return rc;
-    db_val p[8] = {P_INT(user_id),
+    db_val p[9] = {P_INT(user_id),
                    P_INT(order_id),
                    P_TEXT(in->status),
                    P_INT(in->filled_qty),
                    P_INT(in->avg_fill_price),
                    P_TEXT_OPT(in->broker_order_id),
                    P_TEXT(in->violations[0] ? in->violations : "[]"),
-                   P_INT(store_now_us())};
-    return change_one(c, sql, p, 8);
+                   P_INT(store_now_us()),
+                   P_TEXT(in->status_message)};
+    return change_one(c, sql, p, 9);
 }
 
 #define ORDER_PAGE_WHERE                                                                           \

@@ -183,6 +183,15 @@ static const char pg_v3[] = SCHEMA_V3;
 static const char sqlite_v4[] = SCHEMA_V4;
 static const char pg_v4[] = SCHEMA_V4;
 
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3,
-                                                                   sqlite_v4};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4};
+/* v5: why the broker refused or ended an order (issue 23), kept with the order so GetOrder and
+ * ListOrders show it after the call that learned it: Order.status_message. Sanitised by the
+ * broker adapter (printable ASCII, credentials masked); "" when there is nothing to say. */
+#define SCHEMA_V5 "ALTER TABLE orders ADD COLUMN status_message TEXT NOT NULL DEFAULT '';"
+static const char sqlite_v5[] = SCHEMA_V5;
+static const char pg_v5[] = SCHEMA_V5;
+
+/* One line per array: tests/deploy/config_schema_planted.sh appends a version with sed. */
+/* clang-format off */
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5};
+/* clang-format on */

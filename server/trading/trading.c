@@ -15,6 +15,7 @@
 #include "trading_int.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,8 +181,10 @@ static void brk_log(void *ctx, brk_log_level level, const char *msg)
             "broker", "%s", msg);
 }
 
-tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
-                         brk_conn **out)
+/* background: the reconciler's polling and the marks, which leave the last quarter of the
+ * account's request budget to the trader's own calls and never wait for it. */
+static tw_status broker_conn(trading *t, store_conn *conn, int64_t user_id,
+                             const store_broker_key *key, bool background, brk_conn **out)
 {
     char uid[32];
     snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
@@ -211,7 +214,9 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
                             .interface = t->cfg->alpaca_interface,
                             .log = brk_log,
                             .data_url = t->cfg->alpaca_data_url,
-                            .data_feed = t->cfg->alpaca_data_feed};
+                            .data_feed = t->cfg->alpaca_data_feed,
+                            .requests_per_min = t->cfg->alpaca_requests_per_min,
+                            .background = background};
     brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
                                    n - (size_t)(nl - p) - 1, out, NULL);
     vault_secret_destroy(cred);
@@ -220,18 +225,68 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
     return tw_ok();
 }
 
-tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out)
+/* The start (Unix s) of the latest NYSE regular session that has begun at now_s, and whether
+ * that session is still open (09:30-16:00 New York; early closes are not modelled, so the
+ * afternoon of an early-close day counts as open: the stricter reading). */
+static int64_t latest_session(const trading *t, int64_t now_s, bool *open)
+{
+    risk_day d = risk_ny_day(now_s);
+    if (!risk_cal_is_trading_day(&t->cal, d) || now_s < risk_cal_session_start_unix(d))
+        d = risk_cal_prev_trading_day(&t->cal, d);
+    int64_t start = risk_cal_session_start_unix(d);
+    *open = now_s >= start && now_s < start + (6 * 3600 + 30 * 60);
+    return start;
+}
+
+/* Whether a last trade at trade_ms may price a decision at now_ms (see trading.h); else why. */
+static bool trade_fresh(const trading *t, const char *symbol, int64_t trade_ms, int64_t now_ms,
+                        char *why, size_t why_cap)
+{
+    int64_t max_ms = (int64_t)t->cfg->ref_price_max_age_s * 1000;
+    int64_t age_ms = now_ms - trade_ms;
+    if (age_ms <= max_ms)
+        return true;
+    bool open = false;
+    int64_t session_s = latest_session(t, now_ms / 1000, &open);
+    if (!brk_symbol_is_crypto(symbol) && !open && trade_ms >= session_s * 1000)
+        return true;
+    if (why && why_cap)
+        snprintf(why, why_cap,
+                 "stale reference price for %s: its last trade is %lld s old, more than the %d s "
+                 "allowed%s",
+                 symbol, (long long)(age_ms / 1000), t->cfg->ref_price_max_age_s,
+                 brk_symbol_is_crypto(symbol) || open ? "" : " and before the latest session");
+    return false;
+}
+
+tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
+                         brk_conn **out)
+{
+    return broker_conn(t, conn, user_id, key, false, out);
+}
+
+tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out,
+                                 char *why, size_t why_cap)
 {
     *out = 0;
+    if (why && why_cap)
+        why[0] = '\0';
     if (!bc) {
         *out = trading_ref_price(t, symbol);
         return tw_ok();
     }
     brk_err err = {0};
-    brk_rc rc = brk_last_price(bc, symbol, out, &err);
+    int64_t trade_ms = 0;
+    brk_rc rc = brk_last_trade(bc, symbol, out, &trade_ms, &err);
     tw_status st = tw_ok();
     switch (rc) {
     case BRK_OK:
+        /* trade_ms 0: a live quote the backend holds (the sim), current by construction. */
+        if (trade_ms > 0 && !trade_fresh(t, symbol, trade_ms, trading_now_ms(t), why, why_cap)) {
+            tw_logf(TW_LOG_INFO, "ref_price", "%s: %s", brk_conn_backend(bc),
+                    why && why[0] ? why : "stale last trade");
+            *out = 0;
+        }
         break;
     case BRK_UNSUPPORTED:
         *out = trading_ref_price(t, symbol);
@@ -262,7 +317,7 @@ void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
     *out = NULL;
     *n = 0;
     brk_conn *bc = NULL;
-    if (trading_broker(t, conn, user_id, key, &bc).code != TW_OK)
+    if (broker_conn(t, conn, user_id, key, true, &bc).code != TW_OK)
         return;
     brk_position_list l = {0};
     brk_rc rc = brk_positions(bc, &l, NULL);
@@ -661,21 +716,28 @@ tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_
 
 /* ---- applying broker reports --------------------------------------------------------------- */
 
+/*
+ * Our status for a broker's report. Only filled, canceled, expired and rejected end an order of
+ * ours. replaced ends that broker order, not ours: the replacement (report->replaced_by) works
+ * on and is followed. done_for_day may still fill the next trading day, and an unknown or
+ * in-between state (pending_replace, stopped, suspended, calculated, anything new) says nothing
+ * final: all of these stay open and keep being asked about.
+ */
 static const char *status_of_report(brk_order_status s, risk_qty filled)
 {
     switch (s) {
     case BRK_ORDER_FILLED:
         return ORD_FILLED;
     case BRK_ORDER_CANCELED:
-    case BRK_ORDER_REPLACED:
         return ORD_CANCELED;
     case BRK_ORDER_EXPIRED:
-    case BRK_ORDER_DONE_FOR_DAY:
         return ORD_EXPIRED;
     case BRK_ORDER_REJECTED:
         return ORD_REJECTED;
     case BRK_ORDER_PARTIALLY_FILLED:
         return ORD_PARTIALLY_FILLED;
+    case BRK_ORDER_REPLACED:
+    case BRK_ORDER_DONE_FOR_DAY:
     default:
         return filled > 0 ? ORD_PARTIALLY_FILLED : ORD_ACCEPTED;
     }
@@ -799,7 +861,8 @@ out:
 /* *reduced: the report closed part of a position (only then can a day trade complete or a
  * loss be realized, so only then are those recounted). */
 static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
-                             const brk_order *r, const char *actor, bool *reduced)
+                             const brk_order *r, const char *actor, const char *reason,
+                             bool *reduced)
 {
     store_order o;
     int64_t now_ms = trading_now_ms(t);
@@ -813,7 +876,20 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     risk_qty delta = r->filled_qty - o.filled_qty;
     bool status_moves = trading_status_rank(next) > trading_status_rank(o.status) ||
                         (trading_status_rank(next) == 4 && trading_status_open(o.status));
-    if (delta <= 0 && !status_moves)
+    /* A replacement is followed only from the broker order we track (a late report about an
+     * older link of the chain never moves us back), and only while ours is open. */
+    bool follows = r->status == BRK_ORDER_REPLACED && r->replaced_by[0] &&
+                   trading_status_open(o.status) &&
+                   (!o.broker_order_id[0] || strcmp(o.broker_order_id, r->broker_order_id) == 0) &&
+                   strcmp(r->replaced_by, r->broker_order_id) != 0;
+    bool has_reason = reason && reason[0] && (status_moves || delta > 0);
+    if (delta < 0)
+        /* Never applied (fills only grow), but never silent either: a broker that counts less
+         * than we recorded (e.g. a replacement that restarts its filled_qty) is a drift. */
+        tw_logf(TW_LOG_WARN, "order_report",
+                "order %lld: broker order %s reports less filled than recorded; not applied",
+                (long long)order_id, r->broker_order_id);
+    if (delta <= 0 && !status_moves && !follows)
         return STORE_OK; /* nothing new: a repeated or stale report */
     if (delta > 0) {
         /* Price of this delta from the cumulative averages. */
@@ -845,10 +921,30 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     }
     if (trading_status_rank(next) >= trading_status_rank(o.status))
         snprintf(o.status, sizeof(o.status), "%s", next);
-    if (r->broker_order_id[0] && !o.broker_order_id[0])
+    char replaced[sizeof(o.broker_order_id)] = "";
+    if (follows) {
+        snprintf(replaced, sizeof(replaced), "%s", r->broker_order_id);
+        snprintf(o.broker_order_id, sizeof(o.broker_order_id), "%s", r->replaced_by);
+    } else if (r->broker_order_id[0] && !o.broker_order_id[0]) {
         snprintf(o.broker_order_id, sizeof(o.broker_order_id), "%s", r->broker_order_id);
+    }
+    if (has_reason)
+        snprintf(o.status_message, sizeof(o.status_message), "%s", reason);
     if ((rc = store_order_update(conn, user_id, order_id, &o)) != STORE_OK)
         return rc;
+    if (follows) {
+        char *details = NULL;
+        json_t *d =
+            json_pack("{s:s,s:s}", "broker_order_id", replaced, "replaced_by", o.broker_order_id);
+        details = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        json_decref(d);
+        if (!details)
+            return STORE_NOMEM;
+        rc = audit_system(conn, user_id, "ORDER_REPLACE", oid, "SUCCESS", details, now_us, actor);
+        free(details);
+        if (rc != STORE_OK)
+            return rc;
+    }
     if (delta > 0) {
         char details[256], q[48], p[48];
         risk_qty_format(delta, q, sizeof(q));
@@ -869,13 +965,28 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         const char *action = strcmp(o.status, ORD_CANCELED) == 0  ? "ORDER_CANCEL"
                              : strcmp(o.status, ORD_EXPIRED) == 0 ? "ORDER_EXPIRE"
                                                                   : "ORDER_REJECT";
-        rc = audit_system(conn, user_id, action, oid, "SUCCESS", NULL, now_us, actor);
+        char *details = NULL;
+        if (has_reason) { /* the broker's reason, already sanitised and masked by the adapter */
+            json_t *d = json_pack("{s:s}", "reason", o.status_message);
+            details = d ? json_dumps(d, JSON_COMPACT) : NULL;
+            json_decref(d);
+            if (!details)
+                return STORE_NOMEM;
+        }
+        rc = audit_system(conn, user_id, action, oid, "SUCCESS", details, now_us, actor);
+        free(details);
     }
     return rc;
 }
 
 store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
                               const brk_order *report, const char *actor)
+{
+    return trading_apply_report_why(t, user_id, order_id, report, actor, NULL);
+}
+
+store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
+                                  const brk_order *report, const char *actor, const char *reason)
 {
     store_conn *conn;
     store_rc rc = store_conn_acquire(t->st, &conn);
@@ -887,7 +998,7 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
         mark.at_ms = 0;
         rc = store_tx_begin_user(conn, user_id);
         if (rc == STORE_OK)
-            rc = apply_locked(t, conn, user_id, order_id, report, actor, &reduced);
+            rc = apply_locked(t, conn, user_id, order_id, report, actor, reason, &reduced);
         /* A fill that closed part of a position realized a loss or gain: the breakers look
          * again in the same transaction (a failed look leaves the fill applied; the next mark
          * looks again). */
@@ -972,16 +1083,13 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
         kp = &key;
     }
     brk_conn *bc = NULL;
-    if (trading_broker(t, conn, o->user_id, kp, &bc).code != TW_OK)
+    if (broker_conn(t, conn, o->user_id, kp, true, &bc).code != TW_OK)
         return;
-    char coid[48];
-    snprintf(coid, sizeof(coid), "tw-%lld", (long long)o->id);
     brk_order r;
-    brk_rc rc = brk_get_by_client_order_id(bc, coid, &r, NULL);
+    brk_rc rc =
+        trading_sync_order(t, bc, o->user_id, o->id, o->broker_order_id, "system", &r, NULL);
     brk_conn_destroy(bc);
-    if (rc == BRK_OK) {
-        trading_apply_report(t, o->user_id, o->id, &r, "system");
-    } else if (rc == BRK_NOT_FOUND && strcmp(o->status, ORD_PENDING_SUBMIT) == 0) {
+    if (rc == BRK_NOT_FOUND && strcmp(o->status, ORD_PENDING_SUBMIT) == 0) {
         /* The broker never received it (crash or lost request before sending): it is safe to
          * close, and it is never sent again from here. */
         memset(&r, 0, sizeof(r));
@@ -990,6 +1098,38 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
         tw_logf(TW_LOG_WARN, "reconcile", "order %lld never reached the broker: rejected",
                 (long long)o->id);
     }
+}
+
+brk_rc trading_sync_order(trading *t, brk_conn *bc, int64_t user_id, int64_t order_id,
+                          const char *broker_order_id, const char *actor, brk_order *out,
+                          brk_err *err)
+{
+    char id[BRK_ID_MAX];
+    snprintf(id, sizeof(id), "%s", broker_order_id ? broker_order_id : "");
+    brk_rc rc = BRK_INTERNAL;
+    memset(out, 0, sizeof(*out));
+    for (int hop = 0; hop <= TRADING_MAX_REPLACEMENTS; hop++) {
+        rc = id[0] ? brk_get_by_broker_order_id(bc, id, out, err) : BRK_UNSUPPORTED;
+        if (rc == BRK_UNSUPPORTED) {
+            if (hop > 0)
+                break; /* a replacement this backend cannot look up: asked again next pass */
+            char coid[48];
+            snprintf(coid, sizeof(coid), "tw-%lld", (long long)order_id);
+            rc = brk_get_by_client_order_id(bc, coid, out, err);
+        }
+        if (rc != BRK_OK)
+            break;
+        if (trading_apply_report(t, user_id, order_id, out, actor) != STORE_OK)
+            break; /* the report is asked for again by the next reconciler pass */
+        if (out->status != BRK_ORDER_REPLACED || !out->replaced_by[0])
+            break;
+        if (hop == TRADING_MAX_REPLACEMENTS)
+            tw_logf(TW_LOG_WARN, "reconcile",
+                    "order %lld: more than %d replacements at once, following on the next pass",
+                    (long long)order_id, TRADING_MAX_REPLACEMENTS);
+        snprintf(id, sizeof(id), "%s", out->replaced_by);
+    }
+    return rc;
 }
 
 static bool is_pending(const store_order *o)

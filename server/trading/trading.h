@@ -105,6 +105,27 @@ tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_
 store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
                               const brk_order *report, const char *actor);
 
+/* Like trading_apply_report, and reason (sanitised broker text, may be NULL) becomes the order's
+ * status_message and the "reason" of its audit event when the report ends or fills the order.
+ * The same one path: trading_apply_report is this with reason NULL. */
+store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
+                                  const brk_order *report, const char *actor, const char *reason);
+
+/* Replacements followed in one trading_sync_order call. */
+#define TRADING_MAX_REPLACEMENTS 4
+
+/*
+ * Reads one of our orders at the broker through bc and applies what the broker says with
+ * trading_apply_report. broker_order_id: the one we track ("" or NULL: not known yet, asked by
+ * our client order id "tw-<order_id>"). A report "replaced" with replaced_by is applied (the
+ * order now tracks the replacement, still open) and the replacement is read and applied in turn,
+ * up to TRADING_MAX_REPLACEMENTS links. *out: the last report read. Returns the brk_rc of the
+ * last read (BRK_NOT_FOUND: the broker does not know the order). Call outside any transaction.
+ */
+brk_rc trading_sync_order(trading *t, brk_conn *bc, int64_t user_id, int64_t order_id,
+                          const char *broker_order_id, const char *actor, brk_order *out,
+                          brk_err *err);
+
 /* The reference (last trade) price of symbol from the sim quotes; 0 when unknown. */
 risk_price trading_ref_price(trading *t, const char *symbol);
 
@@ -116,11 +137,18 @@ risk_price trading_ref_price(trading *t, const char *symbol);
  *   TW_OK, *out > 0    a price;
  *   TW_OK, *out == 0   the broker does not know the symbol (the risk engine then rejects an
  *                      opening order NO_REFERENCE_PRICE, as for an unquoted sim symbol);
+ *   TW_OK, *out == 0   ... or its last trade is stale (see below): why says so;
  *   TW_UNAVAILABLE     the broker could not answer (network, 5xx, 429, refused key): *out is 0.
  *                      Callers still decide (an exit needs no reference price) but answer
  *                      UNAVAILABLE instead of recording a NO_REFERENCE_PRICE rejection.
+ * Stale: a last trade older than TW_REF_PRICE_MAX_AGE_S is never used, except that while the
+ * NYSE regular session is closed a stock's trade from the latest session (or later) is current
+ * (nothing newer can exist). Crypto trades around the clock: always the plain age. A trade time
+ * ahead of our clock is not old. why (may be NULL, why_cap bytes): the reason there is no price,
+ * "" when there is one or the broker simply has none.
  */
-tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out);
+tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out,
+                                 char *why, size_t why_cap);
 
 /* Broker-reported marks (current_price per symbol) for ListPositions: one brk_positions call on
  * the user's broker (key: the stored key, NULL = the sim). out and n: a heap array (free()), empty

@@ -49,8 +49,11 @@ struct stub {
     size_t nreqs;
     order orders[MAX_ORDERS];
     size_t norders;
-    char trades[MAX_TRADES][2][64]; /* symbol, raw JSON of "p" */
+    char trades[MAX_TRADES][3][64]; /* symbol, raw JSON of "p", "t" ("" = now) */
     int ntrades;
+    char *positions; /* NULL = POSITIONS */
+    int rl_limit, rl_window_ms, rl_count, rl_refused;
+    int64_t rl_start_ms; /* Unix ms */
 };
 
 typedef struct upload {
@@ -154,6 +157,74 @@ static const char *check_order_body(json_t *j)
     return NULL;
 }
 
+/* Under mu: the trade set for symbol (price JSON, RFC 3339 time), false when none. */
+static bool trade_of(stub *s, const char *sym, const char **px, char *t, size_t tcap)
+{
+    for (int i = 0; i < s->ntrades; i++) {
+        if (strcmp(s->trades[i][0], sym) != 0)
+            continue;
+        *px = s->trades[i][1];
+        if (s->trades[i][2][0]) {
+            copy(t, tcap, s->trades[i][2]);
+        } else {
+            time_t now = time(NULL);
+            struct tm tm;
+            gmtime_r(&now, &tm);
+            strftime(t, tcap, "%Y-%m-%dT%H:%M:%S.123456789Z", &tm);
+        }
+        return true;
+    }
+    return false;
+}
+
+static int64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under mu: true when this request is over the limit (then answered 429 with Alpaca's
+ * X-RateLimit-* headers; the reset is the window's end in Unix seconds, rounded up). */
+static bool over_limit(stub *s, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    if (s->rl_limit <= 0)
+        return false;
+    int64_t now = unix_ms();
+    if (now >= s->rl_start_ms + s->rl_window_ms) {
+        s->rl_start_ms = now;
+        s->rl_count = 0;
+    }
+    if (s->rl_count < s->rl_limit) {
+        s->rl_count++;
+        return false;
+    }
+    s->rl_refused++;
+    static const char body[] = "{\"code\":42910000,\"message\":\"rate limit exceeded\"}";
+    char v[32];
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+                                                             MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    snprintf(v, sizeof v, "%d", s->rl_limit);
+    MHD_add_response_header(r, "X-RateLimit-Limit", v);
+    MHD_add_response_header(r, "X-RateLimit-Remaining", "0");
+    snprintf(v, sizeof v, "%lld", (long long)((s->rl_start_ms + s->rl_window_ms + 999) / 1000));
+    MHD_add_response_header(r, "X-RateLimit-Reset", v);
+    *ret = MHD_queue_response(c, 429, r);
+    MHD_destroy_response(r);
+    return true;
+}
+
+/* Alpaca's terminal order states: a DELETE of such an order answers 422. */
+static bool terminal(const char *st)
+{
+    static const char *const t[] = {"filled", "canceled", "expired", "rejected", "replaced"};
+    for (size_t i = 0; st && i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(st, t[i]) == 0)
+            return true;
+    return false;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -224,6 +295,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             authed = true;
     if (!authed) {
         ret = reply(c, 401, "{\"code\":40110000,\"message\":\"request is not authorized\"}");
+    } else if (over_limit(s, c, &ret)) {
+        /* answered 429 */
     } else if (strcmp(method, "POST") == 0 && strcmp(url, "/v2/orders") == 0) {
         json_t *j = u->buf ? json_loads(u->buf, 0, NULL) : NULL;
         const char *why = check_order_body(j);
@@ -263,6 +336,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                 hit = s->orders[i].obj;
         ret = hit ? reply_json(c, 200, hit)
                   : reply(c, 404, "{\"code\":40410000,\"message\":\"order not found\"}");
+    } else if (strcmp(method, "GET") == 0 && strncmp(url, "/v2/orders/", 11) == 0) {
+        json_t *hit = NULL;
+        for (size_t i = 0; i < s->norders; i++)
+            if (strcmp(s->orders[i].key, key) == 0 &&
+                strcmp(json_string_value(json_object_get(s->orders[i].obj, "id")), url + 11) == 0)
+                hit = s->orders[i].obj;
+        ret = hit ? reply_json(c, 200, hit)
+                  : reply(c, 404, "{\"code\":40410000,\"message\":\"order not found\"}");
     } else if (strcmp(method, "DELETE") == 0 && strncmp(url, "/v2/orders/", 11) == 0) {
         json_t *hit = NULL;
         for (size_t i = 0; i < s->norders; i++)
@@ -271,7 +352,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                 hit = s->orders[i].obj;
         if (!hit) {
             ret = reply(c, 404, "{\"code\":40410000,\"message\":\"order not found\"}");
-        } else if (strcmp(json_string_value(json_object_get(hit, "status")), "canceled") == 0) {
+        } else if (terminal(json_string_value(json_object_get(hit, "status")))) {
             ret = reply(c, 422, "{\"code\":42210000,\"message\":\"order is not cancelable\"}");
         } else {
             json_object_set_new(hit, "status", json_string("canceled"));
@@ -280,25 +361,36 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/account") == 0) {
         ret = reply(c, 200, ACCOUNT);
     } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/positions") == 0) {
-        ret = reply(c, 200, POSITIONS);
+        ret = reply(c, 200, s->positions ? s->positions : POSITIONS);
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/v1beta3/crypto/us/latest/trades") == 0) {
+        /* {"trades":{"BTC/USD":{...}}}; a pair without a trade is simply absent. */
+        const char *syms = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "symbols");
+        const char *px = NULL;
+        char t[64], body[512];
+        if (syms && trade_of(s, syms, &px, t, sizeof t))
+            snprintf(body, sizeof body,
+                     "{\"trades\":{\"%s\":{\"c\":\"B\",\"i\":7,\"p\":%s,\"s\":0.0123,"
+                     "\"t\":\"%s\",\"tks\":\"B\"}}}",
+                     syms, px, t);
+        else
+            snprintf(body, sizeof body, "{\"trades\":{}}");
+        ret = reply(c, 200, body);
     } else if (strcmp(method, "GET") == 0 && strncmp(url, "/v2/stocks/", 11) == 0 &&
                strlen(url) > 11 + 14 && strcmp(url + strlen(url) - 14, "/trades/latest") == 0) {
         /* The path arrives percent-decoded: "BTC%2FUSD" is "BTC/USD" here. */
         char sym[64];
         snprintf(sym, sizeof sym, "%.*s", (int)(strlen(url) - 11 - 14), url + 11);
         const char *px = NULL;
-        for (int i = 0; i < s->ntrades; i++)
-            if (strcmp(s->trades[i][0], sym) == 0)
-                px = s->trades[i][1];
-        if (!px) {
+        char t[64];
+        if (!trade_of(s, sym, &px, t, sizeof t)) {
             ret = reply(c, 404, "{\"code\":40410000,\"message\":\"symbol not found\"}");
         } else {
             char body[512];
             snprintf(body, sizeof body,
-                     "{\"symbol\":\"%s\",\"trade\":{\"t\":\"2026-01-02T14:30:00.123456789Z\","
+                     "{\"symbol\":\"%s\",\"trade\":{\"t\":\"%s\","
                      "\"x\":\"V\",\"p\":%s,\"s\":100,\"c\":[\"@\"],\"i\":52983525029461,"
                      "\"z\":\"C\"}}",
-                     sym, px);
+                     sym, t, px);
             ret = reply(c, 200, body);
         }
     } else {
@@ -354,6 +446,7 @@ void stub_stop(stub *s)
         MHD_stop_daemon(s->d);
     for (size_t i = 0; i < s->norders; i++)
         json_decref(s->orders[i].obj);
+    free(s->positions);
     free(s->reqs);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -375,7 +468,7 @@ void stub_add_key(stub *s, const char *key_id, const char *secret)
     pthread_mutex_unlock(&s->mu);
 }
 
-void stub_set_trade(stub *s, const char *symbol, const char *price_json)
+void stub_set_trade_at(stub *s, const char *symbol, const char *price_json, const char *time)
 {
     pthread_mutex_lock(&s->mu);
     int i = 0;
@@ -384,10 +477,73 @@ void stub_set_trade(stub *s, const char *symbol, const char *price_json)
     if (i < MAX_TRADES) {
         copy(s->trades[i][0], sizeof s->trades[i][0], symbol);
         copy(s->trades[i][1], sizeof s->trades[i][1], price_json);
+        copy(s->trades[i][2], sizeof s->trades[i][2], time);
         if (i == s->ntrades)
             s->ntrades++;
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+void stub_set_trade(stub *s, const char *symbol, const char *price_json)
+{
+    stub_set_trade_at(s, symbol, price_json, NULL);
+}
+
+void stub_rate_limit(stub *s, int limit, int window_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    s->rl_limit = limit;
+    s->rl_window_ms = window_ms > 0 ? window_ms : 60000;
+    s->rl_count = 0;
+    s->rl_start_ms = unix_ms();
+    pthread_mutex_unlock(&s->mu);
+}
+
+int stub_rate_limited(stub *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->rl_refused;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void stub_set_positions(stub *s, const char *json)
+{
+    pthread_mutex_lock(&s->mu);
+    free(s->positions);
+    s->positions = json ? strdup(json) : NULL;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int stub_order_patch(stub *s, const char *broker_order_id, const char *fields_json)
+{
+    int rc = -1;
+    json_t *f = json_loads(fields_json, 0, NULL);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; f && i < s->norders; i++)
+        if (strcmp(json_string_value(json_object_get(s->orders[i].obj, "id")), broker_order_id) ==
+            0)
+            rc = json_object_update(s->orders[i].obj, f);
+    pthread_mutex_unlock(&s->mu);
+    json_decref(f);
+    return rc;
+}
+
+int stub_order_add(stub *s, const char *key_id, const char *order_json)
+{
+    int rc = -1;
+    json_t *o = json_loads(order_json, 0, NULL);
+    pthread_mutex_lock(&s->mu);
+    if (json_is_string(json_object_get(o, "id")) &&
+        json_is_string(json_object_get(o, "client_order_id")) && s->norders < MAX_ORDERS) {
+        copy(s->orders[s->norders].key, sizeof s->orders[0].key, key_id);
+        s->orders[s->norders++].obj = o;
+        o = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(o);
+    return rc;
 }
 
 void stub_fault(stub *s, const char *method, const char *path_prefix, int status, const char *body,

@@ -41,6 +41,30 @@ void stub_fault(stub *s, const char *method, const char *path_prefix, int status
  * control the exact digits on the wire. Symbols never set answer 404 (at most 16 symbols).
  */
 void stub_set_trade(stub *s, const char *symbol, const char *price_json);
+/*
+ * The same with the trade's "t" (RFC 3339, e.g. "2026-01-02T14:30:00.123456789Z"; NULL = the
+ * time of each answer, a fresh trade). A symbol with a '/' is also served by the crypto endpoint
+ * GET /v1beta3/crypto/us/latest/trades?symbols=BTC/USD ({"trades":{}} when never set).
+ */
+void stub_set_trade_at(stub *s, const char *symbol, const char *price_json, const char *time);
+/*
+ * Alpaca's rate limit: at most limit authorised requests per window (Alpaca: 200 per 60000 ms);
+ * beyond, 429 with X-RateLimit-Limit, X-RateLimit-Remaining: 0 and X-RateLimit-Reset (the
+ * window's end, Unix seconds). limit 0 = off (the default). stub_rate_limited: 429s answered.
+ */
+void stub_rate_limit(stub *s, int limit, int window_ms);
+int stub_rate_limited(stub *s);
+/* What GET /v2/positions answers (a JSON array, copied); NULL = the built-in two positions. */
+void stub_set_positions(stub *s, const char *json);
+/*
+ * Merges the members of fields_json (an object) into the stored order with this broker id, e.g.
+ * {"status":"replaced","replaced_by":"..."} or {"status":"filled","filled_qty":"5",...}; the
+ * stub answers GET /v2/orders/{id}, by_client_order_id and DELETE from the stored orders (DELETE
+ * of a filled, canceled, expired, rejected or replaced order answers 422). 0 on success.
+ */
+int stub_order_patch(stub *s, const char *broker_order_id, const char *fields_json);
+/* Adds a whole order object (needs string "id" and "client_order_id") owned by key_id. */
+int stub_order_add(stub *s, const char *key_id, const char *order_json);
 /* Requests seen so far with this method and exact path (method/path NULL = any). */
 size_t stub_count(stub *s, const char *method, const char *path);
 /* Copy of the i-th recorded request; 0 on success. */

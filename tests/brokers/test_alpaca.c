@@ -199,11 +199,13 @@ static void submit_limit_sends_documented_body_and_both_headers(void **state)
 static void submit_market_omits_limit_price_and_sends_fractional_qty(void **state)
 {
     fx *f = *state;
+    /* Fractional quantities only with DAY (Alpaca): a fractional GTC is refused locally, see
+     * alpaca_rules_are_refused_locally_before_any_request. */
     brk_order_req r = {.client_order_id = "m-1",
                        .symbol = "BRK.B",
                        .side = BRK_SIDE_SELL,
                        .type = BRK_TYPE_MARKET,
-                       .tif = BRK_TIF_GTC,
+                       .tif = BRK_TIF_DAY,
                        .qty = RISK_QTY_SCALE / 4};
     brk_order o;
     assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
@@ -214,8 +216,9 @@ static void submit_market_omits_limit_price_and_sends_fractional_qty(void **stat
     assert_string_equal(json_string_value(json_object_get(b, "qty")), "0.25");
     assert_string_equal(json_string_value(json_object_get(b, "side")), "sell");
     assert_string_equal(json_string_value(json_object_get(b, "type")), "market");
-    assert_string_equal(json_string_value(json_object_get(b, "time_in_force")), "gtc");
+    assert_string_equal(json_string_value(json_object_get(b, "time_in_force")), "day");
     assert_string_equal(json_string_value(json_object_get(b, "symbol")), "BRK.B");
+    assert_null(json_object_get(b, "extended_hours")); /* only sent when asked for */
     json_decref(b);
     assert_int_equal(o.limit_price, 0);
     assert_int_equal(o.side, BRK_SIDE_SELL);
@@ -357,7 +360,8 @@ static void submit_http_errors_map_to_results_and_post_is_sent_once(void **state
         {"401 is auth", 401, "{\"code\":40110000,\"message\":\"request is not authorized\"}",
          BRK_AUTH, "credentials refused"},
         {"404", 404, NULL, BRK_NOT_FOUND, "not found"},
-        {"429 rate limited", 429, NULL, BRK_RATE_LIMITED, "rate limited"},
+        /* 429: not processed by Alpaca, sent again after the reset; see
+         * submit_answered_429_is_sent_again_after_the_reset */
         {"400 invalid", 400, NULL, BRK_INVALID, "bad request"},
         {"500 unknown outcome", 500, NULL, BRK_UNAVAILABLE, "unavailable"},
         {"502", 502, NULL, BRK_UNAVAILABLE, "unavailable"},
@@ -676,13 +680,16 @@ static void last_price_url_encodes_the_symbol_and_refuses_bad_ones(void **state)
     stub_set_trade(f->s, "BTC/USD", "43210.5");
     stub_set_trade(f->s, "BRK.B", "410.01");
     risk_price px = 0;
+    /* A crypto pair goes to the crypto endpoint, the pair percent-encoded in the query. */
     assert_int_equal(brk_last_price(f->a, "BTC/USD", &px, NULL), BRK_OK);
     assert_int_equal(px, 43210500000);
-    assert_string_equal(last_req(f).path, "/v2/stocks/BTC/USD/trades/latest"); /* decoded */
+    assert_string_equal(last_req(f).path, "/v1beta3/crypto/us/latest/trades");
+    assert_string_equal(last_req(f).query, "symbols=BTC/USD"); /* decoded */
     assert_int_equal(brk_last_price(f->a, "BRK.B", &px, NULL), BRK_OK);
     assert_int_equal(px, 410010000);
     pthread_mutex_lock(&LOG.mu);
-    assert_non_null(strstr(LOG.buf, "/v2/stocks/BTC%2FUSD/trades/latest?feed=iex"));
+    assert_non_null(strstr(LOG.buf, "/v1beta3/crypto/us/latest/trades?symbols=BTC%2FUSD"));
+    assert_non_null(strstr(LOG.buf, "/v2/stocks/BRK.B/trades/latest?feed=iex"));
     pthread_mutex_unlock(&LOG.mu);
     size_t before = stub_total(f->s);
     static const char *const bad[] = {
@@ -726,8 +733,12 @@ static void last_price_missing_or_garbled_answers(void **state)
         {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":1}} trailing", BRK_UNAVAILABLE},
         {"{\"symbol\":\"AAPL\",\"trade\":[1]}", BRK_UNAVAILABLE},
         /* well-formed: nested members before "p" are skipped by the scanner */
-        {"{\"quote\":{\"p\":[1,{\"p\":2}]},\"trade\":{\"c\":[\"@\",\"\\\"p\"],\"p\":3.25}}",
+        {"{\"quote\":{\"p\":[1,{\"p\":2}]},\"trade\":{\"c\":[\"@\",\"\\\"p\"],"
+         "\"t\":\"2026-01-02T14:30:00Z\",\"p\":3.25}}",
          BRK_OK},
+        /* a price without a usable time can never be aged: not used */
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"p\":3.25}}", BRK_UNAVAILABLE},
+        {"{\"symbol\":\"AAPL\",\"trade\":{\"t\":\"yesterday\",\"p\":3.25}}", BRK_UNAVAILABLE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         stub_fault(f->s, "GET", "/v2/stocks/AAPL/", 200, cases[i].body, 0, 1);
@@ -947,6 +958,373 @@ static void copied_credentials_survive_the_callers_wipe(void **state)
     brk_conn_destroy(conn);
 }
 
+/* ---- issue 23: order states, cancel races, local rules, crypto, trade times ------------------ */
+
+/* Submits a DAY limit order and returns the broker's id for it. */
+static void placed(fx *f, const char *coid, brk_order *o)
+{
+    brk_order_req r = limit_req(coid);
+    assert_int_equal(brk_submit(f->a, &r, o, NULL), BRK_OK);
+    assert_true(o->broker_order_id[0] != '\0');
+}
+
+static void every_documented_status_maps_with_alpacas_meaning(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *wire;
+        brk_order_status want;
+        bool terminal;
+    } cases[] = {
+        {"new", BRK_ORDER_NEW, false},
+        {"partially_filled", BRK_ORDER_PARTIALLY_FILLED, false},
+        {"filled", BRK_ORDER_FILLED, true},
+        {"done_for_day", BRK_ORDER_DONE_FOR_DAY, false}, /* may fill the next day */
+        {"canceled", BRK_ORDER_CANCELED, true},
+        {"expired", BRK_ORDER_EXPIRED, true},
+        {"replaced", BRK_ORDER_REPLACED, true}, /* this broker order; see replaced_by */
+        {"pending_cancel", BRK_ORDER_PENDING_CANCEL, false},
+        {"pending_replace", BRK_ORDER_OTHER, false},
+        {"accepted", BRK_ORDER_PENDING_NEW, false},
+        {"pending_new", BRK_ORDER_PENDING_NEW, false},
+        {"accepted_for_bidding", BRK_ORDER_PENDING_NEW, false},
+        {"stopped", BRK_ORDER_OTHER, false},
+        {"rejected", BRK_ORDER_REJECTED, true},
+        {"suspended", BRK_ORDER_OTHER, false},
+        {"calculated", BRK_ORDER_OTHER, false},
+        {"held", BRK_ORDER_OTHER, false}, /* undocumented / future: open, asked again */
+    };
+    brk_order o;
+    placed(f, "st-1", &o);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char patch[128];
+        snprintf(patch, sizeof patch, "{\"status\":\"%s\"}", cases[i].wire);
+        assert_int_equal(stub_order_patch(f->s, o.broker_order_id, patch), 0);
+        brk_order g;
+        brk_rc rc = brk_get_by_broker_order_id(f->a, o.broker_order_id, &g, NULL);
+        if (rc != BRK_OK || g.status != cases[i].want ||
+            brk_order_status_is_terminal(g.status) != cases[i].terminal)
+            fail_msg("%s: %s -> %s", cases[i].wire, brk_rc_name(rc),
+                     brk_order_status_name(g.status));
+    }
+    stub_req q = last_req(f);
+    assert_string_equal(q.method, "GET");
+    char want[160];
+    snprintf(want, sizeof want, "/v2/orders/%s", o.broker_order_id);
+    assert_string_equal(q.path, want);
+}
+
+static void replaced_carries_replaced_by_and_the_replacement_is_read_by_its_id(void **state)
+{
+    fx *f = *state;
+    brk_order o;
+    placed(f, "rp-1", &o);
+    const char *next = "61e69015-8549-4bfd-b9c3-0000000000aa";
+    char patch[256], add[512];
+    snprintf(patch, sizeof patch, "{\"status\":\"replaced\",\"replaced_by\":\"%s\"}", next);
+    assert_int_equal(stub_order_patch(f->s, o.broker_order_id, patch), 0);
+    /* Alpaca gives the replacement its own client order id. */
+    snprintf(add, sizeof add,
+             "{\"id\":\"%s\",\"client_order_id\":\"alpaca-generated-1\",\"replaces\":\"%s\","
+             "\"symbol\":\"AAPL\",\"qty\":\"10.5\",\"filled_qty\":\"4\",\"filled_avg_price\":"
+             "\"123.1\",\"type\":\"limit\",\"limit_price\":\"123.1\",\"side\":\"buy\","
+             "\"time_in_force\":\"day\",\"status\":\"partially_filled\"}",
+             next, o.broker_order_id);
+    assert_int_equal(stub_order_add(f->s, KEY_A, add), 0);
+    brk_order g;
+    assert_int_equal(brk_get_by_client_order_id(f->a, "rp-1", &g, NULL), BRK_OK);
+    assert_int_equal(g.status, BRK_ORDER_REPLACED);
+    assert_string_equal(g.replaced_by, next);
+    char follow[BRK_ID_MAX];
+    snprintf(follow, sizeof follow, "%s", g.replaced_by);
+    assert_int_equal(brk_get_by_broker_order_id(f->a, follow, &g, NULL), BRK_OK);
+    assert_string_equal(g.broker_order_id, next);
+    assert_int_equal(g.status, BRK_ORDER_PARTIALLY_FILLED);
+    assert_int_equal(g.filled_qty, RISK_SHARES(4));
+    assert_string_equal(g.replaced_by, "");
+    /* another key cannot read it; an unknown id is not found */
+    assert_int_equal(brk_get_by_broker_order_id(f->b, next, &g, NULL), BRK_NOT_FOUND);
+    assert_int_equal(brk_get_by_broker_order_id(f->a, "nope", &g, NULL), BRK_NOT_FOUND);
+    assert_int_equal(brk_get_by_broker_order_id(f->a, "bad/id", &g, NULL), BRK_INVALID);
+}
+
+static void cancel_after_a_fill_is_refused_422_with_the_reason_then_reads_filled(void **state)
+{
+    fx *f = *state;
+    brk_order o;
+    placed(f, "cf-1", &o);
+    assert_int_equal(stub_order_patch(f->s, o.broker_order_id,
+                                      "{\"status\":\"filled\",\"filled_qty\":\"10.5\","
+                                      "\"filled_avg_price\":\"123.4\"}"),
+                     0);
+    brk_err err = {0};
+    assert_int_equal(brk_cancel(f->a, o.broker_order_id, &err), BRK_REJECTED);
+    assert_int_equal(err.http_status, 422);
+    assert_non_null(strstr(err.message, "not cancelable"));
+    brk_err_clear(&err);
+    brk_order g;
+    assert_int_equal(brk_get_by_broker_order_id(f->a, o.broker_order_id, &g, NULL), BRK_OK);
+    assert_int_equal(g.status, BRK_ORDER_FILLED);
+    assert_int_equal(g.filled_qty, RISK_SHARES(10) + RISK_QTY_SCALE / 2);
+    assert_int_equal(g.filled_avg_price, 123400000);
+}
+
+static void alpaca_rules_are_refused_locally_before_any_request(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *name, *symbol;
+        brk_type type;
+        brk_tif tif;
+        risk_qty qty;
+        bool ext;
+        const char *field; /* NULL: allowed */
+    } cases[] = {
+        {"fractional GTC", "AAPL", BRK_TYPE_MARKET, BRK_TIF_GTC, RISK_QTY_SCALE / 2, false,
+         "time_in_force: fractional"},
+        {"fractional IOC", "AAPL", BRK_TYPE_LIMIT, BRK_TIF_IOC, RISK_QTY_SCALE / 2, false,
+         "time_in_force: fractional"},
+        {"extended hours market", "AAPL", BRK_TYPE_MARKET, BRK_TIF_DAY, RISK_SHARES(1), true,
+         "extended_hours:"},
+        {"extended hours limit GTC", "AAPL", BRK_TYPE_LIMIT, BRK_TIF_GTC, RISK_SHARES(1), true,
+         "extended_hours:"},
+        {"crypto DAY", "BTC/USD", BRK_TYPE_MARKET, BRK_TIF_DAY, RISK_QTY_SCALE / 100, false,
+         "time_in_force: crypto"},
+        {"crypto FOK", "ETH/USD", BRK_TYPE_LIMIT, BRK_TIF_FOK, RISK_SHARES(1), false,
+         "time_in_force: crypto"},
+        {"crypto extended hours", "BTC/USD", BRK_TYPE_LIMIT, BRK_TIF_GTC, RISK_SHARES(1), true,
+         "extended_hours:"},
+        {"crypto fractional GTC", "BTC/USD", BRK_TYPE_MARKET, BRK_TIF_GTC, RISK_QTY_SCALE / 100,
+         false, NULL},
+        {"crypto IOC", "BTC/USD", BRK_TYPE_LIMIT, BRK_TIF_IOC, RISK_SHARES(1), false, NULL},
+        {"extended hours limit DAY", "AAPL", BRK_TYPE_LIMIT, BRK_TIF_DAY, RISK_SHARES(1), true,
+         NULL},
+        {"whole GTC", "AAPL", BRK_TYPE_MARKET, BRK_TIF_GTC, RISK_SHARES(3), false, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char coid[32];
+        snprintf(coid, sizeof coid, "rule-%zu", i);
+        brk_order_req r = {.client_order_id = coid,
+                           .symbol = cases[i].symbol,
+                           .side = BRK_SIDE_BUY,
+                           .type = cases[i].type,
+                           .tif = cases[i].tif,
+                           .qty = cases[i].qty,
+                           .limit_price = cases[i].type == BRK_TYPE_LIMIT ? 100000000 : 0,
+                           .extended_hours = cases[i].ext};
+        size_t before = stub_count(f->s, "POST", "/v2/orders");
+        brk_err err = {0};
+        brk_rc check = brk_order_check(f->a, &r, &err);
+        brk_err_clear(&err);
+        brk_order o;
+        brk_rc rc = brk_submit(f->a, &r, &o, &err);
+        size_t sent = stub_count(f->s, "POST", "/v2/orders") - before;
+        if (cases[i].field) {
+            if (check != BRK_INVALID || rc != BRK_INVALID || sent != 0 || !err.message ||
+                strncmp(err.message, cases[i].field, strlen(cases[i].field)) != 0)
+                fail_msg("%s: check %s submit %s sent %zu: %s", cases[i].name, brk_rc_name(check),
+                         brk_rc_name(rc), sent, err.message ? err.message : "");
+        } else if (check != BRK_OK || rc != BRK_OK || sent != 1) {
+            fail_msg("%s: check %s submit %s sent %zu: %s", cases[i].name, brk_rc_name(check),
+                     brk_rc_name(rc), sent, err.message ? err.message : "");
+        }
+        if (!cases[i].field && cases[i].ext) {
+            json_t *b = json_loads(last_req(f).body, 0, NULL);
+            assert_true(json_is_true(json_object_get(b, "extended_hours")));
+            json_decref(b);
+        }
+        brk_err_clear(&err);
+    }
+}
+
+static void last_trade_reports_the_trade_time_for_stocks_and_crypto(void **state)
+{
+    fx *f = *state;
+    stub_set_trade_at(f->s, "AAPL", "187.5", "2026-01-02T14:30:00.123456789Z");
+    stub_set_trade_at(f->s, "BTC/USD", "43210.25", "2026-01-02T14:31:00Z");
+    risk_price px = 0;
+    int64_t t = 0;
+    assert_int_equal(brk_last_trade(f->a, "AAPL", &px, &t, NULL), BRK_OK);
+    assert_int_equal(px, 187500000);
+    assert_int_equal(t, INT64_C(1767364200123)); /* 2026-01-02T14:30:00.123Z */
+    assert_int_equal(brk_last_trade(f->a, "BTC/USD", &px, &t, NULL), BRK_OK);
+    assert_int_equal(px, 43210250000);
+    assert_int_equal(t, INT64_C(1767364260000));
+    assert_string_equal(last_req(f).path, "/v1beta3/crypto/us/latest/trades");
+    /* a pair the crypto endpoint has no trade for: {"trades":{}} */
+    assert_int_equal(brk_last_trade(f->a, "DOGE/USD", &px, &t, NULL), BRK_NOT_FOUND);
+    assert_int_equal(px, 0);
+    assert_int_equal(t, 0);
+    /* a trade without a time cannot be aged: never used */
+    stub_fault(f->s, "GET", "/v2/stocks/AAPL/", 200,
+               "{\"symbol\":\"AAPL\",\"trade\":{\"p\":187.5,\"s\":100}}", 0, 1);
+    assert_int_equal(brk_last_trade(f->a, "AAPL", &px, &t, NULL), BRK_UNAVAILABLE);
+    assert_int_equal(px, 0);
+    /* the sim (no trade times): time 0 = a live quote */
+    brk_sim_engine *e = NULL;
+    brk_conn *sc = NULL;
+    assert_int_equal(brk_sim_engine_create(NULL, &e), BRK_OK);
+    assert_int_equal(brk_sim_connect(e, "u1", &sc), BRK_OK);
+    brk_quote q = {.bid = 99000000, .ask = 101000000, .last = 100000000};
+    assert_int_equal(brk_sim_set_quote(e, "AAPL", &q, NULL), BRK_OK);
+    t = 5;
+    assert_int_equal(brk_last_trade(sc, "AAPL", &px, &t, NULL), BRK_OK);
+    assert_int_equal(px, 100000000);
+    assert_int_equal(t, 0);
+    brk_conn_destroy(sc);
+    brk_sim_engine_destroy(e);
+}
+
+static void crypto_positions_come_back_in_order_form(void **state)
+{
+    fx *f = *state;
+    stub_set_positions(f->s, "[{\"symbol\":\"BTCUSD\",\"asset_class\":\"crypto\",\"qty\":\"0.5\","
+                             "\"side\":\"long\",\"current_price\":\"43210.25\"},"
+                             "{\"symbol\":\"ETHUSDT\",\"asset_class\":\"crypto\",\"qty\":\"2\","
+                             "\"side\":\"long\",\"current_price\":\"2300\"},"
+                             "{\"symbol\":\"AAPL\",\"asset_class\":\"us_equity\",\"qty\":\"1\","
+                             "\"side\":\"long\",\"current_price\":\"187\"}]");
+    brk_position_list pl = {0};
+    assert_int_equal(brk_positions(f->a, &pl, NULL), BRK_OK);
+    assert_int_equal(pl.n, 3);
+    assert_string_equal(pl.items[0].symbol, "BTC/USD");
+    assert_string_equal(pl.items[1].symbol, "ETH/USDT");
+    assert_string_equal(pl.items[2].symbol, "AAPL");
+    brk_position_list_free(&pl);
+    assert_true(brk_symbol_same("BTC/USD", "BTCUSD"));
+    assert_true(brk_symbol_same("BTCUSD", "BTC/USD"));
+    assert_true(brk_symbol_same("AAPL", "AAPL"));
+    assert_false(brk_symbol_same("BTC/USD", "BTCUSDT"));
+    assert_false(brk_symbol_same("BTC/USD", "ETH/USD"));
+    assert_false(brk_symbol_same("BRK.B", "BRKB"));
+}
+
+/* ---- issue 23: the per-account request budget and 429 ---------------------------------------- */
+
+/* A conn of its own key (the budget is per key id and process-wide: each test uses a new one). */
+static brk_conn *budget_conn(fx *f, const char *key, int per_min, bool background, long wait_max)
+{
+    stub_add_key(f->s, key, "sEcReT-budget-0123456789");
+    brk_alpaca_config c = cfg_for(f);
+    c.requests_per_min = per_min;
+    c.background = background;
+    c.rate_wait_max_ms = wait_max;
+    return connect_as(&c, key, "sEcReT-budget-0123456789");
+}
+
+static void background_polling_leaves_the_last_quarter_to_the_trader(void **state)
+{
+    fx *f = *state;
+    brk_conn *bg = budget_conn(f, "PKBUDGET0000000001", 8, true, 100);
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000001", 8, false, 100);
+    int64_t t0 = now_ms();
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 10; i++) {
+        brk_account a;
+        brk_err err = {0};
+        brk_rc rc = brk_account_get(bg, &a, &err);
+        ok += rc == BRK_OK;
+        if (rc == BRK_RATE_LIMITED) {
+            limited++;
+            assert_non_null(strstr(err.message, "trader's own actions"));
+        }
+        brk_err_clear(&err);
+    }
+    assert_int_equal(ok, 6); /* 8 per minute, a quarter kept for the trader */
+    assert_int_equal(limited, 4);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 6);
+    assert_true(now_ms() - t0 < 1000); /* background never waits */
+    /* The trader's own submits still go through. */
+    for (int i = 0; i < 2; i++) {
+        char coid[16];
+        snprintf(coid, sizeof coid, "bud-%d", i);
+        brk_order_req r = limit_req(coid);
+        brk_order o;
+        assert_int_equal(brk_submit(user, &r, &o, NULL), BRK_OK);
+    }
+    /* Now the budget is spent: the next token is 7.5 s away, more than this conn waits. */
+    brk_order_req r = limit_req("bud-x");
+    brk_order o;
+    brk_err err = {0};
+    assert_int_equal(brk_submit(user, &r, &o, &err), BRK_RATE_LIMITED);
+    assert_non_null(strstr(err.message, "budget exhausted"));
+    brk_err_clear(&err);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 2);
+    brk_conn_destroy(bg);
+    brk_conn_destroy(user);
+}
+
+static void a_429_waits_until_x_ratelimit_reset_then_retries(void **state)
+{
+    fx *f = *state;
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000002", 190, false, 5000);
+    stub_rate_limit(f->s, 2, 1000);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 3; i++) {
+        brk_account a;
+        brk_err err = {0};
+        if (brk_account_get(user, &a, &err) != BRK_OK)
+            fail_msg("GET %d: %s", i, err.message ? err.message : "");
+        brk_err_clear(&err);
+    }
+    assert_int_equal(stub_rate_limited(f->s), 1); /* the 3rd was refused once, then waited */
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 4);
+    assert_true(now_ms() - t0 < 3000);
+    brk_conn_destroy(user);
+}
+
+static void submit_answered_429_is_sent_again_after_the_reset(void **state)
+{
+    fx *f = *state;
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000003", 190, false, 5000);
+    stub_rate_limit(f->s, 1, 1000);
+    brk_account a;
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK); /* the window's only request */
+    brk_order_req r = limit_req("r429-1");
+    brk_order o;
+    brk_err err = {0};
+    brk_rc rc = brk_submit(user, &r, &o, &err);
+    if (rc != BRK_OK)
+        fail_msg("submit: %s %s", brk_rc_name(rc), err.message ? err.message : "");
+    brk_err_clear(&err);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 2); /* 429, then taken */
+    assert_int_equal(stub_rate_limited(f->s), 1);
+    brk_order g;
+    assert_int_equal(brk_get_by_client_order_id(user, "r429-1", &g, NULL), BRK_OK);
+    assert_string_equal(g.broker_order_id, o.broker_order_id);
+    /* Without a budget the adapter honours the reset too. */
+    stub_rate_limit(f->s, 1, 1000);
+    assert_int_equal(brk_account_get(f->a, &a, NULL), BRK_OK);
+    r = limit_req("r429-2");
+    assert_int_equal(brk_submit(f->a, &r, &o, NULL), BRK_OK);
+    assert_int_equal(stub_count(f->s, "POST", "/v2/orders"), 4);
+    brk_conn_destroy(user);
+}
+
+static void background_does_not_wait_on_429_and_the_block_is_shared(void **state)
+{
+    fx *f = *state;
+    brk_conn *bg = budget_conn(f, "PKBUDGET0000000004", 190, true, 5000);
+    brk_conn *user = budget_conn(f, "PKBUDGET0000000004", 190, false, 5000);
+    stub_rate_limit(f->s, 1, 1000);
+    brk_account a;
+    assert_int_equal(brk_account_get(bg, &a, NULL), BRK_OK);
+    int64_t t0 = now_ms();
+    brk_err err = {0};
+    assert_int_equal(brk_account_get(bg, &a, &err), BRK_RATE_LIMITED);
+    assert_int_equal(err.http_status, 429);
+    assert_non_null(strstr(err.message, "rate limited (HTTP 429)"));
+    brk_err_clear(&err);
+    assert_true(now_ms() - t0 < 500);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 2);
+    /* The trader's call waits for the reset the background call learned, then goes once. */
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK);
+    assert_int_equal(stub_rate_limited(f->s), 1);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 3);
+    brk_conn_destroy(bg);
+    brk_conn_destroy(user);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -979,6 +1357,16 @@ int main(void)
         T(last_price_http_errors_and_retries),
         T(last_price_goes_to_the_data_url_not_the_trading_url),
         T(last_price_errors_never_carry_the_secret),
+        T(every_documented_status_maps_with_alpacas_meaning),
+        T(replaced_carries_replaced_by_and_the_replacement_is_read_by_its_id),
+        T(cancel_after_a_fill_is_refused_422_with_the_reason_then_reads_filled),
+        T(alpaca_rules_are_refused_locally_before_any_request),
+        T(last_trade_reports_the_trade_time_for_stocks_and_crypto),
+        T(crypto_positions_come_back_in_order_form),
+        T(background_polling_leaves_the_last_quarter_to_the_trader),
+        T(a_429_waits_until_x_ratelimit_reset_then_retries),
+        T(submit_answered_429_is_sent_again_after_the_reset),
+        T(background_does_not_wait_on_429_and_the_block_is_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

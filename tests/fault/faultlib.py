@@ -188,12 +188,20 @@ class AlpacaStub:
       ("500", create)           answer 500; create the order first when create is True
       ("hang", create, secs)    create (or not), then sleep secs before answering
       ("late", secs)            sleep secs, THEN create the order and answer 200
+      ("403", message)          answer 403 with Alpaca's order error code and message (e.g.
+                                "insufficient buying power"): a refusal, nothing created
     No plan means ("ok", 0). get_delay_s slows every GET (slow broker); get_fail_500 makes
-    every GET answer 500.
+    every GET answer 500. GET /v2/orders/{id} answers by broker order id. DELETE of a filled,
+    canceled, expired, rejected or replaced order answers 422 "order is not cancelable";
+    fill_on_cancel (a set of client order ids) fills such an order just before its DELETE is
+    answered: the cancel lost the race (422). replace() and set_status() script the order
+    lifecycle (replaced with replaced_by, done_for_day, ...).
 
     It also serves the Market Data API v2 latest trade, GET /v2/stocks/{symbol}/trades/latest
     (point TW_ALPACA_DATA_URL at self.url; self.env() gives both URLs): trades maps a symbol to
     the raw JSON text of the trade's "p" (e.g. "187.123456789": the exact digits on the wire),
+    trade_times maps a symbol to the trade's RFC 3339 "t" (default: the time of the answer, a
+    fresh trade); a pair with a "/" is served by GET /v1beta3/crypto/us/latest/trades too,
     trade_price_fn(symbol) -> text or None is asked for other symbols; a symbol neither knows
     answers 404. trade_fail_500 makes only these requests answer 500 (a market data outage).
     trade_requests records (symbol, query, key id) per request.
@@ -223,6 +231,10 @@ class AlpacaStub:
         self.trade_fail_500 = False
         self.trade_requests = []
         self.positions = []  # what GET /v2/positions answers (Alpaca position objects)
+        self.trade_times = {}
+        self.fill_on_cancel = set()
+        self.post_429 = 0  # the next N POSTs answer 429 with X-RateLimit-Reset = now + 1 s
+        self.deletes = []  # broker order ids of DELETE requests, in order
         stub = self
 
         class H(BaseHTTPRequestHandler):
@@ -231,10 +243,12 @@ class AlpacaStub:
             def log_message(self, *a):
                 pass
 
-            def _reply(self, code, obj):
+            def _reply(self, code, obj, headers=()):
                 body = json.dumps(obj).encode()
                 try:
                     self.send_response(code)
+                    for k, v in headers:
+                        self.send_header(k, v)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
@@ -265,6 +279,16 @@ class AlpacaStub:
                 path, _, query = self.path.partition("?")
                 if path.startswith("/v2/stocks/") and path.endswith("/trades/latest"):
                     return self._latest_trade(path, query, kid)
+                if path == "/v1beta3/crypto/us/latest/trades":
+                    return self._crypto_trade(query, kid)
+                if path.startswith("/v2/orders/"):
+                    oid = path[len("/v2/orders/"):]
+                    with stub.lock:
+                        hit = [o for c, o in stub.orders.items()
+                               if o["id"] == oid and stub.key_of.get(c) == kid]
+                    if not hit:
+                        return self._reply(404, {"message": "order not found"})
+                    return self._reply(200, hit[0])
                 if path == "/v2/account":
                     return self._reply(200, stub.ACCOUNT)
                 if path == "/v2/positions":
@@ -299,9 +323,25 @@ class AlpacaStub:
                 if px is None:
                     return self._reply(404, {"code": 40410000, "message": "symbol not found"})
                 # Built by hand so "p" carries exactly the digits the test chose.
-                body = ('{"symbol":%s,"trade":{"t":"2026-11-30T15:00:00.123456789Z","x":"V",'
+                body = ('{"symbol":%s,"trade":{"t":"%s","x":"V",'
                         '"p":%s,"s":100,"c":["@"],"i":52983525029461,"z":"C"}}'
-                        % (json.dumps(sym), px)).encode()
+                        % (json.dumps(sym), stub.trade_time(sym), px)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _crypto_trade(self, query, kid):
+                sym = urllib.parse.parse_qs(query).get("symbols", [""])[0]
+                with stub.lock:
+                    stub.trade_requests.append((sym, query, kid))
+                    px = stub.trades.get(sym)
+                if stub.trade_fail_500:
+                    return self._reply(500, {"message": "internal"})
+                inner = ("%s:{\"t\":\"%s\",\"p\":%s,\"s\":0.01,\"tks\":\"B\",\"i\":1}"
+                         % (json.dumps(sym), stub.trade_time(sym), px)) if px else ""
+                body = ('{"trades":{%s}}' % inner).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -314,8 +354,16 @@ class AlpacaStub:
                     return
                 oid = self.path.rsplit("/", 1)[-1]
                 with stub.lock:
+                    stub.deletes.append(oid)
                     for c, o in stub.orders.items():
                         if o["id"] == oid and stub.key_of.get(c) == kid:
+                            if c in stub.fill_on_cancel:  # the fill wins the race
+                                o.update(status="filled", filled_qty=o["qty"],
+                                         filled_avg_price=o.get("limit_price") or "1")
+                            if o["status"] in ("filled", "canceled", "expired", "rejected",
+                                               "replaced"):
+                                return self._reply(422, {"code": 42210000,
+                                                         "message": "order is not cancelable"})
                             o["status"] = "canceled"
                             break
                     else:
@@ -336,6 +384,15 @@ class AlpacaStub:
                 coid = req.get("client_order_id", "")
                 with stub.lock:
                     stub.posts[coid] = stub.posts.get(coid, 0) + 1
+                    limited = stub.post_429 > 0
+                    stub.post_429 -= 1 if limited else 0
+                if limited:  # Alpaca's rate limit: not processed, come back at the reset
+                    reset = str(int(time.time()) + 1)
+                    return self._reply(429, {"code": 42910000, "message": "rate limit exceeded"},
+                                       [("X-RateLimit-Limit", "200"),
+                                        ("X-RateLimit-Remaining", "0"),
+                                        ("X-RateLimit-Reset", reset)])
+                with stub.lock:
                     plan = stub.plan_by_symbol.get(req.get("symbol"))
                     if plan is None:
                         plan = stub.post_plan.pop(0) if stub.post_plan else ("ok", 0)
@@ -348,6 +405,8 @@ class AlpacaStub:
                     return self._reply(422, {"code": 40010001,
                                              "message": "client_order_id must be unique"})
                 kind = plan[0]
+                if kind == "403":
+                    return self._reply(403, {"code": 40310000, "message": plan[1]})
                 if kind == "late":
                     time.sleep(plan[1])
                 create = kind in ("ok", "late") or (len(plan) > 1 and plan[1] is True)
@@ -406,6 +465,30 @@ class AlpacaStub:
             o["status"] = "filled"
             o["filled_qty"] = o["qty"]
             o["filled_avg_price"] = price
+
+    def trade_time(self, sym):
+        t = self.trade_times.get(sym)
+        return t or time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime())
+
+    def set_status(self, coid, **fields):
+        """Change fields of an order at the stub (status="done_for_day", filled_qty=...)."""
+        with self.lock:
+            self.orders[coid].update(fields)
+
+    def replace(self, coid, **fields):
+        """Replace the order the way Alpaca does: the old one becomes "replaced" with
+        replaced_by, the new one has its own id AND its own client order id (returned)."""
+        with self.lock:
+            old = self.orders[coid]
+            self.seq += 1
+            new = dict(old, id="stub-%06d" % self.seq, client_order_id="alpaca-%06d" % self.seq,
+                       replaces=old["id"], status="new")
+            new.update(fields)
+            old["status"] = "replaced"
+            old["replaced_by"] = new["id"]
+            self.orders[new["client_order_id"]] = new
+            self.key_of[new["client_order_id"]] = self.key_of[coid]
+            return new["client_order_id"]
 
 
 # -- HTTPS JWKS provider of our own ---------------------------------------------------------------
