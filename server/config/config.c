@@ -109,6 +109,13 @@ static const field fields[] = {
      "Oldest broker last trade (seconds) used as an order's reference price; an older one is "
      "refused as stale (no reference price). While the NYSE session is closed a stock's trade "
      "from the latest session counts as current; crypto always uses this age."},
+    {"TW_MARK_INTERVAL_S", T_INT, F(mark_interval_s), 1, 3600, "60", NULL, 0,
+     "How often (seconds) an account at a real broker that holds positions is marked to market "
+     "during the NYSE regular session: one account request per user, the peak raised and the "
+     "daily-loss and drawdown breakers tripped and saved at that moment."},
+    {"TW_MARK_CLOSED_INTERVAL_S", T_INT, F(mark_closed_interval_s), 1, 86400, "900", NULL, 0,
+     "The same mark while the NYSE session is closed (extended hours and crypto still move "
+     "equity, more slowly than the request budget needs)."},
     {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
      "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
     {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,

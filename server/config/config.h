@@ -45,6 +45,8 @@ typedef struct tw_config {
     char *alpaca_data_feed; /* TW_ALPACA_DATA_FEED: latest-trade feed, "iex" */
     int alpaca_requests_per_min; /* TW_ALPACA_REQUESTS_PER_MIN: per-account request budget */
     int ref_price_max_age_s;     /* TW_REF_PRICE_MAX_AGE_S: oldest last trade used as a reference */
+    int mark_interval_s;         /* TW_MARK_INTERVAL_S: real-broker marks in the session */
+    int mark_closed_interval_s;  /* TW_MARK_CLOSED_INTERVAL_S: ... outside it */
     char *rate_auth_fail, *rate_key_submit, *rate_orders, *rate_api, *rate_public;
 } tw_config;
 

@@ -49,8 +49,14 @@ tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *re
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     int have_key = set.default_broker_key_id &&
                    store_key_get(conn, uid, set.default_broker_key_id, key) == STORE_OK;
+    /* A real broker's account comes from the last mark when it is fresh: a read never costs
+     * a broker request (the marker re-values the account every period). Until the first mark,
+     * and for the sim (in memory), the account is read now. */
     brk_account acct;
-    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
+    bool marked =
+        have_key && strcmp(key->broker, "sim") != 0 && trading_marked_account(t, uid, &acct);
+    if (!marked &&
+        (st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
         return st;
     if ((st = trading_view_load(t, a, conn, uid, &acct, NULL, 0, 0, v)).code != TW_OK)
         return st;

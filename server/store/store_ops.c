@@ -970,6 +970,26 @@ store_rc store_position_holders(store_conn *c, const char *symbol, int64_t **out
     return rc;
 }
 
+store_rc store_broker_holders(store_conn *c, int64_t after_id, int limit, int64_t **out, size_t *n)
+{
+    static const char sql[] = "SELECT u.id FROM users u WHERE u.id > $1"
+                              " AND u.default_broker_key_id IS NOT NULL AND EXISTS"
+                              " (SELECT 1 FROM positions p WHERE p.user_id = u.id AND p.qty <> 0)"
+                              " ORDER BY u.id LIMIT $2";
+    db_res r;
+    *out = NULL;
+    *n = 0;
+    if (limit <= 0)
+        return store_fail(c, STORE_INVALID, "limit must be positive");
+    db_res_init(&r);
+    db_val p[2] = {P_INT(after_id), P_INT(limit)};
+    store_rc rc = db_exec(c, sql, p, 2, &r);
+    if (rc == STORE_OK)
+        rc = read_list(c, &r, sizeof(**out), read_user_id, (void **)out, n, "users");
+    db_res_clear(&r);
+    return rc;
+}
+
 static store_rc read_day_trade(const db_res *r, int row, void *vout)
 {
     store_day_trade *d = vout;

@@ -4,8 +4,9 @@
  * One entry per user the process has marked to market, keyed by user id, bounded in count: when
  * full, the least recently touched account is evicted (its state is all in the store, so an
  * evicted account only loses what the process alone knew, e.g. the time of its last mark).
- * Today an account holds the last mark (when, and the equity it found); the store remains the
- * source of truth for everything that decides an order. Thread-safe; every call is O(1).
+ * Today an account holds the last mark (when, and the broker account it found); the store
+ * remains the source of truth for everything that decides an order. Thread-safe; every call is
+ * O(1).
  */
 #ifndef SRV_LEDGER_H
 #define SRV_LEDGER_H
@@ -14,13 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "risk/money.h"
+#include "brokers/broker.h"
 
 typedef struct ledger ledger;
 
 typedef struct ledger_mark {
-    int64_t at_ms;     /* trading clock when the positions were re-valued */
-    risk_money equity; /* the equity that mark found (1e6) */
+    int64_t at_ms;    /* trading clock when the positions were re-valued */
+    brk_account acct; /* the broker account that mark found (equity, type, ...) */
 } ledger_mark;
 
 /* At most max_accounts entries (>= 1). NULL on out of memory. */

@@ -1,33 +1,66 @@
 /*
- * mark: mark-to-market. A quote change re-values the positions of every user holding the
- * symbol, so the intraday peak and the daily-loss and drawdown breakers follow the market, not
- * the next order: a trip is saved with its BREAKER_TRIP audit event in the transaction of the
- * mark that saw it (issue 18).
+ * mark: mark-to-market. The intraday peak and the daily-loss and drawdown breakers follow the
+ * market, not the next order: a trip is saved with its BREAKER_TRIP audit event in the
+ * transaction of the mark that saw it (issue 18).
  *
- * A mark is one user transaction: lock the user's row, read the account (the sim's, in
- * memory), load the risk view, assess, persist what changed (peak, day roll, trip or clear).
- * Nothing in it waits on the network. Real brokers are not marked here: their equity needs a
- * broker call, which is made only outside the user's lock.
+ *  - Sim accounts: a quote change re-values every user holding the symbol (Sim/SetQuotes), and
+ *    a fill that reduces a position re-values its user, inside the fill's transaction.
+ *  - Real brokers: the marker thread re-values every user who trades through a stored key and
+ *    holds a position, every TW_MARK_INTERVAL_S in the NYSE session (TW_MARK_CLOSED_INTERVAL_S
+ *    outside it): one account request per user per period, from a background connection (it
+ *    never takes the last quarter of the request budget), made before the user's lock is
+ *    taken, so no transaction waits on the network.
+ *
+ * A mark is one user transaction: lock the user's row, load the risk view for the account just
+ * read, assess, persist what changed (peak, day roll, trip or clear). Its result (when, and the
+ * account) goes to the ledger once the transaction commits; GetState answers a real broker's
+ * equity from there instead of calling the broker on a read.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/arena.h"
 #include "core/log.h"
 #include "trading_int.h"
 
+/* Users re-valued per store read of the marker's pass (the pass continues until none is left). */
+#define MARK_BATCH 100
+
+/* Inside the user's transaction: assess the user's view for acct and persist what changed. */
+static tw_status mark_account_locked(trading *t, store_conn *conn, int64_t user_id,
+                                     const brk_account *acct, ledger_mark *out)
+{
+    tw_arena *arena = tw_arena_create();
+    trading_view *v = arena ? tw_arena_zalloc(arena, sizeof(*v)) : NULL;
+    tw_status st = v ? trading_view_load(t, arena, conn, user_id, acct, NULL, 0, 0, v)
+                     : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    int64_t now_ms = trading_now_ms(t);
+    risk_assessment a;
+    if (st.code == TW_OK && risk_assess(&v->snap, &v->limits, now_ms, &a) != RISK_OK)
+        st = tw_err(TW_INTERNAL, "risk assessment failed");
+    if (st.code == TW_OK)
+        st = trading_persist_assessment(t, conn, user_id, v, &a);
+    if (st.code == TW_OK) {
+        out->at_ms = now_ms;
+        out->acct = *acct;
+    }
+    tw_arena_destroy(arena);
+    return st;
+}
+
 tw_status trading_mark_locked(trading *t, store_conn *conn, int64_t user_id, ledger_mark *out)
 {
-    out->at_ms = 0;
-    out->equity = 0;
+    memset(out, 0, sizeof(*out));
     if (!t->sim)
         return tw_ok();
     store_settings set;
     if (store_settings_get(conn, user_id, &set) != STORE_OK)
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
     if (set.default_broker_key_id)
-        return tw_ok(); /* the user trades at a real broker: not a sim account */
+        return tw_ok(); /* the user trades at a real broker: the marker thread marks it */
 
     char uid[32];
     snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
@@ -39,24 +72,41 @@ tw_status trading_mark_locked(trading *t, store_conn *conn, int64_t user_id, led
     brk_conn_destroy(bc);
     if (brc != BRK_OK)
         return tw_err(TW_UNAVAILABLE, "sim account unavailable");
-
-    tw_arena *arena = tw_arena_create();
-    trading_view *v = arena ? tw_arena_zalloc(arena, sizeof(*v)) : NULL;
-    tw_status st = v ? trading_view_load(t, arena, conn, user_id, &acct, NULL, 0, 0, v)
-                     : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    int64_t now_ms = trading_now_ms(t);
-    risk_assessment a;
-    if (st.code == TW_OK && risk_assess(&v->snap, &v->limits, now_ms, &a) != RISK_OK)
-        st = tw_err(TW_INTERNAL, "risk assessment failed");
-    if (st.code == TW_OK)
-        st = trading_persist_assessment(t, conn, user_id, v, &a);
-    if (st.code == TW_OK) {
-        out->at_ms = now_ms;
-        out->equity = acct.equity;
-    }
-    tw_arena_destroy(arena);
-    return st;
+    return mark_account_locked(t, conn, user_id, &acct, out);
 }
+
+/* One user transaction around mark (the sim's, or a real broker's account already read),
+ * retried when the store is busy; the ledger learns the mark once it is committed. */
+static void mark_user(trading *t, store_conn *conn, int64_t user_id, const brk_account *acct)
+{
+    ledger_mark m;
+    memset(&m, 0, sizeof(m));
+    tw_status st = tw_ok();
+    store_rc rc = STORE_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rc = store_tx_begin_user(conn, user_id);
+        if (rc != STORE_OK)
+            continue;
+        st = acct ? mark_account_locked(t, conn, user_id, acct, &m)
+                  : trading_mark_locked(t, conn, user_id, &m);
+        if (st.code != TW_OK) {
+            store_tx_rollback(conn);
+            break;
+        }
+        rc = store_tx_commit(conn);
+        if (rc != STORE_BUSY)
+            break;
+    }
+    if (st.code == TW_OK && rc == STORE_OK) {
+        if (m.at_ms)
+            ledger_note_mark(t->ledger, user_id, &m);
+        return;
+    }
+    tw_logf(TW_LOG_ERROR, "mark", "user %lld: not marked (%s)", (long long)user_id,
+            st.code != TW_OK ? st.message : store_rc_name(rc));
+}
+
+/* ---- sim: marks on quote changes ------------------------------------------------------------ */
 
 static int cmp_id(const void *x, const void *y)
 {
@@ -102,34 +152,6 @@ static store_rc holders(store_conn *conn, const char *const *symbols, size_t n, 
     return STORE_OK;
 }
 
-static void mark_user(trading *t, store_conn *conn, int64_t user_id)
-{
-    ledger_mark m = {0};
-    tw_status st = tw_ok();
-    store_rc rc = STORE_OK;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        rc = store_tx_begin_user(conn, user_id);
-        if (rc != STORE_OK)
-            continue;
-        st = trading_mark_locked(t, conn, user_id, &m);
-        if (st.code == TW_OK) {
-            rc = store_tx_commit(conn);
-        } else {
-            store_tx_rollback(conn);
-            break;
-        }
-        if (rc != STORE_BUSY)
-            break;
-    }
-    if (st.code == TW_OK && rc == STORE_OK) {
-        if (m.at_ms)
-            ledger_note_mark(t->ledger, user_id, &m);
-        return;
-    }
-    tw_logf(TW_LOG_ERROR, "mark", "user %lld: not marked (%s)", (long long)user_id,
-            st.code != TW_OK ? st.message : store_rc_name(rc));
-}
-
 void trading_mark_symbols(trading *t, const char *const *symbols, size_t n)
 {
     if (!t->sim || n == 0)
@@ -145,9 +167,109 @@ void trading_mark_symbols(trading *t, const char *const *symbols, size_t n)
     if (rc != STORE_OK)
         tw_logf(TW_LOG_ERROR, "mark", "holders not read (%s): not marked", store_rc_name(rc));
     for (size_t i = 0; i < nids; i++)
-        mark_user(t, conn, ids[i]);
+        mark_user(t, conn, ids[i], NULL);
     free(ids);
     store_conn_release(conn);
+}
+
+/* ---- real brokers: the periodic mark --------------------------------------------------------- */
+
+/* The mark period now: TW_MARK_INTERVAL_S in the NYSE session, TW_MARK_CLOSED_INTERVAL_S out. */
+static int64_t mark_period_ms(trading *t)
+{
+    bool open = false;
+    (void)trading_latest_session(t, trading_now_ms(t) / 1000, &open);
+    return (int64_t)(open ? t->cfg->mark_interval_s : t->cfg->mark_closed_interval_s) * 1000;
+}
+
+/* Read user_id's account at its default broker (outside any transaction), then mark it. */
+static void mark_broker_user(trading *t, store_conn *conn, int64_t user_id)
+{
+    store_settings set;
+    store_broker_key key;
+    if (store_settings_get(conn, user_id, &set) != STORE_OK || !set.default_broker_key_id ||
+        store_key_get(conn, user_id, set.default_broker_key_id, &key) != STORE_OK)
+        return; /* the key or setting changed since the list was read */
+    brk_conn *bc = NULL;
+    tw_status st = trading_broker_conn(t, conn, user_id, &key, true, &bc);
+    if (st.code != TW_OK) {
+        tw_logf(TW_LOG_INFO, "mark", "user %lld: no broker connection (%s)", (long long)user_id,
+                st.message);
+        return;
+    }
+    brk_account acct;
+    brk_err err = {0};
+    brk_rc rc = brk_account_get(bc, &acct, &err);
+    brk_conn_destroy(bc);
+    if (rc != BRK_OK) {
+        /* Not marked this period (network, budget, refused key): the next period tries again;
+         * admission still reads the account itself before every order. */
+        tw_logf(TW_LOG_INFO, "mark", "user %lld: account not read (%s)", (long long)user_id,
+                brk_rc_name(rc));
+        return;
+    }
+    mark_user(t, conn, user_id, &acct);
+}
+
+void trading_mark_brokers(trading *t)
+{
+    store_conn *conn;
+    if (store_conn_acquire(t->st, &conn) != STORE_OK)
+        return;
+    int64_t after = 0;
+    for (;;) {
+        int64_t *ids = NULL;
+        size_t n = 0;
+        if (store_broker_holders(conn, after, MARK_BATCH, &ids, &n) != STORE_OK) {
+            tw_logf(TW_LOG_ERROR, "mark", "accounts to mark not read: not marked");
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            mark_broker_user(t, conn, ids[i]);
+        after = n ? ids[n - 1] : after;
+        free(ids);
+        pthread_mutex_lock(&t->rec_mu);
+        bool stop = t->rec_stop;
+        pthread_mutex_unlock(&t->rec_mu);
+        if (n < MARK_BATCH || stop)
+            break;
+    }
+    store_conn_release(conn);
+}
+
+static void *marker_main(void *arg)
+{
+    trading *t = arg;
+    pthread_mutex_lock(&t->rec_mu);
+    while (!t->rec_stop) {
+        pthread_mutex_unlock(&t->rec_mu);
+        int64_t start = trading_now_ms(t);
+        trading_mark_brokers(t);
+        int64_t wait_ms = mark_period_ms(t) - (trading_now_ms(t) - start);
+        if (wait_ms < 100)
+            wait_ms = 100; /* a pass longer than the period: the next starts at once */
+        pthread_mutex_lock(&t->rec_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!t->rec_stop && pthread_cond_timedwait(&t->rec_cv, &t->rec_mu, &ts) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&t->rec_mu);
+    return NULL;
+}
+
+int trading_start_marker(trading *t)
+{
+    if (pthread_create(&t->mark_thread, NULL, marker_main, t) != 0)
+        return -1;
+    t->mark_running = 1;
+    return 0;
 }
 
 bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms)
@@ -156,5 +278,17 @@ bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms)
     if (!ledger_last_mark(t->ledger, user_id, &m))
         return false;
     *at_ms = m.at_ms;
+    return true;
+}
+
+bool trading_marked_account(trading *t, int64_t user_id, brk_account *out)
+{
+    ledger_mark m;
+    if (!ledger_last_mark(t->ledger, user_id, &m))
+        return false;
+    /* Fresh: at most two periods old (one missed mark is tolerated, more is not). */
+    if (trading_now_ms(t) - m.at_ms > 2 * mark_period_ms(t))
+        return false;
+    *out = m.acct;
     return true;
 }

@@ -181,10 +181,8 @@ static void brk_log(void *ctx, brk_log_level level, const char *msg)
             "broker", "%s", msg);
 }
 
-/* background: the reconciler's polling and the marks, which leave the last quarter of the
- * account's request budget to the trader's own calls and never wait for it. */
-static tw_status broker_conn(trading *t, store_conn *conn, int64_t user_id,
-                             const store_broker_key *key, bool background, brk_conn **out)
+tw_status trading_broker_conn(trading *t, store_conn *conn, int64_t user_id,
+                              const store_broker_key *key, bool background, brk_conn **out)
 {
     char uid[32];
     snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
@@ -225,10 +223,7 @@ static tw_status broker_conn(trading *t, store_conn *conn, int64_t user_id,
     return tw_ok();
 }
 
-/* The start (Unix s) of the latest NYSE regular session that has begun at now_s, and whether
- * that session is still open (09:30-16:00 New York; early closes are not modelled, so the
- * afternoon of an early-close day counts as open: the stricter reading). */
-static int64_t latest_session(const trading *t, int64_t now_s, bool *open)
+int64_t trading_latest_session(const trading *t, int64_t now_s, bool *open)
 {
     risk_day d = risk_ny_day(now_s);
     if (!risk_cal_is_trading_day(&t->cal, d) || now_s < risk_cal_session_start_unix(d))
@@ -247,7 +242,7 @@ static bool trade_fresh(const trading *t, const char *symbol, int64_t trade_ms, 
     if (age_ms <= max_ms)
         return true;
     bool open = false;
-    int64_t session_s = latest_session(t, now_ms / 1000, &open);
+    int64_t session_s = trading_latest_session(t, now_ms / 1000, &open);
     if (!brk_symbol_is_crypto(symbol) && !open && trade_ms >= session_s * 1000)
         return true;
     if (why && why_cap)
@@ -262,7 +257,7 @@ static bool trade_fresh(const trading *t, const char *symbol, int64_t trade_ms, 
 tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
                          brk_conn **out)
 {
-    return broker_conn(t, conn, user_id, key, false, out);
+    return trading_broker_conn(t, conn, user_id, key, false, out);
 }
 
 tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out,
@@ -317,7 +312,7 @@ void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
     *out = NULL;
     *n = 0;
     brk_conn *bc = NULL;
-    if (broker_conn(t, conn, user_id, key, true, &bc).code != TW_OK)
+    if (trading_broker_conn(t, conn, user_id, key, true, &bc).code != TW_OK)
         return;
     brk_position_list l = {0};
     brk_rc rc = brk_positions(bc, &l, NULL);
@@ -1083,7 +1078,7 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
         kp = &key;
     }
     brk_conn *bc = NULL;
-    if (broker_conn(t, conn, o->user_id, kp, true, &bc).code != TW_OK)
+    if (trading_broker_conn(t, conn, o->user_id, kp, true, &bc).code != TW_OK)
         return;
     brk_order r;
     brk_rc rc =
@@ -1218,7 +1213,7 @@ int trading_start_reconciler(trading *t)
     if (pthread_create(&t->rec_thread, NULL, reconciler_main, t) != 0)
         return -1;
     t->rec_running = 1;
-    return 0;
+    return trading_start_marker(t);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -1290,12 +1285,15 @@ void trading_destroy(trading *t)
 {
     if (!t)
         return;
-    if (t->rec_running) {
+    if (t->rec_running || t->mark_running) {
         pthread_mutex_lock(&t->rec_mu);
         t->rec_stop = 1;
-        pthread_cond_signal(&t->rec_cv);
+        pthread_cond_broadcast(&t->rec_cv);
         pthread_mutex_unlock(&t->rec_mu);
-        pthread_join(t->rec_thread, NULL);
+        if (t->rec_running)
+            pthread_join(t->rec_thread, NULL);
+        if (t->mark_running)
+            pthread_join(t->mark_thread, NULL);
     }
     if (t->sim) {
         store_set_clock(NULL, NULL);

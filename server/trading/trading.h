@@ -31,6 +31,7 @@ typedef struct trading trading;
 int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **out);
 /* Stops the reconciler. NULL is a no-op. */
 void trading_destroy(trading *t);
+/* Starts the reconciler and the marker (real-broker marks) threads. */
 int trading_start_reconciler(trading *t);
 /* One reconciliation pass now (tests, start-up): expire stale confirmations, ask the broker
  * about orders stuck in PENDING_SUBMIT or still open. */
@@ -161,6 +162,11 @@ void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
  * with their audit events). Errors are logged; a user not marked now is marked by the next
  * quote change or fill. Call outside any transaction. */
 void trading_mark_symbols(trading *t, const char *const *symbols, size_t n);
+/* One pass of real-broker marks now (the marker thread runs one every mark period; tests). */
+void trading_mark_brokers(trading *t);
+/* The broker account user_id's last mark found, when it is at most two mark periods old (a
+ * read answers from it instead of calling the broker); false otherwise. */
+bool trading_marked_account(trading *t, int64_t user_id, brk_account *out);
 /* When user_id's positions were last marked by this process (trading clock, ms); false when
  * never since start (or since the account left the ledger). */
 bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms);

@@ -10,7 +10,8 @@
 
 static ledger_mark mark_at(int64_t ms)
 {
-    ledger_mark m = {.at_ms = ms, .equity = ms * 10};
+    ledger_mark m = {.at_ms = ms};
+    m.acct.equity = ms * 10;
     return m;
 }
 
@@ -27,7 +28,7 @@ static void marks_are_per_user_and_latest_wins(void **state)
     assert_true(ledger_note_mark(l, 1, &c));
     assert_true(ledger_last_mark(l, 1, &m));
     assert_int_equal(m.at_ms, 300);
-    assert_int_equal(m.equity, 3000);
+    assert_int_equal(m.acct.equity, 3000);
     assert_true(ledger_last_mark(l, 2, &m));
     assert_int_equal(m.at_ms, 200);
     assert_false(ledger_last_mark(l, 3, &m));

@@ -1,0 +1,95 @@
+"""fault_alpaca_marks: the periodic mark-to-market of an account at a real broker (issue 18).
+
+Production shape (TW_SIM_ENABLED=0, TW_BROKER=alpaca), the Alpaca stub in this process, one user
+with a stored paper key who holds a position. The broker's equity rises, then falls more than
+the 5 % drawdown limit below that peak, while the trader places no order and reads nothing: the
+marker, one account request per user per period (TW_MARK_INTERVAL_S=1 here), raises the peak and
+trips the drawdown breaker, saved with its BREAKER_TRIP event at that moment. GetState then
+answers from the last mark: no broker request on a read. The service used to read a real
+broker's equity only for an order or a GetState, so a drawdown nobody looked at never tripped,
+and every GetState cost a request of the user's Alpaca budget.
+"""
+
+import json
+import unittest
+
+from faultlib import (AlpacaStub, Api, TwServer, add_alpaca_key, audit, list_events, status_name,
+                      submit, wait_until, wrappers_pb2)
+
+KEY_ID, SECRET = "AKMARKS000000001", "marks-secret-Vb72nQx8Lp1sKr4z"
+
+
+def account(equity, last_equity="100000"):
+    return dict(AlpacaStub.ACCOUNT, equity=equity, last_equity=last_equity,
+                cash=str(float(equity) - 50000))
+
+
+class AlpacaMarksTest(unittest.TestCase):
+    def setUp(self):
+        self.stub = AlpacaStub().start()
+        self.stub.trades.update({"AAPL": "100.00"})
+        env = dict(self.stub.env(), TW_SIM_ENABLED="0", TW_BROKER="alpaca",
+                   TW_MARK_INTERVAL_S="1", TW_MARK_CLOSED_INTERVAL_S="1")
+        self.srv = TwServer(env=env)
+        self.srv.start()
+        self.api = Api(self.srv.addr)
+        self.tok = self.api.token("marks-alice")
+        add_alpaca_key(self.api, self.tok, KEY_ID, SECRET)
+
+    def tearDown(self):
+        self.api.close()
+        try:
+            self.srv.stop_and_check(self)
+        finally:
+            self.srv.cleanup()
+            self.stub.stop()
+
+    def trips(self):
+        return [e for e in list_events(self.api, self.tok)
+                if audit.AuditAction.Name(e.action) == "AUDIT_ACTION_BREAKER_TRIP"]
+
+    def account_reads(self):
+        with self.stub.lock:
+            return sum(1 for m, p, _ in self.stub.requests if m == "GET" and p == "/v2/account")
+
+    def test_a_drawdown_nobody_looked_at_trips_and_gets_answer_from_the_mark(self):
+        # Hold 500 AAPL (bought at 100, filled at the broker, applied by the reconciler).
+        self.api.call("Risk", "SetLimits", token=self.tok,
+                      max_order_notional_pct=wrappers_pb2.StringValue(value="100"),
+                      max_sector_pct=wrappers_pb2.StringValue(value="100"))
+        o = submit(self.api, self.tok, "mk-buy", symbol="AAPL", qty="500", limit="100.00")
+        self.assertEqual(status_name(o.status), "ACCEPTED", str(o))
+        self.stub.fill("tw-" + o.id, "100")
+        self.assertTrue(wait_until(lambda: status_name(self.api.call(
+            "Orders", "GetOrder", token=self.tok, order_id=o.id).order.status) == "FILLED",
+            25, 0.25), "the fill was never applied")
+        # The broker's equity rises to a peak of 105,000, then falls to 99,500: 5.2 % below.
+        self.stub.ACCOUNT = account("105000")
+        n = self.account_reads()
+        self.assertTrue(wait_until(lambda: self.account_reads() >= n + 2, 15, 0.1),
+                        "the account was not read by a mark")
+        self.assertEqual(self.trips(), [])
+        self.stub.ACCOUNT = account("99500")
+        self.assertTrue(wait_until(lambda: len(self.trips()) == 1, 15, 0.2),
+                        "the drawdown from a peak only a mark saw never tripped the breaker")
+        details = json.loads(self.trips()[0].details_json)
+        self.assertEqual(details["rule"], "DRAWDOWN")
+        # Reads answer from the last mark: no account request of the user's budget.
+        before = self.account_reads()
+        for _ in range(5):
+            st = self.api.call("Risk", "GetState", token=self.tok).state
+        marks_meanwhile = self.account_reads() - before
+        self.assertLessEqual(marks_meanwhile, 2, "GetState called the broker")
+        self.assertEqual(st.equity, "99500")
+        self.assertTrue(st.breaker_tripped)
+        self.assertTrue(st.HasField("last_mark"))
+        # Entries are refused; the trip is not repeated by later marks.
+        e = submit(self.api, self.tok, "mk-more", symbol="AAPL", qty="1", limit="100.00")
+        self.assertEqual(status_name(e.status), "REJECTED")
+        n = self.account_reads()
+        wait_until(lambda: self.account_reads() >= n + 2, 10, 0.1)
+        self.assertEqual(len(self.trips()), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
