@@ -119,21 +119,26 @@ tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *
         return tw_err(TW_INVALID_ARGUMENT, "page_size: must not be negative");
     int limit = req->page_size == 0 ? PAGE_DEFAULT
                                     : (req->page_size > PAGE_MAX ? PAGE_MAX : req->page_size);
-    store_audit_filter f = {.limit = limit};
-    int64_t after = 0;
-    if (*req->page_token && (after = svc_parse_id(req->page_token)) == 0)
+    /* audit.proto: newest first. One row more than the page tells whether another page
+     * follows, so the last page has no token. The token is the last returned event's sequence
+     * (own chain) or global id (another user's chain, all chains); the next page holds the
+     * events older than it, so events appended meanwhile never shift a page. */
+    store_audit_filter f = {.limit = limit + 1, .newest_first = true};
+    int64_t before = 0;
+    if (*req->page_token && (before = svc_parse_id(req->page_token)) == 0)
         return tw_err(TW_INVALID_ARGUMENT, "page_token: not a token from a previous page");
-    /* Own/one chain pages by sequence; all chains by global id. */
     int by_id = uid < 0 || uid != tw_call_principal(c)->user_id;
     if (by_id)
-        f.after_id = after;
+        f.before_id = before;
     else
-        f.after_seq = after;
+        f.before_seq = before;
     if (req->action) {
         f.action = action_name(req->action);
         if (!f.action)
             return tw_err(TW_INVALID_ARGUMENT, "action: unknown value");
     }
+    if (*req->object_id)
+        f.object_id = req->object_id;
     if (req->start_time)
         f.since_us = req->start_time->seconds * 1000000 + req->start_time->nanos / 1000;
     if (req->end_time)
@@ -148,19 +153,18 @@ tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *
         return svc_store_status(c, rc, "audit events");
     tw_arena *a = tw_call_arena(c);
     tw_arena_defer(a, free, evs);
-    resp->events = tw_arena_alloc(a, (n ? n : 1) * sizeof(*resp->events));
+    size_t page = n > (size_t)limit ? (size_t)limit : n;
+    resp->events = tw_arena_alloc(a, (page ? page : 1) * sizeof(*resp->events));
     if (!resp->events)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if (*req->object_id && strcmp(evs[i].object_id, req->object_id) != 0)
-            continue;
-        resp->events[resp->n_events] = to_wire(&evs[i], tw_arena_protobuf_allocator(a));
-        if (!resp->events[resp->n_events])
+    for (size_t i = 0; i < page; i++) {
+        resp->events[i] = to_wire(&evs[i], tw_arena_protobuf_allocator(a));
+        if (!resp->events[i])
             return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-        resp->n_events++;
     }
-    if (n == (size_t)limit)
-        resp->next_page_token = svc_id_str(c, by_id ? evs[n - 1].id : evs[n - 1].seq);
+    resp->n_events = page;
+    if (n > page)
+        resp->next_page_token = svc_id_str(c, by_id ? evs[page - 1].id : evs[page - 1].seq);
     return tw_ok();
 }
 

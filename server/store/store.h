@@ -465,20 +465,25 @@ store_rc store_audit_last(store_conn *c, int64_t user_id, int64_t *seq,
 store_rc store_audit_append(store_conn *c, const store_audit_event *ev);
 
 typedef struct store_audit_filter {
-    int64_t after_seq;  /* user list: events with seq > after_seq */
-    int64_t after_id;   /* admin list: events with id > after_id */
-    const char *action; /* NULL = any */
-    int64_t since_us;   /* 0 = unbounded */
-    int64_t until_us;   /* 0 = unbounded (exclusive) */
-    int limit;          /* 1..1000 */
+    int64_t after_seq;     /* user list: events with seq > after_seq */
+    int64_t after_id;      /* admin list: events with id > after_id */
+    int64_t before_seq;    /* user list: events with seq < before_seq; 0 = unbounded */
+    int64_t before_id;     /* admin list: events with id < before_id; 0 = unbounded */
+    const char *action;    /* NULL = any */
+    const char *object_id; /* NULL = any */
+    int64_t since_us;      /* 0 = unbounded */
+    int64_t until_us;      /* 0 = unbounded (exclusive) */
+    int limit;             /* 1..1000 */
+    bool newest_first;     /* descending seq / id instead of ascending */
 } store_audit_filter;
 
-/* The user's own chain, ascending seq. *out malloc'd, caller free()s. */
+/* The user's own chain, ascending seq (descending with newest_first). *out malloc'd, caller
+ * free()s. */
 store_rc store_audit_list(store_conn *c, int64_t user_id, const store_audit_filter *f,
                           store_audit_event **out, size_t *n);
 
 /* ADMIN: events of one chain (user_id > 0, or 0 = system) or of all chains (user_id < 0),
- * ascending id. */
+ * ascending id (descending with newest_first). */
 store_rc store_admin_audit_list(store_conn *c, int64_t user_id, const store_audit_filter *f,
                                 store_audit_event **out, size_t *n);
 

@@ -1306,7 +1306,8 @@ store_rc store_audit_append(store_conn *c, const store_audit_event *ev)
 }
 
 static store_rc audit_query(store_conn *c, const char *sql, int64_t chain, int64_t after,
-                            const store_audit_filter *f, store_audit_event **out, size_t *n)
+                            int64_t before, const store_audit_filter *f, store_audit_event **out,
+                            size_t *n)
 {
     db_res r;
     store_rc rc = check_limit(c, f->limit);
@@ -1315,10 +1316,13 @@ static store_rc audit_query(store_conn *c, const char *sql, int64_t chain, int64
     db_res_init(&r);
     if (rc == STORE_OK && f->action != NULL)
         rc = check_text(c, f->action, STORE_ACTION_MAX, false, "action");
+    if (rc == STORE_OK && f->object_id != NULL)
+        rc = check_text(c, f->object_id, STORE_OBJECT_MAX, true, "object id");
     if (rc == STORE_OK) {
-        db_val p[6] = {P_INT(chain),       P_INT(after),       P_TEXT(f->action),
-                       P_INT(f->since_us), P_INT(f->until_us), P_INT(f->limit)};
-        rc = db_exec(c, sql, p, 6, &r);
+        db_val p[8] = {P_INT(chain),       P_INT(after),        P_TEXT(f->action),
+                       P_INT(f->since_us), P_INT(f->until_us),  P_INT(f->limit),
+                       P_INT(before),      P_TEXT(f->object_id)};
+        rc = db_exec(c, sql, p, 8, &r);
     }
     if (rc == STORE_OK)
         rc = read_list(c, &r, sizeof(**out), read_audit, (void **)out, n, "audit_events");
@@ -1326,31 +1330,45 @@ static store_rc audit_query(store_conn *c, const char *sql, int64_t chain, int64
     return rc;
 }
 
+/* The filters both lists share: $3 action, $4/$5 time range, $8 object id (NULL = any). */
+#define AUDIT_FILTERS                                                                              \
+    " AND (CAST($3 AS TEXT) IS NULL OR action = $3)"                                               \
+    " AND ($4 = 0 OR time_us >= $4) AND ($5 = 0 OR time_us < $5)"                                  \
+    " AND (CAST($8 AS TEXT) IS NULL OR object_id = $8)"
+
 store_rc store_audit_list(store_conn *c, int64_t user_id, const store_audit_filter *f,
                           store_audit_event **out, size_t *n)
 {
-    static const char sql[] = "SELECT " AUDIT_COLS " FROM audit_events"
-                              " WHERE chain = $1 AND seq > $2"
-                              " AND (CAST($3 AS TEXT) IS NULL OR action = $3)"
-                              " AND ($4 = 0 OR time_us >= $4) AND ($5 = 0 OR time_us < $5)"
-                              " ORDER BY seq LIMIT $6";
+    static const char asc[] =
+        "SELECT " AUDIT_COLS " FROM audit_events"
+        " WHERE chain = $1 AND seq > $2 AND ($7 = 0 OR seq < $7)" AUDIT_FILTERS
+        " ORDER BY seq LIMIT $6";
+    static const char desc[] =
+        "SELECT " AUDIT_COLS " FROM audit_events"
+        " WHERE chain = $1 AND seq > $2 AND ($7 = 0 OR seq < $7)" AUDIT_FILTERS
+        " ORDER BY seq DESC LIMIT $6";
     store_rc rc = check_id(c, user_id, "user id");
     if (rc != STORE_OK) {
         *out = NULL;
         *n = 0;
         return rc;
     }
-    return audit_query(c, sql, user_id, f->after_seq, f, out, n);
+    return audit_query(c, f->newest_first ? desc : asc, user_id, f->after_seq, f->before_seq, f,
+                       out, n);
 }
 
 store_rc store_admin_audit_list(store_conn *c, int64_t user_id, const store_audit_filter *f,
                                 store_audit_event **out, size_t *n)
 {
-    static const char sql[] = "SELECT " AUDIT_COLS " FROM audit_events"
-                              " WHERE ($1 < 0 OR chain = $1) AND id > $2"
-                              " AND (CAST($3 AS TEXT) IS NULL OR action = $3)"
-                              " AND ($4 = 0 OR time_us >= $4) AND ($5 = 0 OR time_us < $5)"
-                              " ORDER BY id LIMIT $6";
+    static const char asc[] =
+        "SELECT " AUDIT_COLS " FROM audit_events"
+        " WHERE ($1 < 0 OR chain = $1) AND id > $2 AND ($7 = 0 OR id < $7)" AUDIT_FILTERS
+        " ORDER BY id LIMIT $6";
+    static const char desc[] =
+        "SELECT " AUDIT_COLS " FROM audit_events"
+        " WHERE ($1 < 0 OR chain = $1) AND id > $2 AND ($7 = 0 OR id < $7)" AUDIT_FILTERS
+        " ORDER BY id DESC LIMIT $6";
     c->errmsg[0] = '\0';
-    return audit_query(c, sql, user_id, f->after_id, f, out, n);
+    return audit_query(c, f->newest_first ? desc : asc, user_id, f->after_id, f->before_id, f, out,
+                       n);
 }

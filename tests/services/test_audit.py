@@ -31,10 +31,12 @@ class AuditTest(unittest.TestCase):
             # A user calling an admin method is refused and that is audited in their chain.
             self.assertEqual(code_of(api.call, "KeyVault", "RewrapKeys", token=bob),
                              grpc.StatusCode.PERMISSION_DENIED)
-            ev = api.call("Audit", "ListEvents", token=alice).events
+            # Newest first (audit.proto); ev is put back in chain order for the checks below.
+            newest = api.call("Audit", "ListEvents", token=alice).events
+            self.assertEqual([e.sequence for e in newest], [3, 2, 1])
+            ev = list(reversed(newest))
             self.assertEqual(actions(ev), ["AUDIT_ACTION_KEY_ADD", "AUDIT_ACTION_KEY_TEST",
                                            "AUDIT_ACTION_KEY_DELETE"])
-            self.assertEqual([e.sequence for e in ev], [1, 2, 3])
             self.assertEqual(ev[0].prev_hash, b"\0" * 32)
             self.assertEqual(ev[1].prev_hash, ev[0].hash)
             self.assertEqual(ev[0].object_id, k.key.id)
@@ -58,7 +60,9 @@ class AuditTest(unittest.TestCase):
             self.assertEqual(len(p1.events), 2)
             p2 = api.call("Audit", "ListEvents", token=alice, page_size=2,
                           page_token=p1.next_page_token)
-            self.assertEqual([e.sequence for e in p2.events], [3])
+            self.assertEqual([e.sequence for e in p1.events], [3, 2])
+            self.assertEqual([e.sequence for e in p2.events], [1])
+            self.assertEqual(p2.next_page_token, "")
             v = api.call("Audit", "VerifyChain", token=alice)
             self.assertEqual((v.ok, v.events_checked, v.first_broken_sequence), (True, 3, 0))
             api.close()

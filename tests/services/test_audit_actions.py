@@ -18,6 +18,7 @@ from twserver import TwServer
 MONDAY_10AM = 1796050800
 BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
 MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
+REQ = dict(time_in_force=common.TIME_IN_FORCE_DAY, origin=common.ORDER_ORIGIN_USER)
 SECRET = base64.b64encode(b"w" * 32).decode()
 
 
@@ -45,11 +46,13 @@ class Scenario:
 
     def order(self, coid, side, qty, type_=MARKET, limit="", **kw):
         return self.call("Orders", "SubmitOrder", client_order_id=coid, symbol="AAPL",
-                         side=side, type=type_, qty=qty, limit_price=limit, **kw).order
+                         side=side, type=type_, qty=qty, limit_price=limit,
+                         **dict(REQ, **kw)).order
 
     def events(self, token=None):
-        return self.api.call("Audit", "ListEvents", token=token or self.tok,
-                             page_size=500).events
+        """The chain in the order the calls were made (ListEvents answers newest first)."""
+        return list(reversed(self.api.call("Audit", "ListEvents", token=token or self.tok,
+                                           page_size=500).events))
 
 
 class ActionsTest(unittest.TestCase):
