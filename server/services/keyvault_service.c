@@ -30,21 +30,12 @@ static int printable(const char *s)
     return 1;
 }
 
-/* keyvault.proto: a label is 0-64 printable characters. Decode already guarantees valid UTF-8
- * without NUL (tw_codec), so this counts code points (bytes that are not continuation bytes)
- * and refuses control characters: C0, DEL and C1 (U+0080-U+009F, encoded C2 80..C2 9F). */
+/* keyvault.proto: a label is 0-64 printable characters (code points; control characters
+ * refused). */
 static int label_ok(const char *s)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-            return 0;
-        if ((*p & 0xc0) != 0x80)
-            n++;
-    }
-    return n <= LABEL_MAX;
+    long n = svc_printable_chars(s);
+    return n >= 0 && n <= LABEL_MAX;
 }
 
 /* Whether the user already has a key labelled label (non-empty labels are unique per user).

@@ -96,3 +96,17 @@ char *svc_id_str(tw_call *c, int64_t id)
 {
     return tw_arena_printf(tw_call_arena(c), "%lld", (long long)id);
 }
+
+long svc_printable_chars(const char *s)
+{
+    long n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return -1;
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return -1;
+        if ((*p & 0xc0) != 0x80)
+            n++;
+    }
+    return n;
+}

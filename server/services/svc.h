@@ -33,6 +33,11 @@ tw_status svc_key_open(tw_call *c, store_conn *conn, const store_broker_key *k,
 tw_status svc_broker_test(tw_call *c, const store_broker_key *k, const struct vault_secret *cred,
                           protobuf_c_boolean *ok, char **message);
 
+/* Printable characters in s, which decode already guarantees is UTF-8 without NUL: the number
+ * of code points, or -1 when s holds a control character (C0, DEL or C1 U+0080-U+009F). For
+ * the proto fields limited in characters, not bytes (key labels, order notes). */
+long svc_printable_chars(const char *s);
+
 #endif
 
 /* Append an audit event for the caller's own chain (actor = the caller), inside the open
