@@ -106,6 +106,8 @@ static void *bo_run(void *arg)
         req.side = (k & 1) ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL
                            : TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY;
         req.type = TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET;
+        req.time_in_force = TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY;
+        req.origin = TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_USER;
         req.qty = one;
         Tradewink__V1__SubmitOrderResponse *resp = NULL;
         st = twc_orders_submit_order(c, &req, &resp, NULL);

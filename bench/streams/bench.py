@@ -70,7 +70,8 @@ async def run(args, srv, toks):
         t0 = time.monotonic()
         r = await submit(orders.SubmitOrderRequest(
             client_order_id="fan-%d" % u, symbol=tb.SYMBOL, side=common.ORDER_SIDE_BUY,
-            type=common.ORDER_TYPE_MARKET, qty="1"),
+            type=common.ORDER_TYPE_MARKET, qty="1", time_in_force=common.TIME_IN_FORCE_DAY,
+            origin=common.ORDER_ORIGIN_USER),
             metadata=[("authorization", "Bearer " + toks[u])], timeout=30)
         ret[u] = (r.order.id, t0, time.monotonic())
 

@@ -29,6 +29,7 @@
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
 #define CONFIRM_WINDOW_MS (5 * 60 * 1000)
+#define NOTE_MAX_CHARS 256 /* orders.proto: SubmitOrderRequest.note */
 
 typedef Tradewink__V1__Order wire_order;
 
@@ -117,6 +118,7 @@ Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o)
     w->broker = tw_arena_strdup(a, o->broker);
     w->broker_key_id = o->broker_key_id ? svc_id_str(c, o->broker_key_id) : (char *)"";
     w->broker_order_id = tw_arena_strdup(a, o->broker_order_id);
+    w->note = tw_arena_strdup(a, o->note);
     add_violations(c, w, o->violations);
     w->status_message = tw_arena_strdup(a, o->status_message);
     w->created_at = svc_timestamp(c, o->created_at_us / 1000000);
@@ -142,6 +144,7 @@ typedef struct {
     risk_qty qty;
     risk_price limit;
     int64_t key_id;
+    const char *note; /* the request's, valid for the call */
 } order_in;
 
 static int valid_coid(const char *s)
@@ -156,15 +159,20 @@ static int valid_coid(const char *s)
     return 1;
 }
 
-static int valid_symbol(const char *s)
+/* orders.proto: 1-15 characters of [A-Z0-9./-] once lower case is upper-cased (Alpaca's
+ * share classes "BRK.B" and crypto pairs "BTC/USD"). Writes the upper-cased symbol to out. */
+static int normal_symbol(const char *s, char out[RISK_SYMBOL_MAX])
 {
     size_t n = strlen(s);
     if (n == 0 || n >= RISK_SYMBOL_MAX)
         return 0;
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' || *s == '/' ||
-              *s == '-'))
+    for (size_t i = 0; i <= n; i++) {
+        char ch = s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 'a' + 'A') : s[i];
+        if (i < n && !((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                       ch == '/' || ch == '-'))
             return 0;
+        out[i] = ch;
+    }
     return 1;
 }
 
@@ -175,9 +183,8 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         return tw_err(TW_INVALID_ARGUMENT,
                       "client_order_id: 1..128 characters of A-Z a-z 0-9 . _ : -");
     snprintf(o->coid, sizeof(o->coid), "%s", r->client_order_id);
-    if (!valid_symbol(r->symbol))
+    if (!normal_symbol(r->symbol, o->symbol))
         return tw_err(TW_INVALID_ARGUMENT, "symbol: 1..15 characters of A-Z 0-9 . / -");
-    snprintf(o->symbol, sizeof(o->symbol), "%s", r->symbol);
     switch (r->side) {
     case TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY:
         o->side = "buy";
@@ -198,8 +205,9 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
     default:
         return tw_err(TW_INVALID_ARGUMENT, "type: must be MARKET or LIMIT");
     }
+    /* Required (orders.proto, common.proto: zero values are never valid inputs): 0 is not
+     * taken to mean DAY / USER. */
     switch (r->time_in_force) {
-    case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_UNSPECIFIED:
     case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY:
         o->tif = "day";
         break;
@@ -210,10 +218,9 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         o->tif = "ioc";
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "time_in_force: unknown value");
+        return tw_err(TW_INVALID_ARGUMENT, "time_in_force: required, DAY, GTC or IOC");
     }
     switch (r->origin) {
-    case TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_UNSPECIFIED:
     case TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_USER:
         o->origin = "user";
         break;
@@ -221,7 +228,7 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         o->origin = "automation";
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "origin: unknown value");
+        return tw_err(TW_INVALID_ARGUMENT, "origin: required, USER or AUTOMATION");
     }
     if (risk_qty_parse(r->qty, &o->qty) != RISK_DEC_OK || o->qty <= 0)
         return tw_err(TW_INVALID_ARGUMENT, "qty: a positive decimal with at most 9 decimals");
@@ -234,8 +241,10 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
     }
     if (*r->broker_key_id && (o->key_id = svc_parse_id(r->broker_key_id)) == 0)
         return tw_err(TW_INVALID_ARGUMENT, "broker_key_id: not a key id");
-    if (strlen(r->note) > 256)
-        return tw_err(TW_INVALID_ARGUMENT, "note: at most 256 bytes");
+    long chars = svc_printable_chars(r->note);
+    if (chars < 0 || chars > NOTE_MAX_CHARS)
+        return tw_err(TW_INVALID_ARGUMENT, "note: at most 256 characters, no control characters");
+    o->note = r->note;
     return tw_ok();
 }
 
@@ -426,6 +435,7 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
              set->trading_mode == STORE_MODE_LIVE ? "live" : "paper");
     snprintf(o->broker, sizeof(o->broker), "%s", have_key ? key->broker : "sim");
     o->broker_key_id = have_key ? key->id : 0;
+    snprintf(o->note, sizeof(o->note), "%s", in->note);
     o->qty = in->qty;
     o->limit_price = in->limit;
     const char *action;
@@ -814,7 +824,8 @@ tw_status orders_list(tw_call *c, const Tradewink__V1__ListOrdersRequest *req,
     int64_t before = 0;
     if (*req->page_token && (before = svc_parse_id(req->page_token)) == 0)
         return tw_err(TW_INVALID_ARGUMENT, "page_token: not a token from a previous page");
-    if (*req->symbol && !valid_symbol(req->symbol))
+    char symbol[RISK_SYMBOL_MAX] = "";
+    if (*req->symbol && !normal_symbol(req->symbol, symbol))
         return tw_err(TW_INVALID_ARGUMENT, "symbol: 1..15 characters of A-Z 0-9 . / -");
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
@@ -835,7 +846,7 @@ tw_status orders_list(tw_call *c, const Tradewink__V1__ListOrdersRequest *req,
         for (size_t i = 0; i < n; i++) {
             const store_order *o = &ords[i];
             before = o->id;
-            if (*req->symbol && strcmp(o->symbol, req->symbol) != 0)
+            if (*symbol && strcmp(o->symbol, symbol) != 0)
                 continue;
             if ((after_us && o->created_at_us < after_us) ||
                 (before_us && o->created_at_us >= before_us))

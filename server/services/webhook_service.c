@@ -114,6 +114,7 @@ static int signal_order(srv_app *app, json_t *doc)
                                           : TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET;
     req.qty = (char *)str(doc, "qty");
     req.limit_price = (char *)str(doc, "limit_price");
+    req.time_in_force = TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY; /* signals are DAY */
     req.origin = TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_AUTOMATION;
     tw_status st = orders_submit(c, &req, &resp);
     switch (st.code) {

@@ -230,6 +230,7 @@ store_rc store_admin_key_rewrap(store_conn *c, int64_t key_id, int old_version,
 #define STORE_WORD_MAX 32 /* side, type, tif, status, origin, mode */
 #define STORE_VIOLATIONS_MAX 4096
 #define STORE_STATUS_MESSAGE_MAX 512
+#define STORE_NOTE_MAX 1024 /* bytes: orders.proto allows 256 characters, UTF-8 is <= 4 each */
 
 typedef struct store_order {
     int64_t id;                               /* output only */
@@ -253,8 +254,9 @@ typedef struct store_order {
     int64_t confirm_by_us;                     /* 0 = none */
     /* Why the broker refused or ended it, sanitised (no secret); "" = nothing to say. */
     char status_message[STORE_STATUS_MESSAGE_MAX + 1];
-    int64_t created_at_us; /* output only */
-    int64_t updated_at_us; /* output only */
+    int64_t created_at_us;         /* output only */
+    int64_t updated_at_us;         /* output only */
+    char note[STORE_NOTE_MAX + 1]; /* the caller's free text; "" = none */
 } store_order;
 
 /* Inserts an order for user_id. STORE_CONFLICT if the client_order_id is already used by this

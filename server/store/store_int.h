@@ -114,7 +114,7 @@ int64_t store_now_us(void);
 store_rc db_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res *res);
 
 /* Schema version of this binary: both dialects have exactly this many migrations. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 extern const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION];
 extern const char *const store_pg_migrations[STORE_SCHEMA_VERSION];
 

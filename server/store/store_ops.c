@@ -395,7 +395,7 @@ out:
 #define ORDER_COLS                                                                                 \
     "id, user_id, client_order_id, symbol, side, type, tif, qty, limit_price, filled_qty,"         \
     " avg_fill_price, status, origin, mode, broker, broker_key_id, broker_order_id,"               \
-    " violations, confirm_by_us, created_at_us, updated_at_us, status_message"
+    " violations, confirm_by_us, created_at_us, updated_at_us, status_message, note"
 
 static store_rc read_order(const db_res *r, int row, void *vout)
 {
@@ -435,6 +435,8 @@ static store_rc read_order(const db_res *r, int row, void *vout)
     o->updated_at_us = db_int(r, row, 20);
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 21, o->status_message, sizeof(o->status_message));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 22, o->note, sizeof(o->note));
     return rc;
 }
 
@@ -458,6 +460,7 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         {o->origin, STORE_WORD_MAX, false, "origin"},
         {o->mode, STORE_WORD_MAX, false, "mode"},
         {o->broker, STORE_BROKER_MAX, false, "broker"},
+        {o->note, STORE_NOTE_MAX, true, "note"},
     };
     size_t n = full ? sizeof(f) / sizeof(f[0]) : 4;
     for (size_t i = 0; i < n; i++) {
@@ -477,9 +480,9 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
         "INSERT INTO orders (user_id, client_order_id, symbol, side, type, tif, qty, limit_price,"
         " filled_qty, avg_fill_price, status, origin, mode, broker, broker_key_id,"
         " broker_order_id, violations, confirm_by_us, created_at_us, updated_at_us,"
-        " status_message)"
+        " status_message, note)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " $18, $19, $19, $20) ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id";
+        " $18, $19, $19, $20, $21) ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id";
     static const char coid_sql[] =
         "SELECT id FROM orders WHERE user_id = $1 AND client_order_id = $2";
     db_res r;
@@ -495,7 +498,7 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
         if (rc != STORE_OK)
             goto out;
     }
-    db_val p[20] = {P_INT(user_id),
+    db_val p[21] = {P_INT(user_id),
                     P_TEXT(in->client_order_id),
                     P_TEXT(in->symbol),
                     P_TEXT(in->side),
@@ -514,8 +517,9 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
                     P_TEXT(in->violations[0] ? in->violations : "[]"),
                     P_ID_OPT(in->confirm_by_us),
                     P_INT(store_now_us()),
-                    P_TEXT(in->status_message)};
-    rc = db_exec(c, sql, p, 20, &r);
+                    P_TEXT(in->status_message),
+                    P_TEXT(in->note)};
+    rc = db_exec(c, sql, p, 21, &r);
     if (rc != STORE_OK)
         goto out;
     if (r.nrows == 0) {

@@ -190,8 +190,14 @@ static const char pg_v4[] = SCHEMA_V4;
 static const char sqlite_v5[] = SCHEMA_V5;
 static const char pg_v5[] = SCHEMA_V5;
 
+/* v6: SubmitOrderRequest.note is kept with the order and shown back in Order.note
+ * (orders.proto); orders before v6 have no note. */
+#define SCHEMA_V6 "ALTER TABLE orders ADD COLUMN note TEXT NOT NULL DEFAULT '';"
+static const char sqlite_v6[] = SCHEMA_V6;
+static const char pg_v6[] = SCHEMA_V6;
+
 /* One line per array: tests/deploy/config_schema_planted.sh appends a version with sed. */
 /* clang-format off */
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5};
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6};
 /* clang-format on */

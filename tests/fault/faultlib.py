@@ -47,6 +47,7 @@ from twserver import TwServer  # noqa: E402,F401
 
 BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
 MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
+DAY, USER = common.TIME_IN_FORCE_DAY, common.ORDER_ORIGIN_USER  # required (orders.proto)
 S = orders.OrderStatus
 PAPER = common.TRADING_MODE_PAPER
 
@@ -624,7 +625,8 @@ def add_alpaca_key(api, tok, key_id, secret):
 def submit(api, tok, coid, symbol="AAPL", qty="1", limit="100.00", type_=LIMIT, timeout=30):
     return api.call("Orders", "SubmitOrder", token=tok, timeout=timeout, client_order_id=coid,
                     symbol=symbol, side=BUY, type=type_, qty=qty,
-                    limit_price=limit if type_ == LIMIT else "").order
+                    limit_price=limit if type_ == LIMIT else "", time_in_force=DAY,
+                    origin=USER).order
 
 
 def list_orders(api, tok):

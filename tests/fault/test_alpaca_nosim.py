@@ -52,7 +52,9 @@ class AlpacaNoSimTest(unittest.TestCase):
     def check(self, symbol, limit, type_=LIMIT):
         return self.api.call("Risk", "CheckOrder", token=self.tok, symbol=symbol,
                              side=common.ORDER_SIDE_BUY, type=type_, qty="5",
-                             limit_price=limit if type_ == LIMIT else "")
+                             limit_price=limit if type_ == LIMIT else "",
+                             time_in_force=common.TIME_IN_FORCE_DAY,
+                             origin=common.ORDER_ORIGIN_USER)
 
     def test_orders_priced_by_the_alpaca_market_data_api(self):
         api, stub, tok = self.api, self.stub, self.tok

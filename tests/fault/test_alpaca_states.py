@@ -173,7 +173,7 @@ class AlpacaStatesTest(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as cm:
                 self.api.call("Orders", "SubmitOrder", token=self.tok, client_order_id=coid,
                               symbol=sym, side=common.ORDER_SIDE_BUY, type=MARKET, qty=qty,
-                              time_in_force=tif)
+                              time_in_force=tif, origin=common.ORDER_ORIGIN_USER)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, coid)
             self.assertTrue(cm.exception.details().startswith(want), cm.exception.details())
         self.assertEqual(sum(self.stub.posts.values()), posts)
@@ -181,7 +181,7 @@ class AlpacaStatesTest(unittest.TestCase):
     def test_crypto_priced_from_its_endpoint_and_marked_from_the_btcusd_position(self):
         o = self.api.call("Orders", "SubmitOrder", token=self.tok, client_order_id="st-btc",
                           symbol="BTC/USD", side=common.ORDER_SIDE_BUY, type=MARKET,
-                          qty="0.01", time_in_force=GTC).order
+                          qty="0.01", time_in_force=GTC, origin=common.ORDER_ORIGIN_USER).order
         self.assertEqual(status_name(o.status), "ACCEPTED", str(o))
         self.assertIn(("BTC/USD", "symbols=BTC%2FUSD", KEY_ID), self.stub.trade_requests)
         self.stub.fill("tw-" + o.id, "43210.5")

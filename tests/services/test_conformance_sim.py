@@ -18,6 +18,8 @@ SUNDAY_10AM = MONDAY_10AM - 86400
 TS = timestamp_pb2.Timestamp
 DUR = duration_pb2.Duration
 CASH, MARGIN = sim.ACCOUNT_TYPE_CASH, sim.ACCOUNT_TYPE_MARGIN
+# Required in every order (orders.proto); the day-roll test relies on DAY being sent.
+REQ = dict(time_in_force=common.TIME_IN_FORCE_DAY, origin=common.ORDER_ORIGIN_USER)
 
 
 def status(fn, *args, **kwargs):
@@ -145,10 +147,11 @@ class SimConformanceTest(unittest.TestCase):
         # A position and a working order under the default account.
         self.api.call("Orders", "SubmitOrder", token=tok, client_order_id="buy",
                       symbol="AAPL", side=common.ORDER_SIDE_BUY, type=common.ORDER_TYPE_MARKET,
-                      qty="5")
+                      qty="5", **REQ)
         working = self.api.call("Orders", "SubmitOrder", token=tok, client_order_id="lim",
                                 symbol="AAPL", side=common.ORDER_SIDE_BUY,
-                                type=common.ORDER_TYPE_LIMIT, qty="1", limit_price="95").order
+                                type=common.ORDER_TYPE_LIMIT, qty="1", limit_price="95",
+                                **REQ).order
         end = time.time() + 5
         while self.api.call("Risk", "GetState", token=tok).state.open_positions != 1:
             self.assertLess(time.time(), end, "buy did not fill")
@@ -220,7 +223,8 @@ class SimConformanceTest(unittest.TestCase):
         self.sim("SetQuotes", quotes=[Q("AAPL", bid="100", ask="100", last="100")])
         o = self.api.call("Orders", "SubmitOrder", token=tok, client_order_id="day",
                           symbol="AAPL", side=common.ORDER_SIDE_BUY,
-                          type=common.ORDER_TYPE_LIMIT, qty="1", limit_price="95").order
+                          type=common.ORDER_TYPE_LIMIT, qty="1", limit_price="95",
+                          **REQ).order
         self.sim("AdvanceClock", duration=DUR(seconds=86400))
         end = time.time() + 5
         while True:

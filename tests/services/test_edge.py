@@ -81,7 +81,8 @@ class RateLimitTest(unittest.TestCase):
             api.call("Sim", "SetQuotes", token=adm,
                      quotes=[sim.Quote(symbol="AAPL", bid="99", ask="101", last="100")])
             kw = dict(symbol="AAPL", side=common.ORDER_SIDE_BUY, type=common.ORDER_TYPE_MARKET,
-                      qty="1")
+                      qty="1", time_in_force=common.TIME_IN_FORCE_DAY,
+                      origin=common.ORDER_ORIGIN_USER)
             api.call("Orders", "SubmitOrder", token=tok, client_order_id="a", **kw)
             self.assertEqual(code_of(api.call, "Orders", "SubmitOrder", token=tok,
                                      client_order_id="b", **kw),
@@ -231,7 +232,9 @@ class WebhookTest(unittest.TestCase):
     def test_broker_fill_webhook_updates_the_order(self):
         o = self.api.call("Orders", "SubmitOrder", token=self.tok, client_order_id="lim",
                           symbol="AAPL", side=common.ORDER_SIDE_BUY,
-                          type=common.ORDER_TYPE_LIMIT, qty="3", limit_price="90").order
+                          type=common.ORDER_TYPE_LIMIT, qty="3", limit_price="90",
+                          time_in_force=common.TIME_IN_FORCE_DAY,
+                          origin=common.ORDER_ORIGIN_USER).order
         doc = {"event": "fill", "order": {"client_order_id": "tw-" + o.id, "filled_qty": "3",
                                           "filled_avg_price": "90"}}
         self.assertEqual(self.send("broker", doc, msg_id="fill-1"), 200)

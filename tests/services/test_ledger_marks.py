@@ -43,7 +43,9 @@ class Trader:
     def submit(self, symbol, side, qty):
         self.n += 1
         return self.call("Orders", "SubmitOrder", client_order_id="m%d" % self.n,
-                         symbol=symbol, side=side, type=MARKET, qty=qty).order
+                         symbol=symbol, side=side, type=MARKET, qty=qty,
+                         time_in_force=common.TIME_IN_FORCE_DAY,
+                         origin=common.ORDER_ORIGIN_USER).order
 
     def filled(self, symbol, side, qty):
         o = self.submit(symbol, side, qty)

@@ -16,6 +16,8 @@ from twserver import TwServer, db_sql
 BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
 MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
 AUTOMATION = common.ORDER_ORIGIN_AUTOMATION
+# Required in every SubmitOrderRequest / CheckOrderRequest (orders.proto).
+REQ = dict(time_in_force=common.TIME_IN_FORCE_DAY, origin=common.ORDER_ORIGIN_USER)
 S = orders.OrderStatus
 # Monday 2026-11-30 15:00 UTC = 10:00 New York, a trading day.
 MONDAY_10AM = 1796050800
@@ -43,7 +45,8 @@ class Trader:
 
     def submit(self, coid, symbol, side, qty, type_=MARKET, limit="", **kw):
         return self.call("Orders", "SubmitOrder", client_order_id=coid, symbol=symbol,
-                         side=side, type=type_, qty=qty, limit_price=limit, **kw).order
+                         side=side, type=type_, qty=qty, limit_price=limit,
+                         **dict(REQ, **kw)).order
 
     def wait_status(self, order_id, statuses, timeout=5):
         end = time.time() + timeout
@@ -109,7 +112,7 @@ class OrdersTest(unittest.TestCase):
     def test_bad_orders_are_refused_and_nothing_stored(self):
         t = self.t
         bad = [dict(client_order_id="", symbol="AAPL", side=BUY, type=MARKET, qty="1"),
-               dict(client_order_id="b1", symbol="aapl", side=BUY, type=MARKET, qty="1"),
+               dict(client_order_id="b1", symbol="AA PL", side=BUY, type=MARKET, qty="1"),
                dict(client_order_id="b2", symbol="AAPL", side=0, type=MARKET, qty="1"),
                dict(client_order_id="b3", symbol="AAPL", side=BUY, type=MARKET, qty="-1"),
                dict(client_order_id="b4", symbol="AAPL", side=BUY, type=MARKET, qty="1e3"),
@@ -118,7 +121,7 @@ class OrdersTest(unittest.TestCase):
                     limit_price="10"),
                dict(client_order_id="b7 x", symbol="AAPL", side=BUY, type=MARKET, qty="1")]
         for b in bad:
-            self.assertEqual(code_of(t.call, "Orders", "SubmitOrder", **b),
+            self.assertEqual(code_of(t.call, "Orders", "SubmitOrder", **dict(REQ, **b)),
                              grpc.StatusCode.INVALID_ARGUMENT, b)
         self.assertEqual(len(t.call("Orders", "ListOrders").orders), 0)
 
@@ -187,15 +190,15 @@ class OrdersTest(unittest.TestCase):
     def test_check_order_is_a_dry_run_and_state_reports_the_account(self):
         t = self.t
         r = t.call("Risk", "CheckOrder", client_order_id="dry", symbol="AAPL", side=BUY,
-                   type=MARKET, qty="200")
+                   type=MARKET, qty="200", **REQ)
         self.assertFalse(r.allowed)
         self.assertEqual([common.RiskRule.Name(v.code) for v in r.violations],
                          ["RISK_RULE_MAX_NOTIONAL"])
         self.assertTrue(t.call("Risk", "CheckOrder", symbol="AAPL", side=BUY, type=MARKET,
-                               qty="1").allowed)
+                               qty="1", **REQ).allowed)
         self.assertEqual(len(t.call("Orders", "ListOrders").orders), 0)
         self.assertEqual(code_of(t.call, "Risk", "CheckOrder", symbol="AAPL", side=BUY,
-                                 type=MARKET, qty="0"), grpc.StatusCode.INVALID_ARGUMENT)
+                                 type=MARKET, qty="0", **REQ), grpc.StatusCode.INVALID_ARGUMENT)
         t.submit("s1", "AAPL", BUY, "10")
         st = t.call("Risk", "GetState").state
         self.assertEqual(st.open_positions, 1)

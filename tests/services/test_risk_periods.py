@@ -18,6 +18,7 @@ from twserver import TwServer
 
 BUY, SELL = common.ORDER_SIDE_BUY, common.ORDER_SIDE_SELL
 MARKET, LIMIT = common.ORDER_TYPE_MARKET, common.ORDER_TYPE_LIMIT
+REQ = dict(time_in_force=common.TIME_IN_FORCE_DAY, origin=common.ORDER_ORIGIN_USER)
 S = orders.OrderStatus
 FILLED = S.Value("ORDER_STATUS_FILLED")
 ACCEPTED = S.Value("ORDER_STATUS_ACCEPTED")
@@ -64,11 +65,11 @@ class Trader:
         self.n += 1
         return self.call("Orders", "SubmitOrder", client_order_id="o%d" % self.n,
                          symbol=symbol, side=side, type=type_, qty=qty,
-                         limit_price=limit).order
+                         limit_price=limit, **REQ).order
 
     def check(self, symbol, side, qty, type_=MARKET, limit=""):
         return self.call("Risk", "CheckOrder", symbol=symbol, side=side, type=type_, qty=qty,
-                         limit_price=limit)
+                         limit_price=limit, **REQ)
 
     def wait(self, order, statuses, timeout=10):
         end = time.time() + timeout

@@ -50,7 +50,8 @@ class ScaleOutTest(unittest.TestCase):
     def submit(self, i, coid, sym):
         return self.apis[i % 2].call("Orders", "SubmitOrder", token=self.tok,
                                      client_order_id=coid, symbol=sym, side=BUY, type=MARKET,
-                                     qty="1").order
+                                     qty="1", time_in_force=common.TIME_IN_FORCE_DAY,
+                                     origin=common.ORDER_ORIGIN_USER).order
 
     def test_admission_is_atomic_across_processes(self):
         self.apis[0].call("Risk", "SetLimits", token=self.tok,

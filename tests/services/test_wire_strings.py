@@ -21,6 +21,7 @@ from twserver import TwServer
 
 MONDAY_10AM = 1796050800  # Monday 2026-11-30 15:00 UTC, a trading day
 BUY, MARKET = common.ORDER_SIDE_BUY, common.ORDER_TYPE_MARKET
+REQ = dict(time_in_force=common.TIME_IN_FORCE_DAY, origin=common.ORDER_ORIGIN_USER)
 
 
 def ld(field, raw):
@@ -70,7 +71,8 @@ class WireStrings(unittest.TestCase):
 
     def order(self, coid, **kw):
         return orders.SubmitOrderRequest(client_order_id=coid, symbol="AAPL", side=BUY,
-                                         type=MARKET, qty="1", **kw).SerializeToString()
+                                         type=MARKET, qty="1", **dict(REQ, **kw)
+                                         ).SerializeToString()
 
     def list_orders(self):
         return self.api.call("Orders", "ListOrders", token=self.tok).orders
@@ -109,13 +111,13 @@ class WireStrings(unittest.TestCase):
 
     def test_client_order_id_with_nul_does_not_collide(self):
         first = self.api.call("Orders", "SubmitOrder", token=self.tok, client_order_id="k1",
-                              symbol="AAPL", side=BUY, type=MARKET, qty="1").order
+                              symbol="AAPL", side=BUY, type=MARKET, qty="1", **REQ).order
         n = len(self.list_orders())
         self.refused("Orders", "SubmitOrder", self.order("x") + ld(1, b"k1\x00other"),
                      "client_order_id")
         self.assertEqual(len(self.list_orders()), n)
         again = self.api.call("Orders", "SubmitOrder", token=self.tok, client_order_id="k1",
-                              symbol="AAPL", side=BUY, type=MARKET, qty="1").order
+                              symbol="AAPL", side=BUY, type=MARKET, qty="1", **REQ).order
         self.assertEqual(again.id, first.id)  # idempotency itself still works
 
     def test_malformed_utf8_in_note_is_refused(self):
@@ -134,8 +136,12 @@ class WireStrings(unittest.TestCase):
         note = "caf\u00e9 \u20ac \u65e5\u672c \U0001F4C8"
         raw = self.raw("Orders", "SubmitOrder",
                        self.order("mb-note") + ld(10, note.encode("utf-8")), token=self.tok)
-        self.assertTrue(orders.SubmitOrderResponse.FromString(raw).order.id)
-        # The note is accepted (Order.note is not stored yet, so read a label back instead).
+        o = orders.SubmitOrderResponse.FromString(raw).order
+        self.assertTrue(o.id)
+        # Stored and shown back byte for byte, in the reply and on a later read.
+        self.assertEqual(o.note, note)
+        got = self.api.call("Orders", "GetOrder", token=self.tok, order_id=o.id).order
+        self.assertEqual(got.note, note)
         label = "Konto \u00fc \u65e5\u672c \U0001F4C8"
         req = keyvault.PutBrokerKeyRequest(broker="sim", environment=common.TRADING_MODE_PAPER,
                                            key_id="PKWIREMB00001",

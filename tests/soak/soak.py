@@ -177,7 +177,9 @@ class Soak:
             limit = "%.2f" % (px * (0.97 if side == BUY else 1.03)) if kind == LIMIT else ""
             resp = self.call(api, "SubmitOrder", api.call, "Orders", "SubmitOrder", token=tok,
                              client_order_id="%s-%06d" % (u["sub"], n), symbol=sym, side=side,
-                             type=kind, qty=str(rnd.randint(1, 5)), limit_price=limit)
+                             type=kind, qty=str(rnd.randint(1, 5)), limit_price=limit,
+                             time_in_force=common.TIME_IN_FORCE_DAY,
+                             origin=common.ORDER_ORIGIN_USER)
             if resp is not None:
                 with self.lock:
                     self.order_status[status_name(resp.order.status)] += 1
@@ -207,7 +209,8 @@ class Soak:
             self.call(api, "GetState", api.call, "Risk", "GetState", token=tok)
         elif r < 0.73:
             self.call(api, "CheckOrder", api.call, "Risk", "CheckOrder", token=tok,
-                      symbol=rnd.choice(SYMBOLS), side=BUY, type=MARKET, qty="1")
+                      symbol=rnd.choice(SYMBOLS), side=BUY, type=MARKET, qty="1",
+                      time_in_force=common.TIME_IN_FORCE_DAY, origin=common.ORDER_ORIGIN_USER)
         elif r < 0.79:
             self.call(api, "ListEvents", api.call, "Audit", "ListEvents", token=tok,
                       page_size=50)
