@@ -82,13 +82,29 @@ static wire_event *to_wire(const store_audit_event *e, ProtobufCAllocator *al)
     return w;
 }
 
+/* A user asking for another user's chain (or all chains) is refused by role: PERMISSION_DENIED,
+ * audited as AUTH_DENIED in the caller's own chain (audit.proto AUTH_DENIED). */
+static tw_status denied(tw_call *c, const char *user_id, protobuf_c_boolean all)
+{
+    store_conn *conn;
+    if (svc_conn(c, &conn).code == TW_OK) {
+        json_t *d = json_pack("{s:s,s:s,s:b}", "method", tw_call_method(c), "target_user_id",
+                              user_id, "all_users", (int)all);
+        char *s = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(d);
+        svc_audit_refusal(c, conn, "AUTH_DENIED", tw_call_method(c), "DENIED", s);
+        free(s);
+    }
+    return tw_err(TW_PERMISSION_DENIED, "only admins read other users' events");
+}
+
 /* Which chain a request targets: the caller's, a named user's (admin), or all (admin, -1). */
 static tw_status target_user(tw_call *c, const char *user_id, protobuf_c_boolean all, int64_t *out)
 {
     const tw_principal *p = tw_call_principal(c);
     if (p->role != TW_ROLE_ADMIN) {
         if (all || (*user_id && svc_parse_id(user_id) != p->user_id))
-            return tw_err(TW_PERMISSION_DENIED, "only admins read other users' events");
+            return denied(c, user_id, all);
         *out = p->user_id;
         return tw_ok();
     }

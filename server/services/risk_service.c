@@ -338,14 +338,7 @@ static char *details_json(tw_call *c, json_t *obj)
 static void audit_refusal(tw_call *c, store_conn *conn, const char *action, const char *object_id,
                           const char *outcome, json_t *details)
 {
-    int64_t uid = svc_user_id(c);
-    char *d = details_json(c, details);
-    if (store_tx_begin_user(conn, uid) != STORE_OK)
-        return;
-    if (svc_audit(c, conn, uid, action, object_id, outcome, d).code == TW_OK)
-        store_tx_commit(conn);
-    else
-        store_tx_rollback(conn);
+    svc_audit_refusal(c, conn, action, object_id, outcome, details_json(c, details));
 }
 
 /* Whose limits a request targets: "" = the caller; another user needs the admin role (else

@@ -80,6 +80,18 @@ tw_status svc_audit(tw_call *c, store_conn *conn, int64_t chain_user_id, const c
     return tw_ok();
 }
 
+void svc_audit_refusal(tw_call *c, store_conn *conn, const char *action, const char *object_id,
+                       const char *outcome, const char *details)
+{
+    int64_t uid = svc_user_id(c);
+    if (store_tx_begin_user(conn, uid) != STORE_OK)
+        return;
+    if (svc_audit(c, conn, uid, action, object_id, outcome, details).code == TW_OK)
+        store_tx_commit(conn);
+    else
+        store_tx_rollback(conn);
+}
+
 int64_t svc_parse_id(const char *s)
 {
     char *end;

@@ -46,6 +46,12 @@ long svc_printable_chars(const char *s);
 tw_status svc_audit(tw_call *c, store_conn *conn, int64_t chain_user_id, const char *action,
                     const char *object_id, const char *outcome, const char *details);
 
+/* Append one event to the caller's own chain in a transaction of its own, for a refusal that
+ * changes nothing else (AUTH_DENIED when a user names another user's object). Best effort: a
+ * failure is logged by svc_audit and the refusal stands. details: JSON object text or NULL. */
+void svc_audit_refusal(tw_call *c, store_conn *conn, const char *action, const char *object_id,
+                       const char *outcome, const char *details);
+
 /* Strict decimal id ("42"): 0 when s is not a positive integer. */
 int64_t svc_parse_id(const char *s);
 /* Decimal id as arena text. */
