@@ -366,8 +366,7 @@ store_rc store_position_list(store_conn *c, int64_t user_id, store_position **ou
 store_rc store_position_holders(store_conn *c, const char *symbol, int64_t **out, size_t *n);
 /* Users after after_id (ascending, at most limit) who trade through a stored broker key (a
  * default key is set) and hold an open position: the accounts a periodic mark re-values. */
-store_rc store_broker_holders(store_conn *c, int64_t after_id, int limit, int64_t **out,
-                              size_t *n);
+store_rc store_broker_holders(store_conn *c, int64_t after_id, int limit, int64_t **out, size_t *n);
 
 typedef struct store_day_trade {
     char symbol[STORE_SYMBOL_MAX + 1];
