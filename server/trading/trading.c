@@ -12,6 +12,7 @@
  *  - Every state change and its audit event share one transaction on the user's lock.
  */
 #include "trading.h"
+#include "position.h"
 #include "trading_int.h"
 
 #include <errno.h>
@@ -738,46 +739,6 @@ static const char *status_of_report(brk_order_status s, risk_qty filled)
     }
 }
 
-/* (a * b) / d rounded half away from zero, in 128 bits; -1 on overflow. */
-static int muldiv(int64_t a, int64_t b, int64_t d, int64_t *out)
-{
-    __int128 p = (__int128)a * b;
-    __int128 q = p / d, r = p % d;
-    if ((r < 0 ? -r : r) * 2 >= (d < 0 ? -(__int128)d : d))
-        q += (p < 0) != (d < 0) ? -1 : 1;
-    if (q > INT64_MAX || q < INT64_MIN)
-        return -1;
-    *out = (int64_t)q;
-    return 0;
-}
-
-/* Position after a fill of dir*qty at price; realized P&L (1e6) accrues on the closing part. */
-static int apply_to_position(store_position *p, int dir, risk_qty qty, risk_price price)
-{
-    int64_t q = p->qty;
-    if (q == 0 || (q > 0) == (dir > 0)) {
-        int64_t absq = q < 0 ? -q : q;
-        __int128 num = (__int128)absq * p->avg_cost + (__int128)qty * price;
-        __int128 den = (__int128)absq + qty;
-        p->avg_cost = (int64_t)((num + den / 2) / den);
-        p->qty = q + dir * qty;
-        return 0;
-    }
-    int64_t absq = q < 0 ? -q : q;
-    int64_t close = qty < absq ? qty : absq;
-    int64_t pnl;
-    /* close (1e9) * (price - avg) (1e6) / 1e9 -> 1e6; sign by the side closed. */
-    if (muldiv(close, (price - p->avg_cost) * (q > 0 ? 1 : -1), RISK_QTY_SCALE, &pnl) != 0)
-        return -1;
-    p->realized_pnl += pnl;
-    p->qty = q + dir * qty;
-    if (p->qty == 0)
-        p->avg_cost = 0;
-    else if ((p->qty > 0) != (q > 0))
-        p->avg_cost = price; /* flipped: the remainder opened at this price */
-    return 0;
-}
-
 /* Today's day trades in symbol, counted by risk_day_trades from every fill of the trading date
  * and the position after them; records the ones not recorded yet, so later sessions see them as
  * history. Only symbol can have changed: the fill just applied was in it. */
@@ -888,9 +849,15 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         return STORE_OK; /* nothing new: a repeated or stale report */
     if (delta > 0) {
         /* Price of this delta from the cumulative averages. */
-        __int128 new_notional = (__int128)r->filled_qty * r->filled_avg_price;
-        __int128 old_notional = (__int128)o.filled_qty * o.avg_fill_price;
-        risk_price px = (risk_price)((new_notional - old_notional + delta / 2) / delta);
+        risk_price px;
+        if (position_delta_price(o.filled_qty, o.avg_fill_price, r->filled_qty, r->filled_avg_price,
+                                 &px) != 0) {
+            tw_logf(TW_LOG_ERROR, "order_report",
+                    "order %lld: broker order %s reports an average that prices its new fill at "
+                    "no positive price; not applied",
+                    (long long)order_id, r->broker_order_id);
+            return STORE_INVALID;
+        }
         store_fill f = {.order_id = order_id, .qty = delta, .price = px, .time_us = now_us};
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "cum-%lld", (long long)r->filled_qty);
         snprintf(f.symbol, sizeof(f.symbol), "%s", o.symbol);
@@ -907,7 +874,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         }
         if (p.qty != 0 && (p.qty > 0) != (side_dir(o.side) > 0))
             *reduced = true;
-        if (apply_to_position(&p, side_dir(o.side), delta, px) != 0)
+        if (position_apply_fill(&p, side_dir(o.side), delta, px) != 0)
             return STORE_INVALID;
         if ((rc = store_position_put(conn, user_id, &p)) != STORE_OK)
             return rc;
