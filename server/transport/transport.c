@@ -178,6 +178,17 @@ static const char *md_get(tw_arena *a, const grpc_metadata_array *md, const char
     return found;
 }
 
+/* On arrival, once the call has its arena: marks our own self-check quiet, and counts the
+ * start of every other call. */
+static void call_started(tw_call *c, const grpc_metadata_array *md);
+
+/* A message of c went in (sent = 0) or out (sent = 1). */
+static void call_msg(tw_call *c, int sent)
+{
+    if (!c->quiet && c->t->hooks.on_msg)
+        c->t->hooks.on_msg(c->t->hooks.app, c->route, sent);
+}
+
 static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, size_t out)
 {
     if (c->quiet)
@@ -316,11 +327,17 @@ static int is_self_check(tw_call *c, const grpc_metadata_array *md)
     return diff == 0;
 }
 
+static void call_started(tw_call *c, const grpc_metadata_array *md)
+{
+    c->quiet = c->arena ? is_self_check(c, md) : 0;
+    if (!c->quiet && c->t->hooks.on_start)
+        c->t->hooks.on_start(c->t->hooks.app, c->route);
+}
+
 static tw_status admit(tw_call *c, const grpc_metadata_array *md)
 {
     srv_transport *t = c->t;
     const tw_route_def *d = c->route->def;
-    c->quiet = is_self_check(c, md);
     if (deadline_passed(c->deadline))
         return tw_err(TW_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
     if (d->role != TW_ROLE_PUBLIC) {
@@ -400,6 +417,8 @@ static void rpc_done(struct tag *tag, int ok)
     tw_code code = r->code;
     if (!ok || (r->cancelled && code == TW_OK))
         code = TW_CANCELLED;
+    if (ok && r->reply)
+        call_msg(&r->c, 1);
     access_log(&r->c, code, r->started, r->in_bytes, r->out_bytes);
     grpc_slice_unref(r->details);
     rpc_free(r);
@@ -430,6 +449,7 @@ static void rpc_reply(struct rpc *r, tw_status st, const ProtobufCMessage *resp)
     grpc_call_error e = grpc_call_start_batch(r->call, ops, n, &r->done, NULL);
     if (e != GRPC_CALL_OK) {
         tw_logf(TW_LOG_ERROR, "grpc_batch_failed", "unary reply batch: error %d", (int)e);
+        access_log(&r->c, TW_INTERNAL, r->started, r->in_bytes, 0);
         grpc_slice_unref(r->details);
         rpc_free(r);
     }
@@ -449,6 +469,7 @@ static void rpc_arrived(struct tag *tag, int ok)
     const tw_route *route = &t->routes->routes[r->route];
     call_init(&r->c, t, route, r->call, r->deadline);
     r->c.arena = tw_arena_create();
+    call_started(&r->c, &r->md);
     if (!r->c.arena) {
         rpc_reply(r, tw_err(TW_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
@@ -478,8 +499,11 @@ static void rpc_run(struct rpc *r)
     ProtobufCMessage *req = NULL, *resp = NULL;
     if (st.code == TW_OK && !route->def->unary)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
-    if (st.code == TW_OK)
+    if (st.code == TW_OK) {
         st = decode(&r->c, &r->payload, route->in, &req, &r->in_bytes);
+        if (st.code == TW_OK)
+            call_msg(&r->c, 0);
+    }
     if (st.code == TW_OK) {
         resp = tw_codec_new(r->c.arena, route->out);
         if (!resp)
@@ -541,6 +565,11 @@ static void unknown_free(struct unknown *u)
 static void unknown_done(struct tag *tag, int ok)
 {
     struct unknown *u = container_of(tag, struct unknown, done);
+    if (u->t->hooks.on_unknown)
+        u->t->hooks.on_unknown(u->t->hooks.app,
+                               (const char *)GRPC_SLICE_START_PTR(u->details.method),
+                               GRPC_SLICE_LENGTH(u->details.method),
+                               ok ? TW_UNIMPLEMENTED : TW_CANCELLED, now_us() - u->started);
     if (tw_log_enabled(TW_LOG_INFO)) {
         /* The path is the client's text: the logger escapes it and the line cap bounds it. */
         char *method = grpc_slice_to_c_string(u->details.method);
@@ -788,6 +817,8 @@ static void stream_pump_locked(tw_stream *s)
 static void stream_sent(struct tag *tag, int ok)
 {
     tw_stream *s = container_of(tag, tw_stream, sent);
+    if (ok)
+        call_msg(&s->c, 1);
     pthread_mutex_lock(&s->mu);
     s->sending = 0;
     struct qmsg *q = s->head;
@@ -887,6 +918,7 @@ static void stream_arrived(struct tag *tag, int ok)
         stream_post(t, s->cq, s->route);
     call_init(&s->c, t, route, s->call, s->deadline);
     s->c.arena = tw_arena_create();
+    call_started(&s->c, &s->md);
     s->refs = 2; /* the close batch below, and this function until it returns */
 
     grpc_op op;
@@ -894,6 +926,7 @@ static void stream_arrived(struct tag *tag, int ok)
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &s->cancelled;
     if (grpc_call_start_batch(s->call, &op, 1, &s->close_tag, NULL) != GRPC_CALL_OK) {
+        access_log(&s->c, TW_INTERNAL, s->started, 0, 0);
         stream_free(s);
         return;
     }
@@ -915,8 +948,11 @@ static void stream_arrived(struct tag *tag, int ok)
     ProtobufCMessage *req = NULL;
     if (st.code == TW_OK && !route->def->stream)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
-    if (st.code == TW_OK)
+    if (st.code == TW_OK) {
         st = decode(&s->c, &s->payload, route->in, &req, &s->in_bytes);
+        if (st.code == TW_OK)
+            call_msg(&s->c, 0);
+    }
     if (st.code == TW_OK) {
         s->principal = s->c.principal;
         if (s->c.principal.subject)
@@ -1010,6 +1046,7 @@ static void bidi_finish(struct bidi *b, tw_status st, int send_md)
     ops[n].data.recv_close_on_server.cancelled = &b->cancelled;
     n++;
     if (grpc_call_start_batch(b->call, ops, n, &b->final, NULL) != GRPC_CALL_OK) {
+        access_log(&b->c, TW_INTERNAL, b->started, b->in_bytes, b->out_bytes);
         grpc_slice_unref(b->details);
         bidi_free(b);
     }
@@ -1020,6 +1057,8 @@ static void bidi_step(struct tag *tag, int ok)
     struct bidi *b = container_of(tag, struct bidi, step);
     const tw_route *route = b->c.route;
     if (b->reply) {
+        if (ok)
+            call_msg(&b->c, 1);
         grpc_byte_buffer_destroy(b->reply);
         b->reply = NULL;
     }
@@ -1040,8 +1079,11 @@ static void bidi_step(struct tag *tag, int ok)
     size_t n = 0;
     if (st.code == TW_OK && !accepting(b->t))
         st = tw_err(TW_UNAVAILABLE, "server shutting down");
-    if (st.code == TW_OK)
+    if (st.code == TW_OK) {
         st = decode(&b->c, &b->recv, route->in, &req, &n);
+        if (st.code == TW_OK)
+            call_msg(&b->c, 0);
+    }
     b->in_bytes += n;
     if (b->recv) {
         grpc_byte_buffer_destroy(b->recv);
@@ -1066,8 +1108,10 @@ static void bidi_step(struct tag *tag, int ok)
     ops[0].data.send_message.send_message = b->reply;
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &b->recv;
-    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK)
+    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK) {
+        access_log(&b->c, TW_INTERNAL, b->started, b->in_bytes, b->out_bytes);
         bidi_free(b);
+    }
 }
 
 static void bidi_arrived(struct tag *tag, int ok)
@@ -1084,6 +1128,7 @@ static void bidi_arrived(struct tag *tag, int ok)
     const tw_route *route = &t->routes->routes[b->route];
     call_init(&b->c, t, route, b->call, b->deadline);
     b->c.arena = tw_arena_create();
+    call_started(&b->c, &b->md);
     tw_status st = b->c.arena ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     if (st.code == TW_OK)
         st = admit(&b->c, &b->md);
@@ -1098,8 +1143,10 @@ static void bidi_arrived(struct tag *tag, int ok)
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &b->recv;
-    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK)
+    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK) {
+        access_log(&b->c, TW_INTERNAL, b->started, b->in_bytes, b->out_bytes);
         bidi_free(b);
+    }
 }
 
 static void bidi_post(srv_transport *t, int cq, size_t route)
@@ -1314,6 +1361,11 @@ out:
     }
     free(ca);
     return creds;
+}
+
+const char *srv_transport_grpc_version(void)
+{
+    return grpc_version_string();
 }
 
 void srv_transport_global_init(void)
