@@ -663,24 +663,27 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
     edge_label_def wres = {"result", whres, EDGE_WH_RESULT_COUNT};
     edge_label_def build[3] = {
         {"version", ver, 1}, {"revision", rev, 1}, {"grpc_core_version", gver, 1}};
+    /* As go-grpc-prometheus pre-registers them: every route x code renders from the start at
+     * 0, so rate() and alerts see a series before its first event. Only the histogram and the
+     * deprecated method x code families render just what was touched. */
     const unsigned sp = EDGE_METRIC_SPARSE;
     const edge_metric_def defs[] = {
         {"grpc_server_started_total", "RPCs started on the server.", EDGE_METRIC_COUNTER, rpc, 3,
-         NULL, 0, sp, 3, NULL},
+         NULL, 0, 0, 3, NULL},
         {"grpc_server_handled_total",
          "RPCs completed on the server, regardless of success or failure.", EDGE_METRIC_COUNTER,
-         rpc, 4, NULL, 0, sp, 3, NULL},
+         rpc, 4, NULL, 0, 0, 3, NULL},
         {"grpc_server_handling_seconds",
          "Response latency (seconds) of gRPC that had been application-level handled by the "
          "server.",
          EDGE_METRIC_HISTOGRAM, rpc, 3, lat_buckets, n_lat, sp, 3, NULL},
         {"grpc_server_msg_received_total", "RPC stream messages received on the server.",
-         EDGE_METRIC_COUNTER, rpc, 3, NULL, 0, sp, 3, NULL},
+         EDGE_METRIC_COUNTER, rpc, 3, NULL, 0, 0, 3, NULL},
         {"grpc_server_msg_sent_total", "gRPC stream messages sent on the server.",
-         EDGE_METRIC_COUNTER, rpc, 3, NULL, 0, sp, 3, NULL},
+         EDGE_METRIC_COUNTER, rpc, 3, NULL, 0, 0, 3, NULL},
         {"tradewink_grpc_server_in_flight_calls",
          "RPCs started and not yet handled (open streams included).", EDGE_METRIC_GAUGE, rpc, 3,
-         NULL, 0, sp, 3, NULL},
+         NULL, 0, 0, 3, NULL},
         {"tw_rpc_calls_total",
          "RPCs finished, by method and gRPC status code (removed in the next release).",
          EDGE_METRIC_COUNTER, mc, 2, NULL, 0, sp, 0, NULL},

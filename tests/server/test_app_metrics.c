@@ -97,6 +97,13 @@ static void test_unknown_methods_collapse_into_bounded_series(void **state)
     fixture *f = *state;
     srv_hooks h = app_hooks(&f->app);
     char path[64];
+    char *before = render(f);
+    size_t n_before = count_lines(before, "grpc_server_started_total{");
+    size_t n_handled = count_lines(before, "grpc_server_handled_total{");
+    free(before);
+    /* One row per route, per served service (unknown method), and (unknown, unknown). */
+    assert_int_equal(n_before, f->routes.count + f->app.n_services + 1);
+    assert_int_equal(n_handled, 17 * n_before);
     for (int i = 0; i < 20000; i++) {
         int n = snprintf(path, sizeof path, "/attacker.S%d/M%d", i, i);
         h.on_unknown(h.app, path, (size_t)n, TW_UNIMPLEMENTED, 10);
@@ -113,7 +120,8 @@ static void test_unknown_methods_collapse_into_bounded_series(void **state)
                              "\"Unimplemented\"}") == 1);
     assert_true(sample(text, "grpc_server_handled_total{grpc_type=\"unary\",grpc_service="
                              "\"unknown\",grpc_method=\"unknown\",grpc_code=\"Canceled\"}") == 1);
-    assert_int_equal(count_lines(text, "grpc_server_started_total{"), 2);
+    assert_int_equal(count_lines(text, "grpc_server_started_total{"), n_before);
+    assert_int_equal(count_lines(text, "grpc_server_handled_total{"), n_handled);
     assert_null(strstr(text, "attacker"));
     free(text);
 }
