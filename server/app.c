@@ -554,7 +554,11 @@ static void breaker_tripped(void *ctx)
 
 static int ops_ready(void *ctx, char *reason, size_t cap)
 {
-    srv_app *app = ctx;
+    return app_ready(ctx, reason, cap);
+}
+
+int app_ready(srv_app *app, char *reason, size_t cap)
+{
     if (!app->vault) {
         snprintf(reason, cap, "keys not loaded");
         return 0;

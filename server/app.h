@@ -85,6 +85,10 @@ void app_metrics_destroy(srv_app *app);
 int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames,
                const tw_routes *routes);
 void app_destroy(srv_app *app);
+/* Readiness, as /readyz and systemd's READY=1 see it: keys loaded, the store answers (the
+ * prober's last ping) and the gRPC listener answered its last self-check. 1, or 0 with the
+ * reason in reason. Any thread. */
+int app_ready(srv_app *app, char *reason, size_t cap);
 /* The interceptor hooks for the transport, bound to app. */
 srv_hooks app_hooks(srv_app *app);
 /* Start / stop the background health prober (store reachability -> grpc.health.v1). */

@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,9 +77,17 @@ struct tw_call {
     int quiet; /* our own listener check: no access line, no metrics, no rate limit */
 };
 
+/* One per worker thread: its queue and how many times it came back from it. */
+struct worker {
+    srv_transport *t;
+    int q;
+    atomic_ullong ticks; /* srv_transport_progress */
+};
+
 struct srv_transport {
     grpc_server *server;
     grpc_completion_queue **cqs;
+    struct worker *workers; /* ncq */
     grpc_completion_queue *shutdown_cq;
     pthread_t *threads;
     int ncq;
@@ -1293,11 +1302,20 @@ static void exec_stop(srv_transport *t)
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* The worker comes back from its queue at least every WORKER_TICK_MS even when idle, and
+ * counts each return: a queue (or a worker stuck in a callback) that stops counting is what
+ * the systemd watchdog must see (srv_transport_progress). */
+#define WORKER_TICK_MS 200
+
 static void *worker_main(void *arg)
 {
-    grpc_completion_queue *cq = arg;
+    struct worker *w = arg;
+    grpc_completion_queue *cq = w->t->cqs[w->q];
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        gpr_timespec tick = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(WORKER_TICK_MS, GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_next(cq, tick, NULL);
+        atomic_fetch_add_explicit(&w->ticks, 1, memory_order_relaxed);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE) {
@@ -1361,6 +1379,23 @@ out:
     }
     free(ca);
     return creds;
+}
+
+int srv_transport_progress(srv_transport *t, uint64_t *seen, size_t n)
+{
+    int all = t->started && n >= (size_t)t->ncq;
+    for (int q = 0; q < t->ncq && (size_t)q < n; q++) {
+        uint64_t now = atomic_load_explicit(&t->workers[q].ticks, memory_order_relaxed);
+        if (now == seen[q])
+            all = 0;
+        seen[q] = now;
+    }
+    return all;
+}
+
+int srv_transport_queues(const srv_transport *t)
+{
+    return t->ncq;
 }
 
 const char *srv_transport_grpc_version(void)
@@ -1445,10 +1480,11 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
 
     t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
     t->threads = tw_calloc((size_t)t->ncq, sizeof(*t->threads));
+    t->workers = tw_calloc((size_t)t->ncq, sizeof(*t->workers));
     t->nexec = cfg->executors > 0 ? cfg->executors : t->ncq;
     t->execs = tw_calloc((size_t)t->nexec, sizeof(*t->execs));
     t->registered = tw_calloc(routes->count ? routes->count : 1, sizeof(void *));
-    if (!t->server || !t->cqs || !t->threads || !t->registered || !t->execs)
+    if (!t->server || !t->cqs || !t->threads || !t->workers || !t->registered || !t->execs)
         goto out;
     for (int i = 0; i < t->ncq; i++) {
         t->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -1521,7 +1557,9 @@ int srv_transport_start(srv_transport *t)
     }
     t->execs_started = 1;
     for (int q = 0; q < t->ncq; q++) {
-        if (pthread_create(&t->threads[q], NULL, worker_main, t->cqs[q]) != 0) {
+        t->workers[q].t = t;
+        t->workers[q].q = q;
+        if (pthread_create(&t->threads[q], NULL, worker_main, &t->workers[q]) != 0) {
             tw_logf(TW_LOG_ERROR, "start", "cannot start worker thread: %s", strerror(errno));
             t->ncq = q; /* join only those that started */
             return -1;
@@ -1620,6 +1658,7 @@ void srv_transport_destroy(srv_transport *t)
     pthread_cond_destroy(&t->exec_cv);
     free(t->cqs);
     free(t->threads);
+    free(t->workers);
     free(t->registered);
     pthread_mutex_destroy(&t->lock);
     free(t);

@@ -64,6 +64,13 @@ void srv_transport_destroy(srv_transport *t);
  * Blocking; any thread. */
 int srv_transport_self_check(srv_transport *t, int timeout_ms);
 
+/* Liveness for the systemd watchdog: 1 when every completion-queue worker came back from its
+ * queue since the previous call (they do at least every 200 ms, idle or not), else 0 (a
+ * worker wedged in grpc or in a callback; or the transport is not started). seen holds n
+ * counters, zero at first, updated in place; n must be srv_transport_queues(t). One caller. */
+int srv_transport_progress(srv_transport *t, uint64_t *seen, size_t n);
+int srv_transport_queues(const srv_transport *t);
+
 /* grpc core's version ("1.51.1"), for the build-info metric. Static string. */
 const char *srv_transport_grpc_version(void);
 
