@@ -290,11 +290,12 @@ size_t edge_metric_series(const edge_metric *f, const char *const *values)
 /* Value index of every label of series s (joint labels all get their row). */
 static void decode_series(const edge_metric *f, size_t s, size_t idx[EDGE_METRIC_MAX_LABELS])
 {
+    memset(idx, 0, EDGE_METRIC_MAX_LABELS * sizeof(idx[0]));
     for (size_t i = f->n_labels; i-- > 0;) {
         idx[i] = s % radix(f, i);
         s /= radix(f, i);
     }
-    for (size_t i = 1; i < f->n_joint; i++)
+    for (size_t i = 1; i < f->n_joint && i < f->n_labels; i++)
         idx[i] = idx[0];
 }
 

@@ -11,6 +11,9 @@
 #include "edge/metrics.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -47,11 +50,15 @@ int edge_proc_metrics_register(edge_metrics *m, edge_proc_metrics *out, char *er
     return 0;
 }
 
-/* Fields 14 (utime), 15 (stime), 22 (starttime), 23 (vsize), 24 (rss) of /proc/self/stat,
- * counted after the ")" that ends the command name (which may itself hold spaces or ")"). */
+/* Fields 14 (utime), 15 (stime), 22 (starttime), 23 (vsize), 24 (rss) of /proc/self/stat
+ * (numbered as in proc(5)), counted after the ")" that ends the command name, which may itself
+ * hold spaces or ")"; the field after it is 3 (state). */
 static int read_stat(unsigned long long *utime, unsigned long long *stime,
                      unsigned long long *start, unsigned long long *vsize, long long *rss)
 {
+    static const int want[5] = {14, 15, 22, 23, 24};
+    unsigned long long v[5];
+    size_t got = 0;
     char buf[1024];
     FILE *f = fopen("/proc/self/stat", "r");
     if (!f)
@@ -62,13 +69,29 @@ static int read_stat(unsigned long long *utime, unsigned long long *stime,
     const char *p = strrchr(buf, ')');
     if (!p)
         return -1;
-    /* After ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-     * utime(14) stime cutime cutime priority nice threads itrealvalue starttime(22) vsize rss */
-    int got = sscanf(p + 1,
-                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
-                     "%*d %llu %llu %lld",
-                     utime, stime, start, vsize, rss);
-    return got == 5 ? 0 : -1;
+    p++;
+    for (int field = 3; *p && got < 5; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == want[got]) {
+            char *end;
+            errno = 0;
+            v[got] = strtoull(p, &end, 10);
+            if (errno != 0 || end == p || (*end != ' ' && *end != '\n' && *end != '\0'))
+                return -1;
+            got++;
+        }
+        while (*p && *p != ' ')
+            p++;
+    }
+    if (got != 5 || v[4] > (unsigned long long)INT64_MAX)
+        return -1;
+    *utime = v[0];
+    *stime = v[1];
+    *start = v[2];
+    *vsize = v[3];
+    *rss = (long long)v[4];
+    return 0;
 }
 
 static long long count_fds(void)
