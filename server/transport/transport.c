@@ -75,6 +75,7 @@ struct tw_call {
     grpc_metadata trailers[MAX_TRAILERS];
     size_t ntrailers;
     int quiet; /* our own listener check: no access line, no metrics, no rate limit */
+    tw_trace trace;
 };
 
 /* One per worker thread: its queue and how many times it came back from it. */
@@ -211,6 +212,8 @@ static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, siz
     tw_log_begin(&l, TW_LOG_INFO, "access");
     tw_log_uint(&l, "req_id", c->id);
     tw_log_str(&l, "method", c->route ? c->route->path : "unknown");
+    tw_log_str(&l, "trace_id", c->trace.trace_id);
+    tw_log_str(&l, "span_id", c->trace.span_id);
     tw_log_str(&l, "principal", c->principal.subject ? c->principal.subject : "-");
     tw_log_str(&l, "status", tw_code_name(code));
     tw_log_double(&l, "latency_ms", (double)lat / 1000.0);
@@ -336,8 +339,29 @@ static int is_self_check(tw_call *c, const grpc_metadata_array *md)
     return diff == 0;
 }
 
+/* The trace context from the request's traceparent (a single, valid one), else a new trace.
+ * Read straight from the metadata slices: nothing to copy, no arena needed. */
+static void trace_from(tw_trace *t, const grpc_metadata_array *md)
+{
+    const grpc_slice *found = NULL;
+    int n = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_slice *k = &md->metadata[i].key;
+        if (GRPC_SLICE_LENGTH(*k) == 11 &&
+            memcmp(GRPC_SLICE_START_PTR(*k), "traceparent", 11) == 0) {
+            found = &md->metadata[i].value;
+            n++;
+        }
+    }
+    if (n == 1)
+        tw_trace_start(t, (const char *)GRPC_SLICE_START_PTR(*found), GRPC_SLICE_LENGTH(*found));
+    else
+        tw_trace_start(t, NULL, 0); /* absent, or repeated: the spec says start over */
+}
+
 static void call_started(tw_call *c, const grpc_metadata_array *md)
 {
+    trace_from(&c->trace, md);
     c->quiet = c->arena ? is_self_check(c, md) : 0;
     if (!c->quiet && c->t->hooks.on_start)
         c->t->hooks.on_start(c->t->hooks.app, c->route);
@@ -583,10 +607,14 @@ static void unknown_done(struct tag *tag, int ok)
         /* The path is the client's text: the logger escapes it and the line cap bounds it. */
         char *method = grpc_slice_to_c_string(u->details.method);
         char *peer = grpc_call_get_peer(u->call);
+        tw_trace trace;
+        trace_from(&trace, &u->md);
         tw_logline l;
         tw_log_begin(&l, TW_LOG_INFO, "access");
         tw_log_uint(&l, "req_id", u->id);
         tw_log_str(&l, "method", method);
+        tw_log_str(&l, "trace_id", trace.trace_id);
+        tw_log_str(&l, "span_id", trace.span_id);
         tw_log_str(&l, "principal", "-");
         tw_log_str(&l, "status", ok ? "UNIMPLEMENTED" : "CANCELLED");
         tw_log_double(&l, "latency_ms", (double)(now_us() - u->started) / 1000.0);
@@ -1205,6 +1233,11 @@ uint64_t tw_call_id(const tw_call *c)
     return c->id;
 }
 
+const tw_trace *tw_call_trace(const tw_call *c)
+{
+    return &c->trace;
+}
+
 void *tw_call_app(const tw_call *c)
 {
     return c->app;
@@ -1218,6 +1251,7 @@ tw_call *tw_call_detached(tw_arena *a, void *app)
         c->app = app;
         c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
         snprintf(c->peer, sizeof(c->peer), "internal");
+        tw_trace_start(&c->trace, NULL, 0); /* background work: a trace of its own */
     }
     return c;
 }
