@@ -225,8 +225,11 @@ static void app_denied(void *appv, tw_call *c)
     /* Role failures on admin methods are audited in the caller's own chain. */
     store_conn *conn;
     if (app->store && p->user_id && store_conn_acquire(app->store, &conn) == STORE_OK) {
-        char details[320];
-        snprintf(details, sizeof(details), "{\"method\":\"%s\"}", tw_call_method(c));
+        char details[400];
+        const tw_trace *t = tw_call_trace(c);
+        snprintf(details, sizeof(details),
+                 "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"method\":\"%s\"}", t->trace_id,
+                 t->span_id, tw_call_method(c));
         audit_entry e = {.user_id = p->user_id,
                          .actor = "user",
                          .actor_id = p->subject,
