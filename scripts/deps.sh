@@ -11,6 +11,8 @@ PKGS=(
   libgrpc-dev libgrpc++-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   protobuf-compiler-grpc grpc-proto libssl-dev libpq-dev libsqlite3-dev libhiredis-dev
   libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev
+  # sd_notify (Type=notify readiness, STOPPING=1, watchdog)
+  libsystemd-dev
   # servers and clients the tests start or talk through
   postgresql redis-server sqlite3 openssl ca-certificates stunnel4
   python3-grpcio python3-cryptography python3-jwt python3-protobuf python3-h2 nghttp2-client
@@ -20,6 +22,9 @@ PKGS=(
   haproxy python3-h2
   # memcheck run of the integration suite (tests/valgrind)
   valgrind
+  # promtool (check metrics / rules) and the YAML reader of tests/deploy/observability_check.py.
+  # The package also ships a Prometheus server unit; CI machines need not run it.
+  prometheus python3-yaml
 )
 
 missing=()

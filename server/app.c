@@ -22,6 +22,7 @@
 #include "edge/ops_http.h"
 #include "edge/ratelimit.h"
 #include "edge/webhook.h"
+#include "risk/risk.h"
 #include "services/services.h"
 #include "store/store.h"
 #include "trading/trading.h"
@@ -224,8 +225,11 @@ static void app_denied(void *appv, tw_call *c)
     /* Role failures on admin methods are audited in the caller's own chain. */
     store_conn *conn;
     if (app->store && p->user_id && store_conn_acquire(app->store, &conn) == STORE_OK) {
-        char details[320];
-        snprintf(details, sizeof(details), "{\"method\":\"%s\"}", tw_call_method(c));
+        char details[400];
+        const tw_trace *t = tw_call_trace(c);
+        snprintf(details, sizeof(details),
+                 "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"method\":\"%s\"}", t->trace_id,
+                 t->span_id, tw_call_method(c));
         audit_entry e = {.user_id = p->user_id,
                          .actor = "user",
                          .actor_id = p->subject,
@@ -287,17 +291,68 @@ static tw_status app_rate_limit(void *appv, tw_call *c, tw_rate_class cls)
     return tw_ok();
 }
 
+/* The per-route series of r, resolved once at start, or NULL (no metrics, foreign route). */
+static const struct app_rpc_series *route_series(srv_app *app, const tw_route *r)
+{
+    if (!app->metrics || !r || !app->routes)
+        return NULL;
+    size_t i = (size_t)(r - app->routes->routes);
+    return i < app->routes->count ? &app->rpc_series[i] : NULL;
+}
+
+static void app_start(void *appv, const tw_route *r)
+{
+    srv_app *app = appv;
+    const struct app_rpc_series *rs = route_series(app, r);
+    if (!rs)
+        return;
+    edge_metric_add(app->m.started, rs->row, 1);
+    edge_metric_gauge_add(app->m.in_flight, rs->row, 1);
+}
+
+static void app_msg(void *appv, const tw_route *r, int sent)
+{
+    srv_app *app = appv;
+    const struct app_rpc_series *rs = route_series(app, r);
+    if (rs)
+        edge_metric_add(sent ? app->m.msg_sent : app->m.msg_received, rs->row, 1);
+}
+
 static void app_done(void *appv, const tw_route *r, tw_code code, int64_t latency_us)
 {
     srv_app *app = appv;
-    if (!app->metrics || !r)
+    const struct app_rpc_series *rs = route_series(app, r);
+    if (!rs || (unsigned)code > 16)
         return;
-    /* Series indexes were resolved once per route at start: no label lookups per call. */
-    size_t i = (size_t)(r - app->routes->routes);
-    if (i >= app->routes->count || (unsigned)code > 16)
+    double s = (double)latency_us / 1e6;
+    edge_metric_gauge_add(app->m.in_flight, rs->row, -1);
+    edge_metric_add(app->m.handled, rs->handled[code], 1);
+    edge_metric_observe(app->m.handling, rs->row, s);
+    edge_metric_add(app->m.rpc_calls, rs->legacy_calls[code], 1);
+    edge_metric_observe(app->m.rpc_latency, rs->legacy_latency, s);
+}
+
+/* A path no route serves: counted under its service when that is one we serve, else under
+ * ("unknown", "unknown"); the method is always "unknown". The client chooses the path, so
+ * nothing of it becomes a label value of its own (cardinality stays n_services + 1). Started
+ * and handled are counted together: nothing of such a call runs in between. */
+static void app_unknown(void *appv, const char *path, size_t len, tw_code code, int64_t latency_us)
+{
+    srv_app *app = appv;
+    if (!app->metrics || (unsigned)code > 16)
         return;
-    edge_metric_add(app->m.rpc_calls, app->call_series[i][code], 1);
-    edge_metric_observe(app->m.rpc_latency, app->lat_series[i], (double)latency_us / 1e6);
+    size_t row = app->n_services; /* neither */
+    const char *slash = len > 1 && path[0] == '/' ? memchr(path + 1, '/', len - 1) : NULL;
+    for (size_t i = 0; slash && i < app->n_services; i++) {
+        size_t n = strlen(app->services[i]);
+        if ((size_t)(slash - path - 1) == n && memcmp(path + 1, app->services[i], n) == 0) {
+            row = i;
+            break;
+        }
+    }
+    edge_metric_add(app->m.started, app->unknown_series[row], 1);
+    edge_metric_add(app->m.handled, app->unknown_handled[row][code], 1);
+    edge_metric_observe(app->m.handling, app->unknown_series[row], (double)latency_us / 1e6);
 }
 
 srv_hooks app_hooks(srv_app *app)
@@ -307,7 +362,10 @@ srv_hooks app_hooks(srv_app *app)
         .authenticate = app_authenticate,
         .rate_limit = app_rate_limit,
         .on_denied = app_denied,
+        .on_start = app_start,
+        .on_msg = app_msg,
         .on_done = app_done,
+        .on_unknown = app_unknown,
     };
     return h;
 }
@@ -324,6 +382,173 @@ static void rl_fallback(void *ctx, int fallback)
                      : "redis reachable again: shared limits resumed");
 }
 
+/* Counters other modules keep themselves, mirrored into the registry as deltas. Runs at
+ * the start of every scrape (edge_metrics_on_render), so /metrics is exact when read. */
+static void app_metrics_sync(void *ctx)
+{
+    srv_app *app = ctx;
+    pthread_mutex_lock(&app->sync_mu);
+    edge_proc_metrics_update(&app->proc);
+    if (app->auth) {
+        auth_stats as;
+        auth_verifier_stats(app->auth, &as);
+        uint64_t ok = as.jwks_fetches - as.jwks_fetch_failures;
+        const char *okv[] = {"ok"}, *errv[] = {"error"};
+        if (ok > app->jwks_seen_ok)
+            edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, okv),
+                            ok - app->jwks_seen_ok);
+        if (as.jwks_fetch_failures > app->jwks_seen_failed)
+            edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, errv),
+                            as.jwks_fetch_failures - app->jwks_seen_failed);
+        app->jwks_seen_ok = ok;
+        app->jwks_seen_failed = as.jwks_fetch_failures;
+    }
+    if (app->vault) {
+        uint64_t ok, failed;
+        vault_decrypt_counts(app->vault, &ok, &failed);
+        if (ok > app->decrypt_seen_ok)
+            edge_metric_add(app->m.key_decryptions, 0, ok - app->decrypt_seen_ok);
+        if (failed > app->decrypt_seen_failed)
+            edge_metric_add(app->m.key_decryptions, 1, failed - app->decrypt_seen_failed);
+        app->decrypt_seen_ok = ok;
+        app->decrypt_seen_failed = failed;
+    }
+    pthread_mutex_unlock(&app->sync_mu);
+}
+
+/* 1 when name is one of list[0..n). */
+static int has_service(const char *const *list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int app_metrics_create(srv_app *app, const tw_routes *routes)
+{
+    static const char *const statuses[] = {ORD_PENDING_CONFIRMATION,
+                                           ORD_PENDING_SUBMIT,
+                                           ORD_ACCEPTED,
+                                           ORD_PARTIALLY_FILLED,
+                                           ORD_FILLED,
+                                           ORD_CANCELED,
+                                           ORD_REJECTED,
+                                           ORD_EXPIRED};
+    char err[512] = "";
+    const char *rules[64];
+    size_t n_rules = 0;
+    int rc = -1;
+    /* The engine's own names, so a rule can never be counted under a different spelling
+     * (codes are contiguous from 1 and only ever appended: see risk.h). */
+    for (int code = 1; n_rules < 64; code++) {
+        const char *name = risk_code_name((risk_code)code);
+        if (strcmp(name, "unknown") == 0)
+            break;
+        rules[n_rules++] = name;
+    }
+    size_t nr = routes->count;
+    /* Rows: every route, then (service, unknown) per served service, then (unknown, unknown). */
+    size_t cap = 2 * nr + 1;
+    const char **types = calloc(cap, sizeof(char *));
+    const char **svcs = calloc(cap, sizeof(char *));
+    const char **meths = calloc(cap, sizeof(char *));
+    const char **paths = calloc(nr ? nr : 1, sizeof(char *));
+    app->services = calloc(nr ? nr : 1, sizeof(char *));
+    app->rpc_series = calloc(nr ? nr : 1, sizeof(*app->rpc_series));
+    app->unknown_series = calloc(nr + 1, sizeof(*app->unknown_series));
+    app->unknown_handled = calloc(nr + 1, sizeof(*app->unknown_handled));
+    pthread_mutex_init(&app->sync_mu, NULL);
+    if (!types || !svcs || !meths || !paths || !app->services || !app->rpc_series ||
+        !app->unknown_series || !app->unknown_handled)
+        goto out;
+    size_t n = 0;
+    for (size_t i = 0; i < nr; i++) {
+        const tw_route_def *d = routes->routes[i].def;
+        types[n] = edge_grpc_type_name(d->kind == TW_KIND_SERVER_STREAM ? EDGE_GRPC_SERVER_STREAM
+                                       : d->kind == TW_KIND_BIDI_STREAM ? EDGE_GRPC_BIDI_STREAM
+                                                                        : EDGE_GRPC_UNARY);
+        svcs[n] = d->service;
+        meths[n++] = d->method;
+        paths[i] = routes->routes[i].path;
+        if (!has_service(app->services, app->n_services, d->service))
+            app->services[app->n_services++] = d->service;
+    }
+    /* An unknown method is answered at once with UNIMPLEMENTED, as a unary call would be. */
+    for (size_t i = 0; i <= app->n_services; i++) {
+        types[n] = edge_grpc_type_name(EDGE_GRPC_UNARY);
+        svcs[n] = i < app->n_services ? app->services[i] : EDGE_GRPC_UNKNOWN;
+        meths[n++] = EDGE_GRPC_UNKNOWN;
+    }
+    edge_tw_metrics_spec spec = {.rpc_types = types,
+                                 .rpc_services = svcs,
+                                 .rpc_methods = meths,
+                                 .n_rpcs = n,
+                                 .methods = paths,
+                                 .n_methods = nr,
+                                 .risk_rules = rules,
+                                 .n_risk_rules = n_rules,
+                                 .order_statuses = statuses,
+                                 .n_order_statuses = sizeof(statuses) / sizeof(statuses[0]),
+                                 .version = TW_VERSION,
+                                 .revision = TW_REVISION,
+                                 .grpc_version = srv_transport_grpc_version()};
+    app->metrics = edge_metrics_create();
+    if (!app->metrics ||
+        edge_tw_metrics_register(app->metrics, &spec, &app->m, err, sizeof(err)) != 0 ||
+        edge_proc_metrics_register(app->metrics, &app->proc, err, sizeof(err)) != 0)
+        goto out;
+    app->routes = routes;
+    for (size_t i = 0; i < n; i++) {
+        const char *v[4] = {types[i], svcs[i], meths[i], NULL};
+        size_t row = edge_metric_series(app->m.started, v);
+        size_t(*handled)[17] = NULL;
+        if (i < nr) {
+            struct app_rpc_series *rs = &app->rpc_series[i];
+            const char *lm[1] = {paths[i]};
+            rs->row = row;
+            rs->legacy_latency = edge_metric_series(app->m.rpc_latency, lm);
+            for (int code = 0; code <= 16; code++) {
+                const char *l2[2] = {paths[i], tw_code_name((tw_code)code)};
+                rs->legacy_calls[code] = edge_metric_series(app->m.rpc_calls, l2);
+            }
+            handled = &rs->handled;
+        } else {
+            app->unknown_series[i - nr] = row;
+            handled = &app->unknown_handled[i - nr];
+        }
+        for (int code = 0; code <= 16; code++) {
+            v[3] = edge_grpc_code_name(code);
+            (*handled)[code] = edge_metric_series(app->m.handled, v);
+        }
+    }
+    edge_metrics_on_render(app->metrics, app_metrics_sync, app);
+    rc = 0;
+out:
+    if (rc != 0)
+        tw_logf(TW_LOG_ERROR, "start", "metrics: %s", err[0] ? err : "out of memory");
+    free(types);
+    free(svcs);
+    free(meths);
+    free(paths);
+    return rc;
+}
+
+void app_metrics_destroy(srv_app *app)
+{
+    edge_metrics_destroy(app->metrics);
+    app->metrics = NULL;
+    free(app->rpc_series);
+    free(app->services);
+    free(app->unknown_series);
+    free(app->unknown_handled);
+    app->rpc_series = NULL;
+    app->services = NULL;
+    app->unknown_series = NULL;
+    app->unknown_handled = NULL;
+    pthread_mutex_destroy(&app->sync_mu);
+}
+
 static void breaker_tripped(void *ctx)
 {
     srv_app *app = ctx;
@@ -332,7 +557,11 @@ static void breaker_tripped(void *ctx)
 
 static int ops_ready(void *ctx, char *reason, size_t cap)
 {
-    srv_app *app = ctx;
+    return app_ready(ctx, reason, cap);
+}
+
+int app_ready(srv_app *app, char *reason, size_t cap)
+{
     if (!app->vault) {
         snprintf(reason, cap, "keys not loaded");
         return 0;
@@ -356,40 +585,8 @@ static int ops_ready(void *ctx, char *reason, size_t cap)
 static int edge_create(srv_app *app, const tw_config *cfg, const tw_routes *routes)
 {
     char err[512] = "";
-    static const char *const rules[] = {
-        "trading_halted",       "daily_loss",   "drawdown",     "max_positions",
-        "sector_concentration", "max_notional", "price_collar", "duplicate_order",
-        "order_rate",           "pdt",          "no_quote",     "invalid"};
-    const char **methods = calloc(routes->count ? routes->count : 1, sizeof(char *));
-    if (!methods)
+    if (app_metrics_create(app, routes) != 0)
         return -1;
-    for (size_t i = 0; i < routes->count; i++)
-        methods[i] = routes->routes[i].path;
-    edge_tw_metrics_spec spec = {.methods = methods,
-                                 .n_methods = routes->count,
-                                 .risk_rules = rules,
-                                 .n_risk_rules = sizeof(rules) / sizeof(rules[0])};
-    app->metrics = edge_metrics_create();
-    int rc = app->metrics ? edge_tw_metrics_register(app->metrics, &spec, &app->m, err, sizeof(err))
-                          : -1;
-    free(methods);
-    if (rc != 0) {
-        tw_logf(TW_LOG_ERROR, "start", "metrics: %s", err);
-        return -1;
-    }
-    app->routes = routes;
-    app->lat_series = calloc(routes->count ? routes->count : 1, sizeof(*app->lat_series));
-    app->call_series = calloc(routes->count ? routes->count : 1, sizeof(*app->call_series));
-    if (!app->lat_series || !app->call_series)
-        return -1;
-    for (size_t i = 0; i < routes->count; i++) {
-        const char *m1[1] = {routes->routes[i].path};
-        app->lat_series[i] = edge_metric_series(app->m.rpc_latency, m1);
-        for (int code = 0; code <= 16; code++) {
-            const char *m2[2] = {routes->routes[i].path, tw_code_name((tw_code)code)};
-            app->call_series[i][code] = edge_metric_series(app->m.rpc_calls, m2);
-        }
-    }
 
     edge_rl_config rc_cfg;
     edge_rl_config_defaults(&rc_cfg);
@@ -606,9 +803,7 @@ void app_destroy(srv_app *app)
         pthread_mutex_destroy(&app->users->mu);
         free(app->users);
     }
-    edge_metrics_destroy(app->metrics);
-    free(app->lat_series);
-    free(app->call_series);
+    app_metrics_destroy(app);
     pthread_mutex_destroy(&app->prober_mu);
     pthread_cond_destroy(&app->prober_cv);
     memset(app, 0, sizeof(*app));
@@ -669,20 +864,6 @@ static void *prober_main(void *arg)
             tw_logf(up ? TW_LOG_INFO : TW_LOG_WARN, "health", "store %s",
                     up ? "reachable: SERVING" : "unreachable: NOT_SERVING");
             last = up;
-        }
-        if (app->auth && app->metrics) {
-            auth_stats as;
-            auth_verifier_stats(app->auth, &as);
-            uint64_t ok = as.jwks_fetches - as.jwks_fetch_failures;
-            const char *okv[] = {"ok"}, *errv[] = {"error"};
-            if (ok > app->jwks_seen_ok)
-                edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, okv),
-                                ok - app->jwks_seen_ok);
-            if (as.jwks_fetch_failures > app->jwks_seen_failed)
-                edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, errv),
-                                as.jwks_fetch_failures - app->jwks_seen_failed);
-            app->jwks_seen_ok = ok;
-            app->jwks_seen_failed = as.jwks_fetch_failures;
         }
         if (!up && app->metrics)
             edge_metric_inc1(app->m.store_errors, "connect");

@@ -39,9 +39,17 @@ typedef struct srv_app {
     edge_tw_metrics m;
     int ops_port;
     const tw_routes *routes;
-    size_t *lat_series;        /* per route: tw_rpc_latency_seconds series */
-    size_t (*call_series)[17]; /* per route and status code: tw_rpc_calls_total series */
+    /* Series indexes resolved once at start, so a call does no label lookups. */
+    struct app_rpc_series *rpc_series; /* per route */
+    size_t n_services;                 /* distinct services of the routes */
+    const char **services;             /* their names (pointers into the route table) */
+    size_t *unknown_series;            /* n_services + 1: (service, "unknown"), then neither */
+    size_t (*unknown_handled)[17];     /* the same rows x grpc_code */
+    edge_proc_metrics proc;
+    /* Counters mirrored from other modules at each scrape (app_metrics_sync). */
+    pthread_mutex_t sync_mu;
     uint64_t jwks_seen_ok, jwks_seen_failed;
+    uint64_t decrypt_seen_ok, decrypt_seen_failed;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;
@@ -56,11 +64,31 @@ typedef struct srv_app {
     volatile int listener_dead; /* exit status 3 once main has drained */
 } srv_app;
 
+/* Per route: the rpc row's series (started, handling, msg_*, in_flight share it), the
+ * grpc_server_handled_total series per status code, and the deprecated tw_rpc_* ones. */
+struct app_rpc_series {
+    size_t row;
+    size_t handled[17];
+    size_t legacy_calls[17];
+    size_t legacy_latency;
+};
+
+/* The metrics registry alone (what edge_create builds first): every family, label values
+ * from the routes and from the risk engine's own rule names, series resolved per route.
+ * Tests call it without the rest of the app. 0, or -1 after logging why. */
+int app_metrics_create(srv_app *app, const tw_routes *routes);
+/* Frees what app_metrics_create made (app_destroy calls it). */
+void app_metrics_destroy(srv_app *app);
+
 /* Build every module from cfg (which must outlive the app). names: the served services.
  * 0, or -1 after logging why (then app_destroy what was built). */
 int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames,
                const tw_routes *routes);
 void app_destroy(srv_app *app);
+/* Readiness, as /readyz and systemd's READY=1 see it: keys loaded, the store answers (the
+ * prober's last ping) and the gRPC listener answered its last self-check. 1, or 0 with the
+ * reason in reason. Any thread. */
+int app_ready(srv_app *app, char *reason, size_t cap);
 /* The interceptor hooks for the transport, bound to app. */
 srv_hooks app_hooks(srv_app *app);
 /* Start / stop the background health prober (store reachability -> grpc.health.v1). */

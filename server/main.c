@@ -3,6 +3,12 @@
  * SIGINT/SIGTERM are blocked before grpc starts its threads and taken with sigwait here, so
  * no work ever runs in a signal handler. Shutdown order: report NOT_SERVING to health
  * watchers, give load balancers a moment to see it, then drain the transport.
+ *
+ * Under systemd (Type=notify) the same loop tells the manager READY=1 once the listener
+ * serves and the store answers (app_ready, what /readyz answers), STOPPING=1 when draining
+ * starts, and feeds the watchdog (WatchdogSec=) only while every completion-queue worker
+ * keeps coming back from its queue (srv_transport_progress): a wedged worker stops the
+ * pings and systemd restarts the process. Without NOTIFY_SOCKET nothing is sent.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -17,6 +23,7 @@
 #include <unistd.h>
 
 #include "admin/health.h"
+#include "admin/sdnotify.h"
 #include "app.h"
 #include "config/config.h"
 #include "core/log.h"
@@ -24,6 +31,80 @@
 #include "transport/transport.h"
 
 #define TRIM_EVERY_S 20
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for SIGINT/SIGTERM and returns it. Meanwhile: READY=1 as soon as the app is ready
+ * (checked every NOT_READY_POLL_MS until then), WATCHDOG=1 every half watchdog interval if
+ * the completion queues made progress in it, and every TRIM_EVERY_S the free pages of the
+ * malloc arenas (each keeps up to the trim threshold at its top) go back to the kernel. */
+#define NOT_READY_POLL_MS 100
+
+static int serve_until_signal(srv_app *app, srv_transport *t, const sigset_t *sigs)
+{
+    uint64_t wd_usec = srv_sd_watchdog_usec();
+    int64_t wd_every = wd_usec ? (int64_t)(wd_usec / 2000) : 0; /* ms */
+    size_t nq = (size_t)srv_transport_queues(t);
+    uint64_t *seen = calloc(nq ? nq : 1, sizeof(*seen));
+    int ready = 0, stalled = 0, sig = 0;
+    char why[128] = "", last_why[128] = "";
+    int64_t now = mono_ms(), next_trim = now + TRIM_EVERY_S * 1000, next_wd = now + wd_every;
+    if (!seen)
+        wd_every = 0; /* cannot tell progress: never feed, so systemd notices */
+    else
+        srv_transport_progress(t, seen, nq);
+    for (;;) {
+        if (!ready) {
+            if (app_ready(app, why, sizeof(why))) {
+                ready = 1;
+                srv_sd_ready("serving");
+                tw_logf(TW_LOG_INFO, "ready", "listener serves and the store answers");
+            } else if (strcmp(why, last_why) != 0) {
+                srv_sd_status(why);
+                snprintf(last_why, sizeof(last_why), "%s", why);
+            }
+        }
+        now = mono_ms();
+        int64_t wait = next_trim - now;
+        if (wd_every && next_wd - now < wait)
+            wait = next_wd - now;
+        if (!ready && wait > NOT_READY_POLL_MS)
+            wait = NOT_READY_POLL_MS;
+        if (wait < 1)
+            wait = 1;
+        struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
+        sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig > 0)
+            break;
+        now = mono_ms();
+        if (wd_every && now >= next_wd) {
+            next_wd = now + wd_every;
+            if (srv_transport_progress(t, seen, nq)) {
+                srv_sd_watchdog();
+                if (stalled)
+                    tw_logf(TW_LOG_INFO, "watchdog", "completion queues progress again");
+                stalled = 0;
+            } else if (!stalled) {
+                stalled = 1;
+                tw_logf(TW_LOG_ERROR, "watchdog",
+                        "a completion-queue worker made no progress for %lld ms: watchdog not "
+                        "fed",
+                        (long long)wd_every);
+            }
+        }
+        if (now >= next_trim) {
+            malloc_trim(0);
+            next_trim = now + TRIM_EVERY_S * 1000;
+        }
+    }
+    free(seen);
+    return sig;
+}
 
 static void sleep_ms(int ms)
 {
@@ -134,17 +215,8 @@ int main(int argc, char **argv)
         tw_log_end(&l);
     }
 
-    /* Wait for SIGINT/SIGTERM; meanwhile, every TRIM_EVERY_S, hand the free pages of the
-     * malloc arenas (each keeps up to the trim threshold at its top) back to the kernel. */
-    int sig;
-    for (;;) {
-        struct timespec every = {TRIM_EVERY_S, 0};
-        sig = sigtimedwait(&sigs, NULL, &every);
-        if (sig > 0)
-            break;
-        if (errno == EAGAIN)
-            malloc_trim(0);
-    }
+    int sig = serve_until_signal(&app, transport, &sigs);
+    srv_sd_stopping("draining");
     tw_logf(TW_LOG_INFO, "shutdown", "signal %d: draining", sig);
     app_stop_prober(&app);
     srv_health_set_serving(app.health, 0);

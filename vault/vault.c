@@ -11,6 +11,7 @@
 #include "vault/vault_int.h"
 
 #include <openssl/crypto.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ struct vault {
     vault_masterkeys *keys;
     vault_keycache *cache;
     uint32_t iterations;
+    atomic_ullong decrypt_ok, decrypt_failed; /* vault_decrypt_counts */
 };
 
 const char *vault_strerror(vault_rc rc)
@@ -165,6 +167,8 @@ vault_rc vault_decrypt_secret(vault *v, const char *user_id, const unsigned char
     if (rc == VAULT_OK)
         rc = vault_fernet_decrypt(key, token, strlen(token), 0, out, reason);
     OPENSSL_cleanse(key, sizeof(key));
+    atomic_fetch_add_explicit(rc == VAULT_OK ? &v->decrypt_ok : &v->decrypt_failed, 1,
+                              memory_order_relaxed);
     return rc;
 }
 
@@ -182,6 +186,12 @@ vault_rc vault_rewrap(vault *v, const char *user_id, const unsigned char *salt, 
         rc = vault_encrypt_secret(v, user_id, salt, salt_len, pt, new_token_out, new_version_out);
     vault_secret_destroy(pt);
     return rc;
+}
+
+void vault_decrypt_counts(vault *v, uint64_t *ok, uint64_t *failed)
+{
+    *ok = v ? atomic_load_explicit(&v->decrypt_ok, memory_order_relaxed) : 0;
+    *failed = v ? atomic_load_explicit(&v->decrypt_failed, memory_order_relaxed) : 0;
 }
 
 void vault_keycache_stats_of(vault *v, vault_keycache_stats *out)

@@ -253,6 +253,9 @@ vault_rc vault_rewrap(vault *v, const char *user_id, const unsigned char *salt, 
                       int old_version, const char *old_token, char **new_token_out,
                       int *new_version_out, vault_token_reason *reason);
 void vault_keycache_stats_of(vault *v, vault_keycache_stats *out);
+/* Decryptions so far (vault_decrypt_secret, and the decrypt step of vault_rewrap), by outcome,
+ * for metrics. Any thread; v NULL gives zeros. */
+void vault_decrypt_counts(vault *v, uint64_t *ok, uint64_t *failed);
 /* Wipes master keys and every cached key, frees. NULL is a no-op. */
 void vault_destroy(vault *v);
 

@@ -11,6 +11,9 @@ set -euo pipefail
 : "${TW_FRONT_BIND:=0.0.0.0:50051}" "${TW_BACKEND:=127.0.0.1:50052}"
 : "${TW_FRONT_STATS:=127.0.0.1:8405}" "${TW_FRONT_CONFIG:=/etc/tradewink/haproxy.cfg}"
 : "${TW_FRONT_RUNDIR:=/run/tradewink}"
+# The readiness probe's way in (haproxy.cfg, tradewinkd_ops): tradewinkd's ops port on loopback.
+ops_port="${TW_OPS_LISTEN:-127.0.0.1:9090}"
+: "${TW_FRONT_OPS:=127.0.0.1:${ops_port##*:}}"
 if [ -z "${TW_TLS_CERT_FILE:-}" ] || [ -z "${TW_TLS_KEY_FILE:-}" ]; then
   echo "entrypoint: TW_TLS_CERT_FILE and TW_TLS_KEY_FILE are required (HAProxy serves TLS)" >&2
   exit 2
@@ -22,7 +25,7 @@ fi
 umask 077
 mkdir -p "$TW_FRONT_RUNDIR"
 cat "$TW_TLS_CERT_FILE" "$TW_TLS_KEY_FILE" > "$TW_FRONT_RUNDIR/front.pem"
-export TW_FRONT_BIND TW_BACKEND TW_FRONT_STATS TW_FRONT_CERT="$TW_FRONT_RUNDIR/front.pem"
+export TW_FRONT_BIND TW_BACKEND TW_FRONT_STATS TW_FRONT_OPS TW_FRONT_CERT="$TW_FRONT_RUNDIR/front.pem"
 haproxy -c -q -f "$TW_FRONT_CONFIG"
 
 env -u TW_TLS_CERT_FILE -u TW_TLS_KEY_FILE TW_LISTEN="$TW_BACKEND" /usr/local/bin/tradewinkd &

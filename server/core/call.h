@@ -6,6 +6,7 @@
 #ifndef TW_CALL_H
 #define TW_CALL_H
 
+#include "core/trace.h"
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -32,6 +33,10 @@ const char *tw_call_peer(const tw_call *c);
 const char *tw_call_method(const tw_call *c);
 /* Process-unique request id, also in the access log line. */
 uint64_t tw_call_id(const tw_call *c);
+/* The call's W3C trace context (core/trace.h): the caller's trace continued from its
+ * traceparent, or a new one; trace_id and span_id are on the access-log line. Pass
+ * tw_trace_format(tw_call_trace(c)) as traceparent on outgoing calls made for this one. */
+const tw_trace *tw_call_trace(const tw_call *c);
 /* Milliseconds left before the deadline; INT64_MAX when the caller set none. */
 int64_t tw_call_remaining_ms(const tw_call *c);
 /* The application context given to the transport at start. */

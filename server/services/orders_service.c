@@ -530,6 +530,9 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
         if (st.code == TW_OK) {
             rc = store_tx_commit(conn);
             st = svc_store_status(c, rc, "order");
+            edge_tw_metrics *m = st.code == TW_OK ? app_metrics(c) : NULL;
+            if (m)
+                edge_metric_inc1(m->orders, o->status);
         } else {
             store_tx_rollback(conn);
         }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "audit/audit.h"
@@ -58,10 +59,25 @@ int64_t svc_now_us(tw_call *c)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+const char *svc_traced_details(tw_call *c, const char *details)
+{
+    const tw_trace *t = tw_call_trace(c);
+    const char *body = details && details[0] == '{' ? details + 1 : "}";
+    while (*body == ' ')
+        body++;
+    if (details && details[0] != '{')
+        return details; /* not an object: left as it is */
+    char *out = tw_arena_printf(tw_call_arena(c), "{\"trace_id\":\"%s\",\"span_id\":\"%s\"%s%s",
+                                t->trace_id, t->span_id, *body == '}' ? "" : ",", body);
+    /* An event is never refused for its trace: past the store's cap, the plain details. */
+    return out && strlen(out) <= STORE_DETAILS_MAX ? out : details;
+}
+
 tw_status svc_audit(tw_call *c, store_conn *conn, int64_t chain_user_id, const char *action,
                     const char *object_id, const char *outcome, const char *details)
 {
     const tw_principal *p = tw_call_principal(c);
+    details = svc_traced_details(c, details);
     audit_entry e = {
         .user_id = chain_user_id,
         .actor = p->role == TW_ROLE_ADMIN ? "admin" : "user",

@@ -40,6 +40,12 @@ long svc_printable_chars(const char *s);
 
 #endif
 
+/* details (a JSON object, or NULL for {}) with the call's "trace_id" and "span_id" first,
+ * in the call's arena, so an audit event can be joined to the access log and the caller's
+ * trace; details unchanged when it is not an object or the result would pass
+ * STORE_DETAILS_MAX. svc_audit applies it to every event. */
+const char *svc_traced_details(tw_call *c, const char *details);
+
 /* Append an audit event for the caller's own chain (actor = the caller), inside the open
  * transaction on conn. details: a JSON object text or NULL. Returns the RPC status to fail
  * with (UNAVAILABLE) when the event cannot be written: the caller must then roll back. */

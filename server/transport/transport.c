@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,11 +75,20 @@ struct tw_call {
     grpc_metadata trailers[MAX_TRAILERS];
     size_t ntrailers;
     int quiet; /* our own listener check: no access line, no metrics, no rate limit */
+    tw_trace trace;
+};
+
+/* One per worker thread: its queue and how many times it came back from it. */
+struct worker {
+    srv_transport *t;
+    int q;
+    atomic_ullong ticks; /* srv_transport_progress */
 };
 
 struct srv_transport {
     grpc_server *server;
     grpc_completion_queue **cqs;
+    struct worker *workers; /* ncq */
     grpc_completion_queue *shutdown_cq;
     pthread_t *threads;
     int ncq;
@@ -178,6 +188,17 @@ static const char *md_get(tw_arena *a, const grpc_metadata_array *md, const char
     return found;
 }
 
+/* On arrival, once the call has its arena: marks our own self-check quiet, and counts the
+ * start of every other call. */
+static void call_started(tw_call *c, const grpc_metadata_array *md);
+
+/* A message of c went in (sent = 0) or out (sent = 1). */
+static void call_msg(tw_call *c, int sent)
+{
+    if (!c->quiet && c->t->hooks.on_msg)
+        c->t->hooks.on_msg(c->t->hooks.app, c->route, sent);
+}
+
 static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, size_t out)
 {
     if (c->quiet)
@@ -191,6 +212,8 @@ static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, siz
     tw_log_begin(&l, TW_LOG_INFO, "access");
     tw_log_uint(&l, "req_id", c->id);
     tw_log_str(&l, "method", c->route ? c->route->path : "unknown");
+    tw_log_str(&l, "trace_id", c->trace.trace_id);
+    tw_log_str(&l, "span_id", c->trace.span_id);
     tw_log_str(&l, "principal", c->principal.subject ? c->principal.subject : "-");
     tw_log_str(&l, "status", tw_code_name(code));
     tw_log_double(&l, "latency_ms", (double)lat / 1000.0);
@@ -316,11 +339,38 @@ static int is_self_check(tw_call *c, const grpc_metadata_array *md)
     return diff == 0;
 }
 
+/* The trace context from the request's traceparent (a single, valid one), else a new trace.
+ * Read straight from the metadata slices: nothing to copy, no arena needed. */
+static void trace_from(tw_trace *t, const grpc_metadata_array *md)
+{
+    const grpc_slice *found = NULL;
+    int n = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_slice *k = &md->metadata[i].key;
+        if (GRPC_SLICE_LENGTH(*k) == 11 &&
+            memcmp(GRPC_SLICE_START_PTR(*k), "traceparent", 11) == 0) {
+            found = &md->metadata[i].value;
+            n++;
+        }
+    }
+    if (n == 1)
+        tw_trace_start(t, (const char *)GRPC_SLICE_START_PTR(*found), GRPC_SLICE_LENGTH(*found));
+    else
+        tw_trace_start(t, NULL, 0); /* absent, or repeated: the spec says start over */
+}
+
+static void call_started(tw_call *c, const grpc_metadata_array *md)
+{
+    trace_from(&c->trace, md);
+    c->quiet = c->arena ? is_self_check(c, md) : 0;
+    if (!c->quiet && c->t->hooks.on_start)
+        c->t->hooks.on_start(c->t->hooks.app, c->route);
+}
+
 static tw_status admit(tw_call *c, const grpc_metadata_array *md)
 {
     srv_transport *t = c->t;
     const tw_route_def *d = c->route->def;
-    c->quiet = is_self_check(c, md);
     if (deadline_passed(c->deadline))
         return tw_err(TW_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
     if (d->role != TW_ROLE_PUBLIC) {
@@ -400,6 +450,8 @@ static void rpc_done(struct tag *tag, int ok)
     tw_code code = r->code;
     if (!ok || (r->cancelled && code == TW_OK))
         code = TW_CANCELLED;
+    if (ok && r->reply)
+        call_msg(&r->c, 1);
     access_log(&r->c, code, r->started, r->in_bytes, r->out_bytes);
     grpc_slice_unref(r->details);
     rpc_free(r);
@@ -430,6 +482,7 @@ static void rpc_reply(struct rpc *r, tw_status st, const ProtobufCMessage *resp)
     grpc_call_error e = grpc_call_start_batch(r->call, ops, n, &r->done, NULL);
     if (e != GRPC_CALL_OK) {
         tw_logf(TW_LOG_ERROR, "grpc_batch_failed", "unary reply batch: error %d", (int)e);
+        access_log(&r->c, TW_INTERNAL, r->started, r->in_bytes, 0);
         grpc_slice_unref(r->details);
         rpc_free(r);
     }
@@ -449,6 +502,7 @@ static void rpc_arrived(struct tag *tag, int ok)
     const tw_route *route = &t->routes->routes[r->route];
     call_init(&r->c, t, route, r->call, r->deadline);
     r->c.arena = tw_arena_create();
+    call_started(&r->c, &r->md);
     if (!r->c.arena) {
         rpc_reply(r, tw_err(TW_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
@@ -478,8 +532,11 @@ static void rpc_run(struct rpc *r)
     ProtobufCMessage *req = NULL, *resp = NULL;
     if (st.code == TW_OK && !route->def->unary)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
-    if (st.code == TW_OK)
+    if (st.code == TW_OK) {
         st = decode(&r->c, &r->payload, route->in, &req, &r->in_bytes);
+        if (st.code == TW_OK)
+            call_msg(&r->c, 0);
+    }
     if (st.code == TW_OK) {
         resp = tw_codec_new(r->c.arena, route->out);
         if (!resp)
@@ -541,14 +598,23 @@ static void unknown_free(struct unknown *u)
 static void unknown_done(struct tag *tag, int ok)
 {
     struct unknown *u = container_of(tag, struct unknown, done);
+    if (u->t->hooks.on_unknown)
+        u->t->hooks.on_unknown(u->t->hooks.app,
+                               (const char *)GRPC_SLICE_START_PTR(u->details.method),
+                               GRPC_SLICE_LENGTH(u->details.method),
+                               ok ? TW_UNIMPLEMENTED : TW_CANCELLED, now_us() - u->started);
     if (tw_log_enabled(TW_LOG_INFO)) {
         /* The path is the client's text: the logger escapes it and the line cap bounds it. */
         char *method = grpc_slice_to_c_string(u->details.method);
         char *peer = grpc_call_get_peer(u->call);
+        tw_trace trace;
+        trace_from(&trace, &u->md);
         tw_logline l;
         tw_log_begin(&l, TW_LOG_INFO, "access");
         tw_log_uint(&l, "req_id", u->id);
         tw_log_str(&l, "method", method);
+        tw_log_str(&l, "trace_id", trace.trace_id);
+        tw_log_str(&l, "span_id", trace.span_id);
         tw_log_str(&l, "principal", "-");
         tw_log_str(&l, "status", ok ? "UNIMPLEMENTED" : "CANCELLED");
         tw_log_double(&l, "latency_ms", (double)(now_us() - u->started) / 1000.0);
@@ -788,6 +854,8 @@ static void stream_pump_locked(tw_stream *s)
 static void stream_sent(struct tag *tag, int ok)
 {
     tw_stream *s = container_of(tag, tw_stream, sent);
+    if (ok)
+        call_msg(&s->c, 1);
     pthread_mutex_lock(&s->mu);
     s->sending = 0;
     struct qmsg *q = s->head;
@@ -887,6 +955,7 @@ static void stream_arrived(struct tag *tag, int ok)
         stream_post(t, s->cq, s->route);
     call_init(&s->c, t, route, s->call, s->deadline);
     s->c.arena = tw_arena_create();
+    call_started(&s->c, &s->md);
     s->refs = 2; /* the close batch below, and this function until it returns */
 
     grpc_op op;
@@ -894,6 +963,7 @@ static void stream_arrived(struct tag *tag, int ok)
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &s->cancelled;
     if (grpc_call_start_batch(s->call, &op, 1, &s->close_tag, NULL) != GRPC_CALL_OK) {
+        access_log(&s->c, TW_INTERNAL, s->started, 0, 0);
         stream_free(s);
         return;
     }
@@ -915,8 +985,11 @@ static void stream_arrived(struct tag *tag, int ok)
     ProtobufCMessage *req = NULL;
     if (st.code == TW_OK && !route->def->stream)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
-    if (st.code == TW_OK)
+    if (st.code == TW_OK) {
         st = decode(&s->c, &s->payload, route->in, &req, &s->in_bytes);
+        if (st.code == TW_OK)
+            call_msg(&s->c, 0);
+    }
     if (st.code == TW_OK) {
         s->principal = s->c.principal;
         if (s->c.principal.subject)
@@ -1010,6 +1083,7 @@ static void bidi_finish(struct bidi *b, tw_status st, int send_md)
     ops[n].data.recv_close_on_server.cancelled = &b->cancelled;
     n++;
     if (grpc_call_start_batch(b->call, ops, n, &b->final, NULL) != GRPC_CALL_OK) {
+        access_log(&b->c, TW_INTERNAL, b->started, b->in_bytes, b->out_bytes);
         grpc_slice_unref(b->details);
         bidi_free(b);
     }
@@ -1020,6 +1094,8 @@ static void bidi_step(struct tag *tag, int ok)
     struct bidi *b = container_of(tag, struct bidi, step);
     const tw_route *route = b->c.route;
     if (b->reply) {
+        if (ok)
+            call_msg(&b->c, 1);
         grpc_byte_buffer_destroy(b->reply);
         b->reply = NULL;
     }
@@ -1040,8 +1116,11 @@ static void bidi_step(struct tag *tag, int ok)
     size_t n = 0;
     if (st.code == TW_OK && !accepting(b->t))
         st = tw_err(TW_UNAVAILABLE, "server shutting down");
-    if (st.code == TW_OK)
+    if (st.code == TW_OK) {
         st = decode(&b->c, &b->recv, route->in, &req, &n);
+        if (st.code == TW_OK)
+            call_msg(&b->c, 0);
+    }
     b->in_bytes += n;
     if (b->recv) {
         grpc_byte_buffer_destroy(b->recv);
@@ -1066,8 +1145,10 @@ static void bidi_step(struct tag *tag, int ok)
     ops[0].data.send_message.send_message = b->reply;
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &b->recv;
-    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK)
+    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK) {
+        access_log(&b->c, TW_INTERNAL, b->started, b->in_bytes, b->out_bytes);
         bidi_free(b);
+    }
 }
 
 static void bidi_arrived(struct tag *tag, int ok)
@@ -1084,6 +1165,7 @@ static void bidi_arrived(struct tag *tag, int ok)
     const tw_route *route = &t->routes->routes[b->route];
     call_init(&b->c, t, route, b->call, b->deadline);
     b->c.arena = tw_arena_create();
+    call_started(&b->c, &b->md);
     tw_status st = b->c.arena ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     if (st.code == TW_OK)
         st = admit(&b->c, &b->md);
@@ -1098,8 +1180,10 @@ static void bidi_arrived(struct tag *tag, int ok)
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &b->recv;
-    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK)
+    if (grpc_call_start_batch(b->call, ops, 2, &b->step, NULL) != GRPC_CALL_OK) {
+        access_log(&b->c, TW_INTERNAL, b->started, b->in_bytes, b->out_bytes);
         bidi_free(b);
+    }
 }
 
 static void bidi_post(srv_transport *t, int cq, size_t route)
@@ -1149,6 +1233,11 @@ uint64_t tw_call_id(const tw_call *c)
     return c->id;
 }
 
+const tw_trace *tw_call_trace(const tw_call *c)
+{
+    return &c->trace;
+}
+
 void *tw_call_app(const tw_call *c)
 {
     return c->app;
@@ -1162,6 +1251,7 @@ tw_call *tw_call_detached(tw_arena *a, void *app)
         c->app = app;
         c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
         snprintf(c->peer, sizeof(c->peer), "internal");
+        tw_trace_start(&c->trace, NULL, 0); /* background work: a trace of its own */
     }
     return c;
 }
@@ -1246,11 +1336,20 @@ static void exec_stop(srv_transport *t)
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* The worker comes back from its queue at least every WORKER_TICK_MS even when idle, and
+ * counts each return: a queue (or a worker stuck in a callback) that stops counting is what
+ * the systemd watchdog must see (srv_transport_progress). */
+#define WORKER_TICK_MS 200
+
 static void *worker_main(void *arg)
 {
-    grpc_completion_queue *cq = arg;
+    struct worker *w = arg;
+    grpc_completion_queue *cq = w->t->cqs[w->q];
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        gpr_timespec tick = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(WORKER_TICK_MS, GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_next(cq, tick, NULL);
+        atomic_fetch_add_explicit(&w->ticks, 1, memory_order_relaxed);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE) {
@@ -1314,6 +1413,28 @@ out:
     }
     free(ca);
     return creds;
+}
+
+int srv_transport_progress(srv_transport *t, uint64_t *seen, size_t n)
+{
+    int all = t->started && n >= (size_t)t->ncq;
+    for (int q = 0; q < t->ncq && (size_t)q < n; q++) {
+        uint64_t now = atomic_load_explicit(&t->workers[q].ticks, memory_order_relaxed);
+        if (now == seen[q])
+            all = 0;
+        seen[q] = now;
+    }
+    return all;
+}
+
+int srv_transport_queues(const srv_transport *t)
+{
+    return t->ncq;
+}
+
+const char *srv_transport_grpc_version(void)
+{
+    return grpc_version_string();
 }
 
 void srv_transport_global_init(void)
@@ -1393,10 +1514,11 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
 
     t->cqs = tw_calloc((size_t)t->ncq, sizeof(*t->cqs));
     t->threads = tw_calloc((size_t)t->ncq, sizeof(*t->threads));
+    t->workers = tw_calloc((size_t)t->ncq, sizeof(*t->workers));
     t->nexec = cfg->executors > 0 ? cfg->executors : t->ncq;
     t->execs = tw_calloc((size_t)t->nexec, sizeof(*t->execs));
     t->registered = tw_calloc(routes->count ? routes->count : 1, sizeof(void *));
-    if (!t->server || !t->cqs || !t->threads || !t->registered || !t->execs)
+    if (!t->server || !t->cqs || !t->threads || !t->workers || !t->registered || !t->execs)
         goto out;
     for (int i = 0; i < t->ncq; i++) {
         t->cqs[i] = grpc_completion_queue_create_for_next(NULL);
@@ -1469,7 +1591,9 @@ int srv_transport_start(srv_transport *t)
     }
     t->execs_started = 1;
     for (int q = 0; q < t->ncq; q++) {
-        if (pthread_create(&t->threads[q], NULL, worker_main, t->cqs[q]) != 0) {
+        t->workers[q].t = t;
+        t->workers[q].q = q;
+        if (pthread_create(&t->threads[q], NULL, worker_main, &t->workers[q]) != 0) {
             tw_logf(TW_LOG_ERROR, "start", "cannot start worker thread: %s", strerror(errno));
             t->ncq = q; /* join only those that started */
             return -1;
@@ -1568,6 +1692,7 @@ void srv_transport_destroy(srv_transport *t)
     pthread_cond_destroy(&t->exec_cv);
     free(t->cqs);
     free(t->threads);
+    free(t->workers);
     free(t->registered);
     pthread_mutex_destroy(&t->lock);
     free(t);

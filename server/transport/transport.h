@@ -23,8 +23,15 @@ typedef struct {
     tw_status (*rate_limit)(void *app, tw_call *c, tw_rate_class cls);
     /* A caller authenticated but lacking the route's role (for AUTH_DENIED audit). */
     void (*on_denied)(void *app, tw_call *c);
-    /* Every finished call, for metrics. */
+    /* Metrics. Every routed call gets exactly one on_start (on arrival) and one on_done (its
+     * status went out, or it was cancelled), in that order; on_msg for each message received
+     * (sent = 0) or sent (sent = 1) in between. The self-check's own calls get none. */
+    void (*on_start)(void *app, const tw_route *r);
+    void (*on_msg)(void *app, const tw_route *r, int sent);
     void (*on_done)(void *app, const tw_route *r, tw_code code, int64_t latency_us);
+    /* A call to a path no route serves, once it was answered (UNIMPLEMENTED, or CANCELLED):
+     * path is the client's bytes (len of them, not NUL-terminated, any content). */
+    void (*on_unknown)(void *app, const char *path, size_t len, tw_code code, int64_t latency_us);
 } srv_hooks;
 
 typedef struct {
@@ -56,6 +63,16 @@ void srv_transport_destroy(srv_transport *t);
  * per-process token, so it writes no access line, counts in no metric and no rate limit.
  * Blocking; any thread. */
 int srv_transport_self_check(srv_transport *t, int timeout_ms);
+
+/* Liveness for the systemd watchdog: 1 when every completion-queue worker came back from its
+ * queue since the previous call (they do at least every 200 ms, idle or not), else 0 (a
+ * worker wedged in grpc or in a callback; or the transport is not started). seen holds n
+ * counters, zero at first, updated in place; n must be srv_transport_queues(t). One caller. */
+int srv_transport_progress(srv_transport *t, uint64_t *seen, size_t n);
+int srv_transport_queues(const srv_transport *t);
+
+/* grpc core's version ("1.51.1"), for the build-info metric. Static string. */
+const char *srv_transport_grpc_version(void);
 
 /* Process-wide grpc init/teardown; call once each from main. */
 void srv_transport_global_init(void);

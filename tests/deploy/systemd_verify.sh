@@ -27,6 +27,7 @@ required=(
   "ProtectKernelLogs=yes" "ProtectControlGroups=yes" "ProtectClock=yes" "ProtectHostname=yes"
   "UMask=0077" "EnvironmentFile=/etc/tradewink/tradewinkd.env" "StateDirectory=tradewink"
   "WorkingDirectory=/var/lib/tradewink" "DynamicUser=yes" "Restart=on-failure"
+  "Type=notify" "NotifyAccess=main" "WatchdogSec=10s"
 )
 
 # check FILE: 0 when the unit is clean, 1 otherwise (reasons printed).
@@ -68,6 +69,8 @@ plants=(
   "a dropped hardening directive|/^MemoryDenyWriteExecute=yes$/d"
   "an open capability set|s/^CapabilityBoundingSet=$/CapabilityBoundingSet=CAP_SYS_ADMIN CAP_NET_ADMIN CAP_SYS_PTRACE/"
   "a weakened sandbox|/^Protect/d"
+  "readiness back to exec|s/^Type=notify$/Type=exec/"
+  "no watchdog|/^WatchdogSec=/d"
 )
 for p in "${plants[@]}"; do
   name="${p%%|*}"

@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- strict parser -------------------------------------------------------------------- */
@@ -327,14 +330,15 @@ static void test_tw_metrics_parse_and_move(void **state)
     edge_tw_metrics tw;
     char err[256], *text = NULL;
     static const char *const rules[] = {"max_notional", "pdt"};
-    edge_tw_metrics_spec spec = {methods, 2, rules, 2, NULL, 0, NULL, 0};
+    edge_tw_metrics_spec spec = {
+        .methods = methods, .n_methods = 2, .risk_rules = rules, .n_risk_rules = 2};
     (void)state;
     assert_int_equal(edge_tw_metrics_register(m, &spec, &tw, err, sizeof err), 0);
 
     render_parse(m, &text);
-    assert_true(value_of(&P, "tw_redis_fallback", "", NULL) == 0);
-    assert_true(value_of(&P, "tw_ratelimit_rejections_total", "class=orders", NULL) == 0);
-    assert_true(value_of(&P, "tw_auth_failures_total", "", NULL) == 0);
+    assert_true(value_of(&P, "tradewink_redis_fallback", "", NULL) == 0);
+    assert_true(value_of(&P, "tradewink_ratelimit_rejections_total", "class=orders", NULL) == 0);
+    assert_true(value_of(&P, "tradewink_auth_failures_total", "", NULL) == 0);
     assert_null(find(&P, "tw_rpc_calls_total",
                      "method=/tradewink.v1.Orders/SubmitOrder\x1f"
                      "code=OK",
@@ -382,17 +386,23 @@ static void test_tw_metrics_parse_and_move(void **state)
     assert_true(value_of(&P, "tw_rpc_latency_seconds_bucket", lat, "+Inf") == 3);
     assert_true(value_of(&P, "tw_rpc_latency_seconds_count", lat, NULL) == 3);
     assert_true(fabs(value_of(&P, "tw_rpc_latency_seconds_sum", lat, NULL) - 42.0037) < 1e-9);
-    assert_true(value_of(&P, "tw_ratelimit_rejections_total", "class=orders", NULL) == 1);
-    assert_true(value_of(&P, "tw_risk_rejections_total", "rule=pdt", NULL) == 1);
-    assert_true(value_of(&P, "tw_risk_rejections_total", "rule=other", NULL) == 1);
-    assert_true(value_of(&P, "tw_breaker_trips_total", "", NULL) == 1);
-    assert_true(value_of(&P, "tw_store_errors_total", "kind=timeout", NULL) == 1);
-    assert_true(value_of(&P, "tw_jwks_fetches_total", "result=ok", NULL) == 1);
-    assert_true(value_of(&P, "tw_redis_fallback", "", NULL) == 1);
-    assert_true(value_of(&P, "tw_auth_failures_total", "", NULL) == 2);
-    assert_true(value_of(&P, "tw_webhook_requests_total", "result=bad_signature", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_ratelimit_rejections_total", "class=orders", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_risk_rejections_total", "rule=pdt", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_risk_rejections_total", "rule=other", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_breaker_trips_total", "", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_store_errors_total", "kind=timeout", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_jwks_fetches_total", "result=ok", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_redis_fallback", "", NULL) == 1);
+    assert_true(value_of(&P, "tradewink_auth_failures_total", "", NULL) == 2);
+    assert_true(value_of(&P, "tradewink_webhook_requests_total", "result=bad_signature", NULL) ==
+                1);
     assert_non_null(strstr(text, "# TYPE tw_rpc_latency_seconds histogram\n"));
-    assert_non_null(strstr(text, "# TYPE tw_redis_fallback gauge\n"));
+    assert_non_null(strstr(text, "# TYPE tradewink_redis_fallback gauge\n"));
+    /* The previous release's names render too, same values, HELP saying what replaces them. */
+    assert_true(value_of(&P, "tw_risk_rejections_total", "rule=pdt", NULL) == 1);
+    assert_true(value_of(&P, "tw_auth_failures_total", "", NULL) == 2);
+    assert_non_null(strstr(text, "# HELP tw_auth_failures_total DEPRECATED, use "
+                                 "tradewink_auth_failures_total: "));
 
     if (etp_have("promtool")) {
         char dir[256], file[300], log[300];
@@ -418,7 +428,7 @@ static void test_label_values_and_help_are_escaped(void **state)
     static const char *const vals[] = {"quote\"d", "back\\slash", "new\nline"};
     edge_label_def l = {"v", vals, 3};
     edge_metric_def d = {
-        "esc_total", "help with \\ and\nnewline", EDGE_METRIC_COUNTER, &l, 1, NULL, 0, 0};
+        "esc_total", "help with \\ and\nnewline", EDGE_METRIC_COUNTER, &l, 1, NULL, 0, 0, 0, NULL};
     char err[128], *text = NULL;
     (void)state;
     edge_metrics *m = edge_metrics_create();
@@ -451,20 +461,34 @@ static void test_bad_registrations_refused(void **state)
     edge_label_def dup[2] = {{"a", two, 2}, {"a", two, 2}};
     edge_label_def big[3] = {{"a", many, 100}, {"b", many, 100}, {"c", two, 2}};
     edge_label_def badname = {"0a", two, 2};
+    static const char *const three[] = {"a", "b", "c"};
+    edge_label_def uneven[2] = {{"a", two, 2}, {"b", three, 3}};
     const bad_def bad[] = {
-        {"bad name", {"1abc", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0}},
-        {"dash in name", {"a-b", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0}},
-        {"reserved __", {"__x", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0}},
-        {"duplicate family", {"dup_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0}},
-        {"label le", {"x_total", "", EDGE_METRIC_COUNTER, &le, 1, NULL, 0, 0}},
-        {"duplicate label", {"y_total", "", EDGE_METRIC_COUNTER, dup, 2, NULL, 0, 0}},
-        {"bad label name", {"z_total", "", EDGE_METRIC_COUNTER, &badname, 1, NULL, 0, 0}},
-        {"too many series", {"w_total", "", EDGE_METRIC_COUNTER, big, 3, NULL, 0, 0}},
-        {"decreasing buckets", {"h1", "", EDGE_METRIC_HISTOGRAM, NULL, 0, dec, 2, 0}},
-        {"infinite bucket", {"h2", "", EDGE_METRIC_HISTOGRAM, NULL, 0, inf_b, 2, 0}},
-        {"no buckets", {"h3", "", EDGE_METRIC_HISTOGRAM, NULL, 0, ok_b, 0, 0}},
+        {"bad name", {"1abc", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL}},
+        {"dash in name", {"a-b", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL}},
+        {"reserved __", {"__x", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL}},
+        {"duplicate family", {"dup_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL}},
+        {"label le", {"x_total", "", EDGE_METRIC_COUNTER, &le, 1, NULL, 0, 0, 0, NULL}},
+        {"duplicate label", {"y_total", "", EDGE_METRIC_COUNTER, dup, 2, NULL, 0, 0, 0, NULL}},
+        {"bad label name", {"z_total", "", EDGE_METRIC_COUNTER, &badname, 1, NULL, 0, 0, 0, NULL}},
+        {"too many series", {"w_total", "", EDGE_METRIC_COUNTER, big, 3, NULL, 0, 0, 0, NULL}},
+        {"decreasing buckets", {"h1", "", EDGE_METRIC_HISTOGRAM, NULL, 0, dec, 2, 0, 0, NULL}},
+        {"infinite bucket", {"h2", "", EDGE_METRIC_HISTOGRAM, NULL, 0, inf_b, 2, 0, 0, NULL}},
+        {"no buckets", {"h3", "", EDGE_METRIC_HISTOGRAM, NULL, 0, ok_b, 0, 0, 0, NULL}},
+        {"joint of one label", {"j1_total", "", EDGE_METRIC_COUNTER, dup, 2, NULL, 0, 0, 1, NULL}},
+        {"joint past the labels",
+         {"j2_total", "", EDGE_METRIC_COUNTER, dup, 2, NULL, 0, 0, 3, NULL}},
+        {"joint lists of unequal length",
+         {"j3_total", "", EDGE_METRIC_COUNTER, uneven, 2, NULL, 0, 0, 2, NULL}},
+        {"float histogram",
+         {"h4", "", EDGE_METRIC_HISTOGRAM, NULL, 0, ok_b, 2, EDGE_METRIC_FLOAT, 0, NULL}},
+        {"alias taken", {"a1_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, "dup_total"}},
+        {"alias is its own name",
+         {"a2_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, "a2_total"}},
+        {"alias with a bad name",
+         {"a3_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, "a-3"}},
     };
-    edge_metric_def first = {"dup_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0};
+    edge_metric_def first = {"dup_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL};
     char err[128];
     (void)state;
     edge_metrics *m = edge_metrics_create();
@@ -479,6 +503,177 @@ static void test_bad_registrations_refused(void **state)
     assert_null(edge_metrics_find(m, "h1"));
     edge_metrics_destroy(m);
     edge_metrics_destroy(NULL);
+}
+
+/* (service, method) rows: one series per row, not per product, and any other pair (an
+ * attacker's million invented names) lands in the one "other" row. */
+static void test_joint_labels_count_rows_not_products(void **state)
+{
+    static const char *const svc[] = {"a.S", "a.S", "b.T"};
+    static const char *const meth[] = {"M1", "M2", "M1"};
+    static const char *const code[] = {"OK", "Internal"};
+    edge_label_def l[3] = {{"svc", svc, 3}, {"meth", meth, 3}, {"code", code, 2}};
+    edge_metric_def d = {"j_total", "", EDGE_METRIC_COUNTER, l, 3, NULL, 0, 0, 2, NULL};
+    char err[128], *text = NULL;
+    (void)state;
+    edge_metrics *m = edge_metrics_create();
+    edge_metric *f = edge_metrics_register(m, &d, err, sizeof err);
+    assert_non_null(f);
+    /* (3 rows + other) x (2 codes + other) series; every real row renders at 0. */
+    render_parse(m, &text);
+    assert_true(value_of(&P, "j_total",
+                         "svc=a.S\x1fmeth=M2\x1f"
+                         "code=Internal",
+                         NULL) == 0);
+    assert_true(value_of(&P, "j_total",
+                         "svc=b.T\x1fmeth=M1\x1f"
+                         "code=OK",
+                         NULL) == 0);
+    assert_null(find(&P, "j_total",
+                     "svc=b.T\x1fmeth=M2\x1f"
+                     "code=OK",
+                     NULL)); /* no product */
+    assert_int_equal(P.n, 6);
+    free(text);
+    const char *v[3] = {"a.S", "M2", "OK"};
+    edge_metric_add(f, edge_metric_series(f, v), 2);
+    char name[32];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(name, sizeof name, "m%d", i);
+        const char *evil[3] = {"a.S", name, "OK"};
+        edge_metric_add(f, edge_metric_series(f, evil), 1);
+    }
+    const char *cross[3] = {"b.T", "M2", "OK"}; /* both values exist, the pair does not */
+    edge_metric_add(f, edge_metric_series(f, cross), 1);
+    render_parse(m, &text);
+    assert_true(value_of(&P, "j_total",
+                         "svc=a.S\x1fmeth=M2\x1f"
+                         "code=OK",
+                         NULL) == 2);
+    assert_true(value_of(&P, "j_total",
+                         "svc=other\x1fmeth=other\x1f"
+                         "code=OK",
+                         NULL) == 100001);
+    assert_int_equal(P.n, 7);
+    free(text);
+    edge_metrics_destroy(m);
+}
+
+static int hook_calls;
+static edge_metric *hook_target;
+
+static void count_hook(void *ctx)
+{
+    (void)ctx;
+    hook_calls++;
+    edge_metric_set_double(hook_target, 0, 0.25 * hook_calls);
+}
+
+/* FLOAT families print doubles; the render hook runs before every render, so sampled values
+ * are fresh in each scrape. */
+static void test_float_values_and_render_hook(void **state)
+{
+    edge_metric_def d = {
+        "f_seconds_total", "", EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, EDGE_METRIC_FLOAT, 0, NULL};
+    char err[128], *text = NULL;
+    (void)state;
+    edge_metrics *m = edge_metrics_create();
+    hook_target = edge_metrics_register(m, &d, err, sizeof err);
+    assert_non_null(hook_target);
+    edge_metric_add(hook_target, 0, 7); /* integer updates do not apply to a FLOAT family */
+    edge_metrics_on_render(m, count_hook, NULL);
+    render_parse(m, &text);
+    assert_true(value_of(&P, "f_seconds_total", "", NULL) == 0.25);
+    free(text);
+    render_parse(m, &text);
+    assert_true(value_of(&P, "f_seconds_total", "", NULL) == 0.5);
+    assert_int_equal(hook_calls, 2);
+    free(text);
+    edge_metrics_destroy(m);
+}
+
+/* go-grpc-prometheus names and labels, codes spelt as Go's codes.Code.String(). */
+static void test_grpc_families_use_go_grpc_prometheus_names(void **state)
+{
+    static const char *const go[17] = {
+        "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+        "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+        "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+        "DataLoss", "Unauthenticated"};
+    static const char *const types[] = {"unary", "server_stream", "unary"};
+    static const char *const svcs[] = {"tradewink.v1.Orders", "tradewink.v1.Audit", "unknown"};
+    static const char *const meths[] = {"SubmitOrder", "Tail", "unknown"};
+    edge_tw_metrics tw;
+    edge_tw_metrics_spec spec = {
+        .rpc_types = types, .rpc_services = svcs, .rpc_methods = meths, .n_rpcs = 3};
+    char err[256], *text = NULL;
+    (void)state;
+    for (int i = 0; i < 17; i++)
+        assert_string_equal(edge_grpc_code_name(i), go[i]);
+    assert_string_equal(edge_grpc_code_name(17), "Unknown");
+    assert_string_equal(edge_grpc_code_name(-1), "Unknown");
+    assert_string_equal(edge_grpc_type_name(EDGE_GRPC_BIDI_STREAM), "bidi_stream");
+    assert_string_equal(edge_grpc_type_name(EDGE_GRPC_CLIENT_STREAM), "client_stream");
+    edge_metrics *m = edge_metrics_create();
+    assert_int_equal(edge_tw_metrics_register(m, &spec, &tw, err, sizeof err), 0);
+    const char *row[4] = {"unary", "tradewink.v1.Orders", "SubmitOrder", "InvalidArgument"};
+    size_t r = edge_metric_series(tw.started, row);
+    edge_metric_add(tw.started, r, 1);
+    edge_metric_add(tw.msg_received, r, 1);
+    edge_metric_gauge_add(tw.in_flight, r, 1);
+    edge_metric_observe(tw.handling, r, 0.002);
+    edge_metric_add(tw.handled, edge_metric_series(tw.handled, row), 1);
+    render_parse(m, &text);
+    const char *ls =
+        "grpc_type=unary\x1fgrpc_service=tradewink.v1.Orders\x1fgrpc_method=SubmitOrder";
+    char lc[200];
+    snprintf(lc, sizeof lc, "%s\x1fgrpc_code=InvalidArgument", ls);
+    assert_true(value_of(&P, "grpc_server_started_total", ls, NULL) == 1);
+    assert_true(value_of(&P, "grpc_server_handled_total", lc, NULL) == 1);
+    assert_true(value_of(&P, "grpc_server_msg_received_total", ls, NULL) == 1);
+    assert_true(value_of(&P, "grpc_server_handling_seconds_bucket", ls, "0.0025") == 1);
+    assert_true(value_of(&P, "grpc_server_handling_seconds_count", ls, NULL) == 1);
+    assert_true(value_of(&P, "tradewink_grpc_server_in_flight_calls", ls, NULL) == 1);
+    assert_true(value_of(&P, "tradewink_build_info",
+                         "version=unknown\x1frevision=unknown\x1fgrpc_core_version=unknown",
+                         NULL) == 1);
+    assert_non_null(strstr(text, "# TYPE grpc_server_handling_seconds histogram\n"));
+    free(text);
+    edge_metrics_destroy(m);
+}
+
+/* process_* from /proc/self, checked against what this test process can see itself. */
+static void test_process_metrics_read_from_proc(void **state)
+{
+    edge_proc_metrics pm;
+    char err[128], *text = NULL;
+    struct rlimit rl;
+    (void)state;
+    edge_metrics *m = edge_metrics_create();
+    assert_int_equal(edge_proc_metrics_register(m, &pm, err, sizeof err), 0);
+    volatile double spin = 0;
+    for (long i = 0; i < 30000000; i++) /* ~50 ms of CPU */
+        spin += (double)i;
+    edge_proc_metrics_update(&pm);
+    render_parse(m, &text);
+    assert_true(value_of(&P, "process_cpu_seconds_total", "", NULL) > 0);
+    assert_true(value_of(&P, "process_resident_memory_bytes", "", NULL) > 1 << 20);
+    assert_true(value_of(&P, "process_virtual_memory_bytes", "", NULL) >=
+                value_of(&P, "process_resident_memory_bytes", "", NULL));
+    double fds = value_of(&P, "process_open_fds", "", NULL);
+    assert_true(fds >= 3 && fds < 1000);
+    int extra = open("/dev/null", O_RDONLY);
+    assert_true(extra >= 0);
+    edge_proc_metrics_update(&pm);
+    assert_int_equal(edge_metric_value(pm.open_fds, 0), (int64_t)fds + 1);
+    close(extra);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    assert_true(value_of(&P, "process_max_fds", "", NULL) == (double)rl.rlim_cur);
+    double start = value_of(&P, "process_start_time_seconds", "", NULL);
+    double now = (double)time(NULL);
+    assert_true(start <= now + 1 && start > now - 600);
+    free(text);
+    edge_metrics_destroy(m);
 }
 
 static edge_metric *hot;
@@ -496,7 +691,7 @@ static void test_concurrent_increments_are_exact(void **state)
 {
     static const char *const v[] = {"a"};
     edge_label_def l = {"k", v, 1};
-    edge_metric_def d = {"hot_total", "", EDGE_METRIC_COUNTER, &l, 1, NULL, 0, 0};
+    edge_metric_def d = {"hot_total", "", EDGE_METRIC_COUNTER, &l, 1, NULL, 0, 0, 0, NULL};
     char err[64];
     pthread_t t[4];
     (void)state;
@@ -523,6 +718,10 @@ int main(void)
         cmocka_unit_test(test_label_values_and_help_are_escaped),
         cmocka_unit_test(test_bad_registrations_refused),
         cmocka_unit_test(test_concurrent_increments_are_exact),
+        cmocka_unit_test(test_joint_labels_count_rows_not_products),
+        cmocka_unit_test(test_float_values_and_render_hook),
+        cmocka_unit_test(test_grpc_families_use_go_grpc_prometheus_names),
+        cmocka_unit_test(test_process_metrics_read_from_proc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,7 +85,7 @@ static int setup(void **state)
     edge_wh_config wcfg = {MAX_BODY, 0, fixed_clock, NULL};
     wh = edge_wh_create(&wcfg);
     reg = edge_metrics_create();
-    edge_tw_metrics_spec spec = {NULL, 0, NULL, 0, NULL, 0, NULL, 0};
+    edge_tw_metrics_spec spec = {0};
     if (!wh || !reg || edge_tw_metrics_register(reg, &spec, &tw, err, sizeof err) != 0)
         return -1;
     /* signal is a route but has no secret: fail-closed. */

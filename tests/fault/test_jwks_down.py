@@ -102,7 +102,7 @@ class JwksDownTest(unittest.TestCase):
             self.prov.mode = "up"
             _, metrics = http_get(srv.listening["ops_port"], "/metrics")
             fetch_lines = [ln for ln in metrics.splitlines()
-                           if ln.startswith("tw_jwks_fetches_total")]
+                           if ln.startswith("tradewink_jwks_fetches_total")]
             self.assertTrue(any('result="error"' in ln or "fail" in ln for ln in fetch_lines),
                             "failed refreshes were not counted: %s" % fetch_lines)
             # Once the provider answers again the keys are refreshed (bounded wait).

@@ -6,7 +6,7 @@ whole time. The general API class is limited to 10 per minute per user, so one f
 phase probes whose limiter answers:
   - Redis up: the two servers share one limit: exactly 10 calls succeed in total;
   - Redis killed (SIGKILL by PID): both fall back to their in-process limiters (gauge
-    tw_redis_fallback = 1 on /metrics); each allows 10, so 20 succeed in total, and the service
+    tradewink_redis_fallback = 1 on /metrics); each allows 10, so 20 succeed in total, and the service
     keeps answering;
   - Redis started again on the same port: both leave fallback (gauge back to 0) and the shared
     limit of 10 in total is back.
@@ -47,7 +47,7 @@ class RedisKillTest(unittest.TestCase):
 
     def gauge(self, srv):
         _, text = http_get(srv.listening["ops_port"], "/metrics")
-        return metric_value(text, "tw_redis_fallback")
+        return metric_value(text, "tradewink_redis_fallback")
 
     def probe(self, apis, subject):
         """A fresh user calls an API-class method alternately on both servers; returns how
@@ -126,9 +126,9 @@ class RedisKillTest(unittest.TestCase):
             th.join(30)
 
         self.assertEqual(shared_before, API_LIMIT, "limit not shared while Redis was up")
-        self.assertEqual(gauges_down, (1, 1), "tw_redis_fallback while Redis is down")
+        self.assertEqual(gauges_down, (1, 1), "tradewink_redis_fallback while Redis is down")
         self.assertEqual(fallback_ok, 2 * API_LIMIT, "in-process fallback per server")
-        self.assertTrue(back, "tw_redis_fallback did not return to 0")
+        self.assertTrue(back, "tradewink_redis_fallback did not return to 0")
         self.assertEqual(shared_after, API_LIMIT, "shared limit did not resume")
         self.assertEqual(set(codes) - {"OK", "RESOURCE_EXHAUSTED"}, set(), dict(codes))
         self.assertTrue(a.alive() and b.alive())

@@ -27,7 +27,7 @@ def free_port():
 
 
 class Front:
-    def __init__(self, backend_port, pki, workdir):
+    def __init__(self, backend_port, pki, workdir, ops_port=None):
         self.binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         self.port = free_port()
         self.stats_port = free_port()
@@ -38,7 +38,9 @@ class Front:
                     out.write(f.read())
         self.env = dict(os.environ, TW_FRONT_BIND="127.0.0.1:%d" % self.port,
                         TW_FRONT_CERT=pem, TW_BACKEND="127.0.0.1:%d" % backend_port,
-                        TW_FRONT_STATS="127.0.0.1:%d" % self.stats_port)
+                        TW_FRONT_STATS="127.0.0.1:%d" % self.stats_port,
+                        # the readiness probe's backend; a closed port when the test has none
+                        TW_FRONT_OPS="127.0.0.1:%d" % (ops_port or 1))
         self.proc = None
 
     def start(self):

@@ -78,11 +78,15 @@ def binary_path():
 
 
 def base_env(extra=None):
-    """The environment for tradewinkd: the caller's, minus any TW_* and proxy settings."""
+    """The environment for tradewinkd: the caller's, minus any TW_*, proxy and sd_notify
+    settings."""
+    # A service manager's notify socket of the test runner itself must not reach the servers
+    # it starts (test_sd_notify passes its own).
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("TW_") and "proxy" not in k.lower()
+        and k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
     }
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")

@@ -19,6 +19,36 @@ def actions(events):
 
 
 class AuditTest(unittest.TestCase):
+    def test_events_carry_the_calls_trace(self):
+        """Each event's details start with the trace_id/span_id of the call that made it: the
+        caller's trace when it sent a traceparent, the access line's ids either way."""
+        import json
+        tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        tp = [("traceparent", "00-%s-%s-01" % (tid, pid))]
+        with TwServer() as srv:
+            api = Api(srv.addr)
+            alice, bob = api.token("alice"), api.token("bob")
+            k = api.call("KeyVault", "PutBrokerKey", token=alice, broker="sim", metadata=tp,
+                         environment=PAPER, key_id="PKALICE000001234", secret="s3cr3t-value-1")
+            api.call("KeyVault", "DeleteBrokerKey", token=alice, broker_key_id=k.key.id)
+            self.assertEqual(code_of(api.call, "KeyVault", "RewrapKeys", token=bob, metadata=tp),
+                             grpc.StatusCode.PERMISSION_DENIED)
+            ev = api.call("Audit", "ListEvents", token=alice).events
+            d = [json.loads(e.details_json) for e in ev]
+            self.assertEqual(d[0]["trace_id"], tid)
+            self.assertNotEqual(d[0]["span_id"], pid)
+            self.assertRegex(d[1]["trace_id"], "^[0-9a-f]{32}$")
+            self.assertNotEqual(d[1]["trace_id"], tid)
+            access = {ln["span_id"]: ln for ln in srv.access_lines()}
+            self.assertEqual(access[d[0]["span_id"]]["method"],
+                             "/tradewink.v1.KeyVault/PutBrokerKey")
+            self.assertEqual(access[d[1]["span_id"]]["trace_id"], d[1]["trace_id"])
+            denied = json.loads(api.call("Audit", "ListEvents", token=bob).events[0].details_json)
+            self.assertEqual(denied["trace_id"], tid)
+            self.assertEqual(denied["method"], "/tradewink.v1.KeyVault/RewrapKeys")
+            api.close()
+            srv.stop_and_check(self)
+
     def test_events_visibility_and_chain(self):
         with TwServer() as srv:
             api = Api(srv.addr)

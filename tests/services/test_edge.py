@@ -145,10 +145,17 @@ class OpsTest(unittest.TestCase):
             api.call("Auth", "WhoAmI", token=api.token("alice"))
             code_of(api.call, "Auth", "WhoAmI", token="nope")
             _, text = get(port, "/metrics")
+            self.assertIn('grpc_server_handled_total{grpc_type="unary",grpc_service='
+                          '"tradewink.v1.Auth",grpc_method="WhoAmI",grpc_code="OK"} 1', text)
+            self.assertIn('grpc_server_handled_total{grpc_type="unary",grpc_service='
+                          '"tradewink.v1.Auth",grpc_method="WhoAmI",grpc_code="Unauthenticated"} 1',
+                          text)
+            self.assertIn("tradewink_auth_failures_total 1", text)
+            self.assertIn("grpc_server_handling_seconds_bucket", text)
+            # The previous release's names, kept for one release.
             self.assertIn('tw_rpc_calls_total{method="/tradewink.v1.Auth/WhoAmI",code="OK"} 1',
                           text)
             self.assertIn("tw_auth_failures_total 1", text)
-            self.assertIn("tw_rpc_latency_seconds_bucket", text)
             api.close()
             srv.stop_and_check(self)
 

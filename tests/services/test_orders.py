@@ -133,6 +133,14 @@ class OrdersTest(unittest.TestCase):
         self.assertEqual([common.RiskRule.Name(v.code) for v in o.violations],
                          ["RISK_RULE_MAX_NOTIONAL"])
         self.assertEqual(len(t.call("Orders", "ListPositions").positions), 0)
+        # /metrics counts it under the engine's own rule name (it used to say rule="other").
+        import urllib.request
+        url = "http://127.0.0.1:%d/metrics" % self.srv.listening["ops_port"]
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        self.assertIn('\ntradewink_risk_rejections_total{rule="max_order_notional"} 1\n', text)
+        self.assertNotIn('tradewink_risk_rejections_total{rule="other"}', text)
+        self.assertIn('\ntradewink_orders_total{status="REJECTED"} 1\n', text)
 
     def test_confirmation_flow_and_autonomous_mode(self):
         t = self.t

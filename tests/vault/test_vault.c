@@ -97,6 +97,18 @@ static void another_users_salt_or_version_cannot_decrypt(void **state)
     assert_int_equal(vault_decrypt_secret(v, "user-a", salt_a, 16, 3, tok, &back, &why),
                      VAULT_ERR_UNKNOWN_VERSION);
     assert_null(back);
+    /* Every attempt is counted for tradewink_key_decryptions_total: three failures. */
+    uint64_t ok = 9, failed = 9;
+    vault_decrypt_counts(v, &ok, &failed);
+    assert_int_equal(ok, 0);
+    assert_int_equal(failed, 3);
+    assert_int_equal(vault_decrypt_secret(v, "user-a", salt_a, 16, 2, tok, &back, &why), VAULT_OK);
+    vault_secret_destroy(back);
+    vault_decrypt_counts(v, &ok, &failed);
+    assert_int_equal(ok, 1);
+    assert_int_equal(failed, 3);
+    vault_decrypt_counts(NULL, &ok, &failed);
+    assert_int_equal(ok + failed, 0);
     free(tok);
     vault_secret_destroy(pt);
     vault_destroy(v);
