@@ -33,8 +33,8 @@ class AuditTest(unittest.TestCase):
             api.call("KeyVault", "DeleteBrokerKey", token=alice, broker_key_id=k.key.id)
             self.assertEqual(code_of(api.call, "KeyVault", "RewrapKeys", token=bob, metadata=tp),
                              grpc.StatusCode.PERMISSION_DENIED)
-            ev = api.call("Audit", "ListEvents", token=alice).events
-            d = [json.loads(e.details_json) for e in ev]
+            ev = api.call("Audit", "ListEvents", token=alice).events  # newest first
+            d = [json.loads(e.details_json) for e in reversed(ev)]
             self.assertEqual(d[0]["trace_id"], tid)
             self.assertNotEqual(d[0]["span_id"], pid)
             self.assertRegex(d[1]["trace_id"], "^[0-9a-f]{32}$")
