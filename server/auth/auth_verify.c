@@ -14,6 +14,7 @@
 #include "auth_int.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,15 +241,29 @@ static int in_audience(const auth_verifier *v, const json_t *s)
     return 0;
 }
 
-static int numeric_date(json_t *claims, const char *name, int64_t *out, int *present)
+/* RFC 7519 2: a NumericDate is seconds since the epoch, "possibly non-integer". A fraction is
+ * rounded the strict way for its claim: toward the past for exp (a token never lives longer
+ * than it says), toward the future for nbf and iat (round_up). Non-integers beyond year 9999
+ * are out of range (-1, like any value that is not a number). */
+#define NUMERIC_DATE_MAX 253402300799.0 /* 9999-12-31T23:59:59Z */
+
+static int numeric_date(json_t *claims, const char *name, bool round_up, int64_t *out, int *present)
 {
     json_t *j = json_object_get(claims, name);
     *present = j != NULL;
     if (!j)
         return 0;
-    if (!json_is_integer(j))
+    if (json_is_integer(j)) {
+        *out = (int64_t)json_integer_value(j);
+        return 0;
+    }
+    if (!json_is_real(j))
         return -1;
-    *out = (int64_t)json_integer_value(j);
+    double v = json_real_value(j);
+    if (!(v >= 0.0 && v <= NUMERIC_DATE_MAX))
+        return -1;
+    int64_t whole = (int64_t)v; /* v >= 0: truncation is the floor */
+    *out = round_up && (double)whole < v ? whole + 1 : whole;
     return 0;
 }
 
@@ -268,20 +283,20 @@ static int check_claims(const auth_verifier *v, const char *payload, size_t len,
         *reason = "claims are not a JSON object";
         goto out;
     }
-    if (numeric_date(c, "exp", &exp, &has_exp) != 0) {
-        *reason = "exp is not an integer NumericDate";
+    if (numeric_date(c, "exp", false, &exp, &has_exp) != 0) {
+        *reason = "exp is not a NumericDate";
         goto out;
     }
     if (!has_exp) {
         *reason = "exp missing";
         goto out;
     }
-    if (numeric_date(c, "nbf", &nbf, &has_nbf) != 0) {
-        *reason = "nbf is not an integer NumericDate";
+    if (numeric_date(c, "nbf", true, &nbf, &has_nbf) != 0) {
+        *reason = "nbf is not a NumericDate";
         goto out;
     }
-    if (numeric_date(c, "iat", &iat, &has_iat) != 0) {
-        *reason = "iat is not an integer NumericDate";
+    if (numeric_date(c, "iat", true, &iat, &has_iat) != 0) {
+        *reason = "iat is not a NumericDate";
         goto out;
     }
     if (exp > INT64_MAX - v->skew || now > exp + v->skew) {

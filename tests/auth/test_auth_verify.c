@@ -122,17 +122,27 @@ static const bad_row bad_rows[] = {
      M_NONE, "exp missing"},
     {"exp_as_string", HDR,
      "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":\"1700000600\"}", S_GOOD,
-     M_NONE, "exp is not an integer NumericDate"},
-    {"exp_as_float", HDR,
-     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":1700000600.5}", S_GOOD,
-     M_NONE, "exp is not an integer NumericDate"},
+     M_NONE, "exp is not a NumericDate"},
+    {"non_integer_exp_expired_rounds_toward_the_past", HDR,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":1699999994.9}", S_GOOD,
+     M_NONE, "token expired"},
+    {"non_integer_nbf_rounds_toward_the_future", HDR,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"nbf\":1700000005.1,"
+     "\"exp\":1700000600}",
+     S_GOOD, M_NONE, "token not yet valid (nbf)"},
+    {"non_integer_exp_beyond_year_9999", HDR,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":1e300}", S_GOOD, M_NONE,
+     "exp is not a NumericDate"},
+    {"negative_non_integer_exp", HDR,
+     "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"exp\":-0.5}", S_GOOD, M_NONE,
+     "exp is not a NumericDate"},
     {"exp_overflowing", HDR,
      "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\","
      "\"exp\":9223372036854775807}",
      S_GOOD, M_NONE, "exp out of range"},
     {"nbf_as_string", HDR,
      "{\"iss\":\"tradewink-test\",\"sub\":\"u\",\"aud\":\"tw-web\",\"nbf\":\"0\"," CLAIMS_TAIL,
-     S_GOOD, M_NONE, "nbf is not an integer NumericDate"},
+     S_GOOD, M_NONE, "nbf is not a NumericDate"},
     {"bad_signature_flipped_bit", HDR, CLAIMS, S_GOOD, M_FLIP_SIG, "signature invalid"},
     {"signed_by_another_key", HDR, CLAIMS, S_OTHER, M_NONE, "signature invalid"},
     {"truncated_signature", HDR, CLAIMS, S_GOOD, M_CUT_SIG,
@@ -365,6 +375,11 @@ static const good_row good_rows[] = {
      "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"nbf\":"
      "1700000004," CLAIMS_TAIL,
      AUTH_ROLE_USER},
+    /* RFC 7519 2: NumericDates may be non-integer (most JOSE libraries issue and accept them). */
+    {"non_integer_exp_and_iat_accepted",
+     "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"iat\":"
+     "1700000000.25,\"exp\":1700000060.5}",
+     AUTH_ROLE_USER},
     {"unknown_extra_claims_ignored",
      "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\",\"x\":{\"y\":[1]}"
      "," CLAIMS_TAIL,
@@ -387,6 +402,21 @@ static void test_good_token_table(void **state)
         free(tok);
         free(authz);
     }
+}
+
+static void test_non_integer_exp_is_kept_to_the_second_before(void **state)
+{
+    (void)state;
+    char *tok = tu_rs256(good, HDR,
+                         "{\"iss\":\"tradewink-test\",\"sub\":\"user-1\",\"aud\":\"tw-web\","
+                         "\"exp\":1700000060.9}");
+    char *authz = tu_join("Bearer ", "", tok);
+    auth_principal p;
+    const char *why = NULL;
+    assert_int_equal(auth_verify(ver, authz, NOW, &p, &why), AUTH_OK);
+    assert_int_equal(p.expires_at, NOW + 60); /* never later than the token says */
+    free(tok);
+    free(authz);
 }
 
 static void test_bearer_scheme_is_case_insensitive(void **state)
@@ -752,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_bad_token_table),
         cmocka_unit_test(test_bearer_edge_cases_refused),
         cmocka_unit_test(test_good_token_table),
+        cmocka_unit_test(test_non_integer_exp_is_kept_to_the_second_before),
         cmocka_unit_test(test_bearer_scheme_is_case_insensitive),
         cmocka_unit_test(test_cache_hit_still_checks_exp),
         cmocka_unit_test(test_cache_is_bounded),
