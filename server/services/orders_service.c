@@ -400,30 +400,103 @@ static tw_status ref_outage(tw_status ref_st, const risk_decision *d)
     return tw_ok();
 }
 
-static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int64_t uid,
-                                   const order_in *in, const store_settings *set,
-                                   const store_broker_key *key, int have_key,
-                                   const brk_account *acct, risk_price ref, tw_status ref_st,
-                                   const char *ref_why, store_order *o)
+/*
+ * One admission for SubmitOrder (record), ConfirmOrder (confirm) and Risk/CheckOrder (dry
+ * run): admit_prepare learns what needs I/O before the user's lock (settings and key for a new
+ * order, the broker account, the broker's own order rules, the reference price), admit_decide
+ * makes the decision from the user's view (inside the lock unless a dry run) and, for a
+ * recorded decision, persists the assessment (breaker trip, day roll) and counts the
+ * rejections. What each caller does with the decision (insert, update, nothing) is its own.
+ */
+typedef struct admission {
+    store_settings set; /* a new order's account settings (mode, autonomous) */
+    store_broker_key key;
+    int have_key; /* 0: the sim exchange */
+    brk_conn *bc; /* the user's broker connection, open until admit_done */
+    brk_account acct;
+    risk_price ref; /* the symbol's reference price (0 = none) */
+    tw_status ref_st;
+    char ref_why[RISK_MESSAGE_MAX];
+} admission;
+
+/* For a new order (in) or a pending one (pending: its own key, its rules already checked). */
+static tw_status admit_prepare(tw_call *c, trading *t, store_conn *conn, int64_t uid,
+                               const order_in *in, const store_order *pending, admission *ad)
+{
+    tw_status st;
+    store_rc rc;
+    memset(ad, 0, sizeof(*ad));
+    if (in) {
+        if ((rc = store_settings_get(conn, uid, &ad->set)) != STORE_OK)
+            return svc_store_status(c, rc, "account settings");
+        if ((st = pick_key(c, conn, uid, in->key_id, &ad->set, &ad->key, &ad->have_key)).code !=
+            TW_OK)
+            return st;
+    } else if (pending->broker_key_id) {
+        if ((rc = store_key_get(conn, uid, pending->broker_key_id, &ad->key)) != STORE_OK)
+            return svc_store_status(c, rc, "broker key");
+        ad->have_key = 1;
+    }
+    st = trading_account(t, conn, uid, ad->have_key ? &ad->key : NULL, &ad->acct, &ad->bc);
+    if (st.code != TW_OK)
+        return st;
+    if (in && (st = broker_rules(c, ad->bc, in)).code != TW_OK) {
+        brk_conn_destroy(ad->bc);
+        ad->bc = NULL;
+        return st;
+    }
+    /* From the same broker connection, before the user's lock (it may be a network call). */
+    ad->ref_st = trading_ref_price_from(t, ad->bc, in ? in->symbol : pending->symbol, &ad->ref,
+                                        ad->ref_why, sizeof(ad->ref_why));
+    return tw_ok();
+}
+
+static void admit_done(admission *ad)
+{
+    brk_conn_destroy(ad->bc);
+    ad->bc = NULL;
+}
+
+/* The decision on ri. exclude_id: the pending order being confirmed (not counted as open).
+ * record: inside the user's transaction; persists the assessment and counts rejections. */
+static tw_status admit_decide(tw_call *c, trading *t, store_conn *conn, int64_t uid,
+                              const admission *ad, const risk_intent *ri, int64_t exclude_id,
+                              bool record, risk_decision *d)
 {
     tw_arena *a = tw_call_arena(c);
     trading_view *v = tw_arena_zalloc(a, sizeof(*v));
-    risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
-    if (!v || !d)
+    if (!v)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    risk_intent ri;
-    trading_intent(&ri, in->symbol, in->side, in->qty, in->limit);
-    tw_status st = trading_view_load(t, a, conn, uid, acct, &ri, ref, 0, v);
+    tw_status st = trading_view_load(t, a, conn, uid, &ad->acct, ri, ad->ref, exclude_id, v);
     if (st.code != TW_OK)
         return st;
-    int64_t now_ms = trading_now_ms(t);
-    risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
-    explain_no_ref(d, ref_why);
-    if ((st = ref_outage(ref_st, d)).code != TW_OK)
+    risk_decide(ri, &v->snap, &v->limits, trading_now_ms(t), d);
+    explain_no_ref(d, ad->ref_why);
+    if ((st = ref_outage(ad->ref_st, d)).code != TW_OK || !record)
         return st;
     if ((st = trading_persist_assessment(t, conn, uid, v, &d->account)).code != TW_OK)
         return st;
+    edge_tw_metrics *m = app_metrics(c);
+    for (size_t i = 0; m && i < d->n_violations; i++)
+        edge_metric_inc1(m->risk_rejects, risk_code_name(d->violations[i].code));
+    return tw_ok();
+}
 
+/* A rejected decision's violations on the order, and its status REJECTED. */
+static void reject_order(store_order *o, const risk_decision *d)
+{
+    char *vj = violations_json(d, 0);
+    snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
+    free(vj);
+    snprintf(o->status, sizeof(o->status), ORD_REJECTED);
+}
+
+/* Insert the new order as the decision says (REJECTED, PENDING_CONFIRMATION for automation
+ * without autonomous mode, else PENDING_SUBMIT) with its audit event. In the transaction. */
+static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t uid,
+                              const order_in *in, const admission *ad, const risk_decision *d,
+                              store_order *o)
+{
     memset(o, 0, sizeof(*o));
     snprintf(o->client_order_id, sizeof(o->client_order_id), "%s", in->coid);
     snprintf(o->symbol, sizeof(o->symbol), "%s", in->symbol);
@@ -432,29 +505,21 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
     snprintf(o->tif, sizeof(o->tif), "%s", in->tif);
     snprintf(o->origin, sizeof(o->origin), "%s", in->origin);
     snprintf(o->mode, sizeof(o->mode), "%s",
-             set->trading_mode == STORE_MODE_LIVE ? "live" : "paper");
-    snprintf(o->broker, sizeof(o->broker), "%s", have_key ? key->broker : "sim");
-    o->broker_key_id = have_key ? key->id : 0;
+             ad->set.trading_mode == STORE_MODE_LIVE ? "live" : "paper");
+    snprintf(o->broker, sizeof(o->broker), "%s", ad->have_key ? ad->key.broker : "sim");
+    o->broker_key_id = ad->have_key ? ad->key.id : 0;
     snprintf(o->note, sizeof(o->note), "%s", in->note);
     o->qty = in->qty;
     o->limit_price = in->limit;
-    const char *action;
-    edge_tw_metrics *m = app_metrics(c);
-    for (size_t i = 0; m && i < d->n_violations; i++)
-        edge_metric_inc1(m->risk_rejects, risk_code_name(d->violations[i].code));
+    const char *action = d->reduce_only ? "ORDER_EXIT" : "ORDER_ENTRY";
     if (!d->allowed) {
-        char *vj = violations_json(d, 0);
-        snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
-        free(vj);
-        snprintf(o->status, sizeof(o->status), ORD_REJECTED);
+        reject_order(o, d);
         action = "ORDER_REJECT";
-    } else if (strcmp(in->origin, "automation") == 0 && !set->autonomous) {
+    } else if (strcmp(in->origin, "automation") == 0 && !ad->set.autonomous) {
         snprintf(o->status, sizeof(o->status), ORD_PENDING_CONFIRMATION);
-        o->confirm_by_us = (now_ms + CONFIRM_WINDOW_MS) * 1000;
-        action = d->reduce_only ? "ORDER_EXIT" : "ORDER_ENTRY";
+        o->confirm_by_us = (trading_now_ms(t) + CONFIRM_WINDOW_MS) * 1000;
     } else {
         snprintf(o->status, sizeof(o->status), ORD_PENDING_SUBMIT);
-        action = d->reduce_only ? "ORDER_EXIT" : "ORDER_ENTRY";
     }
     int64_t id = 0;
     store_rc rc = store_order_insert(conn, uid, o, &id);
@@ -466,7 +531,7 @@ static tw_status decide_and_record(tw_call *c, trading *t, store_conn *conn, int
     char q[48];
     risk_qty_format(o->qty, q, sizeof(q));
     char *details =
-        tw_arena_printf(a,
+        tw_arena_printf(tw_call_arena(c),
                         "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\",\"type\":"
                         "\"%s\",\"status\":\"%s\",\"origin\":\"%s\",\"violations\":%d}",
                         o->symbol, o->side, q, o->type, o->status, o->origin, (int)d->n_violations);
@@ -479,6 +544,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
 {
     srv_app *app = tw_call_app(c);
     trading *t = app->trading;
+    tw_arena *a = tw_call_arena(c);
     store_conn *conn;
     order_in in;
     tw_status st = parse_order(req, &in);
@@ -487,12 +553,13 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
     int64_t uid = svc_user_id(c);
-    store_order *o = tw_arena_zalloc(tw_call_arena(c), sizeof(*o));
-    store_broker_key *key = tw_arena_zalloc(tw_call_arena(c), sizeof(*key));
-    if (!o || !key)
+    store_order *o = tw_arena_zalloc(a, sizeof(*o));
+    admission *ad = tw_arena_zalloc(a, sizeof(*ad));
+    risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
+    if (!o || !ad || !d)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
 
-    /* Idempotent retry: the same client_order_id returns the same order. */
+    /* 1. An idempotent retry: the same client_order_id returns the same order. */
     store_rc rc = store_order_get_by_coid(conn, uid, in.coid, o);
     if (rc == STORE_OK)
         return (resp->order = orders_to_wire(c, o)) ? tw_ok()
@@ -500,33 +567,21 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     if (rc != STORE_NOT_FOUND)
         return svc_store_status(c, rc, "order");
 
-    store_settings set;
-    if ((rc = store_settings_get(conn, uid, &set)) != STORE_OK)
-        return svc_store_status(c, rc, "account settings");
-    int have_key = 0;
-    if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
+    /* 2. What needs the broker, before the user's lock. */
+    if ((st = admit_prepare(c, t, conn, uid, &in, NULL, ad)).code != TW_OK)
         return st;
-    brk_conn *bc = NULL;
-    brk_account acct;
-    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
-        return st;
-    if ((st = broker_rules(c, bc, &in)).code != TW_OK) {
-        brk_conn_destroy(bc);
-        return st;
-    }
-    /* The reference price from the same broker connection, before the user's lock is taken
-     * (it may be a network call). */
-    risk_price ref = 0;
-    char ref_why[RISK_MESSAGE_MAX];
-    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref, ref_why, sizeof(ref_why));
+    risk_intent ri;
+    trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
 
+    /* 3. Decide and record in one transaction (retried when the store is busy). */
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
             st = svc_store_status(c, rc, "user");
             break;
         }
-        st = decide_and_record(c, t, conn, uid, &in, &set, key, have_key, &acct, ref, ref_st,
-                               ref_why, o);
+        st = admit_decide(c, t, conn, uid, ad, &ri, 0, true, d);
+        if (st.code == TW_OK)
+            st = record_order(c, t, conn, uid, &in, ad, d, o);
         if (st.code == TW_OK) {
             rc = store_tx_commit(conn);
             st = svc_store_status(c, rc, "order");
@@ -545,16 +600,14 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
         if (!(st.code == TW_UNAVAILABLE && rc == STORE_BUSY && attempt < 3))
             break;
     }
+
+    /* 4. Send what was admitted, outside the transaction. */
     if (st.code == TW_OK && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
-        send_to_broker(c, t, conn, uid, o, bc);
-    brk_conn_destroy(bc);
+        send_to_broker(c, t, conn, uid, o, ad->bc);
+    admit_done(ad);
     if (st.code != TW_OK)
         return st;
-    wire_order *w = NULL;
-    if ((st = load_order(c, conn, uid, o->id, &w)).code != TW_OK)
-        return st;
-    resp->order = w;
-    return tw_ok();
+    return load_order(c, conn, uid, o->id, &resp->order);
 }
 
 tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req, risk_decision *d)
@@ -569,38 +622,33 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
     int64_t uid = svc_user_id(c);
-    tw_arena *a = tw_call_arena(c);
-    store_broker_key *key = tw_arena_zalloc(a, sizeof(*key));
-    trading_view *v = tw_arena_zalloc(a, sizeof(*v));
-    if (!key || !v)
+    admission *ad = tw_arena_zalloc(tw_call_arena(c), sizeof(*ad));
+    if (!ad)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    store_settings set;
-    store_rc rc = store_settings_get(conn, uid, &set);
-    if (rc != STORE_OK)
-        return svc_store_status(c, rc, "account settings");
-    int have_key = 0;
-    if ((st = pick_key(c, conn, uid, in.key_id, &set, key, &have_key)).code != TW_OK)
+    if ((st = admit_prepare(c, t, conn, uid, &in, NULL, ad)).code != TW_OK)
         return st;
-    brk_account acct;
-    brk_conn *bc = NULL;
-    if ((st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, &bc)).code != TW_OK)
-        return st;
-    if ((st = broker_rules(c, bc, &in)).code != TW_OK) {
-        brk_conn_destroy(bc);
-        return st;
-    }
-    risk_price ref = 0;
-    char ref_why[RISK_MESSAGE_MAX];
-    tw_status ref_st = trading_ref_price_from(t, bc, in.symbol, &ref, ref_why, sizeof(ref_why));
-    brk_conn_destroy(bc);
+    admit_done(ad); /* a dry run sends nothing */
     /* A read: no transaction, nothing persisted (a dry run changes no state). */
     risk_intent ri;
     trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
-    if ((st = trading_view_load(t, a, conn, uid, &acct, &ri, ref, 0, v)).code != TW_OK)
+    return admit_decide(c, t, conn, uid, ad, &ri, 0, false, d);
+}
+
+/* Inside the user's transaction: the confirmation window of o has passed. The expiry is
+ * recorded (and committed); the confirmation itself is refused. */
+static tw_status expire_pending(tw_call *c, store_conn *conn, int64_t uid, const char *order_id,
+                                store_order *o)
+{
+    snprintf(o->status, sizeof(o->status), ORD_EXPIRED);
+    store_rc rc = store_order_update(conn, uid, o->id, o);
+    tw_status st = rc == STORE_OK
+                       ? svc_audit(c, conn, uid, "ORDER_EXPIRE", order_id, "SUCCESS", NULL)
+                       : svc_store_status(c, rc, "order");
+    if (st.code != TW_OK)
         return st;
-    risk_decide(&ri, &v->snap, &v->limits, trading_now_ms(t), d);
-    explain_no_ref(d, ref_why);
-    return ref_outage(ref_st, d);
+    rc = store_tx_commit(conn);
+    return rc == STORE_OK ? tw_err(TW_FAILED_PRECONDITION, "the confirmation window has passed")
+                          : svc_store_status(c, rc, "order");
 }
 
 tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *req,
@@ -618,71 +666,39 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     int64_t uid = svc_user_id(c);
     tw_arena *a = tw_call_arena(c);
     store_order *o = tw_arena_zalloc(a, sizeof(*o));
-    store_broker_key *key = tw_arena_zalloc(a, sizeof(*key));
-    if (!o || !key)
+    admission *ad = tw_arena_zalloc(a, sizeof(*ad));
+    risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
+    if (!o || !ad || !d)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     store_rc rc = store_order_get(conn, uid, id, o);
     if (rc != STORE_OK)
         return svc_store_status(c, rc, "order");
     if (strcmp(o->status, ORD_PENDING_CONFIRMATION) != 0)
         return tw_err(TW_FAILED_PRECONDITION, "order is not waiting for confirmation");
-    if (o->broker_key_id && (rc = store_key_get(conn, uid, o->broker_key_id, key)) != STORE_OK)
-        return svc_store_status(c, rc, "broker key");
-    brk_conn *bc = NULL;
-    brk_account acct;
-    if ((st = trading_account(t, conn, uid, o->broker_key_id ? key : NULL, &acct, &bc)).code !=
-        TW_OK)
+    if ((st = admit_prepare(c, t, conn, uid, NULL, o, ad)).code != TW_OK)
         return st;
-    risk_price ref = 0;
-    char ref_why[RISK_MESSAGE_MAX];
-    tw_status ref_st = trading_ref_price_from(t, bc, o->symbol, &ref, ref_why, sizeof(ref_why));
-    int send = 0;
     if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
-        brk_conn_destroy(bc);
+        admit_done(ad);
         return svc_store_status(c, rc, "user");
     }
     /* Re-read under the lock: confirm once, and check expiry and risk again now. */
+    bool send = false;
     rc = store_order_get(conn, uid, id, o);
-    int64_t now_ms = trading_now_ms(t);
     if (rc != STORE_OK) {
         st = svc_store_status(c, rc, "order");
     } else if (strcmp(o->status, ORD_PENDING_CONFIRMATION) != 0) {
         st = tw_err(TW_FAILED_PRECONDITION, "order is not waiting for confirmation");
-    } else if (o->confirm_by_us && o->confirm_by_us / 1000 < now_ms) {
-        snprintf(o->status, sizeof(o->status), ORD_EXPIRED);
-        rc = store_order_update(conn, uid, id, o);
-        st = rc == STORE_OK
-                 ? svc_audit(c, conn, uid, "ORDER_EXPIRE", req->order_id, "SUCCESS", NULL)
-                 : svc_store_status(c, rc, "order");
-        if (st.code == TW_OK) {
-            /* The expiry is recorded; the confirmation itself is refused. */
-            rc = store_tx_commit(conn);
-            st = rc == STORE_OK
-                     ? tw_err(TW_FAILED_PRECONDITION, "the confirmation window has passed")
-                     : svc_store_status(c, rc, "order");
-        }
+    } else if (o->confirm_by_us && o->confirm_by_us / 1000 < trading_now_ms(t)) {
+        st = expire_pending(c, conn, uid, req->order_id, o);
     } else {
-        trading_view *v = tw_arena_zalloc(a, sizeof(*v));
-        risk_decision *d = tw_arena_zalloc(a, sizeof(*d));
         risk_intent ri;
         trading_intent(&ri, o->symbol, o->side, o->qty, o->limit_price);
-        st = v && d ? trading_view_load(t, a, conn, uid, &acct, &ri, ref, id, v)
-                    : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-        if (st.code == TW_OK) {
-            risk_decide(&ri, &v->snap, &v->limits, now_ms, d);
-            explain_no_ref(d, ref_why);
-            st = ref_outage(ref_st, d);
-            if (st.code == TW_OK)
-                st = trading_persist_assessment(t, conn, uid, v, &d->account);
-            if (st.code == TW_OK && !d->allowed) {
-                char *vj = violations_json(d, 0);
-                snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
-                free(vj);
-                snprintf(o->status, sizeof(o->status), ORD_REJECTED);
-            } else if (st.code == TW_OK) {
-                snprintf(o->status, sizeof(o->status), ORD_PENDING_SUBMIT);
-                send = 1;
-            }
+        st = admit_decide(c, t, conn, uid, ad, &ri, id, true, d);
+        if (st.code == TW_OK && !d->allowed) {
+            reject_order(o, d);
+        } else if (st.code == TW_OK) {
+            snprintf(o->status, sizeof(o->status), ORD_PENDING_SUBMIT);
+            send = true;
         }
         if (st.code == TW_OK && (rc = store_order_update(conn, uid, id, o)) != STORE_OK)
             st = svc_store_status(c, rc, "order");
@@ -695,15 +711,11 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     if (st.code != TW_OK)
         store_tx_rollback(conn);
     if (st.code == TW_OK && send)
-        send_to_broker(c, t, conn, uid, o, bc);
-    brk_conn_destroy(bc);
+        send_to_broker(c, t, conn, uid, o, ad->bc);
+    admit_done(ad);
     if (st.code != TW_OK)
         return st;
-    wire_order *w = NULL;
-    if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
-        return st;
-    resp->order = w;
-    return tw_ok();
+    return load_order(c, conn, uid, id, &resp->order);
 }
 
 /*
