@@ -1,28 +1,29 @@
 /*
  * Glue between services and brokers/: asking a user's own broker whether a stored credential
- * works. The sim broker needs no credential; for Alpaca the credential is decrypted only
- * inside trading_broker and used for one account call.
+ * works. The credential is decrypted only by trading (trading_key_decrypts for the sim, which
+ * takes any; trading_broker for Alpaca, for one account call).
  */
 #include <string.h>
 
 #include "svc.h"
 #include "trading/trading.h"
-#include "vault/vault.h"
 
-tw_status svc_broker_test(tw_call *c, const store_broker_key *k, const vault_secret *cred,
-                          protobuf_c_boolean *ok, char **message)
+tw_status svc_broker_test(tw_call *c, const store_broker_key *k, protobuf_c_boolean *ok,
+                          char **message)
 {
-    (void)cred; /* proves the stored token decrypts; the adapter opens its own copy */
     srv_app *app = tw_call_app(c);
-    if (strcmp(k->broker, "sim") == 0) {
-        *ok = 1;
-        *message = (char *)"sim broker: credential decrypted and accepted";
-        return tw_ok();
-    }
     store_conn *conn;
     tw_status st = svc_conn(c, &conn);
     if (st.code != TW_OK)
         return st;
+    if (strcmp(k->broker, "sim") == 0) {
+        /* The sim takes any credential: the test is that the stored token decrypts. */
+        if ((st = trading_key_decrypts(app->trading, conn, k)).code != TW_OK)
+            return st;
+        *ok = 1;
+        *message = (char *)"sim broker: credential decrypted and accepted";
+        return tw_ok();
+    }
     brk_conn *bc = NULL;
     if ((st = trading_broker(app->trading, conn, k->user_id, k, &bc)).code != TW_OK)
         return st;

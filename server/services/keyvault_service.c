@@ -306,35 +306,11 @@ tw_status keyvault_delete(tw_call *c, const Tradewink__V1__DeleteBrokerKeyReques
     return svc_store_status(c, rc, "broker key");
 }
 
-/* Decrypt the user's key k into a secret buffer (for broker calls only). */
-tw_status svc_key_open(tw_call *c, store_conn *conn, const store_broker_key *k, vault_secret **out)
-{
-    srv_app *app = tw_call_app(c);
-    store_user u;
-    store_rc rc = store_user_get(conn, k->user_id, &u);
-    if (rc != STORE_OK)
-        return svc_store_status(c, rc, "user");
-    char uid[32];
-    snprintf(uid, sizeof(uid), "%lld", (long long)u.id);
-    vault_token_reason why;
-    vault_rc vr = vault_decrypt_secret(app->vault, uid, u.salt, sizeof(u.salt), k->master_version,
-                                       k->ciphertext, out, &why);
-    if (vr != VAULT_OK) {
-        tw_logf(TW_LOG_ERROR, "key_decrypt", "key %lld: %s (%s)", (long long)k->id,
-                vault_strerror(vr), vault_token_reason_str(why));
-        return vr == VAULT_ERR_BUSY
-                   ? tw_err(TW_UNAVAILABLE, "key derivation busy, retry later")
-                   : tw_err(TW_FAILED_PRECONDITION, "stored broker key cannot be decrypted");
-    }
-    return tw_ok();
-}
-
 tw_status keyvault_test(tw_call *c, const Tradewink__V1__TestBrokerKeyRequest *req,
                         Tradewink__V1__TestBrokerKeyResponse *resp)
 {
     store_conn *conn;
     store_broker_key *k = calloc(1, sizeof(*k));
-    vault_secret *cred = NULL;
     tw_status st;
     int64_t id = svc_parse_id(req->broker_key_id);
     int64_t uid = svc_user_id(c);
@@ -351,9 +327,8 @@ tw_status keyvault_test(tw_call *c, const Tradewink__V1__TestBrokerKeyRequest *r
         st = svc_store_status(c, rc, "broker key");
         goto out;
     }
-    if ((st = svc_key_open(c, conn, k, &cred)).code != TW_OK)
-        goto out;
-    st = svc_broker_test(c, k, cred, &resp->ok, &resp->broker_message);
+    /* The key is decrypted only by trading's broker resolution (trading_broker_conn). */
+    st = svc_broker_test(c, k, &resp->ok, &resp->broker_message);
     if (st.code != TW_OK)
         goto out;
     int64_t now = svc_now_us(c);
@@ -375,7 +350,6 @@ tw_status keyvault_test(tw_call *c, const Tradewink__V1__TestBrokerKeyRequest *r
     rc = store_tx_commit(conn);
     st = svc_store_status(c, rc, "broker key");
 out:
-    vault_secret_destroy(cred);
     if (k) {
         memset(k, 0, sizeof(*k));
         free(k);

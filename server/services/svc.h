@@ -24,14 +24,10 @@ int64_t svc_user_id(tw_call *c);
 /* Wall-clock now in microseconds (the sim clock when the sim broker is on). */
 int64_t svc_now_us(tw_call *c);
 
-struct vault_secret;
-/* Decrypt the stored credential k (the caller's own) into a secret buffer, for a broker call
- * only. Plaintext layout: key_id "\n" secret. */
-tw_status svc_key_open(tw_call *c, store_conn *conn, const store_broker_key *k,
-                       struct vault_secret **out);
-/* Ask k's broker to accept the credential (its account endpoint). *ok and *message set. */
-tw_status svc_broker_test(tw_call *c, const store_broker_key *k, const struct vault_secret *cred,
-                          protobuf_c_boolean *ok, char **message);
+/* Ask k's broker to accept the credential (its account endpoint; for the sim, that the stored
+ * token decrypts). *ok and *message set. The key is decrypted only by trading. */
+tw_status svc_broker_test(tw_call *c, const store_broker_key *k, protobuf_c_boolean *ok,
+                          char **message);
 
 /* Printable characters in s, which decode already guarantees is UTF-8 without NUL: the number
  * of code points, or -1 when s holds a control character (C0, DEL or C1 U+0080-U+009F). For

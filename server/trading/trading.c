@@ -173,6 +173,14 @@ static tw_status open_credential(trading *t, store_conn *conn, const store_broke
     return tw_ok();
 }
 
+tw_status trading_key_decrypts(trading *t, store_conn *conn, const store_broker_key *k)
+{
+    vault_secret *cred = NULL;
+    tw_status st = open_credential(t, conn, k, &cred);
+    vault_secret_destroy(cred);
+    return st;
+}
+
 static void brk_log(void *ctx, brk_log_level level, const char *msg)
 {
     (void)ctx;

@@ -62,6 +62,11 @@ bool trading_status_open(const char *status);
 tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
                          brk_conn **out);
 
+/* Whether the stored key k decrypts (then wiped at once): TestBrokerKey of a key whose broker
+ * takes any credential (the sim). FAILED_PRECONDITION when it does not, UNAVAILABLE when the
+ * vault is busy. Broker resolution (trading_broker) is the only other code that decrypts. */
+tw_status trading_key_decrypts(trading *t, store_conn *conn, const store_broker_key *k);
+
 /* The user's broker connection and its account (equity, type): the first step of every
  * decision. keep: receives the open connection (brk_conn_destroy), or NULL to close it. */
 tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
