@@ -31,14 +31,6 @@
 extern const unsigned char tw_sector_map[];
 extern const size_t tw_sector_map_len;
 
-#define RECONCILE_EVERY_MS 2000
-/* PENDING_SUBMIT older than this is asked about: longer than a submission can still be in
- * flight (adapter connect 5 s + request 10 s), so "the broker has no such order" is final. */
-#define STUCK_SUBMIT_MS 30000
-/* Open orders the broker keeps reporting on (sim events, webhooks) are re-checked only when
- * quiet this long, and a pass asks the broker at most this many times. */
-#define QUIET_OPEN_MS 5000
-#define RECONCILE_MAX_ASKS 50
 /* Accounts the ledger holds before evicting the least recently marked: at ~100 bytes each,
  * 100,000 accounts are ~10 MB. */
 #define TRADING_LEDGER_ACCOUNTS 100000
@@ -1021,54 +1013,7 @@ static void on_sim_event(void *ctx, const brk_sim_event *ev)
     trading_apply_report(t, (int64_t)uid, oid, &r, "broker");
 }
 
-/* ---- reconciler -------------------------------------------------------------------------- */
-
-static void reconcile_one(trading *t, store_conn *conn, const store_order *o, int64_t now_ms,
-                          int *asks)
-{
-    /* Pending confirmations expire. */
-    if (strcmp(o->status, ORD_PENDING_CONFIRMATION) == 0) {
-        if (o->confirm_by_us && o->confirm_by_us / 1000 < now_ms) {
-            brk_order r;
-            memset(&r, 0, sizeof(r));
-            r.status = BRK_ORDER_EXPIRED;
-            r.filled_qty = o->filled_qty;
-            r.filled_avg_price = o->avg_fill_price;
-            trading_apply_report(t, o->user_id, o->id, &r, "system");
-        }
-        return;
-    }
-    /* Store timestamps use the same clock (store_set_clock). */
-    int64_t age_ms = now_ms - o->updated_at_us / 1000;
-    if (strcmp(o->status, ORD_PENDING_SUBMIT) == 0 ? age_ms < STUCK_SUBMIT_MS
-                                                   : age_ms < QUIET_OPEN_MS)
-        return; /* a submission may be in flight, or the broker reported recently */
-    if (*asks >= RECONCILE_MAX_ASKS)
-        return;
-    (*asks)++;
-    store_broker_key key, *kp = NULL;
-    if (o->broker_key_id) {
-        if (store_key_get(conn, o->user_id, o->broker_key_id, &key) != STORE_OK)
-            return;
-        kp = &key;
-    }
-    brk_conn *bc = NULL;
-    if (trading_broker_conn(t, conn, o->user_id, kp, true, &bc).code != TW_OK)
-        return;
-    brk_order r;
-    brk_rc rc =
-        trading_sync_order(t, bc, o->user_id, o->id, o->broker_order_id, "system", &r, NULL);
-    brk_conn_destroy(bc);
-    if (rc == BRK_NOT_FOUND && strcmp(o->status, ORD_PENDING_SUBMIT) == 0) {
-        /* The broker never received it (crash or lost request before sending): it is safe to
-         * close, and it is never sent again from here. */
-        memset(&r, 0, sizeof(r));
-        r.status = BRK_ORDER_REJECTED;
-        trading_apply_report(t, o->user_id, o->id, &r, "system");
-        tw_logf(TW_LOG_WARN, "reconcile", "order %lld never reached the broker: rejected",
-                (long long)o->id);
-    }
-}
+/* ---- following an order at its broker ----------------------------------------------------- */
 
 brk_rc trading_sync_order(trading *t, brk_conn *bc, int64_t user_id, int64_t order_id,
                           const char *broker_order_id, const char *actor, brk_order *out,
@@ -1100,95 +1045,6 @@ brk_rc trading_sync_order(trading *t, brk_conn *bc, int64_t user_id, int64_t ord
         snprintf(id, sizeof(id), "%s", out->replaced_by);
     }
     return rc;
-}
-
-static bool is_pending(const store_order *o)
-{
-    return strcmp(o->status, ORD_PENDING_CONFIRMATION) == 0 ||
-           strcmp(o->status, ORD_PENDING_SUBMIT) == 0;
-}
-
-/* One scan over the open orders with id > *after (and <= upto unless upto is 0), handling those
- * of one kind (pending or not) until the ask budget runs out. Returns true when the scan reached
- * its end. */
-static bool reconcile_scan(trading *t, store_conn *conn, bool pending, int64_t *after, int64_t upto,
-                           int64_t now_ms, int *asks)
-{
-    for (;;) {
-        store_order *ords = NULL;
-        size_t n = 0;
-        if (store_admin_orders_open(conn, *after, 200, &ords, &n) != STORE_OK) {
-            free(ords);
-            return true; /* the next pass starts over */
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (upto && ords[i].id > upto) {
-                free(ords);
-                return true;
-            }
-            if (is_pending(&ords[i]) != pending)
-                continue;
-            if (!pending && *asks >= RECONCILE_MAX_ASKS) {
-                free(ords);
-                return false;
-            }
-            *after = ords[i].id;
-            reconcile_one(t, conn, &ords[i], now_ms, asks);
-        }
-        if (n > 0)
-            *after = ords[n - 1].id;
-        free(ords);
-        if (n < 200)
-            return true;
-    }
-}
-
-/* A pass first settles every pending order (expired confirmations, stuck submissions: the
- * states a trader is waiting on), then re-checks quiet open orders with what is left of the
- * ask budget, continuing where the last pass stopped so that no open order is starved by a
- * few hundred older resting ones. */
-void trading_reconcile(trading *t)
-{
-    store_conn *conn;
-    if (store_conn_acquire(t->st, &conn) != STORE_OK)
-        return;
-    int64_t now_ms = trading_now_ms(t), after = 0;
-    int asks = 0;
-    reconcile_scan(t, conn, true, &after, 0, now_ms, &asks);
-    after = t->rec_cursor;
-    bool done = reconcile_scan(t, conn, false, &after, 0, now_ms, &asks);
-    if (done && t->rec_cursor > 0 && asks < RECONCILE_MAX_ASKS) {
-        after = 0; /* wrap around once: the orders up to where this pass began */
-        done = reconcile_scan(t, conn, false, &after, t->rec_cursor, now_ms, &asks);
-    }
-    t->rec_cursor = done ? 0 : after;
-    store_conn_release(conn);
-}
-
-static void *reconciler_main(void *arg)
-{
-    trading *t = arg;
-    pthread_mutex_lock(&t->rec_mu);
-    while (!t->rec_stop) {
-        pthread_mutex_unlock(&t->rec_mu);
-        trading_reconcile(t);
-        pthread_mutex_lock(&t->rec_mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += RECONCILE_EVERY_MS / 1000;
-        while (!t->rec_stop && pthread_cond_timedwait(&t->rec_cv, &t->rec_mu, &ts) != ETIMEDOUT)
-            ;
-    }
-    pthread_mutex_unlock(&t->rec_mu);
-    return NULL;
-}
-
-int trading_start_reconciler(trading *t)
-{
-    if (pthread_create(&t->rec_thread, NULL, reconciler_main, t) != 0)
-        return -1;
-    t->rec_running = 1;
-    return trading_start_marker(t);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
