@@ -495,6 +495,7 @@ store_rc store_tx_begin(store_conn *c)
     c->in_tx = true;
     c->tx_user = 0;
     c->tx_global = false;
+    c->head_valid = false;
     return STORE_OK;
 }
 
@@ -546,6 +547,7 @@ static void tx_reset(store_conn *c)
     c->tx_user = 0;
     c->tx_global = false;
     c->tx_audit = false;
+    c->head_valid = false;
 }
 
 void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx)

@@ -97,9 +97,15 @@ struct store_conn {
     void *impl;
     store_conn *next_idle;
     bool in_tx;
-    int64_t tx_user;  /* user whose lock the open tx holds, 0 = none */
-    bool tx_global;   /* the open tx holds the global lock */
-    bool tx_audit;    /* the open tx appended audit events */
+    int64_t tx_user; /* user whose lock the open tx holds, 0 = none */
+    bool tx_global;  /* the open tx holds the global lock */
+    bool tx_audit;   /* the open tx appended audit events */
+    /* The head of one audit chain as this transaction last read or wrote it. Valid only inside
+     * the transaction that holds that chain's lock (no one else can append meanwhile), so an
+     * append re-reads nothing it already knows; cleared when the transaction ends. */
+    bool head_valid;
+    int64_t head_chain, head_seq;
+    unsigned char head_hash[32];
     char errmsg[256]; /* last failure; never a secret or a parameter value */
 };
 

@@ -1233,11 +1233,29 @@ static store_rc read_audit(const db_res *r, int row, void *vout)
     return rc;
 }
 
+/* Whether the open transaction holds chain's lock (its head cannot move under us). */
+static bool holds_chain(const store_conn *c, int64_t chain)
+{
+    return c->in_tx && (chain > 0 ? c->tx_user == chain : c->tx_global);
+}
+
+static void remember_head(store_conn *c, int64_t chain, int64_t seq,
+                          const unsigned char hash[STORE_HASH_LEN])
+{
+    if (!holds_chain(c, chain))
+        return;
+    c->head_valid = true;
+    c->head_chain = chain;
+    c->head_seq = seq;
+    memcpy(c->head_hash, hash, STORE_HASH_LEN);
+}
+
 store_rc store_audit_last(store_conn *c, int64_t user_id, int64_t *seq,
                           unsigned char hash[STORE_HASH_LEN])
 {
     static const char sql[] =
         "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1";
+    _Static_assert(sizeof(c->head_hash) == STORE_HASH_LEN, "head_hash holds one chain hash");
     db_res r;
     store_rc rc;
     c->errmsg[0] = '\0';
@@ -1245,6 +1263,11 @@ store_rc store_audit_last(store_conn *c, int64_t user_id, int64_t *seq,
     memset(hash, 0, STORE_HASH_LEN);
     if (user_id < 0)
         return store_fail(c, STORE_INVALID, "user id must not be negative");
+    if (c->head_valid && c->head_chain == user_id && holds_chain(c, user_id)) {
+        *seq = c->head_seq;
+        memcpy(hash, c->head_hash, STORE_HASH_LEN);
+        return STORE_OK;
+    }
     db_res_init(&r);
     db_val p[1] = {P_INT(user_id)};
     rc = db_exec(c, sql, p, 1, &r);
@@ -1253,6 +1276,8 @@ store_rc store_audit_last(store_conn *c, int64_t user_id, int64_t *seq,
         rc = corrupt(c, db_copy_blob(&r, 0, 1, hash, STORE_HASH_LEN), "audit_events");
     }
     db_res_clear(&r);
+    if (rc == STORE_OK)
+        remember_head(c, user_id, *seq, hash);
     return rc;
 }
 
@@ -1304,8 +1329,10 @@ store_rc store_audit_append(store_conn *c, const store_audit_event *ev)
                     P_BLOB(ev->prev_hash, STORE_HASH_LEN),
                     P_BLOB(ev->hash, STORE_HASH_LEN)};
     rc = db_exec(c, sql, p, 12, NULL);
-    if (rc == STORE_OK)
+    if (rc == STORE_OK) {
         c->tx_audit = true; /* the audit hook runs once this commits */
+        remember_head(c, ev->user_id, ev->seq, ev->hash);
+    }
     return rc;
 }
 
