@@ -403,6 +403,16 @@ static void app_metrics_sync(void *ctx)
         app->jwks_seen_ok = ok;
         app->jwks_seen_failed = as.jwks_fetch_failures;
     }
+    if (app->store) {
+        uint64_t stmts, commits;
+        store_counts(app->store, &stmts, &commits);
+        if (stmts > app->store_seen_statements)
+            edge_metric_add(app->m.store_statements, 0, stmts - app->store_seen_statements);
+        if (commits > app->store_seen_commits)
+            edge_metric_add(app->m.store_commits, 0, commits - app->store_seen_commits);
+        app->store_seen_statements = stmts;
+        app->store_seen_commits = commits;
+    }
     if (app->vault) {
         uint64_t ok, failed;
         vault_decrypt_counts(app->vault, &ok, &failed);

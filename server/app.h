@@ -50,6 +50,7 @@ typedef struct srv_app {
     pthread_mutex_t sync_mu;
     uint64_t jwks_seen_ok, jwks_seen_failed;
     uint64_t decrypt_seen_ok, decrypt_seen_failed;
+    uint64_t store_seen_statements, store_seen_commits;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;

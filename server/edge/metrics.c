@@ -704,6 +704,11 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
          EDGE_METRIC_COUNTER, &dres, 1, NULL, 0, 0, 0, NULL},
         {"tradewink_store_errors_total", "Store (database) errors, by kind.", EDGE_METRIC_COUNTER,
          &kind, 1, NULL, 0, 0, 0, "tw_store_errors_total"},
+        {"tradewink_store_statements_total",
+         "SQL statements the store executed (queries and changes, not BEGIN/COMMIT).",
+         EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL},
+        {"tradewink_store_commits_total", "Store transactions committed.", EDGE_METRIC_COUNTER,
+         NULL, 0, NULL, 0, 0, 0, NULL},
         {"tradewink_jwks_fetches_total", "JWKS fetches, by result.", EDGE_METRIC_COUNTER, &jres, 1,
          NULL, 0, 0, 0, "tw_jwks_fetches_total"},
         {"tradewink_redis_fallback",
@@ -716,12 +721,13 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
         {"tradewink_build_info", "Always 1; the labels say which build is running.",
          EDGE_METRIC_GAUGE, build, 3, NULL, 0, 0, 0, NULL},
     };
-    edge_metric **slots[] = {
-        &out->started,           &out->handled,      &out->handling,      &out->msg_received,
-        &out->msg_sent,          &out->in_flight,    &out->rpc_calls,     &out->rpc_latency,
-        &out->ratelimit_rejects, &out->risk_rejects, &out->breaker_trips, &out->orders,
-        &out->key_decryptions,   &out->store_errors, &out->jwks_fetches,  &out->redis_fallback,
-        &out->auth_failures,     &out->webhooks,     &out->build_info};
+    edge_metric **slots[] = {&out->started,         &out->handled,       &out->handling,
+                             &out->msg_received,    &out->msg_sent,      &out->in_flight,
+                             &out->rpc_calls,       &out->rpc_latency,   &out->ratelimit_rejects,
+                             &out->risk_rejects,    &out->breaker_trips, &out->orders,
+                             &out->key_decryptions, &out->store_errors,  &out->store_statements,
+                             &out->store_commits,   &out->jwks_fetches,  &out->redis_fallback,
+                             &out->auth_failures,   &out->webhooks,      &out->build_info};
     _Static_assert(sizeof defs / sizeof defs[0] == sizeof slots / sizeof slots[0],
                    "one slot per family");
     memset(out, 0, sizeof *out);

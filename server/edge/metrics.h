@@ -164,6 +164,8 @@ typedef struct {
     edge_metric *orders;            /* tradewink_orders_total{status} */
     edge_metric *key_decryptions;   /* tradewink_key_decryptions_total{result}: ok, error */
     edge_metric *store_errors;      /* tradewink_store_errors_total{kind} */
+    edge_metric *store_statements;  /* tradewink_store_statements_total */
+    edge_metric *store_commits;     /* tradewink_store_commits_total */
     edge_metric *jwks_fetches;      /* tradewink_jwks_fetches_total{result} */
     edge_metric *redis_fallback;    /* tradewink_redis_fallback gauge 0/1 */
     edge_metric *auth_failures;     /* tradewink_auth_failures_total */

@@ -210,7 +210,14 @@ store_rc db_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res 
     if (res != NULL)
         db_res_clear(res);
     c->errmsg[0] = '\0';
+    __atomic_fetch_add(&c->st->n_statements, 1, __ATOMIC_RELAXED);
     return c->st->be->exec(c, sql, p, n, res);
+}
+
+void store_counts(store *st, uint64_t *statements, uint64_t *commits)
+{
+    *statements = __atomic_load_n(&st->n_statements, __ATOMIC_RELAXED);
+    *commits = __atomic_load_n(&st->n_commits, __ATOMIC_RELAXED);
 }
 
 /* ---- URL handling ----------------------------------------------------------------------- */
@@ -576,6 +583,8 @@ store_rc store_tx_commit(store_conn *c)
     rc = c->st->be->commit(c);
     bool audit = c->tx_audit;
     tx_reset(c);
+    if (rc == STORE_OK)
+        __atomic_fetch_add(&c->st->n_commits, 1, __ATOMIC_RELAXED);
     if (rc == STORE_OK && audit)
         run_audit_hook(c->st);
     return rc;

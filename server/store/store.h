@@ -137,6 +137,10 @@ store_rc store_tx_rollback(store_conn *c); /* OK also when the connection is alr
  * events (appends need a transaction). It must not block or call into the store. Set it before
  * concurrent use, clear it (NULL) before ctx goes away and only once no thread writes any more. */
 void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx);
+/* Statements executed (every query and change, not BEGIN/COMMIT) and transactions committed
+ * since the store was opened, over all connections: what a step of the order path costs the
+ * database (metrics, tests). */
+void store_counts(store *st, uint64_t *statements, uint64_t *commits);
 
 /* ---- users and settings --------------------------------------------------------------- */
 

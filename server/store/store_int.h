@@ -90,6 +90,7 @@ struct store {
     size_t nopen;
     void (*audit_hook)(void *ctx); /* store_set_audit_hook */
     void *audit_hook_ctx;
+    uint64_t n_statements, n_commits; /* store_counts; atomic */
 };
 
 struct store_conn {
