@@ -16,6 +16,8 @@ typedef struct acct {
     int64_t user_id;
     ledger_mark mark;
     bool has_mark;
+    ledger_order orders[LEDGER_ORDERS]; /* order_id 0 = empty; oldest replaced first */
+    unsigned next_order;
     struct acct *next;          /* bucket chain */
     struct acct *newer, *older; /* LRU list */
 } acct;
@@ -153,6 +155,37 @@ bool ledger_last_mark(ledger *l, int64_t user_id, ledger_mark *out)
         *out = a->mark;
     pthread_mutex_unlock(&l->mu);
     return have;
+}
+
+bool ledger_note_order(ledger *l, int64_t user_id, const ledger_order *o)
+{
+    pthread_mutex_lock(&l->mu);
+    acct *a = touch(l, user_id);
+    if (a) {
+        size_t slot = LEDGER_ORDERS;
+        for (size_t i = 0; i < LEDGER_ORDERS && slot == LEDGER_ORDERS; i++)
+            if (a->orders[i].order_id == o->order_id)
+                slot = i;
+        if (slot == LEDGER_ORDERS)
+            slot = a->next_order++ % LEDGER_ORDERS;
+        a->orders[slot] = *o;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return a != NULL;
+}
+
+bool ledger_known_order(ledger *l, int64_t user_id, int64_t order_id, ledger_order *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&l->mu);
+    acct *a = order_id ? find(l, user_id) : NULL;
+    for (size_t i = 0; a && i < LEDGER_ORDERS && !found; i++)
+        if (a->orders[i].order_id == order_id) {
+            *out = a->orders[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&l->mu);
+    return found;
 }
 
 size_t ledger_size(ledger *l)

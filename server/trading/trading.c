@@ -816,9 +816,28 @@ out:
 
 /* *reduced: the report closed part of a position (only then can a day trade complete or a
  * loss be realized, so only then are those recounted). */
+static void note_state(ledger_order *after, const store_order *o)
+{
+    after->order_id = o->id;
+    after->filled_qty = o->filled_qty;
+    after->status_rank = trading_status_rank(o->status);
+    after->open = trading_status_open(o->status);
+}
+
+/* Whether report r about an order last committed as k brings nothing new (what apply_locked
+ * would find: no more filled, no status move, no replacement, no reason to record). Safe
+ * against a stale k: the stored order only moves forward from it. */
+static bool report_known(const ledger_order *k, const brk_order *r, const char *reason)
+{
+    int rank = trading_status_rank(status_of_report(r->status, r->filled_qty));
+    return r->filled_qty == k->filled_qty && r->status != BRK_ORDER_REPLACED &&
+           !(reason && reason[0]) && rank <= k->status_rank && !(rank == 4 && k->open);
+}
+
+/* *after: the order as this transaction leaves it (for the ledger once committed). */
 static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
                              const brk_order *r, const char *actor, const char *reason,
-                             bool *reduced)
+                             bool *reduced, ledger_order *after)
 {
     store_order o;
     int64_t now_ms = trading_now_ms(t);
@@ -845,8 +864,10 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         tw_logf(TW_LOG_WARN, "order_report",
                 "order %lld: broker order %s reports less filled than recorded; not applied",
                 (long long)order_id, r->broker_order_id);
-    if (delta <= 0 && !status_moves && !follows)
+    if (delta <= 0 && !status_moves && !follows) {
+        note_state(after, &o);
         return STORE_OK; /* nothing new: a repeated or stale report */
+    }
     if (delta > 0) {
         /* Price of this delta from the cumulative averages. */
         risk_price px;
@@ -938,6 +959,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         rc = audit_system(conn, user_id, action, oid, "SUCCESS", details, now_us, actor);
         free(details);
     }
+    note_state(after, &o);
     return rc;
 }
 
@@ -950,6 +972,12 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
 store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
                                   const brk_order *report, const char *actor, const char *reason)
 {
+    /* A report this process already applied (the sim's fill event, then the submit's answer
+     * saying the same) needs no transaction. */
+    ledger_order known, after = {0};
+    if (ledger_known_order(t->ledger, user_id, order_id, &known) &&
+        report_known(&known, report, reason))
+        return STORE_OK;
     store_conn *conn;
     store_rc rc = store_conn_acquire(t->st, &conn);
     if (rc != STORE_OK)
@@ -958,9 +986,10 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
     for (int attempt = 0; attempt < 3; attempt++) {
         bool reduced = false;
         mark.at_ms = 0;
+        after.order_id = 0;
         rc = store_tx_begin_user(conn, user_id);
         if (rc == STORE_OK)
-            rc = apply_locked(t, conn, user_id, order_id, report, actor, reason, &reduced);
+            rc = apply_locked(t, conn, user_id, order_id, report, actor, reason, &reduced, &after);
         /* A fill that closed part of a position realized a loss or gain: the breakers look
          * again in the same transaction (a failed look leaves the fill applied; the next mark
          * looks again). */
@@ -975,6 +1004,8 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
     }
     if (rc == STORE_OK && mark.at_ms)
         ledger_note_mark(t->ledger, user_id, &mark);
+    if (rc == STORE_OK && after.order_id)
+        ledger_note_order(t->ledger, user_id, &after);
     if (rc != STORE_OK)
         tw_logf(TW_LOG_ERROR, "order_report", "order %lld: %s (the reconciler will retry)",
                 (long long)order_id, store_rc_name(rc));

@@ -73,12 +73,38 @@ static void many_users_stay_within_the_bound(void **state)
     ledger_destroy(NULL);
 }
 
+static void orders_are_remembered_per_account_most_recent_first(void **state)
+{
+    (void)state;
+    ledger *l = ledger_create(4);
+    ledger_order o, got;
+    for (int64_t id = 1; id <= LEDGER_ORDERS + 2; id++) {
+        o = (ledger_order){.order_id = id, .filled_qty = id * 10, .status_rank = 2, .open = true};
+        assert_true(ledger_note_order(l, 7, &o));
+    }
+    /* The two oldest gave way; the rest are known, each with its last state. */
+    assert_false(ledger_known_order(l, 7, 1, &got));
+    assert_false(ledger_known_order(l, 7, 2, &got));
+    assert_true(ledger_known_order(l, 7, 3, &got));
+    assert_int_equal(got.filled_qty, 30);
+    o = (ledger_order){.order_id = 3, .filled_qty = 35, .status_rank = 4, .open = false};
+    assert_true(ledger_note_order(l, 7, &o)); /* an update replaces, never duplicates */
+    assert_true(ledger_known_order(l, 7, 3, &got));
+    assert_int_equal(got.filled_qty, 35);
+    assert_false(got.open);
+    assert_true(ledger_known_order(l, 7, LEDGER_ORDERS + 2, &got));
+    assert_false(ledger_known_order(l, 8, 3, &got)); /* another user's account knows nothing */
+    assert_false(ledger_known_order(l, 7, 0, &got));
+    ledger_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(marks_are_per_user_and_latest_wins),
         cmocka_unit_test(full_ledger_evicts_the_least_recently_touched),
         cmocka_unit_test(many_users_stay_within_the_bound),
+        cmocka_unit_test(orders_are_remembered_per_account_most_recent_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@ from twserver import TwServer, backend_url
 MON_10AM = 1795446000
 # Today's cost, as this test prints it: PostgreSQL takes each user lock with one statement more
 # (SELECT ... FOR UPDATE; SQLite's BEGIN IMMEDIATE takes it). The ledger's target is 12 and 2.
-MAX_STATEMENTS = 29 if backend_url() else 26
-MAX_COMMITS = 3
+MAX_STATEMENTS = 26 if backend_url() else 24
+MAX_COMMITS = 2
 SAMPLES = 15
 
 
