@@ -214,6 +214,11 @@ store_rc db_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res 
     return c->st->be->exec(c, sql, p, n, res);
 }
 
+int64_t store_tx_version(const store_conn *c)
+{
+    return c->in_tx && c->tx_user ? c->tx_version : 0;
+}
+
 void store_counts(store *st, uint64_t *statements, uint64_t *commits)
 {
     *statements = __atomic_load_n(&st->n_statements, __ATOMIC_RELAXED);
@@ -508,9 +513,14 @@ store_rc store_tx_begin(store_conn *c)
 
 store_rc store_tx_begin_user(store_conn *c, int64_t user_id)
 {
-    static const char ensure_sql[] =
-        "INSERT INTO risk_state (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
+    /* One statement creates the row if missing, takes its lock (an upsert that updates locks
+     * the row on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the writer lock) and bumps
+     * the user's version, which every user transaction thereby changes. */
+    static const char lock_sql[] =
+        "INSERT INTO risk_state (user_id) VALUES ($1) ON CONFLICT (user_id)"
+        " DO UPDATE SET version = risk_state.version + 1 RETURNING version";
     db_val p[1] = {P_INT(user_id)};
+    db_res r;
     store_rc rc;
 
     if (user_id <= 0)
@@ -518,9 +528,13 @@ store_rc store_tx_begin_user(store_conn *c, int64_t user_id)
     rc = store_tx_begin(c);
     if (rc != STORE_OK)
         return rc;
-    rc = db_exec(c, ensure_sql, p, 1, NULL);
-    if (rc == STORE_OK && c->st->be->user_lock_sql != NULL)
-        rc = db_exec(c, c->st->be->user_lock_sql, p, 1, NULL);
+    db_res_init(&r);
+    rc = db_exec(c, lock_sql, p, 1, &r);
+    if (rc == STORE_OK && r.nrows != 1)
+        rc = store_fail(c, STORE_INTERNAL, "user lock returned no version");
+    if (rc == STORE_OK)
+        c->tx_version = db_int(&r, 0, 0);
+    db_res_clear(&r);
     if (rc != STORE_OK) {
         char saved[sizeof(c->errmsg)];
         memcpy(saved, c->errmsg, sizeof(saved));
@@ -555,6 +569,7 @@ static void tx_reset(store_conn *c)
     c->tx_global = false;
     c->tx_audit = false;
     c->head_valid = false;
+    c->tx_version = 0;
 }
 
 void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx)

@@ -117,10 +117,15 @@ const char *store_conn_errmsg(const store_conn *c);
 /* Plain write transaction (PG: BEGIN; SQLite: BEGIN IMMEDIATE). No nesting. */
 store_rc store_tx_begin(store_conn *c);
 
-/* Write transaction holding the user's serialization lock until commit/rollback:
- * PG: BEGIN + SELECT ... FROM risk_state WHERE user_id=$1 FOR UPDATE (row created if missing);
- * SQLite: BEGIN IMMEDIATE (one writer per database). STORE_NOT_FOUND if the user is unknown. */
+/* Write transaction holding the user's serialization lock until commit/rollback. One upsert
+ * of the user's risk_state row creates it if missing, takes the lock (PostgreSQL: the row lock
+ * of an updating upsert; SQLite: BEGIN IMMEDIATE already serializes writers) and bumps the
+ * user's version, so every committed user transaction moves it by exactly one. A cache of the
+ * user's state that knows the version its own last commit left (v) is current exactly when this
+ * transaction's version is v + 1. STORE_NOT_FOUND if the user is unknown. */
 store_rc store_tx_begin_user(store_conn *c, int64_t user_id);
+/* The version the open user transaction set; 0 outside one. */
+int64_t store_tx_version(const store_conn *c);
 
 /* Write transaction holding the global lock (global_state row): for the system audit chain and
  * the admin kill switch. */

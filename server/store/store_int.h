@@ -65,9 +65,8 @@ typedef struct store_backend {
     store_rc (*commit)(store_conn *c);
     store_rc (*rollback)(store_conn *c);
     store_rc (*ping)(store_conn *c);
-    /* SQL taking the user's row lock inside begin ($1 = user id), NULL if begin already
-     * serializes writers; likewise for the global row. */
-    const char *user_lock_sql;
+    /* SQL taking the global row's lock inside begin, NULL if begin already serializes writers
+     * (a user's lock is the version upsert of store_tx_begin_user on both). */
     const char *global_lock_sql;
     /* Serializes concurrent migrators inside the migration transaction; NULL if begin does. */
     const char *migrate_lock_sql;
@@ -104,6 +103,7 @@ struct store_conn {
     /* The head of one audit chain as this transaction last read or wrote it. Valid only inside
      * the transaction that holds that chain's lock (no one else can append meanwhile), so an
      * append re-reads nothing it already knows; cleared when the transaction ends. */
+    int64_t tx_version; /* the user's version this transaction set (store_tx_version) */
     bool head_valid;
     int64_t head_chain, head_seq;
     unsigned char head_hash[32];
@@ -121,7 +121,7 @@ int64_t store_now_us(void);
 store_rc db_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res *res);
 
 /* Schema version of this binary: both dialects have exactly this many migrations. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 extern const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION];
 extern const char *const store_pg_migrations[STORE_SCHEMA_VERSION];
 

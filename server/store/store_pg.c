@@ -373,7 +373,6 @@ const store_backend store_pg_backend = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .ping = pg_ping,
-    .user_lock_sql = "SELECT user_id FROM risk_state WHERE user_id = $1 FOR UPDATE",
     .global_lock_sql = "SELECT id FROM global_state WHERE id = 1 FOR UPDATE",
     .migrate_lock_sql = "SELECT pg_advisory_xact_lock(7470000000000000001)",
     .migrations = store_pg_migrations,

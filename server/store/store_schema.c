@@ -196,8 +196,14 @@ static const char pg_v5[] = SCHEMA_V5;
 static const char sqlite_v6[] = SCHEMA_V6;
 static const char pg_v6[] = SCHEMA_V6;
 
+/* v7: the per-user version (issue 18): store_tx_begin_user bumps it in the statement that takes
+ * the user's lock, so a cache of the user's state can tell whether anyone else changed it. */
+#define SCHEMA_V7 "ALTER TABLE risk_state ADD COLUMN version BIGINT NOT NULL DEFAULT 0;"
+static const char sqlite_v7[] = SCHEMA_V7;
+static const char pg_v7[] = SCHEMA_V7;
+
 /* One line per array: tests/deploy/config_schema_planted.sh appends a version with sed. */
 /* clang-format off */
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6};
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7};
 /* clang-format on */

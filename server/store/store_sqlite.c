@@ -341,7 +341,6 @@ const store_backend store_sqlite_backend = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .ping = sq_ping,
-    .user_lock_sql = NULL,
     .global_lock_sql = NULL,
     .migrate_lock_sql = NULL,
     .migrations = store_sqlite_migrations,

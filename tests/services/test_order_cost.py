@@ -13,12 +13,11 @@ import urllib.request
 from google.protobuf import duration_pb2, timestamp_pb2, wrappers_pb2
 
 from twapi import Api, common, orders, sim
-from twserver import TwServer, backend_url
+from twserver import TwServer
 
 MON_10AM = 1795446000
-# Today's cost, as this test prints it: PostgreSQL takes each user lock with one statement more
-# (SELECT ... FOR UPDATE; SQLite's BEGIN IMMEDIATE takes it). The ledger's target is 12 and 2.
-MAX_STATEMENTS = 26 if backend_url() else 24
+# Today's cost on both backends, as this test prints it. The ledger's target is 12 and 2.
+MAX_STATEMENTS = 24
 MAX_COMMITS = 2
 SAMPLES = 15
 

@@ -968,6 +968,40 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
     store_conn_release(c);
 }
 
+/* ---- per-user version ------------------------------------------------------------------ */
+
+/* Every committed user transaction bumps that user's version by one (a rolled-back one leaves
+ * it), other users' versions stay: what a cache of a user's state checks (issue 18). */
+static void store_user_version_counts_committed_user_transactions(void **state)
+{
+    (void)state;
+    store_conn *c = conn(), *d = conn();
+    int64_t a = mkuser(c, "ver-a"), b = mkuser(c, "ver-b");
+    assert_int_equal(store_tx_version(c), 0); /* outside a transaction */
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    int64_t v = store_tx_version(c);
+    assert_true(v >= 0);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_int_equal(store_tx_version(c), v + 1);
+    assert_int_equal(store_tx_rollback(c), STORE_OK);
+    /* Another connection (another process, in production) sees what was committed. */
+    assert_int_equal(store_tx_begin_user(d, a), STORE_OK);
+    assert_int_equal(store_tx_version(d), v + 1);
+    assert_int_equal(store_tx_commit(d), STORE_OK);
+    assert_int_equal(store_tx_begin_user(c, b), STORE_OK);
+    int64_t vb = store_tx_version(c);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_int_equal(store_tx_version(c), v + 2); /* b's transaction did not move a's version */
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(store_tx_begin_user(c, b), STORE_OK);
+    assert_int_equal(store_tx_version(c), vb + 1);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    store_conn_release(d);
+    store_conn_release(c);
+}
+
 /* ---- audit
  * ----------------------------------------------------------------------------------------- */
 
@@ -1424,6 +1458,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(store_user_get_or_create_is_idempotent_with_fresh_salt, setup),
         cmocka_unit_test_setup(store_user_concurrent_first_calls_create_one_user, setup),
         cmocka_unit_test_setup(store_settings_roundtrip_and_default_key_must_be_own, setup),
+        cmocka_unit_test_setup(store_user_version_counts_committed_user_transactions, setup),
         cmocka_unit_test_setup(store_keys_put_list_get_touch_delete, setup),
         cmocka_unit_test_setup(store_admin_keys_batch_pages_and_rewrap_is_optimistic, setup),
         cmocka_unit_test_setup(store_orders_idempotent_by_client_order_id_and_paged, setup),
