@@ -432,7 +432,7 @@ static tw_status admit_prepare(tw_call *c, trading *t, store_conn *conn, int64_t
         if ((st = pick_key(c, conn, uid, in->key_id, &ad->set, &ad->key, &ad->have_key)).code !=
             TW_OK)
             return st;
-    } else if (pending->broker_key_id) {
+    } else if (pending && pending->broker_key_id) {
         if ((rc = store_key_get(conn, uid, pending->broker_key_id, &ad->key)) != STORE_OK)
             return svc_store_status(c, rc, "broker key");
         ad->have_key = 1;
@@ -446,8 +446,9 @@ static tw_status admit_prepare(tw_call *c, trading *t, store_conn *conn, int64_t
         return st;
     }
     /* From the same broker connection, before the user's lock (it may be a network call). */
-    ad->ref_st = trading_ref_price_from(t, ad->bc, in ? in->symbol : pending->symbol, &ad->ref,
-                                        ad->ref_why, sizeof(ad->ref_why));
+    const char *symbol = in ? in->symbol : pending ? pending->symbol : "";
+    ad->ref_st =
+        trading_ref_price_from(t, ad->bc, symbol, &ad->ref, ad->ref_why, sizeof(ad->ref_why));
     return tw_ok();
 }
 
