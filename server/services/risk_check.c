@@ -53,8 +53,8 @@ tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *re
      * a broker request (the marker re-values the account every period). Until the first mark,
      * and for the sim (in memory), the account is read now. */
     brk_account acct;
-    bool marked =
-        have_key && strcmp(key->broker, "sim") != 0 && trading_marked_account(t, uid, &acct);
+    bool marked = have_key && strcmp(key->broker, "sim") != 0 &&
+                  trading_marked_account(t, uid, key->id, &acct);
     if (!marked &&
         (st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
         return st;

@@ -22,6 +22,7 @@ typedef struct ledger ledger;
 
 typedef struct ledger_mark {
     int64_t at_ms;    /* trading clock when the positions were re-valued */
+    int64_t key_id;   /* the stored broker key whose account it read; 0 = the sim */
     brk_account acct; /* the broker account that mark found (equity, type, ...) */
 } ledger_mark;
 

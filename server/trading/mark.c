@@ -30,7 +30,7 @@
 #define MARK_BATCH 100
 
 /* Inside the user's transaction: assess the user's view for acct and persist what changed. */
-static tw_status mark_account_locked(trading *t, store_conn *conn, int64_t user_id,
+static tw_status mark_account_locked(trading *t, store_conn *conn, int64_t user_id, int64_t key_id,
                                      const brk_account *acct, ledger_mark *out)
 {
     tw_arena *arena = tw_arena_create();
@@ -45,6 +45,7 @@ static tw_status mark_account_locked(trading *t, store_conn *conn, int64_t user_
         st = trading_persist_assessment(t, conn, user_id, v, &a);
     if (st.code == TW_OK) {
         out->at_ms = now_ms;
+        out->key_id = key_id;
         out->acct = *acct;
     }
     tw_arena_destroy(arena);
@@ -59,8 +60,13 @@ tw_status trading_mark_locked(trading *t, store_conn *conn, int64_t user_id, led
     store_settings set;
     if (store_settings_get(conn, user_id, &set) != STORE_OK)
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    if (set.default_broker_key_id)
-        return tw_ok(); /* the user trades at a real broker: the marker thread marks it */
+    if (set.default_broker_key_id) {
+        store_broker_key key;
+        if (store_key_get(conn, user_id, set.default_broker_key_id, &key) != STORE_OK)
+            return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+        if (strcmp(key.broker, "sim") != 0)
+            return tw_ok(); /* the user trades at a real broker: the marker thread marks it */
+    }
 
     char uid[32];
     snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
@@ -72,12 +78,13 @@ tw_status trading_mark_locked(trading *t, store_conn *conn, int64_t user_id, led
     brk_conn_destroy(bc);
     if (brc != BRK_OK)
         return tw_err(TW_UNAVAILABLE, "sim account unavailable");
-    return mark_account_locked(t, conn, user_id, &acct, out);
+    return mark_account_locked(t, conn, user_id, 0, &acct, out);
 }
 
 /* One user transaction around mark (the sim's, or a real broker's account already read),
  * retried when the store is busy; the ledger learns the mark once it is committed. */
-static void mark_user(trading *t, store_conn *conn, int64_t user_id, const brk_account *acct)
+static void mark_user(trading *t, store_conn *conn, int64_t user_id, int64_t key_id,
+                      const brk_account *acct)
 {
     ledger_mark m;
     memset(&m, 0, sizeof(m));
@@ -87,7 +94,7 @@ static void mark_user(trading *t, store_conn *conn, int64_t user_id, const brk_a
         rc = store_tx_begin_user(conn, user_id);
         if (rc != STORE_OK)
             continue;
-        st = acct ? mark_account_locked(t, conn, user_id, acct, &m)
+        st = acct ? mark_account_locked(t, conn, user_id, key_id, acct, &m)
                   : trading_mark_locked(t, conn, user_id, &m);
         if (st.code != TW_OK) {
             store_tx_rollback(conn);
@@ -167,7 +174,7 @@ void trading_mark_symbols(trading *t, const char *const *symbols, size_t n)
     if (rc != STORE_OK)
         tw_logf(TW_LOG_ERROR, "mark", "holders not read (%s): not marked", store_rc_name(rc));
     for (size_t i = 0; i < nids; i++)
-        mark_user(t, conn, ids[i], NULL);
+        mark_user(t, conn, ids[i], 0, NULL);
     free(ids);
     store_conn_release(conn);
 }
@@ -190,6 +197,8 @@ static void mark_broker_user(trading *t, store_conn *conn, int64_t user_id)
     if (store_settings_get(conn, user_id, &set) != STORE_OK || !set.default_broker_key_id ||
         store_key_get(conn, user_id, set.default_broker_key_id, &key) != STORE_OK)
         return; /* the key or setting changed since the list was read */
+    if (strcmp(key.broker, "sim") == 0)
+        return; /* a sim account: marked on every quote change instead */
     brk_conn *bc = NULL;
     tw_status st = trading_broker_conn(t, conn, user_id, &key, true, &bc);
     if (st.code != TW_OK) {
@@ -208,7 +217,7 @@ static void mark_broker_user(trading *t, store_conn *conn, int64_t user_id)
                 brk_rc_name(rc));
         return;
     }
-    mark_user(t, conn, user_id, &acct);
+    mark_user(t, conn, user_id, key.id, &acct);
 }
 
 void trading_mark_brokers(trading *t)
@@ -281,11 +290,11 @@ bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms)
     return true;
 }
 
-bool trading_marked_account(trading *t, int64_t user_id, brk_account *out)
+bool trading_marked_account(trading *t, int64_t user_id, int64_t key_id, brk_account *out)
 {
     ledger_mark m;
-    if (!ledger_last_mark(t->ledger, user_id, &m))
-        return false;
+    if (!ledger_last_mark(t->ledger, user_id, &m) || m.key_id != key_id)
+        return false; /* none, or of another key (the user changed their default since) */
     /* Fresh: at most two periods old (one missed mark is tolerated, more is not). */
     if (trading_now_ms(t) - m.at_ms > 2 * mark_period_ms(t))
         return false;

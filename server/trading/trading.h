@@ -169,9 +169,9 @@ void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
 void trading_mark_symbols(trading *t, const char *const *symbols, size_t n);
 /* One pass of real-broker marks now (the marker thread runs one every mark period; tests). */
 void trading_mark_brokers(trading *t);
-/* The broker account user_id's last mark found, when it is at most two mark periods old (a
- * read answers from it instead of calling the broker); false otherwise. */
-bool trading_marked_account(trading *t, int64_t user_id, brk_account *out);
+/* The broker account user_id's last mark found through key_id, when it is at most two mark
+ * periods old (a read answers from it instead of calling the broker); false otherwise. */
+bool trading_marked_account(trading *t, int64_t user_id, int64_t key_id, brk_account *out);
 /* When user_id's positions were last marked by this process (trading clock, ms); false when
  * never since start (or since the account left the ledger). */
 bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms);

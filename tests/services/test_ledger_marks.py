@@ -152,6 +152,25 @@ class LedgerMarksTest(unittest.TestCase):
         self.assert_halted_by(st, "RISK_RULE_DRAWDOWN")
         self.assertEqual(len(self.t.trips()), 1)
 
+    def test_a_user_trading_through_a_stored_sim_key_is_marked_too(self):
+        """A stored key for the sim is still a sim account: quote moves mark it (the marker
+        thread is for real brokers only)."""
+        bob = Trader(self.srv, "bob")
+        k = bob.call("KeyVault", "PutBrokerKey", broker="sim", label="paper",
+                     environment=common.TRADING_MODE_PAPER, key_id="PKBOBSIM00000001",
+                     secret="bob-sim-secret-1").key
+        bob.call("Orders", "UpdateAccountSettings",
+                 default_broker_key_id=S(value=k.id))
+        bob.call("Risk", "SetLimits", max_order_notional_pct=S(value="100"),
+                 max_sector_pct=S(value="100"), max_drawdown_pct=S(value="5"),
+                 daily_loss_pct=S(value="20"))
+        bob.filled("AAPL", BUY, "500")
+        self.t.quote("AAPL", "110")
+        self.t.quote("AAPL", "99.4")
+        self.assertEqual(len(bob.trips()), 1, "a sim-key user was not marked by the quote move")
+        self.assert_halted_by(bob.state(), "RISK_RULE_DRAWDOWN")
+        bob.api.close()
+
     def test_users_not_holding_the_symbol_are_not_marked(self):
         t = self.t
         bob = Trader(self.srv, "bob")
