@@ -5,7 +5,7 @@
 # plus the summary table at the top) with raw JSON/text in bench/results/.
 #   1 transport   Health/Check vs a C++ async gRPC server          bench/transport/run.sh
 #   2 authread    Risk/GetState with a cached token vs scenario 1  bench/orders/run.sh
-#   3 orders      SubmitOrder SQLite/PostgreSQL vs pgbench          bench/orders/run.sh
+#   3 orders      SubmitOrder SQLite/PostgreSQL vs the floor        bench/orders/run.sh
 #   4 auth        JWT verify vs openssl speed                       bench/auth/run.sh
 #   5 vault       PBKDF2 vs openssl kdf, Fernet vs cryptography     bench/vault/run.sh
 #   6 risk        decide/s on a realistic snapshot                  bench_risk
@@ -53,7 +53,7 @@ PY
 mkdir -p "$release"
 cmake -S "$root" -B "$release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTW_BUILD_TESTS=OFF \
   >"$release.configure.log" 2>&1 || { tail -20 "$release.configure.log"; exit 2; }
-ninja -C "$release" tradewinkd twctl bench_orders >"$release.build.log" 2>&1 ||
+ninja -C "$release" tradewinkd twctl bench_orders sqlite_floor >"$release.build.log" 2>&1 ||
   { tail -30 "$release.build.log"; exit 2; }
 for t in bench_cpp_health bench_auth bench_risk bench_vault; do
   # A target CMake left out (e.g. no grpc++) is skipped; one that fails to compile stops the run.

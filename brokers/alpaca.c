@@ -46,6 +46,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "brokers/alpaca_int.h"
 #include "brokers/broker_int.h"
 
 #define ALP_POOL_MAX 4
@@ -146,6 +147,20 @@ static bool hdr_add(struct curl_slist **l, const char *name, const char *value, 
     if (!n)
         return false;
     *l = n;
+    return true;
+}
+
+/* The shape of a W3C traceparent we send: "vv-" 32 "-" 16 "-" "ff", lower-case hex. */
+static bool traceparent_ok(const char *s)
+{
+    static const char shape[] = "xx-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx-xx";
+    if (strlen(s) != sizeof(shape) - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++) {
+        bool hex = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+        if (shape[i] == '-' ? s[i] != '-' : !hex)
+            return false;
+    }
     return true;
 }
 
@@ -796,7 +811,23 @@ static bool parse_order(json_t *o, brk_order *out)
         return false;
     out->created_ms = get_time(o, "created_at");
     out->updated_ms = get_time(o, "updated_at");
+    out->filled_ms = get_time(o, "filled_at");
     return true;
+}
+
+bool alp_parse_order(json_t *o, brk_order *out)
+{
+    return parse_order(o, out);
+}
+
+int64_t alp_parse_time(json_t *o, const char *key)
+{
+    return get_time(o, key);
+}
+
+bool alp_base_url_ok(const char *u)
+{
+    return base_url_ok(u);
 }
 
 static json_t *parse_body(const alp_resp *r)
@@ -1555,6 +1586,9 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
         cfg->max_attempts > 10 || cfg->backoff_ms < 0 || cfg->requests_per_min < 0 ||
         cfg->rate_wait_max_ms < 0)
         return brk_err_set(err, BRK_INVALID, 0, "alpaca: negative or excessive timeouts/retries");
+    if (cfg->traceparent && *cfg->traceparent && !traceparent_ok(cfg->traceparent))
+        return brk_err_set(err, BRK_INVALID, 0,
+                           "alpaca: traceparent must be 00-<32 hex>-<16 hex>-<2 hex>, lower case");
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
         return brk_err_set(err, BRK_INTERNAL, 0, "alpaca: curl_global_init failed");
@@ -1613,6 +1647,11 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
     }
     if (!hdr_add(&c->hdr_post, "Content-Type", "application/json", 16))
         goto fail;
+    if (cfg->traceparent && *cfg->traceparent) {
+        for (int i = 0; i < 2; i++)
+            if (!hdr_add(lists[i], "traceparent", cfg->traceparent, strlen(cfg->traceparent)))
+                goto fail;
+    }
     brk_logf(c->log, c->log_ctx, BRK_LOG_INFO, "alpaca: conn ready for %s", c->base_url);
     *out = &c->base;
     return BRK_OK;

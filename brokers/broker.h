@@ -165,6 +165,10 @@ typedef struct brk_order {
     /* The broker order id that replaced this one ("" unless the broker said): set with
      * BRK_ORDER_REPLACED. The order of ours continues as that broker order. */
     char replaced_by[BRK_ID_MAX];
+    /* When the latest fill this report counts happened, at the broker (Unix ms): a streamed
+     * fill's own timestamp, or a polled order's filled_at. 0 when the broker did not say (the
+     * receiver then uses its own clock). */
+    int64_t filled_ms;
 } brk_order;
 
 /* Heap array of orders. Free with brk_order_list_free (which zeroes it). */
@@ -500,6 +504,10 @@ typedef struct brk_alpaca_config {
     int requests_per_min;
     bool background;
     long rate_wait_max_ms;
+    /* W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>", lower case) sent on every request of
+     * the conn, so the broker call can be found under the server call it serves; NULL or ""
+     * sends none. Any other shape is refused (BRK_INVALID): it is a header value. */
+    const char *traceparent;
 } brk_alpaca_config;
 
 /*
@@ -529,5 +537,54 @@ bool brk_alpaca_feed_ok(const char *feed);
 brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size_t key_id_len,
                           const unsigned char *secret, size_t secret_len, brk_conn **out,
                           brk_err *err);
+
+/* ---- alpaca: the trade_updates stream (alpaca_stream.c, libwebsockets) ------------------- */
+
+/*
+ * One account's trade_updates stream: a WebSocket to {base}/stream (https -> wss, http -> ws,
+ * loopback only as for base_url) on a thread of its own. It authenticates with the key
+ * ({"action":"auth",...}), listens to trade_updates, and hands every order event (new, fill,
+ * partial_fill, canceled, expired, replaced, rejected, done_for_day, ...) to on_update as a
+ * brk_order: the event's order object (cumulative filled_qty and filled_avg_price, as a GET
+ * would answer) with filled_ms = the event's timestamp for fill and partial_fill. A dropped or
+ * refused connection is retried with backoff (backoff_ms doubling up to backoff_max_ms); a
+ * connection silent for 30 s is pinged and closed at 60 s. Nothing the stream says is ever
+ * the only word: the caller keeps polling while brk_alpaca_stream_up is false, and polls
+ * once after each new generation (events sent while it was down are not replayed).
+ *
+ * on_update runs on the stream's thread, one event at a time, and may block (the stream reads
+ * on after it returns). order is valid only during the call. The key is copied and wiped on
+ * stop, never logged.
+ */
+typedef struct brk_alpaca_stream brk_alpaca_stream;
+typedef void (*brk_stream_update_fn)(void *ctx, const char *event, const brk_order *order);
+
+typedef struct brk_alpaca_stream_config {
+    bool live;            /* default base URL as for brk_alpaca_config */
+    const char *base_url; /* the Trading API base (same rules as brk_alpaca_config.base_url) */
+    /* The stream's own base, overriding the one derived from base_url: wss://host[:port], or
+     * ws:// to loopback only (a test stub on a port of its own). NULL = derived. */
+    const char *stream_url;
+    long backoff_ms;     /* first reconnect delay; 0 -> 500 */
+    long backoff_max_ms; /* 0 -> 10000 */
+    brk_stream_update_fn on_update;
+    void *ctx;
+    brk_log_fn log; /* may be NULL */
+    void *log_ctx;
+} brk_alpaca_stream_config;
+
+/* Starts connecting at once (the first connection is not awaited). *out: brk_alpaca_stream_stop. */
+brk_rc brk_alpaca_stream_start(const brk_alpaca_stream_config *cfg, const char *key_id,
+                               size_t key_id_len, const unsigned char *secret, size_t secret_len,
+                               brk_alpaca_stream **out, brk_err *err);
+/*
+ * True while connected, authorised and listening to trade_updates. generation (may be NULL):
+ * how many times the stream has come up since start (1 after the first listen acknowledgement),
+ * so a caller can tell a reconnection (and poll once) from a stream that stayed up.
+ */
+bool brk_alpaca_stream_up(brk_alpaca_stream *s, uint64_t *generation);
+/* Closes the connection, joins the thread (an on_update in progress finishes first), wipes the
+ * key. NULL is a no-op. */
+void brk_alpaca_stream_stop(brk_alpaca_stream *s);
 
 #endif

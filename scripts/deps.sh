@@ -10,7 +10,7 @@ PKGS=(
   # libraries
   libgrpc-dev libgrpc++-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   protobuf-compiler-grpc grpc-proto libssl-dev libpq-dev libsqlite3-dev libhiredis-dev
-  libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev
+  libcurl4-openssl-dev libjansson-dev libwebsockets-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev
   # sd_notify (Type=notify readiness, STOPPING=1, watchdog)
   libsystemd-dev
   # servers and clients the tests start or talk through

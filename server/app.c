@@ -18,6 +18,7 @@
 #include "admin/reflection.h"
 #include "auth/auth.h"
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
 #include "core/log.h"
 #include "edge/ops_http.h"
 #include "edge/ratelimit.h"
@@ -116,69 +117,22 @@ static void peer_host(const char *peer, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static size_t put_varint(uint8_t *b, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        b[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b[n++] = (uint8_t)v;
-    return n;
-}
-
-/* google.rpc.Status{code, message, details: [Any(google.rpc.RetryInfo{retry_delay})]},
- * hand-encoded (three small messages; no generated code needed). Returns the length. */
-static size_t retry_status(uint8_t *out, tw_code code, const char *msg, int64_t retry_ms)
-{
-    static const char type_url[] = "type.googleapis.com/google.rpc.RetryInfo";
-    uint8_t dur[24], info[32], any[96];
-    size_t nd = 0, ni = 0, na = 0, n = 0;
-    dur[nd++] = 0x08; /* seconds */
-    nd += put_varint(dur + nd, (uint64_t)(retry_ms / 1000));
-    dur[nd++] = 0x10; /* nanos */
-    nd += put_varint(dur + nd, (uint64_t)(retry_ms % 1000) * 1000000);
-    info[ni++] = 0x0a; /* retry_delay */
-    ni += put_varint(info + ni, nd);
-    memcpy(info + ni, dur, nd);
-    ni += nd;
-    any[na++] = 0x0a; /* type_url */
-    na += put_varint(any + na, sizeof(type_url) - 1);
-    memcpy(any + na, type_url, sizeof(type_url) - 1);
-    na += sizeof(type_url) - 1;
-    any[na++] = 0x12; /* value */
-    na += put_varint(any + na, ni);
-    memcpy(any + na, info, ni);
-    na += ni;
-    size_t ml = strlen(msg);
-    out[n++] = 0x08;
-    n += put_varint(out + n, (uint64_t)code);
-    out[n++] = 0x12;
-    n += put_varint(out + n, ml);
-    memcpy(out + n, msg, ml);
-    n += ml;
-    out[n++] = 0x1a;
-    n += put_varint(out + n, na);
-    memcpy(out + n, any, na);
-    return n + na;
-}
-
-/* RESOURCE_EXHAUSTED with the retry hint both ways: the standard RetryInfo detail and a plain
- * retry-after-ms trailer. Nothing of the request runs. */
+/* RESOURCE_EXHAUSTED with the retry hint both ways: the standard RetryInfo detail (sent by the
+ * transport with ErrorInfo RATE_LIMITED, core/errdetail.h) and a plain retry-after-ms trailer.
+ * Nothing of the request runs. */
 static tw_status rate_denied(srv_app *app, tw_call *c, edge_rl_class cls, int64_t retry_ms)
 {
     static const char msg[] = "rate limit exceeded, retry later";
     char ms[32];
-    uint8_t details[256];
     if (retry_ms < 1)
         retry_ms = 1;
     snprintf(ms, sizeof(ms), "%lld", (long long)retry_ms);
     tw_call_add_trailer(c, "retry-after-ms", ms);
-    tw_call_add_trailer_bin(c, "grpc-status-details-bin", details,
-                            retry_status(details, TW_RESOURCE_EXHAUSTED, msg, retry_ms));
     if (app->metrics)
         edge_metric_inc1(app->m.ratelimit_rejects, edge_rl_class_name(cls));
-    return tw_err(TW_RESOURCE_EXHAUSTED, msg);
+    tw_status st = tw_err_reason(TW_RESOURCE_EXHAUSTED, "RATE_LIMITED", msg);
+    st.retry_ms = retry_ms;
+    return st;
 }
 
 static tw_status app_authenticate(void *appv, tw_call *c, const char *authorization,
@@ -382,6 +336,15 @@ static void rl_fallback(void *ctx, int fallback)
                      : "redis reachable again: shared limits resumed");
 }
 
+/* One counter another module keeps (now, monotonic) mirrored into series of m: what it
+ * gained since *seen. */
+static void sync_counter(edge_metric *m, size_t series, uint64_t now, uint64_t *seen)
+{
+    if (now > *seen)
+        edge_metric_add(m, series, now - *seen);
+    *seen = now;
+}
+
 /* Counters other modules keep themselves, mirrored into the registry as deltas. Runs at
  * the start of every scrape (edge_metrics_on_render), so /metrics is exact when read. */
 static void app_metrics_sync(void *ctx)
@@ -394,34 +357,34 @@ static void app_metrics_sync(void *ctx)
         auth_verifier_stats(app->auth, &as);
         uint64_t ok = as.jwks_fetches - as.jwks_fetch_failures;
         const char *okv[] = {"ok"}, *errv[] = {"error"};
-        if (ok > app->jwks_seen_ok)
-            edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, okv),
-                            ok - app->jwks_seen_ok);
-        if (as.jwks_fetch_failures > app->jwks_seen_failed)
-            edge_metric_add(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, errv),
-                            as.jwks_fetch_failures - app->jwks_seen_failed);
-        app->jwks_seen_ok = ok;
-        app->jwks_seen_failed = as.jwks_fetch_failures;
+        sync_counter(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, okv), ok,
+                     &app->jwks_seen_ok);
+        sync_counter(app->m.jwks_fetches, edge_metric_series(app->m.jwks_fetches, errv),
+                     as.jwks_fetch_failures, &app->jwks_seen_failed);
     }
     if (app->store) {
         uint64_t stmts, commits;
         store_counts(app->store, &stmts, &commits);
-        if (stmts > app->store_seen_statements)
-            edge_metric_add(app->m.store_statements, 0, stmts - app->store_seen_statements);
-        if (commits > app->store_seen_commits)
-            edge_metric_add(app->m.store_commits, 0, commits - app->store_seen_commits);
-        app->store_seen_statements = stmts;
-        app->store_seen_commits = commits;
+        sync_counter(app->m.store_statements, 0, stmts, &app->store_seen_statements);
+        sync_counter(app->m.store_commits, 0, commits, &app->store_seen_commits);
     }
     if (app->vault) {
         uint64_t ok, failed;
         vault_decrypt_counts(app->vault, &ok, &failed);
-        if (ok > app->decrypt_seen_ok)
-            edge_metric_add(app->m.key_decryptions, 0, ok - app->decrypt_seen_ok);
-        if (failed > app->decrypt_seen_failed)
-            edge_metric_add(app->m.key_decryptions, 1, failed - app->decrypt_seen_failed);
-        app->decrypt_seen_ok = ok;
-        app->decrypt_seen_failed = failed;
+        sync_counter(app->m.key_decryptions, 0, ok, &app->decrypt_seen_ok);
+        sync_counter(app->m.key_decryptions, 1, failed, &app->decrypt_seen_failed);
+    }
+    if (app->trading) {
+        ledger_book_stats_t ls;
+        trading_ledger_stats(app->trading, &ls);
+        edge_metric_set(app->m.ledger_books, 0, (int64_t)ls.books);
+        edge_metric_set(app->m.ledger_book_bytes, 0, (int64_t)ls.bytes);
+        sync_counter(app->m.ledger_takes, 0, ls.hits, &app->ledger_seen_hits);
+        sync_counter(app->m.ledger_takes, 1, ls.misses, &app->ledger_seen_misses);
+        size_t up, down;
+        trading_streams_count(app->trading, &up, &down);
+        edge_metric_set(app->m.alpaca_streams, 0, (int64_t)up);
+        edge_metric_set(app->m.alpaca_streams, 1, (int64_t)down);
     }
     pthread_mutex_unlock(&app->sync_mu);
 }
@@ -433,6 +396,12 @@ static int has_service(const char *const *list, size_t n, const char *name)
         if (strcmp(list[i], name) == 0)
             return 1;
     return 0;
+}
+
+void app_print_version(FILE *out)
+{
+    fprintf(out, "tradewinkd %s (revision %s, gRPC core %s)\n", TW_VERSION, TW_REVISION,
+            srv_transport_grpc_version());
 }
 
 int app_metrics_create(srv_app *app, const tw_routes *routes)
@@ -565,6 +534,12 @@ static void breaker_tripped(void *ctx)
     edge_metric_inc0(app->m.breaker_trips);
 }
 
+static void positions_drifted(void *ctx, size_t n)
+{
+    srv_app *app = ctx;
+    edge_metric_add(app->m.position_drifts, 0, n);
+}
+
 static int ops_ready(void *ctx, char *reason, size_t cap)
 {
     return app_ready(ctx, reason, cap);
@@ -650,6 +625,7 @@ static int edge_create(srv_app *app, const tw_config *cfg, const tw_routes *rout
     }
     app->ops_port = edge_ops_port(app->ops);
     trading_set_breaker_hook(app->trading, breaker_tripped, app);
+    trading_set_drift_hook(app->trading, positions_drifted, app);
     return 0;
 }
 
@@ -784,6 +760,15 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
         return -1;
     if (trading_create(cfg, app->store, app->vault, &app->trading) != 0)
         return -1;
+    char why[128];
+    if (audit_signer_parse(cfg->audit_signing_keys, &app->audit_signer, why, sizeof(why)) != 0) {
+        tw_logf(TW_LOG_ERROR, "start", "TW_AUDIT_SIGNING_KEYS: %s", why);
+        return -1;
+    }
+    if (vault_sealer_parse(cfg->vault_sealing_keys, &app->sealer, why, sizeof(why)) != VAULT_OK) {
+        tw_logf(TW_LOG_ERROR, "start", "TW_VAULT_SEALING_KEYS: %s", why);
+        return -1;
+    }
     app->audit_feed = audit_feed_start(app->store);
     if (!app->audit_feed)
         return -1;
@@ -805,6 +790,8 @@ void app_destroy(srv_app *app)
     trading_destroy(app->trading); /* its threads commit audit events: before the feed goes */
     audit_feed_stop(app->audit_feed);
     auth_verifier_destroy(app->auth);
+    audit_signer_destroy(app->audit_signer);
+    vault_sealer_destroy(app->sealer);
     vault_destroy(app->vault);
     store_close(app->store);
     srv_health_destroy(app->health);
@@ -861,13 +848,72 @@ void app_watch_listener(srv_app *app, srv_transport *t)
     watch_listener_once(app);
 }
 
+int app_audit_checkpoint_all(srv_app *app, int64_t now_us)
+{
+    store_conn *conn = NULL;
+    int64_t chains[100];
+    int64_t after = -1;
+    size_t n;
+    int signed_n = 0;
+    if (!app->audit_signer)
+        return 0;
+    if (store_conn_acquire(app->store, &conn) != STORE_OK)
+        return -1;
+    do {
+        if (store_audit_chains_to_checkpoint(conn, after, chains, 100, &n) != STORE_OK) {
+            signed_n = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            audit_checkpoint cp;
+            audit_cp_state state;
+            store_rc rc =
+                audit_checkpoint_create(conn, app->audit_signer, chains[i], now_us, &cp, &state);
+            if (rc != STORE_OK && rc != STORE_CONFLICT) {
+                signed_n = -1;
+                break;
+            }
+            if (state == AUDIT_CP_BROKEN)
+                tw_logf(TW_LOG_ERROR, "audit_checkpoint",
+                        "chain %lld does not verify: its head is not signed", (long long)chains[i]);
+            signed_n += rc == STORE_OK && state == AUDIT_CP_SIGNED;
+            after = chains[i];
+        }
+    } while (signed_n >= 0 && n == 100);
+    store_conn_release(conn);
+    return signed_n;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void *prober_main(void *arg)
 {
     srv_app *app = arg;
     int last = -1;
+    int64_t next_checkpoint = mono_s() + app->cfg->audit_checkpoint_interval_s;
     pthread_mutex_lock(&app->prober_mu);
     while (!app->stopping) {
         pthread_mutex_unlock(&app->prober_mu);
+        /* The periodic checkpoints: on this thread, which already wakes every second and
+         * owns no request; a chain that broke is logged and left unsigned. */
+        if (app->audit_signer && app->cfg->audit_checkpoint_interval_s > 0 &&
+            mono_s() >= next_checkpoint) {
+            if (app_audit_checkpoint_all(app, wall_us()) < 0)
+                tw_logf(TW_LOG_WARN, "audit_checkpoint", "store unavailable; next round later");
+            next_checkpoint = mono_s() + app->cfg->audit_checkpoint_interval_s;
+        }
         char err[128];
         int up = store_ping(app->store, err, sizeof(err)) == STORE_OK;
         if (up != last) {

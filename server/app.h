@@ -12,6 +12,7 @@
 #include "transport/transport.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 struct refl_index;
 struct srv_health;
@@ -21,6 +22,8 @@ struct vault;
 struct users_cache;
 struct audit_feed;
 struct trading;
+struct audit_signer;
+struct vault_sealer;
 
 typedef struct srv_app {
     const tw_config *cfg;
@@ -32,6 +35,8 @@ typedef struct srv_app {
     struct users_cache *users;
     struct audit_feed *audit_feed;
     struct trading *trading;
+    struct audit_signer *audit_signer; /* TW_AUDIT_SIGNING_KEYS; NULL = no checkpoints */
+    struct vault_sealer *sealer;       /* TW_VAULT_SEALING_KEYS; NULL = no sealed submission */
     struct edge_rl *rl;
     struct edge_wh *wh;
     struct edge_ops *ops;
@@ -51,6 +56,7 @@ typedef struct srv_app {
     uint64_t jwks_seen_ok, jwks_seen_failed;
     uint64_t decrypt_seen_ok, decrypt_seen_failed;
     uint64_t store_seen_statements, store_seen_commits;
+    uint64_t ledger_seen_hits, ledger_seen_misses;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;
@@ -83,6 +89,9 @@ void app_metrics_destroy(srv_app *app);
 
 /* Build every module from cfg (which must outlive the app). names: the served services.
  * 0, or -1 after logging why (then app_destroy what was built). */
+/* "tradewinkd VERSION (revision REV, gRPC core X)" and a newline: --version. */
+void app_print_version(FILE *out);
+
 int app_create(srv_app *app, const tw_config *cfg, const char *const *names, size_t nnames,
                const tw_routes *routes);
 void app_destroy(srv_app *app);
@@ -95,6 +104,11 @@ srv_hooks app_hooks(srv_app *app);
 /* Start / stop the background health prober (store reachability -> grpc.health.v1). */
 int app_start_prober(srv_app *app);
 void app_stop_prober(srv_app *app);
+
+/* Sign a checkpoint of every chain whose head moved since its newest checkpoint (the periodic
+ * job; the prober thread runs it every TW_AUDIT_CHECKPOINT_INTERVAL_S). Returns how many were
+ * signed, -1 on a store error. */
+int app_audit_checkpoint_all(srv_app *app, int64_t now_us);
 /* From now on the prober also calls Health/Check on t's own port every second (a new
  * connection each time, 1 s timeout): /readyz answers 503 while it fails, and after
  * APP_LISTENER_DEAD_S seconds of nothing but failures the process stops itself (SIGTERM to itself,

@@ -25,10 +25,13 @@
 #include "admin/health.h"
 #include "admin/sdnotify.h"
 #include "app.h"
+#include "audit/checkpoint.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "routes/routes_table.h"
 #include "transport/transport.h"
+
+extern char **environ; /* POSIX: the process's environment (unistd.h declares it only for GNU) */
 
 #define TRIM_EVERY_S 20
 
@@ -121,13 +124,22 @@ int main(int argc, char **argv)
     srv_transport *transport = NULL;
     int rc = 1;
 
+    int print_audit_keys = 0;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--audit-public-keys") == 0) {
+            print_audit_keys = 1;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             tw_config_print_help(stdout);
             return 0;
         }
         if (strcmp(argv[i], "--config-markdown") == 0) {
             tw_config_print_markdown(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            app_print_version(stdout);
             return 0;
         }
         fprintf(stderr, "tradewinkd: unknown argument '%s' (try --help)\n", argv[i]);
@@ -138,7 +150,37 @@ int main(int argc, char **argv)
         tw_config_free(&cfg);
         return 2;
     }
+    if (print_audit_keys) {
+        /* The public halves of TW_AUDIT_SIGNING_KEYS, for `twctl audit verify --public-keys`:
+         * checkpoints verify offline with these lines and nothing else. */
+        audit_signer *signer = NULL;
+        char why[128];
+        rc = audit_signer_parse(cfg.audit_signing_keys, &signer, why, sizeof(why)) == 0 && signer &&
+                     audit_signer_print_public(signer, stdout) == 0
+                 ? 0
+                 : 2;
+        if (rc != 0)
+            fprintf(stderr, "tradewinkd: TW_AUDIT_SIGNING_KEYS is not set\n");
+        audit_signer_destroy(signer);
+        tw_config_free(&cfg);
+        return rc;
+    }
     tw_log_setup((tw_log_level)cfg.log_level, 2);
+    /* A TW_* name that is no setting is most often a typo of one, silently left at its
+     * default: say so, with the nearest name. */
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[64];
+        if (strncmp(*e, "TW_", 3) != 0 || !eq || (size_t)(eq - *e) >= sizeof(name))
+            continue;
+        memcpy(name, *e, (size_t)(eq - *e));
+        name[eq - *e] = '\0';
+        if (tw_config_is_setting(name))
+            continue;
+        const char *near = tw_config_nearest(name);
+        tw_logf(TW_LOG_WARN, "config", "%s is not a setting and is ignored%s%s%s", name,
+                near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    }
     /* Everything the server creates (database, keys) is private to its user. */
     umask(0077);
     if (cfg.auth_mode != TW_AUTH_DEV) {
@@ -192,6 +234,7 @@ int main(int argc, char **argv)
         .executors = cfg.workers > 0 ? 4 * cfg.workers : (ncpu > 0 ? 4 * (int)ncpu : 8),
         .max_message_bytes = cfg.max_message_bytes,
         .shutdown_grace_ms = cfg.shutdown_grace_ms,
+        .trusted_fronts = cfg.trusted_fronts,
     };
     srv_hooks hooks = app_hooks(&app);
     int port = 0;

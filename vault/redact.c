@@ -2,7 +2,8 @@
  *
  * Two entry points. vault_redact_text scans free text once, left to right, trying at each
  * position a fixed list of shape matchers (PEM block, JWT, Fernet token, whsec_ secret,
- * bearer/basic credential, password in a URL, name=value / name: value with a sensitive name)
+ * bearer/basic credential, password in a URL, a payment card number that passes Luhn,
+ * name=value / name: value with a sensitive name, one-time codes included)
  * and copying everything else unchanged. vault_redact_json_line parses one JSON value
  * (bounded depth), replaces the value of every sensitive key (any JSON type) with
  * "[REDACTED]", and runs every other string through vault_redact_text (decoded, then
@@ -80,6 +81,7 @@ static void sb_puts(struct sb *b, const char *s)
 }
 
 /* ---- names ----------------------------------------------------------------------------- */
+/* The last nine are one-time codes. */
 static const char *const exact_names[] = {
     "secret",      "token",         "password",
     "passwd",      "pwd",           "passphrase",
@@ -92,14 +94,17 @@ static const char *const exact_names[] = {
     "credentials", "jwt",           "bearer",
     "sessionid",   "sessiontoken",  "csrftoken",
     "xauthtoken",  "secretkey",     "webhooksecret",
-    "signingkey",  "encryptionkey",
+    "signingkey",  "encryptionkey", "apcaapikeyid",
+    "otp",         "totp",          "hotp",
+    "2fa",         "twofactor",     "twofactorcode",
+    "mfacode",     "otpcode",       "2facode",
 };
 
 static const char *const suffix_names[] = {
-    "secret",        "password",      "passwd",       "apikey",      "secretkey",
-    "privatekey",    "accesstoken",   "refreshtoken", "authtoken",   "idtoken",
-    "sessiontoken",  "bearertoken",   "masterkey",    "masterkeys",  "signingkey",
-    "encryptionkey", "authorization", "cookie",       "credentials",
+    "secret",      "password",     "passwd",     "apikey",        "secretkey",     "privatekey",
+    "accesstoken", "refreshtoken", "authtoken",  "idtoken",       "sessiontoken",  "bearertoken",
+    "masterkey",   "masterkeys",   "signingkey", "encryptionkey", "authorization", "cookie",
+    "credentials", "otp",          "totp",       "2fa",           "otpcode",       "mfacode",
 };
 
 static char lower(char c)
@@ -238,6 +243,44 @@ static size_t m_fernet(const char *s, size_t n, size_t i, struct sb *b)
         j++;
     sb_puts(b, "[REDACTED:fernet]");
     return j - i;
+}
+
+/* A payment card number in free text: 13-19 digits, optionally in groups split by one space or
+ * '-', starting 2-6 (Visa, Mastercard, Amex, Discover, ...; so microsecond timestamps, which
+ * start with 1, are not taken), passing the Luhn check, and not part of a longer number. */
+static size_t m_card(const char *s, size_t n, size_t i, struct sb *b)
+{
+    if (i >= n || s[i] < '2' || s[i] > '6')
+        return 0;
+    int digits[19];
+    size_t nd = 0, j = i, end = i;
+    while (j < n) {
+        if (s[j] >= '0' && s[j] <= '9') {
+            if (nd == 19)
+                return 0; /* longer than any card number */
+            digits[nd++] = s[j] - '0';
+            end = ++j;
+        } else if ((s[j] == ' ' || s[j] == '-') && j + 1 < n && s[j + 1] >= '0' &&
+                   s[j + 1] <= '9' && j > i) {
+            j++;
+        } else {
+            break;
+        }
+    }
+    if (nd < 13 || (end < n && is_alnum((unsigned char)s[end])) ||
+        (end + 1 < n && s[end] == '.' && s[end + 1] >= '0' && s[end + 1] <= '9'))
+        return 0; /* part of a word or of a decimal */
+    int sum = 0;
+    for (size_t k = 0; k < nd; k++) {
+        int d = digits[nd - 1 - k];
+        if (k % 2 == 1 && (d *= 2) > 9)
+            d -= 9;
+        sum += d;
+    }
+    if (sum % 10 != 0)
+        return 0;
+    sb_puts(b, "[REDACTED:card]");
+    return end - i;
 }
 
 static size_t m_prefixed(const char *s, size_t n, size_t i, struct sb *b)
@@ -387,6 +430,8 @@ static void redact_into(const char *s, size_t n, struct sb *b)
             used = m_fernet(s, n, i, b);
         if (used == 0 && word)
             used = m_prefixed(s, n, i, b);
+        if (used == 0 && !is_alnum(prev) && prev != '.' && prev != '-')
+            used = m_card(s, n, i, b);
         if (used == 0 && !is_alnum(prev))
             used = m_scheme(s, n, i, b);
         if (used == 0)
@@ -438,8 +483,9 @@ static void first_bytes(const char *const *needles, size_t count, uint32_t first
 static const char *const shapes[] = {"eyj",      "gaaaaa",   "-----",    "://",
                                      "bearer",   "basic",    "digest",   "whsec_",
                                      "sk_live_", "sk_test_", "rk_live_", "\\"};
-static const char *const stems[] = {"secret", "token", "pass", "pwd",     "key",    "auth",
-                                    "cookie", "cred",  "jwt",  "session", "bearer", "csrf"};
+static const char *const stems[] = {"secret", "token", "pass",   "pwd",     "key",    "auth",
+                                    "cookie", "cred",  "jwt",    "session", "bearer", "csrf",
+                                    "otp",    "2fa",   "factor", "mfa"};
 static uint32_t shape_first[256], stem_first[256];
 static pthread_once_t first_once = PTHREAD_ONCE_INIT;
 
@@ -456,11 +502,18 @@ static int maybe_sensitive(const char *s, size_t n)
     if (n > sizeof(low))
         return 1;
     pthread_once(&first_once, init_first);
+    size_t run = 0; /* digits in a row, single spaces and '-' between them allowed */
     for (size_t i = 0; i < n; i++) {
         char c = lower(s[i]);
         low[i] = c;
         if (c != '-' && c != '_' && c != '.' && c != ' ')
             norm[nn++] = c;
+        if (c >= '0' && c <= '9')
+            run++;
+        else if (!((c == ' ' || c == '-') && i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9'))
+            run = 0;
+        if (run >= 13)
+            return 1; /* a card number may be here */
     }
     return contains_any(low, n, shapes, sizeof(shapes) / sizeof(shapes[0]), shape_first) ||
            contains_any(norm, nn, stems, sizeof(stems) / sizeof(stems[0]), stem_first);

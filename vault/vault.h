@@ -275,6 +275,37 @@ vault_rc vault_redact_text(const char *in, size_t len, char **out);
  * as free text. *out owned by the caller (free()). */
 vault_rc vault_redact_json_line(const char *in, size_t len, char **out);
 
+/* ---- sealed submission (seal.c) ---------------------------------------------------------------
+ * A client seals a broker secret to the server's P-256 sealing key (ECDH, HKDF-SHA256 with the
+ * ephemeral point as salt and info "tradewink-seal-v1", AES-256-GCM); the associated data is
+ * the fields "tradewink-seal-v1", user, broker, key_id, environment, version (decimal), each
+ * an 8-byte big-endian length and its bytes. Sealed bytes: ephemeral point (65, uncompressed)
+ * || IV (12) || ciphertext || tag (16). */
+#define VAULT_SEAL_PUB_LEN 65
+
+typedef struct vault_sealer vault_sealer;
+
+typedef struct {
+    const char *user;        /* the caller's subject (JWT sub) */
+    const char *broker;      /* "alpaca", "sim" */
+    const char *key_id;      /* the broker key id stored with it */
+    const char *environment; /* "paper", "live" */
+} vault_seal_binding;
+
+/* Parses "vN:BASE64[@UNTIL],..." (newest first; 32-byte P-256 private scalars; @UNTIL = Unix
+ * seconds an older key keeps opening sealed secrets). NULL or "" = no sealing: *out = NULL,
+ * VAULT_OK. VAULT_ERR_INVALID_ARG with a reason (never key material) in why otherwise. */
+vault_rc vault_sealer_parse(const char *text, vault_sealer **out, char *why, size_t why_cap);
+void vault_sealer_destroy(vault_sealer *s); /* NULL is a no-op */
+/* The newest key's version and public point (uncompressed). -1 when s is NULL. */
+int vault_sealer_current(const vault_sealer *s, uint32_t *version,
+                         unsigned char pub[VAULT_SEAL_PUB_LEN]);
+/* Opens a sealed secret: *out is the NUL-terminated plaintext (malloc'd; the caller wipes
+ * and frees it). VAULT_ERR_UNKNOWN_VERSION for a version not configured or past its grace
+ * period; VAULT_ERR_TOKEN for anything else (wrong binding, tampered, malformed, a NUL). */
+vault_rc vault_unseal(const vault_sealer *s, uint32_t version, const unsigned char *sealed,
+                      size_t len, const vault_seal_binding *b, int64_t now_s, char **out);
+
 #ifdef __cplusplus
 }
 #endif

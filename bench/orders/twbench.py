@@ -25,7 +25,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "services"))
 
-from google.protobuf import timestamp_pb2  # noqa: E402
+from google.protobuf import duration_pb2, timestamp_pb2  # noqa: E402,F401
 from google.protobuf import wrappers_pb2 as W  # noqa: E402
 
 from twapi import Api, common, sim  # noqa: E402
@@ -93,15 +93,16 @@ class PgServer:
         self.port = free_port()
         self.url = None
 
-    def start(self):
+    def start(self, settings=()):
+        """settings: extra NAME=VALUE server settings (e.g. shared_preload_libraries=...)."""
         os.makedirs(self.dir, exist_ok=True)
         d = self.dir
         while d != "/":  # parents must be traversable by the postgres user when we are root
             os.chmod(d, os.stat(d).st_mode | 0o011) if os.getuid() == 0 else None
             d = os.path.dirname(d)
         out = subprocess.run([os.path.join(ROOT, "scripts", "pg-test-server.sh"), "start",
-                              self.dir, str(self.port)], capture_output=True, text=True,
-                             timeout=120)
+                              self.dir, str(self.port)] + list(settings), capture_output=True,
+                             text=True, timeout=120)
         if out.returncode != 0:
             raise RuntimeError("pg-test-server.sh start failed: " + out.stderr)
         self.url = out.stdout.strip().splitlines()[-1]

@@ -7,7 +7,8 @@
  * type from the protobuf-c descriptor (enums by short name, wrappers, timestamps, repeated
  * enums as comma lists), so --help lists exactly what the contract accepts.
  * Output: human tables/key-value lists by default, proto3 JSON with --json.
- * Exit code: the gRPC status code of the call (0 = OK); 64 = usage error; 70 = local failure
+ * Exit code: the gRPC status code of the call (0 = OK); 64 = usage error; 65 = a checkpoint
+ * that does not verify (audit verify --checkpoint, offline); 70 = local failure
  * (key file, reading the secret).
  *
  * Invariants: a secret never comes from argv (any --secret... argument is refused before
@@ -25,10 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <openssl/evp.h>
+
 #include "auth.h"
 #include "twc_services.h"
 
 #define EX_USAGE 64
+#define EX_DATAERR 65 /* audit verify --checkpoint: the checkpoint does not verify */
 #define EX_LOCAL 70
 
 typedef struct twctl_ctx {
@@ -61,6 +66,7 @@ typedef struct verb {
 static int run_rpc(twctl_ctx *ctx, const verb *v, int argc, char **argv);
 static int run_dev_token(twctl_ctx *ctx, const verb *v, int argc, char **argv);
 static int run_set_quote(twctl_ctx *ctx, const verb *v, int argc, char **argv);
+static int run_audit_verify(twctl_ctx *ctx, const verb *v, int argc, char **argv);
 
 #define ORDER_DEFAULTS "type=market,time_in_force=day,origin=user"
 #define ORDER_COLS "id,symbol,side,type,qty,filled_qty,limit_price,status,created_at"
@@ -130,7 +136,12 @@ static const verb verbs[] = {
      "sequence,time,actor_type,actor_id,user_id,action,object_id,outcome", run_rpc},
     {"audit", "tail", "/tradewink.v1.Audit/StreamEvents",
      "Follow audit events ([--from-sequence N] [--count N])", NULL, NULL, NULL, NULL, run_rpc},
-    {"audit", "verify", "/tradewink.v1.Audit/VerifyChain", "Verify the hash chain", NULL, NULL,
+    {"audit", "verify", "/tradewink.v1.Audit/VerifyChain",
+     "Verify the hash chain; offline: --checkpoint FILE --public-keys FILE checks a signed "
+     "checkpoint with only the server's public keys",
+     NULL, NULL, NULL, NULL, run_audit_verify},
+    {"audit", "checkpoint", "/tradewink.v1.Audit/CreateCheckpoint",
+     "Sign the chain's head now (keep the --json output for audit verify --checkpoint)", NULL, NULL,
      NULL, NULL, run_rpc},
     {"sim", "clock", "/tradewink.v1.Sim/GetClock", "Show the sim clock (admin)", NULL, NULL, NULL,
      NULL, run_rpc},
@@ -948,6 +959,189 @@ out:
     if (req != NULL)
         protobuf_c_message_free_unpacked(req, NULL);
     return rc;
+}
+
+/* ------------------------------------------------------------------ offline checkpoint check */
+
+/* The checkpoint fields audit.proto's AuditCheckpoint defines. */
+typedef struct {
+    char user_id[24];
+    unsigned long long seq, key_version;
+    long long time_us;
+    unsigned char hash[32], sig[64];
+} ckpt;
+
+static int b64_exact(const char *in, unsigned char *out, size_t want)
+{
+    size_t len = in ? strlen(in) : 0;
+    unsigned char buf[96];
+    if (len != 4 * ((want + 2) / 3) || len > 4 * sizeof(buf) / 3)
+        return -1;
+    int n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len);
+    size_t pad = (len && in[len - 1] == '=') + (len > 1 && in[len - 2] == '=');
+    if (n < 0 || (size_t)n - pad != want)
+        return -1;
+    memcpy(out, buf, want);
+    return 0;
+}
+
+/* RFC 3339 UTC ("...T...Z", 0-9 fraction digits) to microseconds. */
+static int rfc3339_us(const char *s, long long *out)
+{
+    struct tm tm = {0};
+    const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    long long frac = 0;
+    int digits = 0;
+    if (!p)
+        return -1;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++, digits++)
+            if (digits < 6)
+                frac = frac * 10 + (*p - '0');
+    for (; digits < 6; digits++)
+        frac *= 10;
+    if (strcmp(p, "Z") != 0)
+        return -1;
+    *out = (long long)timegm(&tm) * 1000000 + frac;
+    return 0;
+}
+
+/* A checkpoint from FILE: the "audit_checkpoint" log line, or `twctl --json audit checkpoint`
+ * output (a CreateCheckpointResponse, or a bare AuditCheckpoint), in proto3 JSON. */
+static int read_checkpoint(const char *path, ckpt *cp)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr), *o;
+    int rc = -1;
+    if (!root) {
+        fprintf(stderr, "twctl: %s: %s\n", path, jerr.text);
+        return -1;
+    }
+    o = json_object_get(root, "checkpoint") ? json_object_get(root, "checkpoint") : root;
+    if (json_object_get(o, "ed25519_b64")) { /* the log line */
+        const char *hex = json_string_value(json_object_get(o, "hash_hex"));
+        json_t *uid = json_object_get(o, "user_id");
+        if (!json_is_integer(uid) || !hex || strlen(hex) != 64)
+            goto out;
+        snprintf(cp->user_id, sizeof cp->user_id, "%lld", (long long)json_integer_value(uid));
+        for (int i = 0; i < 32; i++)
+            if (sscanf(hex + 2 * i, "%2hhx", &cp->hash[i]) != 1)
+                goto out;
+        cp->seq = (unsigned long long)json_integer_value(json_object_get(o, "sequence"));
+        cp->time_us = json_integer_value(json_object_get(o, "time_us"));
+        cp->key_version = (unsigned long long)json_integer_value(json_object_get(o, "key_version"));
+        if (b64_exact(json_string_value(json_object_get(o, "ed25519_b64")), cp->sig, 64) != 0)
+            goto out;
+    } else { /* proto3 JSON */
+        const char *uid = json_string_value(json_object_get(o, "userId"));
+        const char *seq = json_string_value(json_object_get(o, "sequence"));
+        if (!uid || strlen(uid) >= sizeof cp->user_id || !seq || parse_i64(seq, &(int64_t){0}) ||
+            b64_exact(json_string_value(json_object_get(o, "hash")), cp->hash, 32) != 0 ||
+            b64_exact(json_string_value(json_object_get(o, "signature")), cp->sig, 64) != 0 ||
+            rfc3339_us(json_string_value(json_object_get(o, "time")), &cp->time_us) != 0)
+            goto out;
+        snprintf(cp->user_id, sizeof cp->user_id, "%s", uid);
+        cp->seq = strtoull(seq, NULL, 10);
+        cp->key_version = (unsigned long long)json_integer_value(json_object_get(o, "keyVersion"));
+    }
+    rc = cp->seq >= 1 && cp->key_version >= 1 ? 0 : -1;
+out:
+    if (rc != 0)
+        fprintf(stderr, "twctl: %s: not an audit checkpoint\n", path);
+    json_decref(root);
+    return rc;
+}
+
+static size_t put_field(unsigned char *buf, size_t at, const void *data, size_t len)
+{
+    for (int i = 0; i < 8; i++)
+        buf[at + (size_t)i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    memcpy(buf + at + 8, data, len);
+    return at + 8 + len;
+}
+
+/* The signed bytes, as audit.proto's AuditCheckpoint.signature comment defines them. */
+static size_t checkpoint_message(const ckpt *cp, unsigned char *buf)
+{
+    static const char domain[] = "tradewink-audit-checkpoint-v1";
+    char n[3][24];
+    snprintf(n[0], sizeof n[0], "%llu", cp->seq);
+    snprintf(n[1], sizeof n[1], "%lld", cp->time_us);
+    snprintf(n[2], sizeof n[2], "%llu", cp->key_version);
+    size_t at = put_field(buf, 0, domain, sizeof domain - 1);
+    at = put_field(buf, at, cp->user_id, strlen(cp->user_id));
+    at = put_field(buf, at, n[0], strlen(n[0]));
+    at = put_field(buf, at, cp->hash, 32);
+    at = put_field(buf, at, n[1], strlen(n[1]));
+    return put_field(buf, at, n[2], strlen(n[2]));
+}
+
+/* Exit 0 when the checkpoint's signature verifies under the listed key of its version, 65
+ * when it does not (or no key of that version is listed), 64/70 on usage/local errors. */
+static int verify_checkpoint_offline(const char *cp_path, const char *keys_path)
+{
+    ckpt cp = {0};
+    unsigned char msg[256], pub[32];
+    char line[256];
+    int found = 0, ok = 0;
+    if (read_checkpoint(cp_path, &cp) != 0)
+        return EX_DATAERR;
+    FILE *f = fopen(keys_path, "r");
+    if (!f) {
+        fprintf(stderr, "twctl: %s: %s\n", keys_path, strerror(errno));
+        return EX_LOCAL;
+    }
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long long v;
+        char b64[128];
+        if (sscanf(line, "v%llu:%127s", &v, b64) == 2 && v == cp.key_version &&
+            b64_exact(b64, pub, 32) == 0)
+            found = 1;
+    }
+    fclose(f);
+    if (!found) {
+        fprintf(stderr, "twctl: no public key v%llu in %s\n", cp.key_version, keys_path);
+        return EX_DATAERR;
+    }
+    size_t n = checkpoint_message(&cp, msg);
+    EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof pub);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    ok = key && md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
+         EVP_DigestVerify(md, cp.sig, sizeof cp.sig, msg, n) == 1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    if (!ok) {
+        fprintf(stderr, "twctl: checkpoint signature does NOT verify (altered or forged)\n");
+        return EX_DATAERR;
+    }
+    printf("checkpoint ok: chain %s sequence %llu signed by key v%llu\n", cp.user_id, cp.seq,
+           cp.key_version);
+    return 0;
+}
+
+static int run_audit_verify(twctl_ctx *ctx, const verb *v, int argc, char **argv)
+{
+    const char *cp_path = NULL, *keys_path = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--checkpoint") == 0    ? &cp_path
+                            : strcmp(argv[i], "--public-keys") == 0 ? &keys_path
+                                                                    : NULL;
+        if (slot) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "twctl audit verify: %s needs a FILE\n", argv[i]);
+                return EX_USAGE;
+            }
+            *slot = argv[++i];
+        }
+    }
+    if (!cp_path && !keys_path)
+        return run_rpc(ctx, v, argc, argv);
+    if (!cp_path || !keys_path) {
+        fprintf(stderr, "twctl audit verify: --checkpoint FILE and --public-keys FILE (the "
+                        "output of tradewinkd --audit-public-keys) go together\n");
+        return EX_USAGE;
+    }
+    return verify_checkpoint_offline(cp_path, keys_path);
 }
 
 static int run_dev_token(twctl_ctx *ctx, const verb *v, int argc, char **argv)

@@ -28,7 +28,10 @@ cat "$TW_TLS_CERT_FILE" "$TW_TLS_KEY_FILE" > "$TW_FRONT_RUNDIR/front.pem"
 export TW_FRONT_BIND TW_BACKEND TW_FRONT_STATS TW_FRONT_OPS TW_FRONT_CERT="$TW_FRONT_RUNDIR/front.pem"
 haproxy -c -q -f "$TW_FRONT_CONFIG"
 
-env -u TW_TLS_CERT_FILE -u TW_TLS_KEY_FILE TW_LISTEN="$TW_BACKEND" /usr/local/bin/tradewinkd &
+# HAProxy reaches TW_BACKEND from 127.0.0.1: tradewinkd believes its x-forwarded-for (the
+# client's address, for per-peer rate limits) from there and from nowhere else.
+env -u TW_TLS_CERT_FILE -u TW_TLS_KEY_FILE TW_LISTEN="$TW_BACKEND" \
+  TW_TRUSTED_FRONTS="${TW_TRUSTED_FRONTS:-127.0.0.1}" /usr/local/bin/tradewinkd &
 tw=$!
 haproxy -db -f "$TW_FRONT_CONFIG" &
 hp=$!

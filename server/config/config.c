@@ -14,8 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/checkpoint.h"
 #include "brokers/broker.h"
 #include "core/log.h"
+#include "core/netaddr.h"
+#include "edge/ratelimit.h"
+#include "edge/webhook.h"
+#include "risk/risk.h"
+#include "vault/vault.h"
 
 typedef enum { T_STR, T_INT, T_ENUM, T_ADDR, T_FILE, T_BOOL } field_type;
 
@@ -76,6 +82,19 @@ static const field fields[] = {
      "CA for client certificates: when set, clients must present one (mTLS)."},
     {"TW_WEBHOOK_SECRETS", T_STR, F(webhook_secrets), 0, 0, NULL, NULL, 1,
      "source:whsec_...[ whsec_...],... ; a source without a secret refuses every request."},
+    {"TW_VAULT_SEALING_KEYS", T_STR, F(vault_sealing_keys), 0, 0, NULL, NULL, 1,
+     "P-256 keys clients seal broker secrets to (KeyVault.GetSealingKey): v2:BASE64,"
+     "v1:BASE64@UNTIL (newest first; each the base64 of a 32-byte private scalar; an older "
+     "key opens sealed secrets until Unix second UNTIL). Unset = no sealed submission."},
+    {"TW_REQUIRE_SEALED_KEYS", T_BOOL, F(require_sealed_keys), 0, 1, "0", NULL, 0,
+     "1 = PutBrokerKey accepts only sealed secrets (needs TW_VAULT_SEALING_KEYS)."},
+    {"TW_AUDIT_SIGNING_KEYS", T_STR, F(audit_signing_keys), 0, 0, NULL, NULL, 1,
+     "Ed25519 keys that sign audit checkpoints: v2:BASE64,v1:BASE64 (newest first; each the "
+     "base64 of a 32-byte private key; older versions only verify). Unset = no checkpoints."},
+    {"TW_AUDIT_CHECKPOINT_INTERVAL_S", T_INT, F(audit_checkpoint_interval_s), 0, 86400, "300", NULL,
+     0,
+     "How often (seconds) every audit chain whose head moved gets a signed checkpoint, stored "
+     "and logged (event audit_checkpoint); 0 = only on demand (Audit.CreateCheckpoint)."},
     {"TW_WORKERS", T_INT, F(workers), 0, 256, "0", NULL, 0,
      "Completion-queue threads (0 = one per core); blocking handlers run on four executor threads "
      "per worker."},
@@ -89,7 +108,7 @@ static const field fields[] = {
      "Default broker for users without a stored key: sim (paper) or alpaca."},
     {"TW_SIM_ENABLED", T_BOOL, F(sim_enabled), 0, 1, "1", NULL, 0,
      "Serve the built-in sim exchange and its admin Sim service (0 in production)."},
-    {"TW_SECTOR_MAP_FILE", T_STR, F(sector_map_file), 0, 0, NULL, NULL, 0,
+    {"TW_SECTOR_MAP_FILE", T_FILE, F(sector_map_file), 0, 0, NULL, NULL, 0,
      "CSV sector map (Symbol,...,GICS Sector); unset = the built-in S&P 500 map."},
     {"TW_ALPACA_BASE_URL", T_STR, F(alpaca_base_url), 0, 0, NULL, NULL, 0,
      "Alpaca API base URL override (https://, or http:// to loopback for a test stub); unset = "
@@ -116,6 +135,10 @@ static const field fields[] = {
     {"TW_MARK_CLOSED_INTERVAL_S", T_INT, F(mark_closed_interval_s), 1, 86400, "900", NULL, 0,
      "The same mark while the NYSE session is closed (extended hours and crypto still move "
      "equity, more slowly than the request budget needs)."},
+    {"TW_LEDGER_VERIFY", T_BOOL, F(ledger_verify), 0, 1, "0", NULL, 0,
+     "Check each user's cached trading state against a fresh read of the database before a "
+     "decision uses it; a difference is logged (event ledger_drift) and the database's copy is "
+     "used. For tests and diagnosis: it costs the reads the cache saves."},
     {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
      "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
     {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,
@@ -126,6 +149,12 @@ static const field fields[] = {
      "Every other authenticated call per user."},
     {"TW_RATE_PUBLIC", T_STR, F(rate_public), 0, 0, "100/s:200", NULL, 0,
      "Unauthenticated calls (health, reflection, dev tokens) per peer address."},
+    {"TW_TRUSTED_FRONTS", T_STR, F(trusted_fronts), 0, 0, NULL, NULL, 0,
+     "IP addresses (comma-separated, at most 8) of the HTTP/2 front (deploy/haproxy) as "
+     "tradewinkd sees it, e.g. 127.0.0.1. A call from one of them is attributed to the client "
+     "its single x-forwarded-for header names (the front sets it from the connection and drops "
+     "any the client sent): per-peer rate limits and logs see that address. From any other "
+     "peer, or when unset, the header is ignored."},
 };
 #undef F
 
@@ -253,6 +282,79 @@ static const char *env_lookup(const char *name)
     return getenv(name);
 }
 
+/* The largest sector map file read (trading.c reads the same). */
+#define SECTOR_MAP_MAX (4 << 20)
+
+/* Values whose shape only their own parser knows, each checked by that parser now, before
+ * anything is opened, so one start reports them all (the parsers' messages never quote a
+ * secret). */
+static int check_values(const tw_config *c, FILE *err)
+{
+    int bad = 0;
+    char why[256];
+    const struct {
+        const char *name, *value;
+    } rates[] = {
+        {"TW_RATE_AUTH_FAIL", c->rate_auth_fail}, {"TW_RATE_KEY_SUBMIT", c->rate_key_submit},
+        {"TW_RATE_ORDERS", c->rate_orders},       {"TW_RATE_API", c->rate_api},
+        {"TW_RATE_PUBLIC", c->rate_public},
+    };
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        edge_rl_rule rule;
+        why[0] = '\0';
+        if (rates[i].value && edge_rl_rule_parse(rates[i].value, &rule, why, sizeof(why)) != 0) {
+            fprintf(err, "%s: %s\n", rates[i].name, why);
+            bad++;
+        }
+    }
+    if (c->webhook_secrets) {
+        edge_wh *wh = edge_wh_create(NULL);
+        why[0] = '\0';
+        if (!wh || edge_wh_load_env(wh, c->webhook_secrets, why, sizeof(why)) != 0) {
+            size_t n = strlen(why);
+            while (n && why[n - 1] == '\n') /* one bad entry per line: the last ends the text */
+                why[--n] = '\0';
+            fprintf(err, "TW_WEBHOOK_SECRETS: %s\n", wh ? why : "out of memory");
+            bad++;
+        }
+        edge_wh_destroy(wh);
+    }
+    if (c->vault_master_keys) {
+        vault_masterkeys *mk = NULL;
+        why[0] = '\0';
+        vault_rc rc = vault_masterkeys_parse(c->vault_master_keys, strlen(c->vault_master_keys),
+                                             &mk, why, sizeof(why));
+        if (rc != VAULT_OK) {
+            fprintf(err, "TW_VAULT_MASTER_KEYS: %s\n", why[0] ? why : vault_strerror(rc));
+            bad++;
+        }
+        vault_masterkeys_destroy(mk);
+    }
+    if (c->sector_map_file) {
+        FILE *f = fopen(c->sector_map_file, "rb");
+        char *buf = f ? malloc(SECTOR_MAP_MAX + 1) : NULL;
+        size_t len = buf ? fread(buf, 1, SECTOR_MAP_MAX + 1, f) : 0;
+        risk_sector_map *map = NULL;
+        why[0] = '\0';
+        if (!f || !buf) {
+            fprintf(err, "TW_SECTOR_MAP_FILE: cannot read '%s'\n", c->sector_map_file);
+            bad++;
+        } else if (len > SECTOR_MAP_MAX) {
+            fprintf(err, "TW_SECTOR_MAP_FILE: '%s' is larger than %d bytes\n", c->sector_map_file,
+                    SECTOR_MAP_MAX);
+            bad++;
+        } else if (risk_sectors_parse(buf, len, &map, why, sizeof(why)) != 0) {
+            fprintf(err, "TW_SECTOR_MAP_FILE: %s\n", why);
+            bad++;
+        }
+        risk_sectors_destroy(map);
+        free(buf);
+        if (f)
+            fclose(f);
+    }
+    return bad;
+}
+
 /* Rules that involve more than one field. */
 static int check_cross(const tw_config *c, FILE *err)
 {
@@ -297,6 +399,28 @@ static int check_cross(const tw_config *c, FILE *err)
         fprintf(err, "TW_VAULT_MASTER_KEYS: required outside dev mode\n");
         bad++;
     }
+    if (c->audit_signing_keys) {
+        audit_signer *signer = NULL;
+        char why[128];
+        if (audit_signer_parse(c->audit_signing_keys, &signer, why, sizeof(why)) != 0) {
+            fprintf(err, "TW_AUDIT_SIGNING_KEYS: %s\n", why);
+            bad++;
+        }
+        audit_signer_destroy(signer);
+    }
+    if (c->vault_sealing_keys) {
+        vault_sealer *sealer = NULL;
+        char why[128];
+        if (vault_sealer_parse(c->vault_sealing_keys, &sealer, why, sizeof(why)) != VAULT_OK) {
+            fprintf(err, "TW_VAULT_SEALING_KEYS: %s\n", why);
+            bad++;
+        }
+        vault_sealer_destroy(sealer);
+    }
+    if (c->require_sealed_keys && !c->vault_sealing_keys) {
+        fprintf(err, "TW_REQUIRE_SEALED_KEYS: needs TW_VAULT_SEALING_KEYS\n");
+        bad++;
+    }
     if (c->database_url && strncmp(c->database_url, "sqlite:", 7) != 0 &&
         strncmp(c->database_url, "postgres://", 11) != 0 &&
         strncmp(c->database_url, "postgresql://", 13) != 0) {
@@ -325,6 +449,16 @@ static int check_cross(const tw_config *c, FILE *err)
     }
     if (c->alpaca_data_feed && !brk_alpaca_feed_ok(c->alpaca_data_feed)) {
         fprintf(err, "TW_ALPACA_DATA_FEED: 1..16 chars of [a-z0-9_] (e.g. iex, sip)\n");
+        bad++;
+    }
+    tw_ip fronts[TW_MAX_TRUSTED_FRONTS];
+    size_t nfronts;
+    if (c->trusted_fronts &&
+        tw_ip_list_parse(c->trusted_fronts, fronts, TW_MAX_TRUSTED_FRONTS, &nfronts) != 0) {
+        fprintf(err,
+                "TW_TRUSTED_FRONTS: must be 1-%d IP addresses separated by commas "
+                "(no ports, no host names)\n",
+                TW_MAX_TRUSTED_FRONTS);
         bad++;
     }
     if (c->broker && strcmp(c->broker, "sim") != 0 && strcmp(c->broker, "alpaca") != 0) {
@@ -358,9 +492,60 @@ int tw_config_load(tw_config *cfg, const char *(*lookup)(const char *name), FILE
             bad++;
         }
     }
+    bad += check_values(cfg, err);
     if (bad == 0)
         bad += check_cross(cfg, err);
     return bad;
+}
+
+/* Edit distance with adjacent transpositions (optimal string alignment), names <= 63 bytes. */
+static size_t name_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return SIZE_MAX;
+    size_t d[64][64];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m];
+}
+
+int tw_config_is_setting(const char *name)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+const char *tw_config_nearest(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < NFIELDS; i++) {
+        size_t d = name_distance(name, fields[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = fields[i].name;
+        }
+    }
+    /* Close enough to be a typo: at most 3 edits, and fewer than a third of the name. */
+    return best && best_d <= 3 && best_d * 3 < strlen(name) ? best : NULL;
 }
 
 void tw_config_free(tw_config *cfg)
@@ -400,10 +585,13 @@ static const char *type_name(const field *f)
 
 void tw_config_print_help(FILE *out)
 {
-    fprintf(out, "usage: tradewinkd [--help] [--config-markdown]\n\n"
-                 "Configuration comes from the environment (all optional; the defaults give\n"
-                 "the embedded mode: SQLite, in-process limiter, dev auth, sim broker,\n"
-                 "loopback):\n\n");
+    fprintf(out,
+            "usage: tradewinkd [--help] [--config-markdown] [--audit-public-keys]\n\n"
+            "  --audit-public-keys  print the public keys of TW_AUDIT_SIGNING_KEYS (vN:BASE64\n"
+            "                       lines, for twctl audit verify --public-keys) and exit\n\n"
+            "Configuration comes from the environment (all optional; the defaults give\n"
+            "the embedded mode: SQLite, in-process limiter, dev auth, sim broker,\n"
+            "loopback):\n\n");
     for (size_t i = 0; i < NFIELDS; i++) {
         const field *f = &fields[i];
         fprintf(out, "  %-26s %s\n", f->name, f->help);

@@ -31,9 +31,13 @@ typedef struct tw_config {
     char *tls_cert_file;
     char *tls_key_file;
     char *tls_client_ca_file;
-    char *webhook_secrets; /* secret */
-    int workers;           /* 0 = number of cores */
-    int log_level;         /* tw_log_level */
+    char *webhook_secrets;           /* secret */
+    char *audit_signing_keys;        /* secret: TW_AUDIT_SIGNING_KEYS vN:BASE64,... newest first */
+    int audit_checkpoint_interval_s; /* TW_AUDIT_CHECKPOINT_INTERVAL_S; 0 = on demand only */
+    char *vault_sealing_keys;        /* secret: TW_VAULT_SEALING_KEYS vN:BASE64[@UNTIL],... */
+    int require_sealed_keys; /* TW_REQUIRE_SEALED_KEYS: PutBrokerKey only with sealed_secret */
+    int workers;             /* 0 = number of cores */
+    int log_level;           /* tw_log_level */
     int max_message_bytes;
     int shutdown_grace_ms;
     char *broker; /* default broker for new users: "sim" */
@@ -47,13 +51,24 @@ typedef struct tw_config {
     int ref_price_max_age_s;     /* TW_REF_PRICE_MAX_AGE_S: oldest last trade used as a reference */
     int mark_interval_s;         /* TW_MARK_INTERVAL_S: real-broker marks in the session */
     int mark_closed_interval_s;  /* TW_MARK_CLOSED_INTERVAL_S: ... outside it */
+    int ledger_verify;           /* TW_LEDGER_VERIFY: check cached books against the store */
     char *rate_auth_fail, *rate_key_submit, *rate_orders, *rate_api, *rate_public;
+    char *trusted_fronts; /* TW_TRUSTED_FRONTS: peers whose x-forwarded-for is believed */
 } tw_config;
 
 /* Fill cfg from getenv-like lookup (NULL = getenv). Writes one line per bad field to err and
- * returns the number of errors; cfg is usable only when 0. Free with tw_config_free. */
+ * returns the number of errors; cfg is usable only when 0. Every value is checked here, by
+ * the parser that will use it (rate rules, webhook secrets, master keys, signing and sealing
+ * keys, the sector map file), so nothing is opened before the whole configuration is known
+ * good. Free with tw_config_free. */
 int tw_config_load(tw_config *cfg, const char *(*lookup)(const char *name), FILE *err);
 void tw_config_free(tw_config *cfg);
+
+/* 1 when name is one of the TW_* settings above. */
+int tw_config_is_setting(const char *name);
+/* The setting name closest to name when it looks like a typo of one (at most 3 edits, an
+ * adjacent swap counting as one), else NULL: for the warning about an unknown TW_* variable. */
+const char *tw_config_nearest(const char *name);
 
 /* --help text: every variable, its default and meaning. */
 void tw_config_print_help(FILE *out);

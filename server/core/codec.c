@@ -122,7 +122,8 @@ struct budget {
     ProtobufCAllocator pb;
     ProtobufCAllocator *inner;
     size_t left;
-    int exceeded;
+    int exceeded; /* the message would take more than the budget */
+    int oom;      /* the arena could not give memory within it */
 };
 
 static void *budget_alloc(void *data, size_t n)
@@ -133,7 +134,10 @@ static void *budget_alloc(void *data, size_t n)
         return NULL;
     }
     b->left -= n;
-    return b->inner->alloc(b->inner->allocator_data, n);
+    void *p = b->inner->alloc(b->inner->allocator_data, n);
+    if (!p)
+        b->oom = 1;
+    return p;
 }
 
 static void budget_free(void *data, void *p)
@@ -239,14 +243,16 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
  * the wire bytes with the descriptor: length-delimited records of string fields are checked,
  * those of message fields are walked in turn (repeated fields and map entries are records
  * like any other). Unknown fields are skipped. Runs after a successful unpack, so structure
- * errors here are only defence in depth. path holds the dotted name so far.
+ * errors here are only defence in depth. path holds the dotted name so far. Every bad string
+ * is added to bad (one violation per occurrence, so a repeated field may appear twice); the
+ * returned status is only for structure errors.
  */
-static tw_status check_strings(tw_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *p,
-                               size_t n, char *path, size_t plen, int depth)
+static tw_status check_strings(tw_violations *bad_list, const ProtobufCMessageDescriptor *d,
+                               const uint8_t *p, size_t n, char *path, size_t plen, int depth)
 {
     const uint8_t *end = p + n;
-    static const tw_status malformed = {TW_INVALID_ARGUMENT,
-                                        "request message could not be decoded"};
+    static const tw_status malformed = {.code = TW_INVALID_ARGUMENT,
+                                        .message = "request message could not be decoded"};
     if (depth > 64)
         return malformed;
     while (p < end) {
@@ -284,14 +290,14 @@ static tw_status check_strings(tw_arena *a, const ProtobufCMessageDescriptor *d,
                 if (f->type == PROTOBUF_C_TYPE_STRING) {
                     int bad = utf8_check(p, (size_t)v);
                     if (bad) {
-                        const char *m = tw_arena_printf(
-                            a, "%s: %s", path,
-                            bad == 1 ? "must be valid UTF-8" : "must not contain NUL characters");
-                        return tw_err(TW_INVALID_ARGUMENT, m ? m : "a string is not valid");
+                        const char *field = tw_arena_strdup(bad_list->arena, path);
+                        tw_violation_add(bad_list, field ? field : "?",
+                                         bad == 1 ? "must be valid UTF-8"
+                                                  : "must not contain NUL characters");
                     }
                 } else {
                     tw_status st =
-                        check_strings(a, f->descriptor, p, (size_t)v, path, sub, depth + 1);
+                        check_strings(bad_list, f->descriptor, p, (size_t)v, path, sub, depth + 1);
                     if (st.code != TW_OK)
                         return st;
                 }
@@ -330,12 +336,15 @@ tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, c
     b.inner = tw_arena_protobuf_allocator(a);
     b.left = decode_budget(len, max);
     b.exceeded = 0;
+    b.oom = 0;
     b.pb.alloc = budget_alloc;
     b.pb.free = budget_free;
     b.pb.allocator_data = &b;
     *out = protobuf_c_message_unpack(desc, &b.pb, len, data);
     if (!*out && b.exceeded)
         return tw_err(TW_RESOURCE_EXHAUSTED, "request message too large when decoded");
+    if (!*out && b.oom) /* the server's shortage, not a fault of the request */
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     if (!*out)
         return tw_err(TW_INVALID_ARGUMENT, "request message could not be decoded");
     if (has_field0(*out, 0)) {
@@ -344,7 +353,11 @@ tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, c
     }
     char path[PATH_MAX_LEN];
     path[0] = '\0';
-    tw_status st = check_strings(a, desc, data, len, path, 0, 0);
+    tw_violations bad;
+    tw_violations_init(&bad, a);
+    tw_status st = check_strings(&bad, desc, data, len, path, 0, 0);
+    if (st.code == TW_OK)
+        st = tw_violations_status(&bad);
     if (st.code != TW_OK)
         *out = NULL;
     return st;

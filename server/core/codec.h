@@ -29,8 +29,9 @@
  * (So a message in the top ~6% of the cap that is one long string is refused too: requests
  * here are a few KB; a 900 KiB string under the 1 MiB default still decodes.)
  * INVALID_ARGUMENT when the bytes are not a valid desc, or when any string field at any depth
- * is not UTF-8 or holds a NUL: the message then names the field ("symbol: must be valid
- * UTF-8", "order.note: must not contain NUL characters"), and *out is NULL. */
+ * is not UTF-8 or holds a NUL: every such field is a violation (tw_violations, reason
+ * INVALID_FIELD), the message names the first ("symbol: must be valid UTF-8", "order.note: must
+ * not contain NUL characters"), and *out is NULL. */
 tw_status tw_codec_decode(tw_arena *a, const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                           size_t len, size_t max, ProtobufCMessage **out);
 

@@ -657,6 +657,10 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
     edge_label_def rule = {"rule", spec->risk_rules, spec->n_risk_rules};
     edge_label_def status = {"status", spec->order_statuses, spec->n_order_statuses};
     edge_label_def dres = {"result", decrypt_results, 2};
+    static const char *const take_results[] = {"hit", "miss"};
+    edge_label_def tres = {"result", take_results, 2};
+    static const char *const stream_states[] = {"up", "down"};
+    edge_label_def sstate = {"state", stream_states, 2};
     edge_label_def kind = {"kind", spec->store_kinds ? spec->store_kinds : d_store,
                            spec->store_kinds ? spec->n_store_kinds : 4};
     edge_label_def jres = {"result", spec->jwks_results ? spec->jwks_results : d_jwks,
@@ -698,6 +702,10 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
          EDGE_METRIC_COUNTER, &rule, 1, NULL, 0, 0, 0, "tw_risk_rejections_total"},
         {"tradewink_breaker_trips_total", "Daily loss / drawdown breaker trips.",
          EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, "tw_breaker_trips_total"},
+        {"tradewink_position_drifts_total",
+         "Positions found differing from the broker's by position reconciliation (each new "
+         "drift once, per symbol).",
+         EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL},
         {"tradewink_orders_total", "Orders recorded by SubmitOrder, by the status recorded.",
          EDGE_METRIC_COUNTER, &status, 1, NULL, 0, 0, 0, NULL},
         {"tradewink_key_decryptions_total", "Broker key decryptions in the vault, by result.",
@@ -709,6 +717,18 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
          EDGE_METRIC_COUNTER, NULL, 0, NULL, 0, 0, 0, NULL},
         {"tradewink_store_commits_total", "Store transactions committed.", EDGE_METRIC_COUNTER,
          NULL, 0, NULL, 0, 0, 0, NULL},
+        {"tradewink_ledger_books", "Users whose trading state the ledger holds in memory.",
+         EDGE_METRIC_GAUGE, NULL, 0, NULL, 0, 0, 0, NULL},
+        {"tradewink_ledger_book_bytes",
+         "Heap bytes of the books the ledger holds (bounded; the least recently used go first).",
+         EDGE_METRIC_GAUGE, NULL, 0, NULL, 0, 0, 0, NULL},
+        {"tradewink_ledger_book_takes_total",
+         "User transactions that found the user's book exact (hit) or read the store (miss).",
+         EDGE_METRIC_COUNTER, &tres, 1, NULL, 0, 0, 0, NULL},
+        {"tradewink_alpaca_streams",
+         "Alpaca trade_updates streams of keys with open orders, by state: up, or down "
+         "(starting, reconnecting or refused: those fills come from polling).",
+         EDGE_METRIC_GAUGE, &sstate, 1, NULL, 0, 0, 0, NULL},
         {"tradewink_jwks_fetches_total", "JWKS fetches, by result.", EDGE_METRIC_COUNTER, &jres, 1,
          NULL, 0, 0, 0, "tw_jwks_fetches_total"},
         {"tradewink_redis_fallback",
@@ -721,13 +741,32 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
         {"tradewink_build_info", "Always 1; the labels say which build is running.",
          EDGE_METRIC_GAUGE, build, 3, NULL, 0, 0, 0, NULL},
     };
-    edge_metric **slots[] = {&out->started,         &out->handled,       &out->handling,
-                             &out->msg_received,    &out->msg_sent,      &out->in_flight,
-                             &out->rpc_calls,       &out->rpc_latency,   &out->ratelimit_rejects,
-                             &out->risk_rejects,    &out->breaker_trips, &out->orders,
-                             &out->key_decryptions, &out->store_errors,  &out->store_statements,
-                             &out->store_commits,   &out->jwks_fetches,  &out->redis_fallback,
-                             &out->auth_failures,   &out->webhooks,      &out->build_info};
+    edge_metric **slots[] = {&out->started,
+                             &out->handled,
+                             &out->handling,
+                             &out->msg_received,
+                             &out->msg_sent,
+                             &out->in_flight,
+                             &out->rpc_calls,
+                             &out->rpc_latency,
+                             &out->ratelimit_rejects,
+                             &out->risk_rejects,
+                             &out->breaker_trips,
+                             &out->position_drifts,
+                             &out->orders,
+                             &out->key_decryptions,
+                             &out->store_errors,
+                             &out->store_statements,
+                             &out->store_commits,
+                             &out->ledger_books,
+                             &out->ledger_book_bytes,
+                             &out->ledger_takes,
+                             &out->alpaca_streams,
+                             &out->jwks_fetches,
+                             &out->redis_fallback,
+                             &out->auth_failures,
+                             &out->webhooks,
+                             &out->build_info};
     _Static_assert(sizeof defs / sizeof defs[0] == sizeof slots / sizeof slots[0],
                    "one slot per family");
     memset(out, 0, sizeof *out);
@@ -737,6 +776,8 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
             return -1;
     }
     edge_metric_set(out->redis_fallback, 0, 0);
+    edge_metric_set(out->alpaca_streams, 0, 0); /* both series exist from the first scrape */
+    edge_metric_set(out->alpaca_streams, 1, 0);
     edge_metric_set(out->build_info, 0, 1);
     return 0;
 }

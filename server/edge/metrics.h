@@ -161,11 +161,16 @@ typedef struct {
     edge_metric *ratelimit_rejects; /* tradewink_ratelimit_rejections_total{class} */
     edge_metric *risk_rejects;      /* tradewink_risk_rejections_total{rule} */
     edge_metric *breaker_trips;     /* tradewink_breaker_trips_total */
+    edge_metric *position_drifts;   /* tradewink_position_drifts_total */
     edge_metric *orders;            /* tradewink_orders_total{status} */
     edge_metric *key_decryptions;   /* tradewink_key_decryptions_total{result}: ok, error */
     edge_metric *store_errors;      /* tradewink_store_errors_total{kind} */
     edge_metric *store_statements;  /* tradewink_store_statements_total */
     edge_metric *store_commits;     /* tradewink_store_commits_total */
+    edge_metric *ledger_books;      /* tradewink_ledger_books gauge */
+    edge_metric *ledger_book_bytes; /* tradewink_ledger_book_bytes gauge */
+    edge_metric *ledger_takes;      /* tradewink_ledger_book_takes_total{result}: hit, miss */
+    edge_metric *alpaca_streams;    /* tradewink_alpaca_streams{state}: up, down */
     edge_metric *jwks_fetches;      /* tradewink_jwks_fetches_total{result} */
     edge_metric *redis_fallback;    /* tradewink_redis_fallback gauge 0/1 */
     edge_metric *auth_failures;     /* tradewink_auth_failures_total */

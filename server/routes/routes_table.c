@@ -32,12 +32,16 @@ TW_UNARY_THUNK(keyvault_test, Tradewink__V1__TestBrokerKeyRequest,
                Tradewink__V1__TestBrokerKeyResponse);
 TW_UNARY_THUNK(keyvault_rewrap, Tradewink__V1__RewrapKeysRequest,
                Tradewink__V1__RewrapKeysResponse);
+TW_UNARY_THUNK(keyvault_sealing_key, Tradewink__V1__GetSealingKeyRequest,
+               Tradewink__V1__GetSealingKeyResponse);
 TW_UNARY_THUNK(audit_list_events, Tradewink__V1__ListEventsRequest,
                Tradewink__V1__ListEventsResponse);
 TW_STREAM_THUNK(audit_stream_events, Tradewink__V1__StreamEventsRequest,
                 Tradewink__V1__StreamEventsResponse);
 TW_UNARY_THUNK(audit_verify_chain_rpc, Tradewink__V1__VerifyChainRequest,
                Tradewink__V1__VerifyChainResponse);
+TW_UNARY_THUNK(audit_create_checkpoint_rpc, Tradewink__V1__CreateCheckpointRequest,
+               Tradewink__V1__CreateCheckpointResponse);
 TW_UNARY_THUNK(orders_submit, Tradewink__V1__SubmitOrderRequest,
                Tradewink__V1__SubmitOrderResponse);
 TW_UNARY_THUNK(orders_confirm, Tradewink__V1__ConfirmOrderRequest,
@@ -111,6 +115,7 @@ static const tw_route_def table[] = {
     {VAULT, "DeleteBrokerKey", U, USER, TW_RL_API, TW_HANDLER(keyvault_delete)},
     {VAULT, "TestBrokerKey", U, USER, TW_RL_KEY_SUBMIT, TW_HANDLER(keyvault_test)},
     {VAULT, "RewrapKeys", U, ADMIN, TW_RL_API, TW_HANDLER(keyvault_rewrap)},
+    {VAULT, "GetSealingKey", U, USER, TW_RL_API, TW_HANDLER(keyvault_sealing_key)},
 
     {ORDERS, "SubmitOrder", U, USER, TW_RL_ORDERS, TW_HANDLER(orders_submit)},
     {ORDERS, "ConfirmOrder", U, USER, TW_RL_ORDERS, TW_HANDLER(orders_confirm)},
@@ -134,6 +139,7 @@ static const tw_route_def table[] = {
     {AUDIT, "ListEvents", U, USER, TW_RL_API, TW_HANDLER(audit_list_events)},
     {AUDIT, "StreamEvents", SS, USER, TW_RL_API, TW_STREAMER(audit_stream_events)},
     {AUDIT, "VerifyChain", U, USER, TW_RL_API, TW_HANDLER(audit_verify_chain_rpc)},
+    {AUDIT, "CreateCheckpoint", U, USER, TW_RL_API, TW_HANDLER(audit_create_checkpoint_rpc)},
 
     {SIM, "SetQuotes", U, ADMIN, TW_RL_API, TW_HANDLER(sim_set_quotes)},
     {SIM, "GetQuote", U, ADMIN, TW_RL_API, TW_HANDLER(sim_get_quote)},

@@ -10,13 +10,16 @@
  * gets its backlog (seq > from_sequence) while the feed lock is held, so no live event can
  * overtake it.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "app.h"
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "services.h"
@@ -98,6 +101,17 @@ static tw_status denied(tw_call *c, const char *user_id, protobuf_c_boolean all)
     return tw_err(TW_PERMISSION_DENIED, "only admins read other users' events");
 }
 
+/* t in microseconds when it is in google.protobuf.Timestamp's range (0001-01-01 to
+ * 9999-12-31, nanos 0..999999999), where microseconds cannot overflow; else false. */
+static bool timestamp_us(const Google__Protobuf__Timestamp *t, int64_t *us)
+{
+    if (t->nanos < 0 || t->nanos > 999999999 || t->seconds < -62135596800LL ||
+        t->seconds > 253402300799LL)
+        return false;
+    *us = t->seconds * 1000000 + t->nanos / 1000;
+    return true;
+}
+
 /* Which chain a request targets: the caller's, a named user's (admin), or all (admin, -1). */
 static tw_status target_user(tw_call *c, const char *user_id, protobuf_c_boolean all, int64_t *out)
 {
@@ -131,8 +145,11 @@ tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *
     tw_status st = target_user(c, req->user_id, req->all_users, &uid);
     if (st.code != TW_OK)
         return st;
+    /* Every field first, so one answer names every bad one. */
+    tw_violations bad;
+    tw_violations_init(&bad, tw_call_arena(c));
     if (req->page_size < 0)
-        return tw_err(TW_INVALID_ARGUMENT, "page_size: must not be negative");
+        tw_violation_add(&bad, "page_size", "must not be negative");
     int limit = req->page_size == 0 ? PAGE_DEFAULT
                                     : (req->page_size > PAGE_MAX ? PAGE_MAX : req->page_size);
     /* audit.proto: newest first. One row more than the page tells whether another page
@@ -142,23 +159,24 @@ tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *
     store_audit_filter f = {.limit = limit + 1, .newest_first = true};
     int64_t before = 0;
     if (*req->page_token && (before = svc_parse_id(req->page_token)) == 0)
-        return tw_err(TW_INVALID_ARGUMENT, "page_token: not a token from a previous page");
+        tw_violation_add(&bad, "page_token", "not a token from a previous page");
     int by_id = uid < 0 || uid != tw_call_principal(c)->user_id;
     if (by_id)
         f.before_id = before;
     else
         f.before_seq = before;
-    if (req->action) {
-        f.action = action_name(req->action);
-        if (!f.action)
-            return tw_err(TW_INVALID_ARGUMENT, "action: unknown value");
-    }
+    if (req->action && !(f.action = action_name(req->action)))
+        tw_violation_add(&bad, "action", "unknown value");
     if (*req->object_id)
         f.object_id = req->object_id;
-    if (req->start_time)
-        f.since_us = req->start_time->seconds * 1000000 + req->start_time->nanos / 1000;
-    if (req->end_time)
-        f.until_us = req->end_time->seconds * 1000000 + req->end_time->nanos / 1000;
+    if (req->start_time && !timestamp_us(req->start_time, &f.since_us))
+        tw_violation_add(&bad, "start_time", "not a valid timestamp (0001-01-01 to 9999-12-31)");
+    if (req->end_time && !timestamp_us(req->end_time, &f.until_us))
+        tw_violation_add(&bad, "end_time", "not a valid timestamp (0001-01-01 to 9999-12-31)");
+    else if (req->end_time && f.until_us == 0)
+        f.until_us = -1; /* before the epoch: to the store, 0 is no bound */
+    if ((st = tw_violations_status(&bad)).code != TW_OK)
+        return st;
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
     store_audit_event *evs = NULL;
@@ -184,24 +202,164 @@ tw_status audit_list_events(tw_call *c, const Tradewink__V1__ListEventsRequest *
     return tw_ok();
 }
 
+/* A wire checkpoint into cp; INVALID_ARGUMENT naming every field of the wrong shape. */
+static tw_status cp_from_wire(tw_call *c, const Tradewink__V1__AuditCheckpoint *w,
+                              audit_checkpoint *cp)
+{
+    tw_violations bad;
+    tw_violations_init(&bad, tw_call_arena(c));
+    memset(cp, 0, sizeof(*cp));
+    char *end = NULL;
+    errno = 0;
+    long long uid = strtoll(w->user_id, &end, 10);
+    if (!*w->user_id || *end || errno || uid < 0 || (uid == 0 && strcmp(w->user_id, "0") != 0))
+        tw_violation_add(&bad, "checkpoint.user_id", "a chain number");
+    if (w->sequence < 1 || w->sequence > INT64_MAX)
+        tw_violation_add(&bad, "checkpoint.sequence", "1 or more");
+    if (w->hash.len != STORE_HASH_LEN)
+        tw_violation_add(&bad, "checkpoint.hash", "32 bytes");
+    if (w->signature.len != AUDIT_SIG_LEN)
+        tw_violation_add(&bad, "checkpoint.signature", "64 bytes");
+    if (!w->time || !timestamp_us(w->time, &cp->time_us))
+        tw_violation_add(&bad, "checkpoint.time", "required, a valid timestamp");
+    tw_status st = tw_violations_status(&bad);
+    if (st.code != TW_OK)
+        return st;
+    cp->user_id = uid;
+    cp->seq = (int64_t)w->sequence;
+    memcpy(cp->hash, w->hash.data, STORE_HASH_LEN);
+    cp->key_version = w->key_version;
+    memcpy(cp->sig, w->signature.data, AUDIT_SIG_LEN);
+    return tw_ok();
+}
+
+static Tradewink__V1__AuditCheckpoint *cp_to_wire(tw_call *c, const audit_checkpoint *cp)
+{
+    tw_arena *a = tw_call_arena(c);
+    Tradewink__V1__AuditCheckpoint *w = tw_arena_alloc(a, sizeof(*w));
+    Google__Protobuf__Timestamp *t = tw_arena_alloc(a, sizeof(*t));
+    unsigned char *bytes = tw_arena_alloc(a, STORE_HASH_LEN + AUDIT_SIG_LEN);
+    if (!w || !t || !bytes)
+        return NULL;
+    tradewink__v1__audit_checkpoint__init(w);
+    google__protobuf__timestamp__init(t);
+    t->seconds = cp->time_us / 1000000;
+    t->nanos = (int32_t)(cp->time_us % 1000000) * 1000;
+    w->user_id = svc_id_str(c, cp->user_id);
+    if (!w->user_id)
+        return NULL;
+    w->sequence = (uint64_t)cp->seq;
+    memcpy(bytes, cp->hash, STORE_HASH_LEN);
+    memcpy(bytes + STORE_HASH_LEN, cp->sig, AUDIT_SIG_LEN);
+    w->hash.data = bytes;
+    w->hash.len = STORE_HASH_LEN;
+    w->time = t;
+    w->key_version = cp->key_version;
+    w->signature.data = bytes + STORE_HASH_LEN;
+    w->signature.len = AUDIT_SIG_LEN;
+    return w;
+}
+
+/* How the walked chain relates to a checkpoint whose signature checked out: every event up
+ * to cp->seq must be present, verify, and end in the signed hash. */
+static Tradewink__V1__CheckpointResult cp_relation(const audit_walk_result *w,
+                                                   const audit_checkpoint *cp)
+{
+    if (w->first_broken && w->first_broken <= cp->seq)
+        return w->head_seq < cp->seq ? TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_TRUNCATED
+                                     : TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_DIVERGED;
+    if (!w->at_found)
+        return TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_TRUNCATED;
+    if (memcmp(w->at_hash, cp->hash, STORE_HASH_LEN) != 0)
+        return TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_DIVERGED;
+    return TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_EXTENDS;
+}
+
 tw_status audit_verify_chain_rpc(tw_call *c, const Tradewink__V1__VerifyChainRequest *req,
                                  Tradewink__V1__VerifyChainResponse *resp)
+{
+    store_conn *conn;
+    int64_t uid;
+    audit_checkpoint cp;
+    tw_status st = target_user(c, req->user_id, 0, &uid);
+    if (st.code != TW_OK)
+        return st;
+    if (req->checkpoint) {
+        if ((st = cp_from_wire(c, req->checkpoint, &cp)).code != TW_OK)
+            return st;
+        if (cp.user_id != uid)
+            return tw_err(TW_INVALID_ARGUMENT, "checkpoint.user_id: another chain");
+    }
+    if ((st = svc_conn(c, &conn)).code != TW_OK)
+        return st;
+    if (!req->checkpoint) {
+        int64_t checked = 0, broken = 0;
+        store_rc rc = audit_verify_chain(conn, uid, &checked, &broken);
+        if (rc != STORE_OK)
+            return svc_store_status(c, rc, "audit chain");
+        resp->ok = broken == 0;
+        resp->events_checked = (uint64_t)checked;
+        resp->first_broken_sequence = (uint64_t)broken;
+        return tw_ok();
+    }
+    audit_walk_result w;
+    store_rc rc = audit_walk(conn, uid, cp.seq, &w);
+    if (rc != STORE_OK)
+        return svc_store_status(c, rc, "audit chain");
+    srv_app *app = tw_call_app(c);
+    switch (audit_checkpoint_check(app->audit_signer, &cp)) {
+    case AUDIT_CP_SIG_OK:
+        resp->checkpoint_result = cp_relation(&w, &cp);
+        break;
+    case AUDIT_CP_SIG_UNKNOWN_KEY:
+        resp->checkpoint_result = TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_UNKNOWN_KEY;
+        break;
+    default:
+        resp->checkpoint_result = TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_BAD_SIGNATURE;
+        break;
+    }
+    resp->ok =
+        w.first_broken == 0 &&
+        resp->checkpoint_result == TRADEWINK__V1__CHECKPOINT_RESULT__CHECKPOINT_RESULT_EXTENDS;
+    resp->events_checked = (uint64_t)w.checked;
+    resp->first_broken_sequence = (uint64_t)w.first_broken;
+    return tw_ok();
+}
+
+tw_status audit_create_checkpoint_rpc(tw_call *c, const Tradewink__V1__CreateCheckpointRequest *req,
+                                      Tradewink__V1__CreateCheckpointResponse *resp)
 {
     store_conn *conn;
     int64_t uid;
     tw_status st = target_user(c, req->user_id, 0, &uid);
     if (st.code != TW_OK)
         return st;
+    srv_app *app = tw_call_app(c);
+    if (!app->audit_signer)
+        return tw_err(TW_FAILED_PRECONDITION, "no audit signing key (TW_AUDIT_SIGNING_KEYS)");
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
-    int64_t checked = 0, broken = 0;
-    store_rc rc = audit_verify_chain(conn, uid, &checked, &broken);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    audit_checkpoint cp;
+    audit_cp_state state;
+    store_rc rc =
+        audit_checkpoint_create(conn, app->audit_signer, uid,
+                                (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &cp, &state);
     if (rc != STORE_OK)
-        return svc_store_status(c, rc, "audit chain");
-    resp->ok = broken == 0;
-    resp->events_checked = (uint64_t)checked;
-    resp->first_broken_sequence = (uint64_t)broken;
-    return tw_ok();
+        return svc_store_status(c, rc, "audit checkpoint");
+    switch (state) {
+    case AUDIT_CP_SIGNED:
+        break;
+    case AUDIT_CP_EMPTY:
+        return tw_err(TW_FAILED_PRECONDITION, "the chain has no events to sign");
+    case AUDIT_CP_BROKEN:
+        return tw_err(TW_FAILED_PRECONDITION, "the chain does not verify; its head is not signed");
+    default:
+        return tw_err(TW_INTERNAL, "the checkpoint could not be signed");
+    }
+    resp->checkpoint = cp_to_wire(c, &cp);
+    return resp->checkpoint ? tw_ok() : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 /* ---- the feed ---------------------------------------------------------------------------- */

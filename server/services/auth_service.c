@@ -53,13 +53,19 @@ tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenReq
     /* The contract: outside dev mode the method does not exist. */
     if (app->cfg->auth_mode != TW_AUTH_DEV || !app->auth)
         return tw_err(TW_UNIMPLEMENTED, "dev tokens are only issued in dev auth mode");
+    tw_violations bad;
+    tw_violations_init(&bad, tw_call_arena(c));
     size_t sublen = strlen(req->subject);
-    if (sublen == 0 || sublen > DEV_TOKEN_SUBJECT_MAX)
-        return tw_err(TW_INVALID_ARGUMENT, "subject: must be 1..128 characters");
-    for (size_t i = 0; i < sublen; i++)
-        if (!subject_char(req->subject[i]))
-            return tw_err(TW_INVALID_ARGUMENT, "subject: only A-Z a-z 0-9 . _ @ - are allowed");
-    auth_role role;
+    if (sublen == 0 || sublen > DEV_TOKEN_SUBJECT_MAX) {
+        tw_violation_add(&bad, "subject", "must be 1..128 characters");
+    } else {
+        for (size_t i = 0; i < sublen; i++)
+            if (!subject_char(req->subject[i])) {
+                tw_violation_add(&bad, "subject", "only A-Z a-z 0-9 . _ @ - are allowed");
+                break;
+            }
+    }
+    auth_role role = AUTH_ROLE_USER;
     switch (req->role) {
     case TRADEWINK__V1__ROLE__ROLE_USER:
         role = AUTH_ROLE_USER;
@@ -68,11 +74,14 @@ tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenReq
         role = AUTH_ROLE_ADMIN;
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "role: must be ROLE_USER or ROLE_ADMIN");
+        tw_violation_add(&bad, "role", "must be ROLE_USER or ROLE_ADMIN");
     }
     int64_t ttl = req->ttl_seconds ? req->ttl_seconds : DEV_TOKEN_DEFAULT_TTL;
     if (ttl < 1 || ttl > DEV_TOKEN_MAX_TTL)
-        return tw_err(TW_INVALID_ARGUMENT, "ttl_seconds: must be 0 (3600) or 1..86400");
+        tw_violation_add(&bad, "ttl_seconds", "must be 0 (3600) or 1..86400");
+    tw_status st = tw_violations_status(&bad);
+    if (st.code != TW_OK)
+        return st;
     int64_t now = (int64_t)time(NULL);
     char *token = NULL;
     if (auth_mint_dev_token(app->auth, req->subject, role, ttl, now, &token) != 0)

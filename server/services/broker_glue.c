@@ -25,7 +25,8 @@ tw_status svc_broker_test(tw_call *c, const store_broker_key *k, protobuf_c_bool
         return tw_ok();
     }
     brk_conn *bc = NULL;
-    if ((st = trading_broker(app->trading, conn, k->user_id, k, &bc)).code != TW_OK)
+    if ((st = trading_broker(app->trading, conn, k->user_id, k, svc_traceparent(c), &bc)).code !=
+        TW_OK)
         return st;
     brk_account acct;
     brk_err err = {0};

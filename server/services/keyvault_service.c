@@ -6,8 +6,10 @@
  * token: key_id "\n" secret. Every change is audited in the same transaction.
  */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "services.h"
 #include "core/log.h"
@@ -120,29 +122,99 @@ static tw_status take_credential(char *key_id, char *secret, vault_secret **out)
     return st;
 }
 
+/* A sealed secret opened for the caller, broker, key id, environment and version it names
+ * (*out malloc'd, NUL-terminated; the caller wipes and frees it), or *out = NULL for a plain
+ * secret, which TW_REQUIRE_SEALED_KEYS refuses. */
+static tw_status unseal_secret(tw_call *c, const Tradewink__V1__PutBrokerKeyRequest *req,
+                               char **out)
+{
+    srv_app *app = tw_call_app(c);
+    *out = NULL;
+    if (req->sealed_secret.len == 0) {
+        if (app->cfg->require_sealed_keys)
+            return tw_err(TW_FAILED_PRECONDITION,
+                          "this server accepts only sealed secrets (sealed_secret)");
+        return tw_ok();
+    }
+    if (*req->secret)
+        return tw_err(TW_INVALID_ARGUMENT, "secret and sealed_secret are exclusive");
+    if (!app->sealer)
+        return tw_err(TW_FAILED_PRECONDITION, "this server has no sealing key");
+    const tw_principal *p = tw_call_principal(c);
+    vault_seal_binding b = {.user = p->subject ? p->subject : "",
+                            .broker = req->broker,
+                            .key_id = req->key_id,
+                            .environment = env_word(req->environment)};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    vault_rc vr = vault_unseal(app->sealer, req->sealing_key_version, req->sealed_secret.data,
+                               req->sealed_secret.len, &b, (int64_t)ts.tv_sec, out);
+    if (vr == VAULT_ERR_UNKNOWN_VERSION)
+        return tw_err(TW_FAILED_PRECONDITION,
+                      "sealing_key_version: not accepted (unknown, or its grace period ended)");
+    if (vr == VAULT_ERR_NOMEM)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    if (vr != VAULT_OK)
+        return tw_err(TW_INVALID_ARGUMENT,
+                      "sealed_secret: does not open for this user, broker, key id, environment "
+                      "and version");
+    return tw_ok();
+}
+
+tw_status keyvault_sealing_key(tw_call *c, const Tradewink__V1__GetSealingKeyRequest *req,
+                               Tradewink__V1__GetSealingKeyResponse *resp)
+{
+    srv_app *app = tw_call_app(c);
+    uint32_t version;
+    unsigned char *pub = tw_arena_alloc(tw_call_arena(c), VAULT_SEAL_PUB_LEN);
+    (void)req;
+    if (!pub)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    if (vault_sealer_current(app->sealer, &version, pub) != 0)
+        return tw_err(TW_FAILED_PRECONDITION, "this server has no sealing key");
+    resp->version = version;
+    resp->public_key.data = pub;
+    resp->public_key.len = VAULT_SEAL_PUB_LEN;
+    resp->algorithm = (char *)"ECDH-P256+HKDF-SHA256+A256GCM/tradewink-seal-v1";
+    return tw_ok();
+}
+
 tw_status keyvault_put(tw_call *c, const Tradewink__V1__PutBrokerKeyRequest *req,
                        Tradewink__V1__PutBrokerKeyResponse *resp)
 {
     srv_app *app = tw_call_app(c);
     /* The decoded request lives in this call's arena; wiping its secret fields is ours to do. */
     char *key_id = req->key_id, *secret = req->secret;
+    char *opened = NULL; /* the unsealed secret, when it came sealed */
     vault_secret *cred = NULL;
     char *token = NULL;
     store_broker_key *k = NULL;
     store_conn *conn;
-    tw_status st = tw_ok();
+    tw_status st;
 
+    /* Every bad field at once (BadRequest); the secret's value never appears in a message. */
+    tw_violations bad;
+    tw_violations_init(&bad, tw_call_arena(c));
     if (strcmp(req->broker, "sim") != 0 && strcmp(req->broker, "alpaca") != 0)
-        st = tw_err(TW_INVALID_ARGUMENT, "broker: must be sim or alpaca");
-    else if (req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER &&
-             req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE)
-        st = tw_err(TW_INVALID_ARGUMENT, "environment: must be PAPER or LIVE");
-    else if (!label_ok(req->label))
-        st = tw_err(TW_INVALID_ARGUMENT, "label: at most 64 printable characters");
-    else if (*key_id == '\0' || strlen(key_id) > KEY_ID_MAX || !printable(key_id))
-        st = tw_err(TW_INVALID_ARGUMENT, "key_id: 1..128 printable ASCII characters");
-    else if (*secret == '\0' || strlen(secret) > SECRET_MAX || !printable(secret))
-        st = tw_err(TW_INVALID_ARGUMENT, "secret: 1..512 printable ASCII characters");
+        tw_violation_add(&bad, "broker", "must be sim or alpaca");
+    if (req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_PAPER &&
+        req->environment != TRADEWINK__V1__TRADING_MODE__TRADING_MODE_LIVE)
+        tw_violation_add(&bad, "environment", "must be PAPER or LIVE");
+    if (!label_ok(req->label))
+        tw_violation_add(&bad, "label", "at most 64 printable characters");
+    if (*key_id == '\0' || strlen(key_id) > KEY_ID_MAX || !printable(key_id))
+        tw_violation_add(&bad, "key_id", "1..128 printable ASCII characters");
+    /* A plain secret is checked with the rest; a sealed one once it is opened (only then is
+     * there a secret to check, and only a well-formed request is worth opening). */
+    bool plain = req->sealed_secret.len == 0;
+    if (plain && (*secret == '\0' || strlen(secret) > SECRET_MAX || !printable(secret)))
+        tw_violation_add(&bad, "secret", "1..512 printable ASCII characters");
+    st = tw_violations_status(&bad);
+    if (st.code == TW_OK && (st = unseal_secret(c, req, &opened)).code == TW_OK && opened) {
+        secret = opened;
+        if (*secret == '\0' || strlen(secret) > SECRET_MAX || !printable(secret))
+            st = tw_err(TW_INVALID_ARGUMENT, "secret: 1..512 printable ASCII characters");
+    }
     char mask[VAULT_MASK_MAX];
     vault_mask(key_id, strlen(key_id), mask);
     tw_status taken = take_credential(key_id, secret, &cred);
@@ -226,6 +298,10 @@ out:
         free(k);
     }
     vault_secret_destroy(cred);
+    if (opened) {
+        OPENSSL_cleanse(opened, strlen(opened));
+        free(opened);
+    }
     return st;
 }
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "core/log.h"
 #include "risk/money.h"
 #include "services.h"
@@ -176,15 +177,19 @@ static int normal_symbol(const char *s, char out[RISK_SYMBOL_MAX])
     return 1;
 }
 
-static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_in *o)
+/* Every bad field is reported (BadRequest), not only the first; the message still names the
+ * first. o is filled only when the result is OK. */
+static tw_status parse_order(tw_arena *a, const Tradewink__V1__SubmitOrderRequest *r, order_in *o)
 {
+    tw_violations bad;
+    tw_violations_init(&bad, a);
     memset(o, 0, sizeof(*o));
     if (!valid_coid(r->client_order_id))
-        return tw_err(TW_INVALID_ARGUMENT,
-                      "client_order_id: 1..128 characters of A-Z a-z 0-9 . _ : -");
-    snprintf(o->coid, sizeof(o->coid), "%s", r->client_order_id);
+        tw_violation_add(&bad, "client_order_id", "1..128 characters of A-Z a-z 0-9 . _ : -");
+    else
+        snprintf(o->coid, sizeof(o->coid), "%s", r->client_order_id);
     if (!normal_symbol(r->symbol, o->symbol))
-        return tw_err(TW_INVALID_ARGUMENT, "symbol: 1..15 characters of A-Z 0-9 . / -");
+        tw_violation_add(&bad, "symbol", "1..15 characters of A-Z 0-9 . / -");
     switch (r->side) {
     case TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY:
         o->side = "buy";
@@ -193,7 +198,7 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         o->side = "sell";
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "side: must be BUY or SELL");
+        tw_violation_add(&bad, "side", "must be BUY or SELL");
     }
     switch (r->type) {
     case TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET:
@@ -203,7 +208,7 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         o->type = "limit";
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "type: must be MARKET or LIMIT");
+        tw_violation_add(&bad, "type", "must be MARKET or LIMIT");
     }
     /* Required (orders.proto, common.proto: zero values are never valid inputs): 0 is not
      * taken to mean DAY / USER. */
@@ -218,7 +223,7 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         o->tif = "ioc";
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "time_in_force: required, DAY, GTC or IOC");
+        tw_violation_add(&bad, "time_in_force", "required, DAY, GTC or IOC");
     }
     switch (r->origin) {
     case TRADEWINK__V1__ORDER_ORIGIN__ORDER_ORIGIN_USER:
@@ -228,24 +233,24 @@ static tw_status parse_order(const Tradewink__V1__SubmitOrderRequest *r, order_i
         o->origin = "automation";
         break;
     default:
-        return tw_err(TW_INVALID_ARGUMENT, "origin: required, USER or AUTOMATION");
+        tw_violation_add(&bad, "origin", "required, USER or AUTOMATION");
     }
     if (risk_qty_parse(r->qty, &o->qty) != RISK_DEC_OK || o->qty <= 0)
-        return tw_err(TW_INVALID_ARGUMENT, "qty: a positive decimal with at most 9 decimals");
-    if (strcmp(o->type, "limit") == 0) {
+        tw_violation_add(&bad, "qty", "a positive decimal with at most 9 decimals");
+    /* An unknown type says nothing about the price: it is checked for a known type only. */
+    if (o->type && strcmp(o->type, "limit") == 0) {
         if (risk_price_parse(r->limit_price, &o->limit) != RISK_DEC_OK || o->limit <= 0)
-            return tw_err(TW_INVALID_ARGUMENT,
-                          "limit_price: a positive decimal with at most 6 decimals");
-    } else if (*r->limit_price) {
-        return tw_err(TW_INVALID_ARGUMENT, "limit_price: not allowed for market orders");
+            tw_violation_add(&bad, "limit_price", "a positive decimal with at most 6 decimals");
+    } else if (o->type && *r->limit_price) {
+        tw_violation_add(&bad, "limit_price", "not allowed for market orders");
     }
     if (*r->broker_key_id && (o->key_id = svc_parse_id(r->broker_key_id)) == 0)
-        return tw_err(TW_INVALID_ARGUMENT, "broker_key_id: not a key id");
+        tw_violation_add(&bad, "broker_key_id", "not a key id");
     long chars = svc_printable_chars(r->note);
     if (chars < 0 || chars > NOTE_MAX_CHARS)
-        return tw_err(TW_INVALID_ARGUMENT, "note: at most 256 characters, no control characters");
+        tw_violation_add(&bad, "note", "at most 256 characters, no control characters");
     o->note = r->note;
-    return tw_ok();
+    return tw_violations_status(&bad);
 }
 
 /* ---- admission --------------------------------------------------------------------------- */
@@ -437,7 +442,8 @@ static tw_status admit_prepare(tw_call *c, trading *t, store_conn *conn, int64_t
             return svc_store_status(c, rc, "broker key");
         ad->have_key = 1;
     }
-    st = trading_account(t, conn, uid, ad->have_key ? &ad->key : NULL, &ad->acct, &ad->bc);
+    st = trading_account(t, conn, uid, ad->have_key ? &ad->key : NULL, svc_traceparent(c),
+                         &ad->acct, &ad->bc);
     if (st.code != TW_OK)
         return st;
     if (in && (st = broker_rules(c, ad->bc, in)).code != TW_OK) {
@@ -523,12 +529,14 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
         snprintf(o->status, sizeof(o->status), ORD_PENDING_SUBMIT);
     }
     int64_t id = 0;
+    o->created_at_us = o->updated_at_us = store_now_us();
     store_rc rc = store_order_insert(conn, uid, o, &id);
     if (rc == STORE_CONFLICT)
         return tw_err(TW_ALREADY_EXISTS, "client_order_id already used");
     if (rc != STORE_OK)
         return svc_store_status(c, rc, "order");
     o->id = id;
+    trading_order_recorded(conn, uid, o);
     char q[48];
     risk_qty_format(o->qty, q, sizeof(q));
     char *details =
@@ -548,7 +556,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     tw_arena *a = tw_call_arena(c);
     store_conn *conn;
     order_in in;
-    tw_status st = parse_order(req, &in);
+    tw_status st = parse_order(a, req, &in);
     if (st.code != TW_OK)
         return st;
     if ((st = svc_conn(c, &conn)).code != TW_OK)
@@ -575,6 +583,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
 
     /* 3. Decide and record in one transaction (retried when the store is busy). */
+    bool recorded = false; /* this call inserted the order (it alone may send it) */
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
             st = svc_store_status(c, rc, "user");
@@ -586,6 +595,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
         if (st.code == TW_OK) {
             rc = store_tx_commit(conn);
             st = svc_store_status(c, rc, "order");
+            recorded = st.code == TW_OK;
             edge_tw_metrics *m = st.code == TW_OK ? app_metrics(c) : NULL;
             if (m)
                 edge_metric_inc1(m->orders, o->status);
@@ -593,7 +603,8 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
             store_tx_rollback(conn);
         }
         if (st.code == TW_ALREADY_EXISTS) {
-            /* A concurrent retry of the same client_order_id won: return its order. */
+            /* A concurrent retry of the same client_order_id won: return its order, which
+             * that call sends (sending it here too would place it twice). */
             rc = store_order_get_by_coid(conn, uid, in.coid, o);
             st = svc_store_status(c, rc, "order");
             break;
@@ -602,8 +613,8 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
             break;
     }
 
-    /* 4. Send what was admitted, outside the transaction. */
-    if (st.code == TW_OK && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
+    /* 4. Send what this call admitted, outside the transaction. */
+    if (st.code == TW_OK && recorded && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
         send_to_broker(c, t, conn, uid, o, ad->bc);
     admit_done(ad);
     if (st.code != TW_OK)
@@ -617,7 +628,7 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     trading *t = app->trading;
     store_conn *conn;
     order_in in;
-    tw_status st = parse_order(req, &in);
+    tw_status st = parse_order(tw_call_arena(c), req, &in);
     if (st.code != TW_OK)
         return st;
     if ((st = svc_conn(c, &conn)).code != TW_OK)
@@ -642,9 +653,18 @@ static tw_status expire_pending(tw_call *c, store_conn *conn, int64_t uid, const
 {
     snprintf(o->status, sizeof(o->status), ORD_EXPIRED);
     store_rc rc = store_order_update(conn, uid, o->id, o);
-    tw_status st = rc == STORE_OK
-                       ? svc_audit(c, conn, uid, "ORDER_EXPIRE", order_id, "SUCCESS", NULL)
-                       : svc_store_status(c, rc, "order");
+    /* The window ended, not the caller: the expiry is the system's, as the reconciler's is. */
+    audit_entry e = {.user_id = uid,
+                     .actor = "system",
+                     .actor_id = "system",
+                     .action = "ORDER_EXPIRE",
+                     .object_id = order_id,
+                     .outcome = "SUCCESS",
+                     .details = svc_traced_details(c, NULL)};
+    tw_status st = rc != STORE_OK ? svc_store_status(c, rc, "order")
+                   : audit_append(conn, &e, svc_now_us(c), NULL) == STORE_OK
+                       ? tw_ok()
+                       : tw_err(TW_UNAVAILABLE, "audit trail unavailable, change not applied");
     if (st.code != TW_OK)
         return st;
     rc = store_tx_commit(conn);
@@ -767,6 +787,34 @@ static tw_status cancel_at_broker(tw_call *c, trading *t, brk_conn *bc, int64_t 
     return st;
 }
 
+/* Cancels open order o: locally when it was never sent, else at its broker. */
+static tw_status cancel_order(tw_call *c, trading *t, store_conn *conn, int64_t uid,
+                              const store_order *o)
+{
+    store_rc rc;
+    tw_status st;
+    if (strcmp(o->status, ORD_PENDING_CONFIRMATION) == 0) {
+        /* Never sent: cancel locally. */
+        brk_order r;
+        memset(&r, 0, sizeof(r));
+        r.status = BRK_ORDER_CANCELED;
+        r.filled_qty = o->filled_qty;
+        r.filled_avg_price = o->avg_fill_price;
+        rc = trading_apply_report(t, uid, o->id, &r, "user");
+        return rc == STORE_OK ? tw_ok() : svc_store_status(c, rc, "order");
+    }
+    store_broker_key key;
+    if (o->broker_key_id && (rc = store_key_get(conn, uid, o->broker_key_id, &key)) != STORE_OK)
+        return svc_store_status(c, rc, "broker key");
+    brk_conn *bc = NULL;
+    if ((st = trading_broker(t, conn, uid, o->broker_key_id ? &key : NULL, svc_traceparent(c), &bc))
+            .code != TW_OK)
+        return st;
+    st = cancel_at_broker(c, t, bc, uid, o);
+    brk_conn_destroy(bc);
+    return st;
+}
+
 tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req,
                         Tradewink__V1__CancelOrderResponse *resp)
 {
@@ -786,27 +834,16 @@ tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req
         return svc_store_status(c, rc, "order");
     if (!trading_status_open(o.status))
         return tw_err(TW_FAILED_PRECONDITION, "order is already final");
-    if (strcmp(o.status, ORD_PENDING_CONFIRMATION) == 0) {
-        /* Never sent: cancel locally. */
-        brk_order r;
-        memset(&r, 0, sizeof(r));
-        r.status = BRK_ORDER_CANCELED;
-        r.filled_qty = o.filled_qty;
-        r.filled_avg_price = o.avg_fill_price;
-        if ((rc = trading_apply_report(t, uid, id, &r, "user")) != STORE_OK)
-            return svc_store_status(c, rc, "order");
-    } else {
-        store_broker_key key;
-        if (o.broker_key_id && (rc = store_key_get(conn, uid, o.broker_key_id, &key)) != STORE_OK)
-            return svc_store_status(c, rc, "broker key");
-        brk_conn *bc = NULL;
-        if ((st = trading_broker(t, conn, uid, o.broker_key_id ? &key : NULL, &bc)).code != TW_OK)
-            return st;
-        st = cancel_at_broker(c, t, bc, uid, &o);
-        brk_conn_destroy(bc);
-        if (st.code != TW_OK)
-            return st;
-    }
+    /* The cancel is the caller's, whichever report closes the order (the sim's event or a
+     * stream may land before this call's own read). */
+    const tw_principal *p = tw_call_principal(c);
+    const tw_trace *tr = tw_call_trace(c);
+    trading_cancel_begin(t, uid, id, p->role == TW_ROLE_ADMIN ? "admin" : "user",
+                         p->subject ? p->subject : "", tr->trace_id, tr->span_id);
+    st = cancel_order(c, t, conn, uid, &o);
+    trading_cancel_end(t, uid, id);
+    if (st.code != TW_OK)
+        return st;
     wire_order *w = NULL;
     if ((st = load_order(c, conn, uid, id, &w)).code != TW_OK)
         return st;
@@ -930,7 +967,8 @@ tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest
     if (n && set.default_broker_key_id &&
         store_key_get(conn, svc_user_id(c), set.default_broker_key_id, key) == STORE_OK &&
         strcmp(key->broker, "sim") != 0) {
-        trading_broker_marks(app->trading, conn, svc_user_id(c), key, &marks, &nmarks);
+        trading_broker_marks(app->trading, conn, svc_user_id(c), key, svc_traceparent(c), &marks,
+                             &nmarks);
         tw_arena_defer(a, free, marks);
     }
     for (size_t i = 0; i < n; i++) {

@@ -56,7 +56,8 @@ tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *re
     bool marked = have_key && strcmp(key->broker, "sim") != 0 &&
                   trading_marked_account(t, uid, key->id, &acct);
     if (!marked &&
-        (st = trading_account(t, conn, uid, have_key ? key : NULL, &acct, NULL)).code != TW_OK)
+        (st = trading_account(t, conn, uid, have_key ? key : NULL, svc_traceparent(c), &acct, NULL))
+                .code != TW_OK)
         return st;
     if ((st = trading_view_load(t, a, conn, uid, &acct, NULL, 0, 0, v)).code != TW_OK)
         return st;

@@ -255,10 +255,27 @@ static void err_add(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* One bad limit: "name: description" appended to err (the message names every bad field, as
+ * it always did) and the same as a field violation for the BadRequest details. */
+static void lim_bad(tw_violations *bad, char *err, size_t cap, const lim_field *f, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
+static void lim_bad(tw_violations *bad, char *err, size_t cap, const lim_field *f, const char *fmt,
+                    ...)
+{
+    char d[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d, sizeof(d), fmt, ap);
+    va_end(ap);
+    err_add(err, cap, "%s: %s", f->name, d);
+    const char *desc = tw_arena_strdup(bad->arena, d);
+    tw_violation_add(bad, f->name, desc ? desc : "invalid value");
+}
+
 /* The request's value of f, if present: 1 and *v (store units), 0 when unset, -1 with a
- * reason appended to err when malformed or outside the caller's bounds. */
+ * reason appended to err and bad when malformed or outside the caller's bounds. */
 static int requested_value(const Tradewink__V1__SetLimitsRequest *req, const lim_field *f,
-                           bool admin, int64_t *v, char *err, size_t cap)
+                           bool admin, int64_t *v, tw_violations *bad, char *err, size_t cap)
 {
     const void *wrapper;
     memcpy(&wrapper, (const char *)req + f->req_off, sizeof(wrapper));
@@ -271,11 +288,11 @@ static int requested_value(const Tradewink__V1__SetLimitsRequest *req, const lim
         int digits = f->kind == K_PCT ? 2 : RISK_MONEY_DIGITS;
         risk_dec_rc rc = risk_dec_parse(s, strlen(s), digits, v);
         if (rc == RISK_DEC_PRECISION) {
-            err_add(err, cap, "%s: at most %d decimal places", f->name, digits);
+            lim_bad(bad, err, cap, f, "at most %d decimal places", digits);
             return -1;
         }
         if (rc != RISK_DEC_OK) {
-            err_add(err, cap, "%s: not a decimal number%s", f->name,
+            lim_bad(bad, err, cap, f, "not a decimal number%s",
                     f->kind == K_PCT ? " of percent (e.g. \"2.5\")" : " of USD (e.g. \"500\")");
             return -1;
         }
@@ -285,29 +302,28 @@ static int requested_value(const Tradewink__V1__SetLimitsRequest *req, const lim
         *v = ((const Google__Protobuf__BoolValue *)wrapper)->value ? 1 : 0;
     }
     if (*v < 0) {
-        err_add(err, cap, "%s: must not be negative", f->name);
+        lim_bad(bad, err, cap, f, "must not be negative");
         return -1;
     }
     if (*v > f->hard_max) {
         lim_format(f, f->hard_max, shown, sizeof(shown));
-        err_add(err, cap, "%s: at most %s", f->name, shown);
+        lim_bad(bad, err, cap, f, "at most %s", shown);
         return -1;
     }
     if (admin)
         return 1;
     if (f->kind == K_BOOL && *v < f->user_min) {
-        err_add(err, cap, "%s: only an admin may turn this check off", f->name);
+        lim_bad(bad, err, cap, f, "only an admin may turn this check off");
         return -1;
     }
     if (*v < f->user_min) {
         lim_format(f, f->user_min, shown, sizeof(shown));
-        err_add(err, cap, "%s: 0 (off) is not allowed for users; the minimum is %s", f->name,
-                shown);
+        lim_bad(bad, err, cap, f, "0 (off) is not allowed for users; the minimum is %s", shown);
         return -1;
     }
     if (*v > f->user_max) {
         lim_format(f, f->user_max, shown, sizeof(shown));
-        err_add(err, cap, "%s: above the user bound %s (an admin may set it)", f->name, shown);
+        lim_bad(bad, err, cap, f, "above the user bound %s (an admin may set it)", shown);
         return -1;
     }
     return 1;
@@ -346,6 +362,7 @@ static void audit_refusal(tw_call *c, store_conn *conn, const char *action, cons
 static tw_status target_user(tw_call *c, store_conn *conn, const char *user_id, int64_t *out)
 {
     int64_t self = svc_user_id(c);
+    *out = 0; /* no user until one is named and allowed */
     if (!user_id || !*user_id) {
         *out = self;
         return tw_ok();
@@ -510,7 +527,7 @@ tw_status risksvc_set_limits(tw_call *c, const Tradewink__V1__SetLimitsRequest *
                              Tradewink__V1__SetLimitsResponse *resp)
 {
     store_conn *conn;
-    int64_t uid;
+    int64_t uid = 0;
     tw_status st;
     char err[ERRBUF];
     int64_t want[N_FIELDS];
@@ -519,14 +536,21 @@ tw_status risksvc_set_limits(tw_call *c, const Tradewink__V1__SetLimitsRequest *
 
     /* Every field first, so one answer names every bad field and nothing is touched. */
     err[0] = '\0';
+    tw_violations bad;
+    tw_violations_init(&bad, tw_call_arena(c));
     bool admin = is_admin(c);
     for (size_t i = 0; i < N_FIELDS; i++) {
-        int r = requested_value(req, &limit_fields[i], admin, &want[i], err, sizeof(err));
+        int r = requested_value(req, &limit_fields[i], admin, &want[i], &bad, err, sizeof(err));
         present[i] = r == 1;
         n_present += present[i];
     }
-    if (err[0])
-        return tw_call_errorf(c, TW_INVALID_ARGUMENT, "%s", err);
+    if (err[0]) {
+        st = tw_violations_status(&bad);
+        const char *m = tw_arena_strdup(tw_call_arena(c), err);
+        if (m)
+            st.message = m;
+        return st;
+    }
 
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
@@ -685,15 +709,18 @@ tw_status risksvc_resume(tw_call *c, const Tradewink__V1__ResumeRequest *req,
     char until[32] = "";
     if (g.halted) {
         refused = "global halt";
-        st = tw_err(TW_FAILED_PRECONDITION, "a global halt is in force until an admin lifts it");
+        st = tw_err_reason(TW_FAILED_PRECONDITION, "TRADING_HALTED",
+                           "a global halt is in force until an admin lifts it");
     } else if (rs.breaker_until_us > now) {
         refused = "breaker";
         format_utc(rs.breaker_until_us, until, sizeof(until));
         st = tw_call_errorf(c, TW_FAILED_PRECONDITION,
                             "the circuit breaker tripped today; trading resumes at %s", until);
+        st.reason = "TRADING_HALTED";
     } else if (word_is(rs.halted_by, "admin")) {
         refused = "admin halt";
-        st = tw_err(TW_FAILED_PRECONDITION, "halted by an admin; only an admin can lift it");
+        st = tw_err_reason(TW_FAILED_PRECONDITION, "TRADING_HALTED",
+                           "halted by an admin; only an admin can lift it");
     }
     if (refused) {
         store_tx_rollback(conn);

@@ -30,6 +30,8 @@ tw_status keyvault_delete(tw_call *c, const Tradewink__V1__DeleteBrokerKeyReques
                           Tradewink__V1__DeleteBrokerKeyResponse *resp);
 tw_status keyvault_test(tw_call *c, const Tradewink__V1__TestBrokerKeyRequest *req,
                         Tradewink__V1__TestBrokerKeyResponse *resp);
+tw_status keyvault_sealing_key(tw_call *c, const Tradewink__V1__GetSealingKeyRequest *req,
+                               Tradewink__V1__GetSealingKeyResponse *resp);
 tw_status keyvault_rewrap(tw_call *c, const Tradewink__V1__RewrapKeysRequest *req,
                           Tradewink__V1__RewrapKeysResponse *resp);
 
@@ -39,6 +41,8 @@ tw_status audit_stream_events(tw_call *c, const Tradewink__V1__StreamEventsReque
                               tw_stream *s);
 tw_status audit_verify_chain_rpc(tw_call *c, const Tradewink__V1__VerifyChainRequest *req,
                                  Tradewink__V1__VerifyChainResponse *resp);
+tw_status audit_create_checkpoint_rpc(tw_call *c, const Tradewink__V1__CreateCheckpointRequest *req,
+                                      Tradewink__V1__CreateCheckpointResponse *resp);
 
 struct audit_feed;
 struct store;

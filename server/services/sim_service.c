@@ -38,26 +38,49 @@ tw_status sim_set_quotes(tw_call *c, const Tradewink__V1__SetQuotesRequest *req,
         return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
     if (req->n_quotes == 0 || req->n_quotes > 1000)
         return tw_err(TW_INVALID_ARGUMENT, "quotes: 1..1000 entries");
-    /* Validate all first: a bad entry changes nothing. */
-    brk_quote *qs = tw_arena_alloc(tw_call_arena(c), req->n_quotes * sizeof(*qs));
+    /* Validate all first: a bad entry changes nothing, and one answer names every bad field
+     * (the first 100: the answer stays small). */
+    tw_arena *a = tw_call_arena(c);
+    tw_violations bad;
+    tw_violations_init(&bad, a);
+    size_t n_bad = 0;
+    brk_quote *qs = tw_arena_alloc(a, req->n_quotes * sizeof(*qs));
     if (!qs)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    for (size_t i = 0; i < req->n_quotes; i++) {
+    for (size_t i = 0; i < req->n_quotes && n_bad < 100; i++) {
         const Tradewink__V1__Quote *q = req->quotes[i];
-        if (risk_price_parse(q->bid, &qs[i].bid) != RISK_DEC_OK ||
-            risk_price_parse(q->ask, &qs[i].ask) != RISK_DEC_OK ||
-            risk_price_parse(q->last, &qs[i].last) != RISK_DEC_OK || qs[i].bid <= 0 ||
-            qs[i].ask < qs[i].bid || qs[i].last <= 0 || !valid_symbol(q->symbol))
-            return tw_call_errorf(c, TW_INVALID_ARGUMENT,
-                                  "quotes[%zu]: symbol 1..15 of A-Z 0-9 . / -, 0 < bid <= ask, "
-                                  "last > 0",
-                                  i);
-        /* One quote per symbol (n <= 1000, so the quadratic scan is cheap). */
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(req->quotes[j]->symbol, q->symbol) == 0)
-                return tw_call_errorf(c, TW_INVALID_ARGUMENT,
-                                      "quotes[%zu]: symbol repeats quotes[%zu]", i, j);
+        const char *field = NULL, *why = NULL;
+        if (!valid_symbol(q->symbol)) {
+            field = "symbol";
+            why = "1..15 of A-Z 0-9 . / -";
+        } else if (risk_price_parse(q->bid, &qs[i].bid) != RISK_DEC_OK || qs[i].bid <= 0) {
+            field = "bid";
+            why = "a decimal above 0";
+        } else if (risk_price_parse(q->ask, &qs[i].ask) != RISK_DEC_OK || qs[i].ask < qs[i].bid) {
+            field = "ask";
+            why = "a decimal at or above bid";
+        } else if (risk_price_parse(q->last, &qs[i].last) != RISK_DEC_OK || qs[i].last <= 0) {
+            field = "last";
+            why = "a decimal above 0";
+        } else {
+            /* One quote per symbol (n <= 1000, so the quadratic scan is cheap). */
+            for (size_t j = 0; j < i && !field; j++)
+                if (strcmp(req->quotes[j]->symbol, q->symbol) == 0) {
+                    field = "symbol";
+                    why = tw_arena_printf(a, "repeats quotes[%zu]", j);
+                }
+        }
+        if (field) {
+            const char *name = tw_arena_printf(a, "quotes[%zu].%s", i, field);
+            if (!name || !why)
+                return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+            tw_violation_add(&bad, name, why);
+            n_bad++;
+        }
     }
+    tw_status bad_st = tw_violations_status(&bad);
+    if (bad_st.code != TW_OK)
+        return bad_st;
     const char **syms = tw_arena_alloc(tw_call_arena(c), req->n_quotes * sizeof(*syms));
     if (!syms)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
@@ -150,20 +173,23 @@ tw_status sim_set_account(tw_call *c, const Tradewink__V1__SetAccountRequest *re
     risk_money cash;
     if (!e)
         return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
+    tw_violations bad;
+    tw_violations_init(&bad, tw_call_arena(c));
     int64_t uid = svc_parse_id(req->user_id);
     if (!uid)
-        return tw_err(TW_INVALID_ARGUMENT, "user_id: not a user id");
+        tw_violation_add(&bad, "user_id", "not a user id");
     if (risk_money_parse(req->starting_cash, &cash) != RISK_DEC_OK || cash < 0)
-        return tw_err(TW_INVALID_ARGUMENT, "starting_cash: a non-negative decimal");
-    brk_account_type type;
+        tw_violation_add(&bad, "starting_cash", "a non-negative decimal");
+    brk_account_type type = BRK_ACCOUNT_CASH;
     if (req->account_type == TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_MARGIN)
         type = BRK_ACCOUNT_MARGIN;
-    else if (req->account_type == TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_CASH)
-        type = BRK_ACCOUNT_CASH;
-    else
-        return tw_err(TW_INVALID_ARGUMENT, "account_type: must be CASH or MARGIN");
+    else if (req->account_type != TRADEWINK__V1__ACCOUNT_TYPE__ACCOUNT_TYPE_CASH)
+        tw_violation_add(&bad, "account_type", "must be CASH or MARGIN");
+    tw_status st = tw_violations_status(&bad);
+    if (st.code != TW_OK)
+        return st;
     store_conn *conn;
-    tw_status st = svc_conn(c, &conn);
+    st = svc_conn(c, &conn);
     if (st.code != TW_OK)
         return st;
     char id[32];
@@ -238,12 +264,13 @@ tw_status sim_advance_clock(tw_call *c, const Tradewink__V1__AdvanceClockRequest
         return tw_err(TW_FAILED_PRECONDITION, "the sim broker is disabled");
     const Google__Protobuf__Duration *d = req->duration;
     /* Positive: seconds and nanos carry the same sign (protobuf Duration rule), at least 1 ms
-     * (the sim clock's resolution), at most 366 days. */
-    int64_t delta_ms = d ? d->seconds * 1000 + d->nanos / 1000000 : 0;
+     * (the sim clock's resolution), at most 366 days. The range first: then the product
+     * cannot overflow. */
     if (!d || d->seconds < 0 || d->nanos < 0 || d->nanos > 999999999 || d->seconds > 366 * 86400 ||
-        delta_ms <= 0)
+        d->seconds * 1000 + d->nanos / 1000000 <= 0)
         return tw_err(TW_INVALID_ARGUMENT,
                       "duration: must be positive (>= 1 ms), at most 366 days");
+    int64_t delta_ms = d->seconds * 1000 + d->nanos / 1000000;
     int64_t before = brk_sim_now(e);
     brk_sim_clock_advance(e, delta_ms);
     if (brk_sim_now(e) / 86400000 != before / 86400000)

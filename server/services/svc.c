@@ -73,6 +73,14 @@ const char *svc_traced_details(tw_call *c, const char *details)
     return out && strlen(out) <= STORE_DETAILS_MAX ? out : details;
 }
 
+const char *svc_traceparent(tw_call *c)
+{
+    char *out = tw_arena_alloc(tw_call_arena(c), TW_TRACEPARENT_LEN + 1);
+    if (out)
+        tw_trace_format(tw_call_trace(c), out);
+    return out;
+}
+
 tw_status svc_audit(tw_call *c, store_conn *conn, int64_t chain_user_id, const char *action,
                     const char *object_id, const char *outcome, const char *details)
 {

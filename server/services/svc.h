@@ -42,6 +42,10 @@ long svc_printable_chars(const char *s);
  * STORE_DETAILS_MAX. svc_audit applies it to every event. */
 const char *svc_traced_details(tw_call *c, const char *details);
 
+/* The call's W3C traceparent for the requests it makes to a broker (this call's span as their
+ * parent), in the call's arena; NULL when out of memory (the broker call then carries none). */
+const char *svc_traceparent(tw_call *c);
+
 /* Append an audit event for the caller's own chain (actor = the caller), inside the open
  * transaction on conn. details: a JSON object text or NULL. Returns the RPC status to fail
  * with (UNAVAILABLE) when the event cannot be written: the caller must then roll back. */

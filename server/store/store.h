@@ -94,6 +94,9 @@ store_rc store_migrate(store *st, int *version_out, char *err, size_t errlen);
  * microseconds; NULL = wall clock. Process-wide; set before any thread uses the store (the
  * server points it at the sim clock so stored times and risk windows agree). */
 void store_set_clock(int64_t (*fn)(void *ctx), void *ctx);
+/* The time (Unix microseconds) the store stamps on what it writes now: that clock, or the real one.
+ */
+int64_t store_now_us(void);
 
 /* Schema version this binary writes. */
 int store_schema_version(void);
@@ -114,6 +117,8 @@ void store_conn_release(store_conn *c);
 /* Message of the last failure on this conn ("" if none). Valid until the next call on c. */
 const char *store_conn_errmsg(const store_conn *c);
 
+typedef void (*store_tx_end_fn)(void *ctx, store_conn *c, bool committed);
+
 /* Plain write transaction (PG: BEGIN; SQLite: BEGIN IMMEDIATE). No nesting. */
 store_rc store_tx_begin(store_conn *c);
 
@@ -124,8 +129,33 @@ store_rc store_tx_begin(store_conn *c);
  * user's state that knows the version its own last commit left (v) is current exactly when this
  * transaction's version is v + 1. STORE_NOT_FOUND if the user is unknown. */
 store_rc store_tx_begin_user(store_conn *c, int64_t user_id);
+/* The user's version as last committed (a read outside the user's lock: a copy of the state
+ * known exact at this version answers as the database would now). */
+store_rc store_user_version(store_conn *c, int64_t user_id, int64_t *version);
 /* The version the open user transaction set; 0 outside one. */
 int64_t store_tx_version(const store_conn *c);
+/* Whether the admin kill switch was on when the user's lock was taken (the same statement
+ * reads it: the switch's own transaction holds the global row, not the user's). */
+bool store_tx_global_halted(const store_conn *c);
+/* Changes (INSERT, UPDATE, DELETE statements) the open transaction ran since it began or took
+ * the user's lock, and how many of them were audit appends. A copy of the user's state that
+ * reflects every one of them is exact when the transaction commits. */
+unsigned store_tx_writes(const store_conn *c);
+unsigned store_tx_audits(const store_conn *c);
+/* Seed the open user transaction's audit head (what its first append builds on) from a copy
+ * known to be current, so the append reads nothing. */
+void store_tx_seed_head(store_conn *c, int64_t seq, const unsigned char hash[32]);
+/* The head of the user's chain as the open transaction knows it (read or written); false when
+ * it has not touched the chain. */
+bool store_tx_head(const store_conn *c, int64_t *seq, unsigned char hash[32]);
+/* fn(ctx, c, committed) runs once when the open transaction ends: after a successful commit
+ * (committed: the store_tx_* readers above still answer for it) or on rollback or a failed
+ * commit. One per transaction; the transaction must be open. fn must not use c's store. */
+void store_tx_on_end(store_conn *c, store_tx_end_fn fn, void *ctx);
+/* The ctx store_tx_on_end registered with fn for the open transaction, else NULL. */
+void *store_tx_end_ctx(const store_conn *c, store_tx_end_fn fn);
+/* The user whose lock the open transaction holds; 0 for none. */
+int64_t store_tx_user(const store_conn *c);
 
 /* Write transaction holding the global lock (global_state row): for the system audit chain and
  * the admin kill switch. */
@@ -263,8 +293,8 @@ typedef struct store_order {
     int64_t confirm_by_us;                     /* 0 = none */
     /* Why the broker refused or ended it, sanitised (no secret); "" = nothing to say. */
     char status_message[STORE_STATUS_MESSAGE_MAX + 1];
-    int64_t created_at_us;         /* output only */
-    int64_t updated_at_us;         /* output only */
+    int64_t created_at_us;         /* insert: 0 = the store's clock now */
+    int64_t updated_at_us;         /* output only (an insert sets it to created_at_us) */
     char note[STORE_NOTE_MAX + 1]; /* the caller's free text; "" = none */
 } store_order;
 
@@ -496,5 +526,31 @@ store_rc store_audit_list(store_conn *c, int64_t user_id, const store_audit_filt
  * ascending id (descending with newest_first). */
 store_rc store_admin_audit_list(store_conn *c, int64_t user_id, const store_audit_filter *f,
                                 store_audit_event **out, size_t *n);
+
+/* ---- signed audit checkpoints (server/audit/checkpoint.h signs and checks them) ----------- */
+
+#define STORE_SIG_LEN 64
+
+typedef struct store_audit_checkpoint {
+    int64_t user_id; /* chain; 0 = system */
+    int64_t seq;     /* the head's sequence when signed, >= 1 */
+    unsigned char hash[STORE_HASH_LEN];
+    int64_t time_us; /* when it was signed */
+    uint32_t key_version;
+    unsigned char sig[STORE_SIG_LEN];
+} store_audit_checkpoint;
+
+/* Stores cp (outside or inside a transaction). STORE_CONFLICT if the same (chain, seq, time)
+ * is stored already. */
+store_rc store_audit_checkpoint_put(store_conn *c, const store_audit_checkpoint *cp);
+
+/* The newest stored checkpoint of chain (highest sequence, then latest time), as stored: its
+ * signature is the caller's to check. STORE_NOT_FOUND when the chain has none. */
+store_rc store_audit_checkpoint_latest(store_conn *c, int64_t chain, store_audit_checkpoint *out);
+
+/* Up to cap chains whose newest event is past their newest checkpoint (or that have none),
+ * lowest chain first, starting above after_chain (-1 = from the start). */
+store_rc store_audit_chains_to_checkpoint(store_conn *c, int64_t after_chain, int64_t *chains,
+                                          size_t cap, size_t *n);
 
 #endif

@@ -38,7 +38,8 @@ db_val P_ID_OPT(int64_t id);      /* 0 -> P_NULL_INT */
 /* Materialized result rows. Owns its cells. */
 typedef struct db_res {
     int nrows, ncols;
-    db_val *cells; /* nrows * ncols, row-major */
+    db_val *cells;   /* nrows * ncols, row-major */
+    size_t cap_rows; /* rows cells has room for (grown by doubling) */
     int64_t changes;
 } db_res;
 
@@ -103,7 +104,12 @@ struct store_conn {
     /* The head of one audit chain as this transaction last read or wrote it. Valid only inside
      * the transaction that holds that chain's lock (no one else can append meanwhile), so an
      * append re-reads nothing it already knows; cleared when the transaction ends. */
-    int64_t tx_version; /* the user's version this transaction set (store_tx_version) */
+    int64_t tx_version;     /* the user's version this transaction set (store_tx_version) */
+    bool tx_halted;         /* the admin kill switch as the user's lock found it */
+    unsigned tx_writes;     /* INSERT/UPDATE/DELETE run since the lock (audit appends included) */
+    unsigned tx_audits;     /* audit events appended */
+    store_tx_end_fn tx_end; /* store_tx_on_end */
+    void *tx_end_ctx;
     bool head_valid;
     int64_t head_chain, head_seq;
     unsigned char head_hash[32];
@@ -115,13 +121,12 @@ store_rc store_fail(store_conn *c, store_rc rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void store_logf(const store *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int64_t store_now_us(void);
 
 /* Runs sql on c. res may be NULL. */
 store_rc db_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res *res);
 
 /* Schema version of this binary: both dialects have exactly this many migrations. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 extern const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION];
 extern const char *const store_pg_migrations[STORE_SCHEMA_VERSION];
 

@@ -126,6 +126,17 @@ static store_rc read_user(const db_res *r, int row, void *vout)
     return rc;
 }
 
+/* Changes to a user's trading state need that user's lock: the lock bumps the user's version,
+ * which is how every copy of the state (this process's and another replica's) learns that it
+ * changed. */
+static store_rc user_locked(store_conn *c, int64_t user_id, const char *what)
+{
+    if (c->in_tx && c->tx_user == user_id)
+        return STORE_OK;
+    return store_fail(c, STORE_INVALID, "%s changes need the user's lock (store_tx_begin_user)",
+                      what);
+}
+
 store_rc store_user_get_or_create(store_conn *c, const char *subject, store_role role,
                                   store_user *out, bool *created)
 {
@@ -208,6 +219,8 @@ store_rc store_settings_update(store_conn *c, int64_t user_id, const store_setti
         " WHERE id = $1 AND ($4 IS NULL OR EXISTS"
         " (SELECT 1 FROM broker_keys k WHERE k.id = $4 AND k.user_id = $1))";
     store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "account setting");
     if (rc != STORE_OK)
         return rc;
     if (in->default_broker_key_id < 0)
@@ -487,6 +500,8 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
         "SELECT id FROM orders WHERE user_id = $1 AND client_order_id = $2";
     db_res r;
     store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "order");
     db_res_init(&r);
     if (rc == STORE_OK)
         rc = check_order(c, in, true);
@@ -516,7 +531,7 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
                     P_TEXT_OPT(in->broker_order_id),
                     P_TEXT(in->violations[0] ? in->violations : "[]"),
                     P_ID_OPT(in->confirm_by_us),
-                    P_INT(store_now_us()),
+                    P_INT(in->created_at_us > 0 ? in->created_at_us : store_now_us()),
                     P_TEXT(in->status_message),
                     P_TEXT(in->note)};
     rc = db_exec(c, sql, p, 21, &r);
@@ -580,6 +595,8 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, co
                               " broker_order_id = $6, violations = $7, updated_at_us = $8,"
                               " status_message = $9 WHERE user_id = $1 AND id = $2";
     store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "order");
     if (rc == STORE_OK)
         rc = check_text(c, in->status, STORE_WORD_MAX, false, "status");
     if (rc == STORE_OK)
@@ -816,6 +833,8 @@ store_rc store_fill_insert(store_conn *c, int64_t user_id, const store_fill *in,
         " RETURNING id";
     db_res r;
     store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "fill");
     db_res_init(&r);
     if (rc == STORE_OK)
         rc = check_text(c, in->broker_fill_id, STORE_COID_MAX, true, "broker fill id");
@@ -902,6 +921,8 @@ store_rc store_position_put(store_conn *c, int64_t user_id, const store_position
         " qty = excluded.qty, avg_cost = excluded.avg_cost,"
         " realized_pnl = excluded.realized_pnl, updated_at_us = excluded.updated_at_us";
     store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "position");
     if (rc == STORE_OK)
         rc = check_text(c, in->symbol, STORE_SYMBOL_MAX, false, "symbol");
     if (rc != STORE_OK)
@@ -1012,6 +1033,8 @@ store_rc store_day_trade_insert(store_conn *c, int64_t user_id, const store_day_
                               " VALUES ($1, $2, $3, $4, $5, $6)";
     store_rc rc = check_id(c, user_id, "user id");
     if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "day trade");
+    if (rc == STORE_OK)
         rc = check_text(c, in->symbol, STORE_SYMBOL_MAX, false, "symbol");
     if (rc != STORE_OK)
         return rc;
@@ -1091,6 +1114,8 @@ store_rc store_risk_limits_set(store_conn *c, int64_t user_id, const store_risk_
         " dup_window_s = excluded.dup_window_s, max_orders_per_s = excluded.max_orders_per_s,"
         " pdt_enabled = excluded.pdt_enabled, updated_at_us = excluded.updated_at_us";
     store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "risk limit");
     if (rc != STORE_OK)
         return rc;
     db_val p[12] = {P_INT(user_id),
@@ -1331,6 +1356,7 @@ store_rc store_audit_append(store_conn *c, const store_audit_event *ev)
     rc = db_exec(c, sql, p, 12, NULL);
     if (rc == STORE_OK) {
         c->tx_audit = true; /* the audit hook runs once this commits */
+        c->tx_audits++;
         remember_head(c, ev->user_id, ev->seq, ev->hash);
     }
     return rc;
@@ -1402,4 +1428,67 @@ store_rc store_admin_audit_list(store_conn *c, int64_t user_id, const store_audi
     c->errmsg[0] = '\0';
     return audit_query(c, f->newest_first ? desc : asc, user_id, f->after_id, f->before_id, f, out,
                        n);
+}
+
+/* ---- audit checkpoints ------------------------------------------------------------------------
+ */
+
+store_rc store_audit_checkpoint_put(store_conn *c, const store_audit_checkpoint *cp)
+{
+    static const char sql[] = "INSERT INTO audit_checkpoints (chain, seq, hash, time_us,"
+                              " key_version, signature) VALUES ($1, $2, $3, $4, $5, $6)";
+    c->errmsg[0] = '\0';
+    if (cp->user_id < 0 || cp->seq < 1)
+        return store_fail(c, STORE_INVALID, "checkpoint needs a chain and a sequence >= 1");
+    db_val p[6] = {P_INT(cp->user_id), P_INT(cp->seq),         P_BLOB(cp->hash, STORE_HASH_LEN),
+                   P_INT(cp->time_us), P_INT(cp->key_version), P_BLOB(cp->sig, STORE_SIG_LEN)};
+    return db_exec(c, sql, p, 6, NULL);
+}
+
+store_rc store_audit_checkpoint_latest(store_conn *c, int64_t chain, store_audit_checkpoint *out)
+{
+    static const char sql[] = "SELECT chain, seq, hash, time_us, key_version, signature"
+                              " FROM audit_checkpoints WHERE chain = $1"
+                              " ORDER BY seq DESC, time_us DESC LIMIT 1";
+    db_res r;
+    c->errmsg[0] = '\0';
+    memset(out, 0, sizeof(*out));
+    db_res_init(&r);
+    db_val p[1] = {P_INT(chain)};
+    store_rc rc = db_exec(c, sql, p, 1, &r);
+    if (rc == STORE_OK && r.nrows == 0)
+        rc = STORE_NOT_FOUND;
+    if (rc == STORE_OK) {
+        int64_t version = db_int(&r, 0, 4);
+        out->user_id = db_int(&r, 0, 0);
+        out->seq = db_int(&r, 0, 1);
+        out->time_us = db_int(&r, 0, 3);
+        out->key_version = version >= 0 && version <= UINT32_MAX ? (uint32_t)version : 0;
+        rc = db_copy_blob(&r, 0, 2, out->hash, sizeof(out->hash));
+        if (rc == STORE_OK)
+            rc = db_copy_blob(&r, 0, 5, out->sig, sizeof(out->sig));
+    }
+    db_res_clear(&r);
+    return rc;
+}
+
+store_rc store_audit_chains_to_checkpoint(store_conn *c, int64_t after_chain, int64_t *chains,
+                                          size_t cap, size_t *n)
+{
+    static const char sql[] =
+        "SELECT e.chain FROM audit_events e WHERE e.chain > $1 GROUP BY e.chain"
+        " HAVING MAX(e.seq) > COALESCE((SELECT MAX(k.seq) FROM audit_checkpoints k"
+        " WHERE k.chain = e.chain), 0) ORDER BY e.chain LIMIT $2";
+    db_res r;
+    c->errmsg[0] = '\0';
+    *n = 0;
+    if (cap == 0 || cap > 1000)
+        return store_fail(c, STORE_INVALID, "cap must be 1..1000");
+    db_res_init(&r);
+    db_val p[2] = {P_INT(after_chain), P_INT(cap)};
+    store_rc rc = db_exec(c, sql, p, 2, &r);
+    for (int i = 0; rc == STORE_OK && i < r.nrows; i++)
+        chains[(*n)++] = db_int(&r, i, 0);
+    db_res_clear(&r);
+    return rc;
 }

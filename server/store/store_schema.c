@@ -202,8 +202,24 @@ static const char pg_v6[] = SCHEMA_V6;
 static const char sqlite_v7[] = SCHEMA_V7;
 static const char pg_v7[] = SCHEMA_V7;
 
+/* v8: signed audit checkpoints (issue 20 part 3, server/audit/checkpoint.h): every head the
+ * server signed, by chain. Not the trust anchor (whoever can write this table can delete rows;
+ * the log and the clients keep copies): it tells the periodic job which chains moved since
+ * their last checkpoint, and shows the schedule ran. */
+#define SCHEMA_V8(BLOB)                                                                            \
+    "CREATE TABLE audit_checkpoints ("                                                             \
+    " chain BIGINT NOT NULL,"                                                                      \
+    " seq BIGINT NOT NULL CHECK (seq >= 1),"                                                       \
+    " hash " BLOB " NOT NULL CHECK (length(hash) = 32),"                                           \
+    " time_us BIGINT NOT NULL,"                                                                    \
+    " key_version BIGINT NOT NULL,"                                                                \
+    " signature " BLOB " NOT NULL CHECK (length(signature) = 64),"                                 \
+    " PRIMARY KEY (chain, seq, time_us));"
+static const char sqlite_v8[] = SCHEMA_V8("BLOB");
+static const char pg_v8[] = SCHEMA_V8("BYTEA");
+
 /* One line per array: tests/deploy/config_schema_planted.sh appends a version with sed. */
 /* clang-format off */
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7};
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7, sqlite_v8};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7, pg_v8};
 /* clang-format on */

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "book.h"
 #include "core/alloc.h"
 
 typedef struct acct {
@@ -18,7 +19,8 @@ typedef struct acct {
     bool has_mark;
     ledger_order orders[LEDGER_ORDERS]; /* order_id 0 = empty; oldest replaced first */
     unsigned next_order;
-    struct acct *next;          /* bucket chain */
+    book *book;        /* the user's state at book->version; NULL while a transaction holds it */
+    struct acct *next; /* bucket chain */
     struct acct *newer, *older; /* LRU list */
 } acct;
 
@@ -27,15 +29,18 @@ struct ledger {
     acct **buckets;
     size_t nbuckets; /* power of two */
     size_t count, max;
+    size_t book_bytes, max_book_bytes; /* the books' heap, and its budget */
+    uint64_t hits, misses;
     acct *newest, *oldest;
 };
 
-ledger *ledger_create(size_t max_accounts)
+ledger *ledger_create(size_t max_accounts, size_t max_book_bytes)
 {
     ledger *l = tw_calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     l->max = max_accounts ? max_accounts : 1;
+    l->max_book_bytes = max_book_bytes;
     l->nbuckets = 16;
     while (l->nbuckets < l->max)
         l->nbuckets <<= 1;
@@ -54,6 +59,7 @@ void ledger_destroy(ledger *l)
         return;
     for (acct *a = l->newest, *next; a; a = next) {
         next = a->older;
+        book_free(a->book);
         free(a);
     }
     free(l->buckets);
@@ -99,9 +105,21 @@ static acct *find(ledger *l, int64_t user_id)
     return NULL;
 }
 
+static void drop_book(ledger *l, acct *a)
+{
+    if (!a->book)
+        return;
+    l->book_bytes -= book_bytes(a->book);
+    book_free(a->book);
+    a->book = NULL;
+}
+
 static void evict_oldest(ledger *l)
 {
     acct *a = l->oldest;
+    if (!a)
+        return; /* count > 0 always has one; said for the analyzer */
+    drop_book(l, a);
     acct **pp = &l->buckets[bucket_of(l, a->user_id)];
     while (*pp != a)
         pp = &(*pp)->next;
@@ -194,4 +212,76 @@ size_t ledger_size(ledger *l)
     size_t n = l->count;
     pthread_mutex_unlock(&l->mu);
     return n;
+}
+
+static void count_take(ledger *l, bool hit)
+{
+    if (hit)
+        l->hits++;
+    else
+        l->misses++;
+}
+
+book *ledger_book_take(ledger *l, int64_t user_id, int64_t version)
+{
+    book *b = NULL;
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, user_id);
+    if (a && a->book && a->book->version == version) {
+        b = a->book;
+        l->book_bytes -= book_bytes(b);
+        a->book = NULL;
+    } else if (a) {
+        drop_book(l, a); /* another transaction moved the store past it */
+    }
+    count_take(l, b != NULL);
+    pthread_mutex_unlock(&l->mu);
+    return b;
+}
+
+book *ledger_book_copy(ledger *l, int64_t user_id, int64_t version)
+{
+    book *b = NULL;
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, user_id);
+    if (a && a->book && a->book->version == version)
+        b = book_clone(a->book);
+    count_take(l, b != NULL);
+    pthread_mutex_unlock(&l->mu);
+    return b;
+}
+
+void ledger_book_put(ledger *l, book *b)
+{
+    size_t bytes = book_bytes(b);
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, b->user_id);
+    bool keep = bytes <= l->max_book_bytes && !(a && a->book && a->book->version >= b->version);
+    if (keep) {
+        if (a)
+            drop_book(l, a); /* older than b */
+        /* Room first: the least recently touched accounts lose their books. */
+        for (acct *o = l->oldest; o && l->book_bytes + bytes > l->max_book_bytes; o = o->newer)
+            drop_book(l, o);
+        if ((a = touch(l, b->user_id))) {
+            a->book = b;
+            l->book_bytes += bytes;
+            b = NULL;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    book_free(b);
+}
+
+void ledger_book_stats(ledger *l, ledger_book_stats_t *out)
+{
+    pthread_mutex_lock(&l->mu);
+    out->bytes = l->book_bytes;
+    out->hits = l->hits;
+    out->misses = l->misses;
+    size_t n = 0;
+    for (acct *a = l->newest; a; a = a->older)
+        n += a->book != NULL;
+    out->books = n;
+    pthread_mutex_unlock(&l->mu);
 }

@@ -4,10 +4,11 @@
  * One entry per user the process has marked to market, keyed by user id, bounded in count: when
  * full, the least recently touched account is evicted (its state is all in the store, so an
  * evicted account only loses what the process alone knew, e.g. the time of its last mark).
- * Today an account holds the last mark (when, and the broker account it found) and the state
- * of its most recently committed orders; the store remains the source of truth for everything
- * that decides an order. Thread-safe; every call is
- * O(1).
+ * An account holds the last mark (when, and the broker account it found), the state of its
+ * most recently committed orders and the user's book (book.h): the state a risk decision reads,
+ * exact at one store version. The store remains the source of truth: a book is used only by
+ * the transaction whose version follows it. Thread-safe; every call but the budget's eviction
+ * is O(1).
  */
 #ifndef SRV_LEDGER_H
 #define SRV_LEDGER_H
@@ -38,8 +39,9 @@ typedef struct ledger_order {
 /* Orders remembered per account (the most recently committed ones). */
 #define LEDGER_ORDERS 8
 
-/* At most max_accounts entries (>= 1). NULL on out of memory. */
-ledger *ledger_create(size_t max_accounts);
+/* At most max_accounts entries (>= 1), whose books hold at most max_book_bytes in all. NULL on
+ * out of memory. */
+ledger *ledger_create(size_t max_accounts, size_t max_book_bytes);
 void ledger_destroy(ledger *l); /* NULL is a no-op */
 
 /* Record a mark of user_id's account, creating (and maybe evicting) an entry. false: out of
@@ -53,5 +55,23 @@ bool ledger_note_order(ledger *l, int64_t user_id, const ledger_order *o);
 bool ledger_known_order(ledger *l, int64_t user_id, int64_t order_id, ledger_order *out);
 /* Accounts held now (for metrics and tests). */
 size_t ledger_size(ledger *l);
+
+struct book;
+/* The user's book if it is exact at version (the caller's transaction set version + 1), taken
+ * out of the ledger for that transaction; NULL otherwise (a stale book is dropped). */
+struct book *ledger_book_take(ledger *l, int64_t user_id, int64_t version);
+/* A copy of the user's book if it is exact at version (a read's: the version it just read),
+ * leaving the book where it is; NULL otherwise. */
+struct book *ledger_book_copy(ledger *l, int64_t user_id, int64_t version);
+/* Give a book back after its transaction committed (b->version: that transaction's version).
+ * Kept unless a newer one is already there or it alone exceeds the budget; books of the least
+ * recently touched accounts are dropped to stay within it. Takes b over. */
+void ledger_book_put(ledger *l, struct book *b);
+
+typedef struct ledger_book_stats_t {
+    size_t books, bytes;
+    uint64_t hits, misses; /* takes that found an exact book, and that did not */
+} ledger_book_stats_t;
+void ledger_book_stats(ledger *l, ledger_book_stats_t *out);
 
 #endif

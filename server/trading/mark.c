@@ -11,6 +11,11 @@
  *    never takes the last quarter of the request budget), made before the user's lock is
  *    taken, so no transaction waits on the network.
  *
+ * Position reconciliation rides on the real-broker mark: our positions vs GET /v2/positions,
+ * per user per period. A difference (outside symbols with open orders, where a fill may be in
+ * flight) is a drift: tradewink_position_drifts_total, a POSITION_DRIFT audit event per
+ * symbol and a warning, once while it stays the same; our records are never overwritten.
+ *
  * A mark is one user transaction: lock the user's row, load the risk view for the account just
  * read, assess, persist what changed (peak, day roll, trip or clear). Its result (when, and the
  * account) goes to the ledger once the transaction commits; GetState answers a real broker's
@@ -22,6 +27,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "audit/audit.h"
 #include "core/arena.h"
 #include "core/log.h"
 #include "trading_int.h"
@@ -189,6 +197,166 @@ static int64_t mark_period_ms(trading *t)
     return (int64_t)(open ? t->cfg->mark_interval_s : t->cfg->mark_closed_interval_s) * 1000;
 }
 
+/* ---- real brokers: position reconciliation -------------------------------------------------- */
+
+/* What we hold, read BEFORE the broker's positions: a fill applied between the two reads then
+ * belongs to an order that was open at ours, and symbols with open orders are not compared (a
+ * fill in flight explains a difference there; the reconciler settles the order). */
+typedef struct {
+    store_position *pos;
+    size_t npos;
+    store_order_brief *open;
+    size_t nopen;
+} ours_snapshot;
+
+static void ours_free(ours_snapshot *o)
+{
+    free(o->pos);
+    free(o->open);
+    memset(o, 0, sizeof(*o));
+}
+
+static bool has_open_order(const ours_snapshot *o, const char *symbol)
+{
+    for (size_t i = 0; i < o->nopen; i++)
+        if (strcmp(o->open[i].symbol, symbol) == 0)
+            return true;
+    return false;
+}
+
+static int64_t broker_qty(const brk_position_list *bl, const char *symbol)
+{
+    for (size_t i = 0; i < bl->n; i++)
+        if (strcmp(bl->items[i].symbol, symbol) == 0)
+            return bl->items[i].qty;
+    return 0;
+}
+
+static int64_t our_qty(const ours_snapshot *o, const char *symbol)
+{
+    for (size_t i = 0; i < o->npos; i++)
+        if (strcmp(o->pos[i].symbol, symbol) == 0)
+            return o->pos[i].qty;
+    return 0;
+}
+
+static bool add_drift(json_t *drifts, const char *symbol, int64_t ours, int64_t theirs)
+{
+    char q[48], b[48];
+    risk_qty_format(ours, q, sizeof(q));
+    risk_qty_format(theirs, b, sizeof(b));
+    return json_array_append_new(
+               drifts, json_pack("{s:s,s:s,s:s}", "symbol", symbol, "ours", q, "broker", b)) == 0;
+}
+
+/* FNV-1a: the drift set as reported, so an unchanged drift is not reported every period. */
+static uint64_t drift_sig(const char *text)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* Each drifting symbol: one POSITION_DRIFT audit event in the user's chain, in one
+ * transaction. Our records are left as they are: a drift is for a person to resolve. */
+static store_rc audit_drifts(trading *t, store_conn *conn, int64_t user_id, json_t *drifts)
+{
+    int64_t now_us = trading_now_ms(t) * 1000;
+    store_rc rc = STORE_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rc = store_tx_begin_user(conn, user_id);
+        size_t i;
+        json_t *d;
+        json_array_foreach(drifts, i, d)
+        {
+            if (rc != STORE_OK)
+                break;
+            char *details = json_dumps(d, JSON_COMPACT);
+            audit_entry e = {.user_id = user_id,
+                             .actor = "system",
+                             .actor_id = "reconcile",
+                             .action = "POSITION_DRIFT",
+                             .object_id = json_string_value(json_object_get(d, "symbol")),
+                             .outcome = "FAILURE",
+                             .details = details};
+            rc = details ? audit_append(conn, &e, now_us, NULL) : STORE_NOMEM;
+            free(details);
+        }
+        if (rc == STORE_OK)
+            rc = store_tx_commit(conn);
+        else
+            store_tx_rollback(conn);
+        if (rc != STORE_BUSY)
+            break;
+    }
+    return rc;
+}
+
+/* Our positions vs the broker's: every difference outside symbols with open orders is a drift,
+ * reported once while it stays the same (metric, audit event, warning), never applied. */
+static void reconcile_positions(trading *t, store_conn *conn, int64_t user_id,
+                                const ours_snapshot *ours, const brk_position_list *bl)
+{
+    json_t *drifts = json_array();
+    char *text = NULL;
+    if (!drifts)
+        return;
+    for (size_t i = 0; i < ours->npos; i++) {
+        const char *sym = ours->pos[i].symbol;
+        int64_t theirs = broker_qty(bl, sym);
+        if (ours->pos[i].qty != theirs && !has_open_order(ours, sym) &&
+            !add_drift(drifts, sym, ours->pos[i].qty, theirs))
+            goto out;
+    }
+    for (size_t i = 0; i < bl->n; i++) {
+        const char *sym = bl->items[i].symbol;
+        bool known = false;
+        for (size_t k = 0; k < ours->npos && !known; k++)
+            known = strcmp(ours->pos[k].symbol, sym) == 0;
+        if (!known && bl->items[i].qty != 0 && !has_open_order(ours, sym) &&
+            !add_drift(drifts, sym, our_qty(ours, sym), bl->items[i].qty))
+            goto out;
+    }
+    size_t n = json_array_size(drifts);
+    text = n ? json_dumps(drifts, JSON_COMPACT) : NULL;
+    if (n && !text)
+        goto out;
+    uint64_t sig = n ? drift_sig(text) : 0;
+    trading_drift_slot *slot = &t->drifts[(uint64_t)user_id % TRADING_DRIFT_SLOTS];
+    uint64_t known_sig = slot->user_id == user_id ? slot->sig : 0;
+    if (sig == known_sig)
+        goto out; /* nothing new: no drift, or the same one already reported */
+    if (!n) {
+        tw_logf(TW_LOG_INFO, "reconcile", "user %lld: positions agree with the broker again",
+                (long long)user_id);
+    } else {
+        size_t i;
+        json_t *d;
+        json_array_foreach(drifts, i, d)
+        {
+            tw_logf(TW_LOG_WARN, "reconcile",
+                    "user %lld: position drift in %s: ours %s, broker %s (not overwritten)",
+                    (long long)user_id, json_string_value(json_object_get(d, "symbol")),
+                    json_string_value(json_object_get(d, "ours")),
+                    json_string_value(json_object_get(d, "broker")));
+        }
+        store_rc rc = audit_drifts(t, conn, user_id, drifts);
+        if (rc != STORE_OK) {
+            tw_logf(TW_LOG_ERROR, "reconcile", "user %lld: drift not audited (%s); next period",
+                    (long long)user_id, store_rc_name(rc));
+            goto out; /* not remembered: reported again next period */
+        }
+        if (t->on_drift)
+            t->on_drift(t->on_drift_ctx, n);
+    }
+    slot->user_id = user_id;
+    slot->sig = sig;
+out:
+    free(text);
+    json_decref(drifts);
+}
+
 /* Read user_id's account at its default broker (outside any transaction), then mark it. */
 static void mark_broker_user(trading *t, store_conn *conn, int64_t user_id)
 {
@@ -200,7 +368,7 @@ static void mark_broker_user(trading *t, store_conn *conn, int64_t user_id)
     if (strcmp(key.broker, "sim") == 0)
         return; /* a sim account: marked on every quote change instead */
     brk_conn *bc = NULL;
-    tw_status st = trading_broker_conn(t, conn, user_id, &key, true, &bc);
+    tw_status st = trading_broker_conn(t, conn, user_id, &key, true, NULL, &bc);
     if (st.code != TW_OK) {
         tw_logf(TW_LOG_INFO, "mark", "user %lld: no broker connection (%s)", (long long)user_id,
                 st.message);
@@ -209,15 +377,29 @@ static void mark_broker_user(trading *t, store_conn *conn, int64_t user_id)
     brk_account acct;
     brk_err err = {0};
     brk_rc rc = brk_account_get(bc, &acct, &err);
+    /* The position check rides on the mark: one more request per user per period, from the
+     * same background budget; skipped when our side cannot be read or the broker says no. */
+    ours_snapshot ours = {0};
+    brk_position_list bl = {0};
+    bool compare =
+        rc == BRK_OK && store_position_list(conn, user_id, &ours.pos, &ours.npos) == STORE_OK &&
+        store_order_open_brief_list(conn, user_id, STORE_PERIOD_MAX, &ours.open, &ours.nopen) ==
+            STORE_OK &&
+        brk_positions(bc, &bl, NULL) == BRK_OK;
     brk_conn_destroy(bc);
+    if (rc == BRK_OK) {
+        mark_user(t, conn, user_id, key.id, &acct);
+        if (compare)
+            reconcile_positions(t, conn, user_id, &ours, &bl);
+    }
+    ours_free(&ours);
+    brk_position_list_free(&bl);
     if (rc != BRK_OK) {
         /* Not marked this period (network, budget, refused key): the next period tries again;
          * admission still reads the account itself before every order. */
         tw_logf(TW_LOG_INFO, "mark", "user %lld: account not read (%s)", (long long)user_id,
                 brk_rc_name(rc));
-        return;
     }
-    mark_user(t, conn, user_id, key.id, &acct);
 }
 
 void trading_mark_brokers(trading *t)
@@ -279,6 +461,12 @@ int trading_start_marker(trading *t)
         return -1;
     t->mark_running = 1;
     return 0;
+}
+
+void trading_set_drift_hook(trading *t, void (*fn)(void *ctx, size_t n), void *ctx)
+{
+    t->on_drift = fn;
+    t->on_drift_ctx = ctx;
 }
 
 bool trading_last_mark(trading *t, int64_t user_id, int64_t *at_ms)

@@ -5,7 +5,9 @@
  * is never sent again from here) and about open orders that have been quiet for a while, at
  * most RECONCILE_MAX_ASKS broker requests a pass, from background connections (they never take
  * the last quarter of the user's request budget). What the broker says is applied through
- * the one report path, trading_apply_report.
+ * the one report path, trading_apply_report. The open orders of an Alpaca key whose
+ * trade_updates stream (stream.c) is healthy are read once a minute (a sweep), and all of them
+ * once after the stream (re)connects.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +25,35 @@
  * quiet this long, and a pass asks the broker at most this many times. */
 #define QUIET_OPEN_MS 5000
 #define RECONCILE_MAX_ASKS 50
+/* "Not found" after an outcome-unknown submit is final only when the broker says it again at
+ * least this long after the first time (an order a broker has just taken may not be readable
+ * by its client order id yet; a lost answer must not become a rejection of a live order). */
+#define NOT_FOUND_CONFIRM_MS 5000
+
+/* Whether this "not found" of a stuck submission confirms an earlier one (then forgotten);
+ * the first is remembered (reconciler thread only; a full table forgets its oldest entry,
+ * which only delays that verdict). Real elapsed time (monotonic): the wait is for the broker,
+ * whatever the trading clock does. */
+static bool not_found_confirmed(trading *t, int64_t order_id)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    size_t oldest = 0;
+    for (size_t i = 0; i < TRADING_NOT_FOUND_SLOTS; i++) {
+        if (t->not_found[i].order_id == order_id) {
+            if (now_ms - t->not_found[i].first_ms < NOT_FOUND_CONFIRM_MS)
+                return false;
+            t->not_found[i].order_id = 0;
+            return true;
+        }
+        if (t->not_found[i].first_ms < t->not_found[oldest].first_ms)
+            oldest = i;
+    }
+    t->not_found[oldest].order_id = order_id;
+    t->not_found[oldest].first_ms = now_ms;
+    return false;
+}
 
 static void reconcile_one(trading *t, store_conn *conn, const store_order *o, int64_t now_ms,
                           int *asks)
@@ -41,8 +72,24 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
     }
     /* Store timestamps use the same clock (store_set_clock). */
     int64_t age_ms = now_ms - o->updated_at_us / 1000;
-    if (strcmp(o->status, ORD_PENDING_SUBMIT) == 0 ? age_ms < STUCK_SUBMIT_MS
-                                                   : age_ms < QUIET_OPEN_MS)
+    bool stuck = strcmp(o->status, ORD_PENDING_SUBMIT) == 0;
+    int64_t quiet_ms = stuck ? STUCK_SUBMIT_MS : QUIET_OPEN_MS;
+    if (!stuck && o->broker_key_id) {
+        /* A healthy trade_updates stream reports fills as they happen: polling is then only a
+         * safety net, except once after each (re)connection, when every open order is read. */
+        switch (trading_stream_state_of(t, conn, o->user_id, o->broker_key_id, now_ms)) {
+        case TRADING_STREAM_UP:
+            return; /* the stream reports it; the next sweep reads it */
+        case TRADING_STREAM_SWEEP:
+            break;
+        case TRADING_STREAM_CATCH_UP:
+            quiet_ms = 0;
+            break;
+        case TRADING_STREAM_NONE:
+            break;
+        }
+    }
+    if (age_ms < quiet_ms)
         return; /* a submission may be in flight, or the broker reported recently */
     if (*asks >= RECONCILE_MAX_ASKS)
         return;
@@ -54,13 +101,21 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
         kp = &key;
     }
     brk_conn *bc = NULL;
-    if (trading_broker_conn(t, conn, o->user_id, kp, true, &bc).code != TW_OK)
+    if (trading_broker_conn(t, conn, o->user_id, kp, true, NULL, &bc).code != TW_OK)
         return;
     brk_order r;
     brk_rc rc =
         trading_sync_order(t, bc, o->user_id, o->id, o->broker_order_id, "system", &r, NULL);
+    /* The in-process sim knows at once what it has; a real broker is asked twice. */
+    bool sim = strcmp(brk_conn_backend(bc), "sim") == 0;
     brk_conn_destroy(bc);
     if (rc == BRK_NOT_FOUND && strcmp(o->status, ORD_PENDING_SUBMIT) == 0) {
+        if (!sim && !not_found_confirmed(t, o->id)) {
+            tw_logf(TW_LOG_INFO, "reconcile",
+                    "order %lld: not found at the broker; asking again before rejecting",
+                    (long long)o->id);
+            return;
+        }
         /* The broker never received it (crash or lost request before sending): it is safe to
          * close, and it is never sent again from here. */
         memset(&r, 0, sizeof(r));
@@ -123,6 +178,7 @@ void trading_reconcile(trading *t)
         return;
     int64_t now_ms = trading_now_ms(t), after = 0;
     int asks = 0;
+    trading_streams_pass_begin(t, now_ms);
     reconcile_scan(t, conn, true, &after, 0, now_ms, &asks);
     after = t->rec_cursor;
     bool done = reconcile_scan(t, conn, false, &after, 0, now_ms, &asks);
@@ -131,6 +187,7 @@ void trading_reconcile(trading *t)
         done = reconcile_scan(t, conn, false, &after, t->rec_cursor, now_ms, &asks);
     }
     t->rec_cursor = done ? 0 : after;
+    trading_streams_pass_end(t, done, now_ms);
     store_conn_release(conn);
 }
 

@@ -12,10 +12,12 @@
  *  - Every state change and its audit event share one transaction on the user's lock.
  */
 #include "trading.h"
+#include "book.h"
 #include "position.h"
 #include "trading_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,9 +33,11 @@
 extern const unsigned char tw_sector_map[];
 extern const size_t tw_sector_map_len;
 
-/* Accounts the ledger holds before evicting the least recently marked: at ~100 bytes each,
- * 100,000 accounts are ~10 MB. */
+/* Accounts the ledger holds before evicting the least recently touched: at ~1 KB each without
+ * a book, 100,000 accounts are ~100 MB at most; books (a few KB for a typical trader, at most
+ * ~1.5 MB for one at every engine limit) share a budget of their own. */
 #define TRADING_LEDGER_ACCOUNTS 100000
+#define TRADING_LEDGER_BOOK_BYTES ((size_t)256 << 20)
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -144,8 +148,8 @@ risk_price trading_ref_price(trading *t, const char *symbol)
 
 /* ---- broker resolution ------------------------------------------------------------------- */
 
-static tw_status open_credential(trading *t, store_conn *conn, const store_broker_key *k,
-                                 vault_secret **out)
+tw_status trading_open_credential(trading *t, store_conn *conn, const store_broker_key *k,
+                                  vault_secret **out)
 {
     store_user u;
     if (store_user_get(conn, k->user_id, &u) != STORE_OK)
@@ -168,7 +172,7 @@ static tw_status open_credential(trading *t, store_conn *conn, const store_broke
 tw_status trading_key_decrypts(trading *t, store_conn *conn, const store_broker_key *k)
 {
     vault_secret *cred = NULL;
-    tw_status st = open_credential(t, conn, k, &cred);
+    tw_status st = trading_open_credential(t, conn, k, &cred);
     vault_secret_destroy(cred);
     return st;
 }
@@ -183,7 +187,8 @@ static void brk_log(void *ctx, brk_log_level level, const char *msg)
 }
 
 tw_status trading_broker_conn(trading *t, store_conn *conn, int64_t user_id,
-                              const store_broker_key *key, bool background, brk_conn **out)
+                              const store_broker_key *key, bool background, const char *traceparent,
+                              brk_conn **out)
 {
     char uid[32];
     snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
@@ -198,7 +203,7 @@ tw_status trading_broker_conn(trading *t, store_conn *conn, int64_t user_id,
     if (key->user_id != user_id) /* defence in depth: the store already scopes by user */
         return tw_err(TW_NOT_FOUND, "broker key not found");
     vault_secret *cred = NULL;
-    tw_status st = open_credential(t, conn, key, &cred);
+    tw_status st = trading_open_credential(t, conn, key, &cred);
     if (st.code != TW_OK)
         return st;
     const unsigned char *p = vault_secret_data(cred);
@@ -215,7 +220,8 @@ tw_status trading_broker_conn(trading *t, store_conn *conn, int64_t user_id,
                             .data_url = t->cfg->alpaca_data_url,
                             .data_feed = t->cfg->alpaca_data_feed,
                             .requests_per_min = t->cfg->alpaca_requests_per_min,
-                            .background = background};
+                            .background = background,
+                            .traceparent = traceparent};
     brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
                                    n - (size_t)(nl - p) - 1, out, NULL);
     vault_secret_destroy(cred);
@@ -256,9 +262,9 @@ static bool trade_fresh(const trading *t, const char *symbol, int64_t trade_ms, 
 }
 
 tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
-                         brk_conn **out)
+                         const char *traceparent, brk_conn **out)
 {
-    return trading_broker_conn(t, conn, user_id, key, false, out);
+    return trading_broker_conn(t, conn, user_id, key, false, traceparent, out);
 }
 
 tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, risk_price *out,
@@ -308,12 +314,13 @@ tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, r
 }
 
 void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
-                          const store_broker_key *key, brk_position **out, size_t *n)
+                          const store_broker_key *key, const char *traceparent, brk_position **out,
+                          size_t *n)
 {
     *out = NULL;
     *n = 0;
     brk_conn *bc = NULL;
-    if (trading_broker_conn(t, conn, user_id, key, true, &bc).code != TW_OK)
+    if (trading_broker_conn(t, conn, user_id, key, true, traceparent, &bc).code != TW_OK)
         return;
     brk_position_list l = {0};
     brk_rc rc = brk_positions(bc, &l, NULL);
@@ -327,10 +334,11 @@ void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
 }
 
 tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
-                          const store_broker_key *key, brk_account *out, brk_conn **keep)
+                          const store_broker_key *key, const char *traceparent, brk_account *out,
+                          brk_conn **keep)
 {
     brk_conn *bc = NULL;
-    tw_status st = trading_broker(t, conn, user_id, key, &bc);
+    tw_status st = trading_broker(t, conn, user_id, key, traceparent, &bc);
     if (st.code != TW_OK)
         return st;
     if (brk_account_get(bc, out, NULL) != BRK_OK) {
@@ -406,21 +414,296 @@ static risk_side side_of(const char *side)
     return strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
 }
 
+/* ---- the user's book (book.h) ------------------------------------------------------------- */
+
+/* The window the rate and duplicate rules look back over with limits l (0: neither is on). */
+static int64_t recent_window_ms(const risk_limits *l)
+{
+    int64_t w = 0;
+    if (l->max_orders_per_window != RISK_OFF && l->rate_window_ms != RISK_OFF)
+        w = l->rate_window_ms;
+    if (l->duplicate_window_ms != RISK_OFF && l->duplicate_window_ms > w)
+        w = l->duplicate_window_ms;
+    return w;
+}
+
+static tw_status db_down(void)
+{
+    return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+}
+
+/* Everything a decision reads, from the store, as of now in the open transaction (or outside
+ * one for a read). A part too large to hold whole leaves the book not kept; the open orders
+ * read one more than the engine takes so "at most" is told from "more". */
+static tw_status book_read(trading *t, store_conn *conn, int64_t user_id, int64_t now_ms, book *b)
+{
+    int64_t day_lo, day_hi;
+    risk_day today = trade_date(t, now_ms, &day_lo, &day_hi);
+    b->trading_day = ymd_of(today);
+    b->day_lo_us = day_lo * 1000;
+    b->day_hi_us = day_hi * 1000;
+
+    store_rc rc = store_risk_limits_get(conn, user_id, &b->limits);
+    b->has_limits = rc == STORE_OK;
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+        return db_down();
+    if (store_risk_state_get(conn, user_id, &b->state) != STORE_OK)
+        return db_down();
+
+    store_position *pos = NULL;
+    size_t npos = 0;
+    if (store_position_list(conn, user_id, &pos, &npos) != STORE_OK)
+        return db_down();
+    book_set_positions(b, pos, npos);
+
+    store_order_brief *ords = NULL;
+    size_t n = 0;
+    if (store_order_open_brief_list(conn, user_id, RISK_MAX_OPEN_ORDERS + 2, &ords, &n) != STORE_OK)
+        return db_down();
+    book_set_open(b, ords, n);
+    if (n == RISK_MAX_OPEN_ORDERS + 2)
+        b->keep = false; /* there may be more than it holds */
+
+    risk_limits lim;
+    bool pdt_on = true;
+    if (b->has_limits)
+        limits_from_store(&b->limits, &lim, &pdt_on);
+    else
+        risk_limits_default(&lim);
+    int64_t w = recent_window_ms(&lim);
+    int64_t since = (now_ms - w) * 1000;
+    ords = NULL;
+    n = 0;
+    if (w && store_order_brief_since(conn, user_id, since, NULL, NULL, 0, 0, BOOK_RECENT_MAX + 1,
+                                     &ords, &n) != STORE_OK)
+        return db_down();
+    book_set_recent(b, ords, n, w ? since : now_ms * 1000);
+    if (n > BOOK_RECENT_MAX)
+        book_cut_recent(b); /* the windows are read per decision; the rest stays held */
+
+    store_fill *fl = NULL;
+    n = 0;
+    if (store_fill_list_period(conn, user_id, b->day_lo_us, b->day_hi_us, RISK_MAX_FILLS + 1, &fl,
+                               &n) != STORE_OK)
+        return db_down();
+    book_set_fills(b, fl, n);
+    if (n > RISK_MAX_FILLS)
+        b->keep = false;
+
+    risk_pdt_config pdt;
+    risk_pdt_default(&pdt);
+    b->dt_since_day = ymd_of(risk_pdt_window_start(&t->cal, today, pdt.window_days));
+    store_day_trade *dts = NULL;
+    n = 0;
+    if (store_day_trade_list(conn, user_id, b->dt_since_day, &dts, &n) != STORE_OK)
+        return db_down();
+    book_set_day_trades(b, dts, n);
+    return tw_ok();
+}
+
+/* When the user's transaction ends: a committed one whose every change the book modeled
+ * leaves it exact at the transaction's version, for the next one. */
+static void book_end(void *ctx, store_conn *c, bool committed)
+{
+    book *b = ctx;
+    ledger *l = b->ledger;
+    if (committed && b->keep && store_tx_writes(c) == b->modeled + store_tx_audits(c)) {
+        b->has_head = store_tx_head(c, &b->head_seq, b->head_hash) || b->has_head;
+        b->version = store_tx_version(c);
+        ledger_book_put(l, b);
+        return;
+    }
+    book_free(b);
+}
+
+/* The first part in which two books differ, or NULL when they hold the same state. */
+static const char *book_diff(const book *x, const book *y)
+{
+    if (x->has_limits != y->has_limits ||
+        (x->has_limits &&
+         memcmp(&x->limits, &y->limits, offsetof(store_risk_limits, pdt_enabled)) != 0) ||
+        (x->has_limits && x->limits.pdt_enabled != y->limits.pdt_enabled))
+        return "limits";
+    const store_risk_state *a = &x->state, *b = &y->state;
+    if (strcmp(a->trading_state, b->trading_state) != 0 ||
+        strcmp(a->halted_by, b->halted_by) != 0 || strcmp(a->halt_reason, b->halt_reason) != 0 ||
+        a->breaker_until_us != b->breaker_until_us || a->sod_equity != b->sod_equity ||
+        a->peak_equity != b->peak_equity || a->trading_day != b->trading_day)
+        return "risk state";
+    if (x->npos != y->npos)
+        return "positions";
+    for (size_t i = 0; i < x->npos; i++)
+        if (strcmp(x->pos[i].symbol, y->pos[i].symbol) != 0 || x->pos[i].qty != y->pos[i].qty ||
+            x->pos[i].avg_cost != y->pos[i].avg_cost ||
+            x->pos[i].realized_pnl != y->pos[i].realized_pnl)
+            return "positions";
+    const store_order_brief *lists[2][2] = {{x->open, y->open}, {x->recent, y->recent}};
+    size_t counts[2][2] = {{x->nopen, y->nopen}, {x->nrecent, y->nrecent}};
+    for (int l = 0; l < (x->recent_cut || y->recent_cut ? 1 : 2); l++) {
+        /* The recent list of the cached book may start earlier (its window began before). */
+        size_t skip = 0;
+        if (l == 1)
+            while (skip < counts[1][0] && lists[1][0][skip].created_at_us < y->recent_since_us)
+                skip++;
+        if (counts[l][0] - skip != counts[l][1])
+            return l ? "recent orders" : "open orders";
+        for (size_t i = 0; i < counts[l][1]; i++) {
+            const store_order_brief *o = &lists[l][0][i + skip], *p = &lists[l][1][i];
+            if (o->id != p->id || strcmp(o->symbol, p->symbol) != 0 ||
+                strcmp(o->side, p->side) != 0 || strcmp(o->status, p->status) != 0 ||
+                o->qty != p->qty || o->limit_price != p->limit_price ||
+                o->filled_qty != p->filled_qty || o->created_at_us != p->created_at_us)
+                return l ? "recent orders" : "open orders";
+        }
+    }
+    if (x->nfills != y->nfills)
+        return "fills";
+    for (size_t i = 0; i < x->nfills; i++)
+        if (x->fills[i].order_id != y->fills[i].order_id || x->fills[i].qty != y->fills[i].qty ||
+            x->fills[i].price != y->fills[i].price || x->fills[i].time_us != y->fills[i].time_us ||
+            strcmp(x->fills[i].symbol, y->fills[i].symbol) != 0 ||
+            strcmp(x->fills[i].side, y->fills[i].side) != 0)
+            return "fills";
+    if (x->ndts != y->ndts)
+        return "day trades";
+    for (size_t i = 0; i < x->ndts; i++)
+        if (x->dts[i].trading_day != y->dts[i].trading_day ||
+            x->dts[i].close_order_id != y->dts[i].close_order_id ||
+            strcmp(x->dts[i].symbol, y->dts[i].symbol) != 0)
+            return "day trades";
+    return NULL;
+}
+
+/* TW_LEDGER_VERIFY: the cached book b against the store now; the store's copy when they
+ * differ (logged as ledger_drift, which tests treat as a failure). read_version: 0 inside the
+ * user's lock, else the version a read found. */
+static tw_status verify_book(trading *t, store_conn *conn, int64_t now_ms, int64_t read_version,
+                             book **b)
+{
+    book *fresh = book_new((*b)->user_id);
+    if (!fresh)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    tw_status st = book_read(t, conn, (*b)->user_id, now_ms, fresh);
+    int64_t seq = 0;
+    unsigned char hash[32];
+    const char *diff = NULL;
+    /* Outside the user's lock (read_version: what the read saw) the database may move on
+     * while it is read again: compared only if it did not. */
+    int64_t now_version = read_version;
+    if (st.code == TW_OK && read_version &&
+        store_user_version(conn, (*b)->user_id, &now_version) != STORE_OK)
+        now_version = -1;
+    if (st.code == TW_OK && now_version == read_version) {
+        diff = book_diff(*b, fresh);
+        /* A transaction that already appended knows a newer head than the book left: only
+         * a chain this transaction has not touched is compared. */
+        if (!diff && (*b)->has_head && !store_tx_head(conn, &seq, hash) &&
+            (store_audit_last(conn, (*b)->user_id, &seq, hash) != STORE_OK ||
+             seq != (*b)->head_seq || memcmp(hash, (*b)->head_hash, sizeof(hash)) != 0))
+            diff = "audit head";
+    }
+    if (st.code != TW_OK || diff) {
+        if (diff)
+            tw_logf(TW_LOG_ERROR, "ledger_drift",
+                    "user %lld: the cached book (version %lld) differs from the database in %s; "
+                    "using the database's",
+                    (long long)(*b)->user_id, (long long)(*b)->version, diff);
+        book_free(*b);
+        *b = st.code == TW_OK ? fresh : NULL;
+        if (st.code != TW_OK)
+            book_free(fresh);
+        return st;
+    }
+    book_free(fresh);
+    return tw_ok();
+}
+
+/*
+ * The book of the user transaction open on conn: the one it already has, else the ledger's
+ * when that is exact at the version before this transaction's (and of today), else read from
+ * the store now. Outside a transaction of user_id's lock, a book read now and freed with the
+ * arena a (reads only; never kept).
+ */
+static tw_status tx_book(trading *t, tw_arena *a, store_conn *conn, int64_t user_id, book **out)
+{
+    *out = NULL;
+    bool locked = store_tx_user(conn) == user_id;
+    if (!locked && !a)
+        return tw_err(TW_INTERNAL, "a book outside the user's transaction needs an arena");
+    book *b = locked ? store_tx_end_ctx(conn, book_end) : NULL;
+    if (b) {
+        *out = b;
+        return tw_ok();
+    }
+    int64_t now_ms = trading_now_ms(t), version = 0, lo, hi;
+    if (locked)
+        b = ledger_book_take(t->ledger, user_id, store_tx_version(conn) - 1);
+    else if (store_user_version(conn, user_id, &version) == STORE_OK)
+        b = ledger_book_copy(t->ledger, user_id, version); /* a read: the book stays */
+    if (b && b->trading_day != ymd_of(trade_date(t, now_ms, &lo, &hi))) {
+        book_free(b); /* a new trading day: its fills and windows are read again */
+        b = NULL;
+    }
+    if (b && t->cfg->ledger_verify) {
+        tw_status st = verify_book(t, conn, now_ms, locked ? 0 : version, &b);
+        if (st.code != TW_OK)
+            return st;
+    }
+    if (b) {
+        b->modeled = 0;
+        if (b->has_head && locked)
+            store_tx_seed_head(conn, b->head_seq, b->head_hash);
+    }
+    if (!b) {
+        if (!(b = book_new(user_id)))
+            return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+        tw_status st = book_read(t, conn, user_id, now_ms, b);
+        if (st.code != TW_OK) {
+            book_free(b);
+            return st;
+        }
+        /* Read inside the transaction, it already reflects the transaction's earlier changes. */
+        b->modeled = locked ? store_tx_writes(conn) - store_tx_audits(conn) : 0;
+    }
+    if (locked) {
+        b->ledger = t->ledger;
+        store_tx_on_end(conn, book_end, b);
+    } else {
+        b->keep = false;
+        tw_arena_defer(a, (void (*)(void *))book_free, b);
+    }
+    *out = b;
+    return tw_ok();
+}
+
+/* The book the open user transaction holds, NULL when it has none (nothing to keep exact). */
+static book *held_book(store_conn *conn, int64_t user_id)
+{
+    return store_tx_user(conn) == user_id ? store_tx_end_ctx(conn, book_end) : NULL;
+}
+
+void trading_ledger_stats(trading *t, ledger_book_stats_t *out)
+{
+    ledger_book_stats(t->ledger, out);
+}
+
+void trading_order_recorded(store_conn *conn, int64_t user_id, const store_order *o)
+{
+    book *b = held_book(conn, user_id);
+    if (b)
+        book_order_added(b, o);
+}
+
 #define OPEN_ORDERS_MAX_TEXT "512"
 _Static_assert(RISK_MAX_OPEN_ORDERS == 512, "OPEN_ORDERS_MAX_TEXT spells RISK_MAX_OPEN_ORDERS");
 
 /* Every open order, oldest first (the engine simulates pending orders in creation order). */
-static tw_status load_open_orders(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
-                                  const char *ref_sym, risk_price ref, int64_t exclude_order_id,
-                                  bool intent_new, risk_snapshot *s)
+static tw_status load_open_orders(trading *t, tw_arena *a, const book *b, const char *ref_sym,
+                                  risk_price ref, int64_t exclude_order_id, bool intent_new,
+                                  risk_snapshot *s)
 {
-    store_order_brief *ords = NULL;
-    size_t n = 0;
-    /* The engine takes RISK_MAX_OPEN_ORDERS. One more is read to tell "at most" from "more":
-     * a decision never sees a cut list (issue 22). */
-    if (store_order_open_brief_list(conn, user_id, RISK_MAX_OPEN_ORDERS + 2, &ords, &n) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    tw_arena_defer(a, free, ords);
+    const store_order_brief *ords = b->open;
+    size_t n = b->nopen;
     size_t open = 0;
     for (size_t i = 0; i < n; i++)
         open += ords[i].id != exclude_order_id && ords[i].qty > ords[i].filled_qty;
@@ -460,27 +743,49 @@ static tw_status load_open_orders(trading *t, tw_arena *a, store_conn *conn, int
  * read (and at most what the engine takes: a limit above RISK_MAX_RECENT_ORDERS - 1 per window is
  * not told apart from that many).
  */
-static tw_status load_recent_orders(tw_arena *a, store_conn *conn, int64_t user_id,
+static tw_status load_recent_orders(tw_arena *a, store_conn *conn, const book *b, int64_t user_id,
                                     const risk_limits *lim, const risk_intent *intent,
                                     int64_t now_ms, int64_t exclude_order_id, risk_snapshot *s)
 {
-    store_order_brief *rate = NULL, *dup = NULL;
+    store_order_brief *rate = NULL, *dup = NULL, dup_one;
     size_t nrate = 0, ndup = 0;
+    bool from_book = !b->recent_cut;
     if (lim->max_orders_per_window != RISK_OFF && lim->rate_window_ms != RISK_OFF) {
         int cap = lim->max_orders_per_window < RISK_MAX_RECENT_ORDERS - 1
                       ? lim->max_orders_per_window + 1
                       : RISK_MAX_RECENT_ORDERS - 1;
-        if (store_order_brief_since(conn, user_id, (now_ms - lim->rate_window_ms) * 1000, NULL,
-                                    NULL, 0, exclude_order_id, cap, &rate, &nrate) != STORE_OK)
-            return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-        tw_arena_defer(a, free, rate);
+        int64_t since = (now_ms - lim->rate_window_ms) * 1000;
+        if (from_book) { /* newest first, as the store answers */
+            rate = tw_arena_alloc(a, (size_t)cap * sizeof(*rate));
+            if (!rate)
+                return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+            for (size_t i = b->nrecent; i-- > 0 && nrate < (size_t)cap;)
+                if (b->recent[i].created_at_us >= since && b->recent[i].id != exclude_order_id)
+                    rate[nrate++] = b->recent[i];
+        } else {
+            if (store_order_brief_since(conn, user_id, since, NULL, NULL, 0, exclude_order_id, cap,
+                                        &rate, &nrate) != STORE_OK)
+                return db_down();
+            tw_arena_defer(a, free, rate);
+        }
     }
     if (intent && lim->duplicate_window_ms != RISK_OFF) {
-        if (store_order_brief_since(conn, user_id, (now_ms - lim->duplicate_window_ms) * 1000,
-                                    intent->symbol, intent->side == RISK_BUY ? "buy" : "sell",
-                                    intent->qty, exclude_order_id, 1, &dup, &ndup) != STORE_OK)
-            return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-        tw_arena_defer(a, free, dup);
+        int64_t since = (now_ms - lim->duplicate_window_ms) * 1000;
+        const char *side = intent->side == RISK_BUY ? "buy" : "sell";
+        if (from_book) {
+            for (size_t i = b->nrecent; i-- > 0 && !ndup;) {
+                const store_order_brief *o = &b->recent[i];
+                if (o->created_at_us >= since && o->id != exclude_order_id &&
+                    strcmp(o->symbol, intent->symbol) == 0 && strcmp(o->side, side) == 0 &&
+                    o->qty == intent->qty)
+                    dup_one = *o, dup = &dup_one, ndup = 1;
+            }
+        } else {
+            if (store_order_brief_since(conn, user_id, since, intent->symbol, side, intent->qty,
+                                        exclude_order_id, 1, &dup, &ndup) != STORE_OK)
+                return db_down();
+            tw_arena_defer(a, free, dup);
+        }
     }
     risk_recent_order *ro = tw_arena_alloc(a, (nrate + ndup ? nrate + ndup : 1) * sizeof(*ro));
     if (!ro)
@@ -507,17 +812,13 @@ static tw_status load_recent_orders(tw_arena *a, store_conn *conn, int64_t user_
 /* Every execution of the trading date [lo_ms, hi_ms), in execution order, as the engine's
  * fills (fills of one order share its id, so partial fills count once). More than the engine
  * takes is refused rather than cut: a cut day would hide the day trades the guard counts. */
-static tw_status load_fills(tw_arena *a, store_conn *conn, int64_t user_id, int64_t lo_ms,
-                            int64_t hi_ms, const risk_fill **out, size_t *n_out)
+static tw_status load_fills(tw_arena *a, const book *b, int64_t user_id, const risk_fill **out,
+                            size_t *n_out)
 {
-    store_fill *fl = NULL;
-    size_t n = 0;
+    const store_fill *fl = b->fills;
+    size_t n = b->nfills;
     *out = NULL;
     *n_out = 0;
-    if (store_fill_list_period(conn, user_id, lo_ms * 1000, hi_ms * 1000, RISK_MAX_FILLS + 1, &fl,
-                               &n) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    tw_arena_defer(a, free, fl);
     if (n > RISK_MAX_FILLS) {
         tw_logf(TW_LOG_ERROR, "risk_snapshot", "user %lld: more than %d executions today",
                 (long long)user_id, RISK_MAX_FILLS);
@@ -547,26 +848,26 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
 {
     int64_t now_ms = trading_now_ms(t), day_lo, day_hi;
     risk_day today = trade_date(t, now_ms, &day_lo, &day_hi);
-    store_rc rc;
     tw_status st;
     memset(v, 0, sizeof(*v));
 
-    store_risk_limits sl;
+    book *b;
+    if ((st = tx_book(t, a, conn, user_id, &b)).code != TW_OK)
+        return st;
     bool pdt_on = true;
-    rc = store_risk_limits_get(conn, user_id, &sl);
-    if (rc == STORE_OK)
-        limits_from_store(&sl, &v->limits, &pdt_on);
-    else if (rc == STORE_NOT_FOUND)
-        risk_limits_default(&v->limits);
+    if (b->has_limits)
+        limits_from_store(&b->limits, &v->limits, &pdt_on);
     else
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-
-    if (store_risk_state_get(conn, user_id, &v->state) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    store_global_state g;
-    if (store_global_get(conn, &g) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    v->global_halt = g.halted;
+        risk_limits_default(&v->limits);
+    v->state = b->state;
+    if (store_tx_user(conn) == user_id) {
+        v->global_halt = store_tx_global_halted(conn); /* read by the lock's own statement */
+    } else {
+        store_global_state g;
+        if (store_global_get(conn, &g) != STORE_OK)
+            return db_down();
+        v->global_halt = g.halted;
+    }
 
     /* A new trading day: the day's baseline is yesterday's close (the broker's last equity)
      * or, when the broker does not say, the first equity seen today. */
@@ -608,23 +909,19 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
         s->halt_reasons |= RISK_HALT_ADMIN;
 
     /* Positions, marked at the reference or last quote (or cost when none). */
-    store_position *pos = NULL;
-    size_t npos = 0;
-    if (store_position_list(conn, user_id, &pos, &npos) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    tw_arena_defer(a, free, pos);
-    risk_position *rp = tw_arena_alloc(a, (npos ? npos : 1) * sizeof(*rp));
+    risk_position *rp = tw_arena_alloc(a, (b->npos ? b->npos : 1) * sizeof(*rp));
     if (!rp)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     size_t k = 0;
-    for (size_t i = 0; i < npos && k < RISK_MAX_POSITIONS; i++) {
-        if (pos[i].qty == 0)
+    for (size_t i = 0; i < b->npos && k < RISK_MAX_POSITIONS; i++) {
+        const store_position *pos = &b->pos[i];
+        if (pos->qty == 0)
             continue;
-        copy_symbol(rp[k].symbol, pos[i].symbol);
-        rp[k].qty = pos[i].qty;
-        rp[k].avg_cost = pos[i].avg_cost;
-        risk_price last = mark_of(t, pos[i].symbol, ref_symbol(intent), ref);
-        rp[k].last_price = last > 0 ? last : (pos[i].avg_cost > 0 ? pos[i].avg_cost : 1);
+        copy_symbol(rp[k].symbol, pos->symbol);
+        rp[k].qty = pos->qty;
+        rp[k].avg_cost = pos->avg_cost;
+        risk_price last = mark_of(t, pos->symbol, ref_symbol(intent), ref);
+        rp[k].last_price = last > 0 ? last : (pos->avg_cost > 0 ? pos->avg_cost : 1);
         k++;
     }
     s->positions = rp;
@@ -633,33 +930,108 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     /* An intent that is not an order yet (SubmitOrder, CheckOrder) would add an open order; a
      * confirmation (exclude_order_id) decides an order that is already counted. */
     bool intent_new = intent && !exclude_order_id;
-    if ((st = load_open_orders(t, a, conn, user_id, ref_symbol(intent), ref, exclude_order_id,
-                               intent_new, s))
+    if ((st = load_open_orders(t, a, b, ref_symbol(intent), ref, exclude_order_id, intent_new, s))
             .code != TW_OK)
         return st;
-    if ((st = load_recent_orders(a, conn, user_id, &v->limits, intent, now_ms, exclude_order_id, s))
-            .code != TW_OK)
+    /* Only the rules of an intent (rate, duplicate) read recent orders: an assessment (a mark,
+     * GetState) leaves them out, which for a user past BOOK_RECENT_MAX saves a store read. */
+    if (intent && (st = load_recent_orders(a, conn, b, user_id, &v->limits, intent, now_ms,
+                                           exclude_order_id, s))
+                          .code != TW_OK)
         return st;
-    if ((st = load_fills(a, conn, user_id, day_lo, day_hi, &s->fills_today, &s->n_fills_today))
-            .code != TW_OK)
+    if ((st = load_fills(a, b, user_id, &s->fills_today, &s->n_fills_today)).code != TW_OK)
         return st;
 
     /* Day-trade history: every day trade recorded since the window's first session (the engine
      * ignores today's rows and recounts today from the fills). */
-    store_day_trade *dts = NULL;
-    size_t ndt = 0;
-    risk_day since = risk_pdt_window_start(&t->cal, today, s->pdt.window_days);
-    if (store_day_trade_list(conn, user_id, ymd_of(since), &dts, &ndt) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    tw_arena_defer(a, free, dts);
-    risk_day *days = tw_arena_alloc(a, (ndt ? ndt : 1) * sizeof(*days));
+    risk_day *days = tw_arena_alloc(a, (b->ndts ? b->ndts : 1) * sizeof(*days));
     if (!days)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    for (size_t i = 0; i < ndt; i++)
-        days[i] = day_of_ymd(dts[i].trading_day);
+    for (size_t i = 0; i < b->ndts; i++)
+        days[i] = day_of_ymd(b->dts[i].trading_day);
     s->day_trade_days = days;
-    s->n_day_trade_days = ndt;
+    s->n_day_trade_days = b->ndts;
     return tw_ok();
+}
+
+void trading_cancel_begin(trading *t, int64_t user_id, int64_t order_id, const char *actor,
+                          const char *actor_id, const char *trace_id, const char *span_id)
+{
+    pthread_mutex_lock(&t->cancel_mu);
+    for (size_t i = 0; i < TRADING_CANCEL_SLOTS; i++) {
+        if (t->cancels[i].order_id)
+            continue;
+        t->cancels[i].user_id = user_id;
+        t->cancels[i].order_id = order_id;
+        snprintf(t->cancels[i].actor, sizeof(t->cancels[i].actor), "%s", actor);
+        snprintf(t->cancels[i].actor_id, sizeof(t->cancels[i].actor_id), "%s", actor_id);
+        snprintf(t->cancels[i].trace_id, sizeof(t->cancels[i].trace_id), "%s",
+                 trace_id ? trace_id : "");
+        snprintf(t->cancels[i].span_id, sizeof(t->cancels[i].span_id), "%s",
+                 span_id ? span_id : "");
+        break;
+    }
+    pthread_mutex_unlock(&t->cancel_mu);
+}
+
+void trading_cancel_end(trading *t, int64_t user_id, int64_t order_id)
+{
+    pthread_mutex_lock(&t->cancel_mu);
+    for (size_t i = 0; i < TRADING_CANCEL_SLOTS; i++)
+        if (t->cancels[i].order_id == order_id && t->cancels[i].user_id == user_id) {
+            t->cancels[i].order_id = 0;
+            break;
+        }
+    pthread_mutex_unlock(&t->cancel_mu);
+}
+
+/* Who asked to cancel order_id (trading_cancel_begin), copied to *out; false when no caller
+ * is waiting. */
+static bool cancel_requester(trading *t, int64_t user_id, int64_t order_id,
+                             struct trading_canceler *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&t->cancel_mu);
+    for (size_t i = 0; i < TRADING_CANCEL_SLOTS && !found; i++)
+        if (t->cancels[i].order_id == order_id && t->cancels[i].user_id == user_id) {
+            *out = t->cancels[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&t->cancel_mu);
+    return found;
+}
+
+/* An event written for the caller who asked for it (by): their actor, and their trace first
+ * in the details (an object text or NULL), as svc_audit writes a call's own events. */
+static store_rc audit_for(store_conn *conn, int64_t user_id, const char *action,
+                          const char *object_id, const char *outcome, const char *details,
+                          int64_t now_us, const struct trading_canceler *by)
+{
+    char *traced = NULL;
+    if (by->trace_id[0]) {
+        json_t *d = details ? json_loads(details, 0, NULL) : json_object();
+        json_t *out = json_pack("{s:s,s:s}", "trace_id", by->trace_id, "span_id", by->span_id);
+        if (!d || !out || json_object_update(out, d) != 0) {
+            json_decref(d);
+            json_decref(out);
+            return STORE_NOMEM;
+        }
+        traced = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(d);
+        json_decref(out);
+        if (!traced)
+            return STORE_NOMEM;
+    }
+    audit_entry e = {.user_id = user_id,
+                     .actor = by->actor,
+                     .actor_id = by->actor_id,
+                     .action = action,
+                     .object_id = object_id,
+                     .outcome = outcome,
+                     .details = traced ? traced : details};
+    store_rc rc = audit_append(conn, &e, now_us, NULL);
+    free(traced);
+    return rc;
 }
 
 static store_rc audit_system(store_conn *conn, int64_t user_id, const char *action,
@@ -705,7 +1077,10 @@ tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_
         changed = true;
     }
     if (changed && store_risk_state_update(conn, user_id, &v->state) != STORE_OK)
-        return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
+        return db_down();
+    book *b = changed ? held_book(conn, user_id) : NULL;
+    if (b)
+        book_state_set(b, &v->state);
     v->state_changed = false;
     return tw_ok();
 }
@@ -742,62 +1117,52 @@ static const char *status_of_report(brk_order_status s, risk_qty filled)
 /* Today's day trades in symbol, counted by risk_day_trades from every fill of the trading date
  * and the position after them; records the ones not recorded yet, so later sessions see them as
  * history. Only symbol can have changed: the fill just applied was in it. */
-static store_rc record_day_trades(trading *t, store_conn *conn, int64_t user_id, const char *symbol,
-                                  int64_t now_ms)
+static store_rc record_day_trades(trading *t, book *b, store_conn *conn, int64_t user_id,
+                                  const char *symbol, int64_t now_ms)
 {
-    store_fill *fl = NULL;
-    store_day_trade *dts = NULL;
     risk_fill *ft = NULL;
     risk_day_trade *made = NULL;
-    size_t nfl = 0, ndt = 0, nf = 0, recorded = 0;
+    size_t nf = 0, recorded = 0;
     int64_t day_lo, day_hi;
     risk_day today = trade_date(t, now_ms, &day_lo, &day_hi);
     risk_position rp;
-    store_position pos;
     memset(&rp, 0, sizeof(rp));
-    store_rc rc = store_fill_list_period(conn, user_id, day_lo * 1000, day_hi * 1000,
-                                         STORE_PERIOD_MAX, &fl, &nfl);
-    if (rc == STORE_OK && nfl == STORE_PERIOD_MAX) {
+    store_rc rc = STORE_OK;
+    if (b->trading_day != ymd_of(today)) /* the clock passed midnight inside the transaction */
+        return STORE_BUSY;
+    if (b->nfills > RISK_MAX_FILLS) {
         tw_logf(TW_LOG_ERROR, "day_trades", "user %lld: more than %d fills today, not counted",
-                (long long)user_id, STORE_PERIOD_MAX - 1);
-        rc = STORE_INVALID; /* the snapshot refuses new orders at far fewer (RISK_MAX_FILLS) */
+                (long long)user_id, RISK_MAX_FILLS);
+        return STORE_INVALID; /* the snapshot refuses new orders as well */
     }
-    if (rc == STORE_OK)
-        rc = store_position_get(conn, user_id, symbol, &pos);
-    if (rc == STORE_NOT_FOUND) {
-        memset(&pos, 0, sizeof(pos));
-        rc = STORE_OK;
-    }
-    if (rc == STORE_OK)
-        rc = store_day_trade_list(conn, user_id, ymd_of(today), &dts, &ndt);
-    if (rc != STORE_OK)
-        goto out;
-    ft = calloc(nfl ? nfl : 1, sizeof(*ft));
-    made = calloc(nfl ? nfl : 1, sizeof(*made));
+    const store_position *pos = book_position(b, symbol);
+    ft = calloc(b->nfills ? b->nfills : 1, sizeof(*ft));
+    made = calloc(b->nfills ? b->nfills : 1, sizeof(*made));
     if (!ft || !made) {
         rc = STORE_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < nfl; i++) {
-        if (strcmp(fl[i].symbol, symbol) != 0)
+    for (size_t i = 0; i < b->nfills; i++) {
+        const store_fill *f = &b->fills[i];
+        if (strcmp(f->symbol, symbol) != 0)
             continue;
-        copy_symbol(ft[nf].symbol, fl[i].symbol);
-        ft[nf].side = side_dir(fl[i].side) > 0 ? RISK_BUY : RISK_SELL;
-        ft[nf].qty = fl[i].qty;
-        ft[nf].price = fl[i].price;
-        ft[nf].filled_ms = fl[i].time_us / 1000;
-        ft[nf].order_id = (uint64_t)fl[i].order_id;
+        copy_symbol(ft[nf].symbol, f->symbol);
+        ft[nf].side = side_dir(f->side) > 0 ? RISK_BUY : RISK_SELL;
+        ft[nf].qty = f->qty;
+        ft[nf].price = f->price;
+        ft[nf].filled_ms = f->time_us / 1000;
+        ft[nf].order_id = (uint64_t)f->order_id;
         nf++;
     }
     copy_symbol(rp.symbol, symbol);
-    rp.qty = pos.qty;
+    rp.qty = pos ? pos->qty : 0;
     int32_t count = risk_day_trades(&rp, 1, ft, nf, made, nf);
     if (count < 0) {
         rc = STORE_INVALID;
         goto out;
     }
-    for (size_t i = 0; i < ndt; i++)
-        recorded += strcmp(dts[i].symbol, symbol) == 0 && dts[i].trading_day == ymd_of(today);
+    for (size_t i = 0; i < b->ndts; i++)
+        recorded += strcmp(b->dts[i].symbol, symbol) == 0 && b->dts[i].trading_day == ymd_of(today);
     /* Counts only grow as fills are appended, so the first `recorded` are already stored. */
     for (size_t i = recorded; i < (size_t)count && rc == STORE_OK; i++) {
         store_day_trade d = {.trading_day = ymd_of(today),
@@ -805,10 +1170,10 @@ static store_rc record_day_trades(trading *t, store_conn *conn, int64_t user_id,
                              .time_us = made[i].closed_ms * 1000};
         snprintf(d.symbol, sizeof(d.symbol), "%s", symbol);
         rc = store_day_trade_insert(conn, user_id, &d);
+        if (rc == STORE_OK)
+            book_day_trade_added(b, &d);
     }
 out:
-    free(fl);
-    free(dts);
     free(ft);
     free(made);
     return rc;
@@ -847,6 +1212,9 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     store_rc rc = store_order_get(conn, user_id, order_id, &o);
     if (rc != STORE_OK)
         return rc;
+    book *b;
+    if (tx_book(t, NULL, conn, user_id, &b).code != TW_OK)
+        return STORE_UNAVAILABLE;
     const char *next = status_of_report(r->status, r->filled_qty);
     risk_qty delta = r->filled_qty - o.filled_qty;
     bool status_moves = trading_status_rank(next) > trading_status_rank(o.status) ||
@@ -879,19 +1247,22 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                     (long long)order_id, r->broker_order_id);
             return STORE_INVALID;
         }
-        store_fill f = {.order_id = order_id, .qty = delta, .price = px, .time_us = now_us};
+        /* The broker's own fill time when it said (a streamed fill, a polled filled_at). */
+        int64_t fill_us = r->filled_ms > 0 ? r->filled_ms * 1000 : now_us;
+        store_fill f = {.order_id = order_id, .qty = delta, .price = px, .time_us = fill_us};
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "cum-%lld", (long long)r->filled_qty);
         snprintf(f.symbol, sizeof(f.symbol), "%s", o.symbol);
         snprintf(f.side, sizeof(f.side), "%s", o.side);
         if ((rc = store_fill_insert(conn, user_id, &f, NULL)) != STORE_OK)
             return rc == STORE_CONFLICT ? STORE_OK : rc;
+        book_fill_added(b, &f);
         store_position p;
-        rc = store_position_get(conn, user_id, o.symbol, &p);
-        if (rc == STORE_NOT_FOUND) {
+        const store_position *held = book_position(b, o.symbol);
+        if (held) {
+            p = *held;
+        } else {
             memset(&p, 0, sizeof(p));
             snprintf(p.symbol, sizeof(p.symbol), "%s", o.symbol);
-        } else if (rc != STORE_OK) {
-            return rc;
         }
         if (p.qty != 0 && (p.qty > 0) != (side_dir(o.side) > 0))
             *reduced = true;
@@ -899,6 +1270,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
             return STORE_INVALID;
         if ((rc = store_position_put(conn, user_id, &p)) != STORE_OK)
             return rc;
+        book_position_put(b, &p);
         o.filled_qty = r->filled_qty;
         o.avg_fill_price = r->filled_avg_price;
     }
@@ -913,8 +1285,10 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     }
     if (has_reason)
         snprintf(o.status_message, sizeof(o.status_message), "%s", reason);
+    o.updated_at_us = now_us;
     if ((rc = store_order_update(conn, user_id, order_id, &o)) != STORE_OK)
         return rc;
+    book_order_changed(b, &o);
     if (follows) {
         char *details = NULL;
         json_t *d =
@@ -940,7 +1314,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                           strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
                           oid, "SUCCESS", details, now_us, actor);
         if (rc == STORE_OK && *reduced)
-            rc = record_day_trades(t, conn, user_id, o.symbol, now_ms);
+            rc = record_day_trades(t, b, conn, user_id, o.symbol, now_ms);
         if (rc != STORE_OK)
             return rc;
     }
@@ -956,7 +1330,11 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
             if (!details)
                 return STORE_NOMEM;
         }
-        rc = audit_system(conn, user_id, action, oid, "SUCCESS", details, now_us, actor);
+        struct trading_canceler by;
+        if (strcmp(o.status, ORD_CANCELED) == 0 && cancel_requester(t, user_id, order_id, &by))
+            rc = audit_for(conn, user_id, action, oid, "SUCCESS", details, now_us, &by);
+        else
+            rc = audit_system(conn, user_id, action, oid, "SUCCESS", details, now_us, actor);
         free(details);
     }
     note_state(after, &o);
@@ -1015,7 +1393,7 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
 
 /* ---- the sim listener ------------------------------------------------------------------- */
 
-static int64_t parse_order_ref(const char *client_order_id)
+int64_t trading_order_ref(const char *client_order_id)
 {
     /* Our client order ids at the broker are "tw-<order id>". */
     if (strncmp(client_order_id, "tw-", 3) != 0)
@@ -1032,7 +1410,7 @@ static void on_sim_event(void *ctx, const brk_sim_event *ev)
     char *end;
     errno = 0;
     long long uid = strtoll(ev->account_id, &end, 10);
-    int64_t oid = parse_order_ref(ev->client_order_id);
+    int64_t oid = trading_order_ref(ev->client_order_id);
     if (errno || *end || uid <= 0 || !oid)
         return;
     brk_order r;
@@ -1122,7 +1500,9 @@ int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **o
     t->vault = v;
     pthread_mutex_init(&t->rec_mu, NULL);
     pthread_cond_init(&t->rec_cv, NULL);
-    t->ledger = ledger_create(TRADING_LEDGER_ACCOUNTS);
+    pthread_mutex_init(&t->str_mu, NULL);
+    pthread_mutex_init(&t->cancel_mu, NULL);
+    t->ledger = ledger_create(TRADING_LEDGER_ACCOUNTS, TRADING_LEDGER_BOOK_BYTES);
     if (!t->ledger || risk_calendar_init(&t->cal, NULL, 0) != 0 || load_sectors(t, cfg) != 0) {
         trading_destroy(t);
         return -1;
@@ -1157,6 +1537,7 @@ void trading_destroy(trading *t)
         if (t->mark_running)
             pthread_join(t->mark_thread, NULL);
     }
+    trading_streams_stop_all(t); /* their reports need the store and the ledger */
     if (t->sim) {
         store_set_clock(NULL, NULL);
         brk_sim_set_fill_listener(t->sim, NULL, NULL);
@@ -1166,5 +1547,7 @@ void trading_destroy(trading *t)
     ledger_destroy(t->ledger);
     pthread_mutex_destroy(&t->rec_mu);
     pthread_cond_destroy(&t->rec_cv);
+    pthread_mutex_destroy(&t->str_mu);
+    pthread_mutex_destroy(&t->cancel_mu);
     free(t);
 }

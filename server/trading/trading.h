@@ -23,6 +23,7 @@
 #include "core/call.h"
 #include "risk/risk.h"
 #include "store/store.h"
+#include "trading/ledger.h"
 
 struct vault;
 typedef struct trading trading;
@@ -40,6 +41,9 @@ void trading_reconcile(trading *t);
 int64_t trading_now_ms(trading *t);
 /* Called (with ctx) whenever a breaker trips, for metrics. Set before threads start. */
 void trading_set_breaker_hook(trading *t, void (*fn)(void *ctx), void *ctx);
+/* Called (with ctx and how many symbols) when position reconciliation reports new drifts, for
+ * metrics. Set before threads start. */
+void trading_set_drift_hook(trading *t, void (*fn)(void *ctx, size_t n), void *ctx);
 brk_sim_engine *trading_sim(trading *t); /* NULL when the sim broker is off */
 const risk_calendar *trading_calendar(const trading *t);
 
@@ -58,9 +62,11 @@ int trading_status_rank(const char *status);
 bool trading_status_open(const char *status);
 
 /* The broker connection for one of the user's orders: the given stored key (the user's own,
- * decrypted only here), or the sim exchange when key is NULL. *out: brk_conn_destroy. */
+ * decrypted only here), or the sim exchange when key is NULL. traceparent: the W3C trace
+ * context of the call it serves (tw_trace_format), sent on every broker request; NULL = none.
+ * *out: brk_conn_destroy. */
 tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const store_broker_key *key,
-                         brk_conn **out);
+                         const char *traceparent, brk_conn **out);
 
 /* Whether the stored key k decrypts (then wiped at once): TestBrokerKey of a key whose broker
  * takes any credential (the sim). FAILED_PRECONDITION when it does not, UNAVAILABLE when the
@@ -68,9 +74,11 @@ tw_status trading_broker(trading *t, store_conn *conn, int64_t user_id, const st
 tw_status trading_key_decrypts(trading *t, store_conn *conn, const store_broker_key *k);
 
 /* The user's broker connection and its account (equity, type): the first step of every
- * decision. keep: receives the open connection (brk_conn_destroy), or NULL to close it. */
+ * decision. traceparent: as for trading_broker. keep: receives the open connection
+ * (brk_conn_destroy), or NULL to close it. */
 tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
-                          const store_broker_key *key, brk_account *out, brk_conn **keep);
+                          const store_broker_key *key, const char *traceparent, brk_account *out,
+                          brk_conn **keep);
 
 /* The risk engine's view of an order: symbol, side word ("buy"/"sell"), quantity and limit
  * price (0 = market). */
@@ -92,17 +100,38 @@ typedef struct {
  * market orders are marked at ref, the reference price of that symbol (0 = none), and the
  * duplicate window is searched for identical orders. exclude_order_id: an order not to count as
  * pending or recent (the one being confirmed), 0 = none.
- * Every period is read whole (today's fills, the PDT window, the rate and duplicate windows,
- * every open order), with one time-bounded store read each. FAILED_PRECONDITION when today's
+ * Every period is whole (today's fills, the PDT window, the rate and duplicate windows, every
+ * open order). Inside the user's transaction the view comes from the user's book (book.h):
+ * the ledger's when no one committed since it was left, else read from the store once and
+ * kept exact by the transaction's own changes. FAILED_PRECONDITION when today's
  * executions exceed what the risk engine takes (RISK_MAX_FILLS): refused, never cut. */
 tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
                             const brk_account *acct, const risk_intent *intent, risk_price ref,
                             int64_t exclude_order_id, trading_view *v);
 
+/* The ledger's books: how many, their bytes, and how often a transaction found one exact. */
+void trading_ledger_stats(trading *t, ledger_book_stats_t *out);
+
+/* The Alpaca trade_updates streams of keys with open orders (metrics): *up connected and
+ * listening, *down starting, reconnecting or refused (those keys' fills come from polling). */
+void trading_streams_count(trading *t, size_t *up, size_t *down);
+
+/* A new order store_order_insert just wrote in the user's open transaction (o->id and
+ * o->created_at_us set): the user's book takes it (book.h), so the next decision needs no read. */
+void trading_order_recorded(store_conn *conn, int64_t user_id, const store_order *o);
+
 /* Persist the assessment's state changes (breaker trip or clear, day roll) with their audit
  * events. Inside the user's transaction. */
 tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_id, trading_view *v,
                                      const risk_assessment *a);
+
+/* A caller (actor "user" or "admin", actor_id its subject; trace_id and span_id its call's
+ * trace, NULL = none) asks to cancel order_id: until trading_cancel_end, the report that
+ * closes it as CANCELED is audited as theirs, with their trace in its details, whichever path
+ * applies it. With every slot taken the cancel is audited as the path's own actor. */
+void trading_cancel_begin(trading *t, int64_t user_id, int64_t order_id, const char *actor,
+                          const char *actor_id, const char *trace_id, const char *span_id);
+void trading_cancel_end(trading *t, int64_t user_id, int64_t order_id);
 
 /* A broker's report on one of our orders (from the sim listener, the reconciler or a broker
  * webhook): cumulative filled quantity and average price, and the broker status. Applies the
@@ -158,9 +187,11 @@ tw_status trading_ref_price_from(trading *t, brk_conn *bc, const char *symbol, r
 
 /* Broker-reported marks (current_price per symbol) for ListPositions: one brk_positions call on
  * the user's broker (key: the stored key, NULL = the sim). out and n: a heap array (free()), empty
- * when the broker reports nothing or cannot answer (marks are best effort). */
+ * when the broker reports nothing or cannot answer (marks are best effort). traceparent: as for
+ * trading_broker. */
 void trading_broker_marks(trading *t, store_conn *conn, int64_t user_id,
-                          const store_broker_key *key, brk_position **out, size_t *n);
+                          const store_broker_key *key, const char *traceparent, brk_position **out,
+                          size_t *n);
 
 /* Mark-to-market after the sim quotes of symbols changed: every user whose sim account holds
  * one of them is re-valued in a transaction of its own (peak raised, breakers tripped and saved

@@ -47,7 +47,10 @@
 
 #include "core/alloc.h"
 #include "core/codec.h"
+#include "core/errdetail.h"
 #include "core/log.h"
+#include "core/netaddr.h"
+#include "selfcert.h"
 
 #ifndef REQUESTS_PER_ROUTE_PER_CQ
 #define REQUESTS_PER_ROUTE_PER_CQ 4
@@ -99,6 +102,12 @@ struct srv_transport {
     const tw_routes *routes;
     srv_hooks hooks;
     srv_transport_config cfg;
+    /* The self-check's client credentials under TLS (NULL = plaintext): the listener's own
+     * certificate is not verified (the check dials our own bound port), and under mTLS it
+     * presents the in-memory identity of selfcert.h, which the listener trusts. */
+    grpc_channel_credentials *check_creds;
+    tw_ip fronts[TW_MAX_TRUSTED_FRONTS]; /* cfg.trusted_fronts, parsed once */
+    size_t nfronts;
 
     pthread_mutex_t lock; /* guards shutting_down and the stream list */
     int shutting_down;
@@ -238,7 +247,6 @@ static tw_status decode(tw_call *c, grpc_byte_buffer **payload,
     grpc_byte_buffer *bb = *payload;
     size_t max = (size_t)c->t->cfg.max_message_bytes;
     uint8_t *flat = NULL; /* tw_malloc'd contiguous body, when we made one */
-    grpc_slice one = grpc_empty_slice();
     const uint8_t *data;
     size_t n;
     tw_status st;
@@ -255,9 +263,8 @@ static tw_status decode(tw_call *c, grpc_byte_buffer **payload,
     switch (bb->data.raw.compression) {
     case GRPC_COMPRESS_NONE:
         if (sb->count == 1) {
-            one = grpc_slice_ref(sb->slices[0]);
-            data = GRPC_SLICE_START_PTR(one);
-            n = GRPC_SLICE_LENGTH(one);
+            data = GRPC_SLICE_START_PTR(sb->slices[0]);
+            n = GRPC_SLICE_LENGTH(sb->slices[0]);
             break;
         }
         n = sb->length;
@@ -270,6 +277,7 @@ static tw_status decode(tw_call *c, grpc_byte_buffer **payload,
             size_t k = GRPC_SLICE_LENGTH(piece);
             memcpy(flat + off, GRPC_SLICE_START_PTR(piece), k);
             off += k;
+            explicit_bzero(GRPC_SLICE_START_PTR(piece), k);
             grpc_slice_unref(piece);
         }
         data = flat;
@@ -296,11 +304,19 @@ static tw_status decode(tw_call *c, grpc_byte_buffer **payload,
         /* grpc refuses encodings outside the enabled set before the call reaches us. */
         return tw_err(TW_UNIMPLEMENTED, "request compression not supported (use gzip)");
     }
-    grpc_byte_buffer_destroy(bb); /* its bytes are copied, inflated or referenced by `one` */
-    *payload = NULL;
     st = tw_codec_decode(c->arena, desc, data, n, max, msg);
+    /* The request's bytes are the DATA frame's payload inside grpc's read buffer (a slice
+     * of it, not a copy), and grpc keeps that buffer alive for the connection's next read.
+     * Wipe them where they lie: nothing reads them after us, and a broker secret in a
+     * PutBrokerKey request must not outlive the call (issue 20). KeyVault wipes the decoded
+     * copy in the call's arena itself; every freed block is wiped by wipe_alloc.c. */
+    for (size_t i = 0; i < sb->count; i++)
+        explicit_bzero(GRPC_SLICE_START_PTR(sb->slices[i]), GRPC_SLICE_LENGTH(sb->slices[i]));
+    grpc_byte_buffer_destroy(bb);
+    *payload = NULL;
+    if (flat)
+        explicit_bzero(flat, n);
     free(flat);
-    grpc_slice_unref(one);
     return st;
 }
 
@@ -359,8 +375,35 @@ static void trace_from(tw_trace *t, const grpc_metadata_array *md)
         tw_trace_start(t, NULL, 0); /* absent, or repeated: the spec says start over */
 }
 
+/* Behind a trusted front the connection's peer is the front; the client is the address the
+ * front put in x-forwarded-for. Believed only from a configured front, and only when there is
+ * exactly one such header holding one bare address (the shipped front replaces whatever the
+ * client sent); otherwise the call keeps the connection's peer. */
+static void peer_forwarded(tw_call *c, const grpc_metadata_array *md)
+{
+    srv_transport *t = c->t;
+    tw_ip ip;
+    if (t->nfronts == 0 || tw_ip_from_peer(c->peer, &ip) != 0 ||
+        !tw_ip_in(&ip, t->fronts, t->nfronts))
+        return;
+    const grpc_slice *found = NULL;
+    int n = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_slice *k = &md->metadata[i].key;
+        if (GRPC_SLICE_LENGTH(*k) == 15 &&
+            memcmp(GRPC_SLICE_START_PTR(*k), "x-forwarded-for", 15) == 0) {
+            found = &md->metadata[i].value;
+            n++;
+        }
+    }
+    if (n == 1 && tw_ip_parse((const char *)GRPC_SLICE_START_PTR(*found), GRPC_SLICE_LENGTH(*found),
+                              &ip) == 0)
+        tw_ip_peer_format(&ip, c->peer, sizeof(c->peer));
+}
+
 static void call_started(tw_call *c, const grpc_metadata_array *md)
 {
+    peer_forwarded(c, md);
     trace_from(&c->trace, md);
     c->quiet = c->arena ? is_self_check(c, md) : 0;
     if (!c->quiet && c->t->hooks.on_start)
@@ -393,6 +436,18 @@ static tw_status admit(tw_call *c, const grpc_metadata_array *md)
             return st;
     }
     return tw_ok();
+}
+
+/* Every non-OK status carries google.rpc.Status details (core/errdetail.h) in
+ * grpc-status-details-bin, encoded in arena a (temporary: the trailer copies the bytes). A
+ * failure to encode or a full trailer array only loses the details, never the status. */
+static void add_status_details(tw_call *c, tw_arena *a, const tw_status *st)
+{
+    uint8_t *bin;
+    size_t len;
+    if (st->code == TW_OK || !a || tw_status_details_encode(a, st, &bin, &len) != 0)
+        return;
+    tw_call_add_trailer_bin(c, "grpc-status-details-bin", bin, len);
 }
 
 /* The SEND_STATUS_FROM_SERVER op for code, with the call's trailing metadata. details must live
@@ -473,6 +528,7 @@ static void rpc_reply(struct rpc *r, tw_status st, const ProtobufCMessage *resp)
     }
     r->details = st.message && st.message[0] ? grpc_slice_from_copied_string(st.message)
                                              : grpc_empty_slice();
+    add_status_details(&r->c, r->c.arena, &st);
     status_op(&ops[n], st.code, &r->details, &r->c);
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -579,6 +635,8 @@ struct unknown {
     grpc_call_details details;
     grpc_metadata_array md;
     grpc_slice status;
+    grpc_metadata trailer; /* grpc-status-details-bin, when ntrailers is 1 */
+    size_t ntrailers;
     int cancelled;
     int64_t started;
     uint64_t id;
@@ -588,6 +646,10 @@ static void unknown_post(srv_transport *t, int cq);
 
 static void unknown_free(struct unknown *u)
 {
+    if (u->ntrailers) {
+        grpc_slice_unref(u->trailer.key);
+        grpc_slice_unref(u->trailer.value);
+    }
     grpc_call_details_destroy(&u->details);
     grpc_metadata_array_destroy(&u->md);
     if (u->call)
@@ -643,10 +705,24 @@ static void unknown_arrived(struct tag *tag, int ok)
     grpc_op ops[3];
     memset(ops, 0, sizeof(ops));
     u->status = grpc_slice_from_static_string("unknown method");
+    /* The same error details as every other error (ErrorInfo UNIMPLEMENTED); there is no call
+     * arena here, so a short-lived one. Without memory the status still goes out, bare. */
+    tw_status st = tw_err(TW_UNIMPLEMENTED, "unknown method");
+    tw_arena *tmp = tw_arena_create();
+    uint8_t *bin;
+    size_t len;
+    if (tmp && tw_status_details_encode(tmp, &st, &bin, &len) == 0) {
+        u->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+        u->trailer.value = grpc_slice_from_copied_buffer((const char *)bin, len);
+        u->ntrailers = 1;
+    }
+    tw_arena_destroy(tmp);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[1].data.send_status_from_server.status = GRPC_STATUS_UNIMPLEMENTED;
     ops[1].data.send_status_from_server.status_details = &u->status;
+    ops[1].data.send_status_from_server.trailing_metadata_count = u->ntrailers;
+    ops[1].data.send_status_from_server.trailing_metadata = &u->trailer;
     ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[2].data.recv_close_on_server.cancelled = &u->cancelled;
     u->done.fn = unknown_done;
@@ -933,7 +1009,16 @@ void tw_stream_finish(tw_stream *s, tw_status st)
     pthread_mutex_lock(&s->mu);
     if (!s->finishing) {
         s->finishing = 1;
+        /* Details now, while st's borrowed parts are alive; the finisher may be any thread,
+         * so they are encoded in an arena of their own rather than the stream's. */
+        if (st.code != TW_OK) {
+            tw_arena *tmp = tw_arena_create();
+            add_status_details(&s->c, tmp, &st);
+            tw_arena_destroy(tmp);
+        }
         s->final = st;
+        s->final.violations = NULL;
+        s->final.nviolations = 0;
         s->final_msg = st.message ? strdup(st.message) : NULL;
         s->final.message = s->final_msg;
         stream_pump_locked(s);
@@ -1077,6 +1162,7 @@ static void bidi_finish(struct bidi *b, tw_status st, int send_md)
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     b->code = st.code;
     b->details = grpc_slice_from_copied_string(st.message ? st.message : "");
+    add_status_details(&b->c, b->c.arena, &st);
     status_op(&ops[n], st.code, &b->details, &b->c);
     n++;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -1384,17 +1470,59 @@ out:
     return buf;
 }
 
-static grpc_server_credentials *make_credentials(const srv_transport_config *cfg)
+/* Client credentials for srv_transport_self_check over TLS: no server verification, and
+ * the given identity (mTLS) when self_cert is not NULL. */
+static grpc_channel_credentials *check_credentials(const char *self_cert, const char *self_key)
 {
+    grpc_tls_credentials_options *o = grpc_tls_credentials_options_create();
+    if (self_cert) { /* without an identity no provider at all: it needs one or roots */
+        grpc_tls_identity_pairs *pairs = grpc_tls_identity_pairs_create();
+        grpc_tls_identity_pairs_add_pair(pairs, self_key, self_cert);
+        grpc_tls_certificate_provider *p =
+            grpc_tls_certificate_provider_static_data_create(NULL, pairs);
+        grpc_tls_credentials_options_set_certificate_provider(o, p);
+        grpc_tls_certificate_provider_release(p);
+        grpc_tls_credentials_options_watch_identity_key_cert_pairs(o);
+    }
+    grpc_tls_credentials_options_set_verify_server_cert(o, 0);
+    grpc_tls_certificate_verifier *v = grpc_tls_certificate_verifier_no_op_create();
+    grpc_tls_credentials_options_set_certificate_verifier(o, v);
+    grpc_tls_certificate_verifier_release(v);
+    grpc_tls_credentials_options_set_check_call_host(o, 0);
+    return grpc_tls_credentials_create(o);
+}
+
+/* The listener's credentials, and under TLS the self-check's (*check). Under mTLS the client
+ * CAs are the configured file plus the self-check's own certificate. */
+static grpc_server_credentials *make_credentials(const srv_transport_config *cfg,
+                                                 grpc_channel_credentials **check)
+{
+    *check = NULL;
     if (!cfg->tls_cert_file)
         return grpc_insecure_server_credentials_create();
     grpc_server_credentials *creds = NULL;
+    char *self_cert = NULL, *self_key = NULL;
     char *cert = read_file(cfg->tls_cert_file);
     char *key = read_file(cfg->tls_key_file);
     char *ca = cfg->tls_client_ca_file ? read_file(cfg->tls_client_ca_file) : NULL;
     if (!cert || !key || (cfg->tls_client_ca_file && !ca)) {
         tw_logf(TW_LOG_ERROR, "tls", "cannot read TLS certificate, key or client CA file");
         goto out;
+    }
+    if (ca) {
+        if (srv_selfcert_create(&self_cert, &self_key) != 0) {
+            tw_logf(TW_LOG_ERROR, "tls", "cannot make the listener self-check's certificate");
+            goto out;
+        }
+        size_t na = strlen(ca), nc = strlen(self_cert);
+        char *both = malloc(na + 1 + nc + 1);
+        if (!both)
+            goto out;
+        memcpy(both, ca, na);
+        both[na] = '\n';
+        memcpy(both + na + 1, self_cert, nc + 1);
+        free(ca);
+        ca = both;
     }
     grpc_ssl_pem_key_cert_pair pair = {key, cert};
     grpc_ssl_server_certificate_config *sc =
@@ -1405,7 +1533,19 @@ static grpc_server_credentials *make_credentials(const srv_transport_config *cfg
                : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
             sc);
     creds = grpc_ssl_server_credentials_create_with_options(opts);
+    if (creds) {
+        *check = check_credentials(self_cert, self_key);
+        if (!*check) {
+            grpc_server_credentials_release(creds);
+            creds = NULL;
+        }
+    }
 out:
+    free(self_cert);
+    if (self_key) {
+        memset(self_key, 0, strlen(self_key));
+        free(self_key);
+    }
     free(cert);
     if (key) {
         memset(key, 0, strlen(key));
@@ -1464,6 +1604,11 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
     if (hooks)
         t->hooks = *hooks;
     t->ncq = cfg->workers > 0 ? cfg->workers : 1;
+    if (cfg->trusted_fronts &&
+        tw_ip_list_parse(cfg->trusted_fronts, t->fronts, TW_MAX_TRUSTED_FRONTS, &t->nfronts) != 0) {
+        tw_logf(TW_LOG_ERROR, "transport", "TW_TRUSTED_FRONTS: not a list of IP addresses");
+        goto out;
+    }
     uint8_t rnd[16];
     if (getrandom(rnd, sizeof rnd, 0) == (ssize_t)sizeof rnd)
         for (size_t i = 0; i < sizeof rnd; i++)
@@ -1537,7 +1682,7 @@ int srv_transport_create(const srv_transport_config *cfg, const tw_routes *route
             goto out;
         }
     }
-    creds = make_credentials(cfg);
+    creds = make_credentials(cfg, &t->check_creds);
     if (!creds)
         goto out;
     int bound = grpc_server_add_http2_port(t->server, cfg->listen, creds);
@@ -1694,6 +1839,8 @@ void srv_transport_destroy(srv_transport *t)
     free(t->threads);
     free(t->workers);
     free(t->registered);
+    if (t->check_creds)
+        grpc_channel_credentials_release(t->check_creds);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -1715,8 +1862,8 @@ int srv_transport_self_check(srv_transport *t, int timeout_ms)
     grpc_status_code status = GRPC_STATUS_UNKNOWN;
     grpc_slice details = grpc_empty_slice();
     int rc = -1;
-    if (t->cfg.tls_cert_file)
-        return 1; /* plaintext only: see transport.h */
+    if (t->cfg.tls_cert_file && !t->check_creds)
+        return -1;
     if (!colon || colon - listen > 256)
         return -1;
     snprintf(target, sizeof target, "%.*s:%d", (int)(colon - listen), listen, t->port);
@@ -1731,9 +1878,13 @@ int srv_transport_self_check(srv_transport *t, int timeout_ms)
     args[1].key = (char *)GRPC_ARG_ENABLE_RETRIES;
     args[1].value.integer = 0;
     grpc_channel_args cargs = {2, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    ch = grpc_channel_create(target, creds, &cargs);
-    grpc_channel_credentials_release(creds);
+    if (t->check_creds) {
+        ch = grpc_channel_create(target, t->check_creds, &cargs);
+    } else {
+        grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+        ch = grpc_channel_create(target, creds, &cargs);
+        grpc_channel_credentials_release(creds);
+    }
     cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));

@@ -41,6 +41,9 @@ typedef struct {
     int executors;         /* threads running blocking (non-public) unary handlers; 0 = workers */
     int max_message_bytes; /* request cap */
     int shutdown_grace_ms; /* in-flight calls get this long on shutdown */
+    /* TW_TRUSTED_FRONTS (validated): from these peers only, a single valid x-forwarded-for
+     * names the call's peer (tw_call_peer, "ipv4:ADDR:0"). NULL = never. */
+    const char *trusted_fronts;
 } srv_transport_config;
 
 /* Create, register every route and bind. *port gets the bound port. 0 on success; on failure
@@ -57,11 +60,11 @@ void srv_transport_destroy(srv_transport *t);
 
 /* Readiness: one grpc.health.v1.Health/Check to our own port over a brand-new connection,
  * bounded by timeout_ms. 0 = the listener accepted and answered OK (whatever the serving
- * status), -1 = it did not. With TLS configured it returns 1 (not checked: the probe would
- * need a trusted certificate, and a client certificate under mTLS); the supported
- * deployment runs plaintext on loopback behind deploy/haproxy/. The call carries a random
- * per-process token, so it writes no access line, counts in no metric and no rate limit.
- * Blocking; any thread. */
+ * status), -1 = it did not. Under TLS the check does not verify the listener's certificate
+ * (it dials the port this process bound); under mTLS it presents a certificate made in
+ * memory at start (selfcert.h) that the listener trusts besides TW_TLS_CLIENT_CA_FILE. The
+ * call carries a random per-process token, so it writes no access line, counts in no
+ * metric and no rate limit. Blocking; any thread. */
 int srv_transport_self_check(srv_transport *t, int timeout_ms);
 
 /* Liveness for the systemd watchdog: 1 when every completion-queue worker came back from its

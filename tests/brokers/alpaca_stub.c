@@ -13,16 +13,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define MAX_KEYS 8
 #define MAX_FAULTS 16
 #define MAX_REQS 512
 #define MAX_ORDERS 256
 #define MAX_TRADES 16
+#define MAX_WS 8
 
 typedef struct fault {
     char method[16];
@@ -54,6 +60,19 @@ struct stub {
     char *positions; /* NULL = POSITIONS */
     int rl_limit, rl_window_ms, rl_count, rl_refused;
     int64_t rl_start_ms; /* Unix ms */
+    /* trade_updates WebSocket (GET /stream): one thread per connection. */
+    int stream_mode; /* 0 off (404), 1 on, 2 refusing (503) */
+    struct ws {
+        bool used, listening, done;
+        int sock;
+        pthread_t thread;
+        char key[300];
+        stub *s;
+    } ws[MAX_WS];
+    int ws_listen; /* the stream's own loopback listener (-1 none) */
+    unsigned ws_port;
+    pthread_t ws_accept;
+    int ws_auths;
 };
 
 typedef struct upload {
@@ -223,6 +242,278 @@ static bool terminal(const char *st)
         if (strcmp(st, t[i]) == 0)
             return true;
     return false;
+}
+
+/* ---- trade_updates WebSocket ---------------------------------------------------------------- */
+
+/* One unmasked server frame (FIN set). 0 on success. */
+static int ws_send_frame(int fd, int opcode, bool fin, const char *p, size_t n)
+{
+    unsigned char h[10];
+    size_t hl = 2;
+    h[0] = (unsigned char)((fin ? 0x80 : 0) | opcode);
+    if (n < 126) {
+        h[1] = (unsigned char)n;
+    } else if (n < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    if (send(fd, h, hl, MSG_NOSIGNAL) != (ssize_t)hl)
+        return -1;
+    return n == 0 || send(fd, p, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+static bool read_full(struct ws *w, unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(w->sock, p, n, 0);
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* One client frame (masked), payload NUL-terminated in *out (free). false on close/error. */
+static bool ws_read_frame(struct ws *w, int *opcode, char **out, size_t *len)
+{
+    unsigned char h[2], ext[8], mask[4] = {0};
+    if (!read_full(w, h, 2))
+        return false;
+    *opcode = h[0] & 0x0f;
+    uint64_t n = h[1] & 0x7f;
+    if (n == 126) {
+        if (!read_full(w, ext, 2))
+            return false;
+        n = ((uint64_t)ext[0] << 8) | ext[1];
+    } else if (n == 127) {
+        if (!read_full(w, ext, 8))
+            return false;
+        n = 0;
+        for (int i = 0; i < 8; i++)
+            n = (n << 8) | ext[i];
+    }
+    if (n > (1u << 20) || ((h[1] & 0x80) && !read_full(w, mask, 4)))
+        return false;
+    char *p = malloc((size_t)n + 1);
+    if (!p || !read_full(w, (unsigned char *)p, (size_t)n)) {
+        free(p);
+        return false;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        p[i] ^= (char)mask[i % 4];
+    p[n] = '\0';
+    *out = p;
+    *len = (size_t)n;
+    return true;
+}
+
+static void ws_reply(struct ws *w, const char *stream, json_t *data)
+{
+    json_t *m = json_pack("{s:s,s:o}", "stream", stream, "data", data);
+    char *t = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    if (t)
+        (void)ws_send_frame(w->sock, 0x2, true, t, strlen(t));
+    free(t);
+    json_decref(m);
+}
+
+static void *ws_main(void *arg)
+{
+    struct ws *w = arg;
+    stub *s = w->s;
+    int op;
+    char *msg;
+    size_t len;
+    while (ws_read_frame(w, &op, &msg, &len)) {
+        if (op == 0x8) {
+            free(msg);
+            break;
+        }
+        if (op == 0x9)
+            (void)ws_send_frame(w->sock, 0xA, true, msg, len);
+        json_t *j = op == 0x1 || op == 0x2 ? json_loads(msg, 0, NULL) : NULL;
+        free(msg);
+        const char *action = json_string_value(json_object_get(j, "action"));
+        if (action && strcmp(action, "auth") == 0) {
+            const char *k = json_string_value(json_object_get(j, "key"));
+            const char *sec = json_string_value(json_object_get(j, "secret"));
+            bool ok = false;
+            pthread_mutex_lock(&s->mu);
+            s->ws_auths++;
+            for (int i = 0; k && sec && i < s->nkeys; i++)
+                ok = ok || (strcmp(s->keys[i][0], k) == 0 && strcmp(s->keys[i][1], sec) == 0);
+            if (ok)
+                copy(w->key, sizeof w->key, k);
+            pthread_mutex_unlock(&s->mu);
+            ws_reply(w, "authorization",
+                     json_pack("{s:s,s:s}", "action", "authenticate", "status",
+                               ok ? "authorized" : "unauthorized"));
+        } else if (action && strcmp(action, "listen") == 0 && w->key[0]) {
+            ws_reply(w, "listening", json_pack("{s:[s]}", "streams", "trade_updates"));
+            pthread_mutex_lock(&s->mu);
+            w->listening = true;
+            pthread_mutex_unlock(&s->mu);
+        }
+        json_decref(j);
+    }
+    pthread_mutex_lock(&s->mu);
+    w->listening = false;
+    w->done = true;
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Case-insensitive strstr (header names). */
+static const char *find_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+/* The HTTP upgrade request, read by hand up to its blank line; answered 101 (then the
+ * connection is served as a WebSocket), or 404/503/400 and closed. */
+static bool ws_handshake(stub *s, int fd)
+{
+    char req[4096];
+    size_t n = 0;
+    while (n + 1 < sizeof req) {
+        ssize_t r = recv(fd, req + n, 1, 0); /* byte by byte: nothing past the request is read */
+        if (r <= 0)
+            return false;
+        n++;
+        req[n] = '\0';
+        if (n >= 4 && memcmp(req + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    pthread_mutex_lock(&s->mu);
+    int mode = s->stream_mode;
+    pthread_mutex_unlock(&s->mu);
+    char key[80] = "";
+    const char *k = find_ci(req, "\r\nSec-WebSocket-Key:");
+    if (k) {
+        k += strlen("\r\nSec-WebSocket-Key:");
+        while (*k == ' ')
+            k++;
+        size_t kl = strcspn(k, "\r\n");
+        if (kl < sizeof key)
+            snprintf(key, sizeof key, "%.*s", (int)kl, k);
+    }
+    const char *status = NULL;
+    if (strncmp(req, "GET /stream ", 12) != 0 || mode == 0)
+        status = "404 Not Found";
+    else if (mode == 2)
+        status = "503 Service Unavailable";
+    else if (!key[0] || !find_ci(req, "\r\nUpgrade: websocket"))
+        status = "400 Bad Request";
+    char out[512];
+    if (status) {
+        int len = snprintf(out, sizeof out,
+                           "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: "
+                           "2\r\nConnection: close\r\n\r\n{}",
+                           status);
+        (void)send(fd, out, (size_t)len, MSG_NOSIGNAL);
+        return false;
+    }
+    char buf[160];
+    unsigned char dig[SHA_DIGEST_LENGTH], acc[64];
+    snprintf(buf, sizeof buf, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    SHA1((const unsigned char *)buf, strlen(buf), dig);
+    EVP_EncodeBlock(acc, dig, SHA_DIGEST_LENGTH);
+    int len = snprintf(out, sizeof out,
+                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                       "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                       (const char *)acc);
+    return send(fd, out, (size_t)len, MSG_NOSIGNAL) == len;
+}
+
+static void *ws_conn_main(void *arg)
+{
+    struct ws *w = arg;
+    if (ws_handshake(w->s, w->sock))
+        return ws_main(w);
+    pthread_mutex_lock(&w->s->mu);
+    w->done = true;
+    pthread_mutex_unlock(&w->s->mu);
+    return NULL;
+}
+
+/* Joins and closes the connections whose thread ended (all of them when all is set, after
+ * shutting their sockets down). Not under mu. */
+static void ws_reap(stub *s, bool all)
+{
+    for (int i = 0; i < MAX_WS; i++) {
+        struct ws *w = &s->ws[i];
+        pthread_mutex_lock(&s->mu);
+        bool used = w->used, done = w->done;
+        pthread_mutex_unlock(&s->mu);
+        if (!used || (!done && !all))
+            continue;
+        if (!done)
+            shutdown(w->sock, SHUT_RDWR);
+        pthread_join(w->thread, NULL);
+        close(w->sock);
+        pthread_mutex_lock(&s->mu);
+        w->used = false;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+static void *ws_accept_main(void *arg)
+{
+    stub *s = arg;
+    for (;;) {
+        int fd = accept(s->ws_listen, NULL, NULL);
+        if (fd < 0)
+            return NULL; /* the listener was shut down: stub_stop */
+        ws_reap(s, false);
+        struct ws *w = NULL;
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < MAX_WS && !w; i++)
+            if (!s->ws[i].used)
+                w = &s->ws[i];
+        if (w) {
+            memset(w, 0, sizeof *w);
+            w->used = true;
+            w->sock = fd;
+            w->s = s;
+            if (pthread_create(&w->thread, NULL, ws_conn_main, w) != 0)
+                w->used = false;
+        }
+        bool taken = w && w->used;
+        pthread_mutex_unlock(&s->mu);
+        if (!taken)
+            close(fd);
+    }
+}
+
+static int ws_listen_start(stub *s)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    s->ws_listen = socket(AF_INET, SOCK_STREAM, 0);
+    if (s->ws_listen < 0 || bind(s->ws_listen, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(s->ws_listen, 16) != 0 ||
+        getsockname(s->ws_listen, (struct sockaddr *)&sa, &sl) != 0)
+        return -1;
+    s->ws_port = ntohs(sa.sin_port);
+    if (pthread_create(&s->ws_accept, NULL, ws_accept_main, s) != 0)
+        return -1;
+    return 0;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -426,10 +717,11 @@ stub *stub_start(void)
     sa.sin_family = AF_INET;
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->ws_listen = -1;
     s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
                             NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
-    if (!s->d || !s->reqs) {
+    if (!s->d || !s->reqs || ws_listen_start(s) != 0) {
         stub_stop(s);
         return NULL;
     }
@@ -442,6 +734,13 @@ void stub_stop(stub *s)
 {
     if (!s)
         return;
+    if (s->ws_port) {
+        shutdown(s->ws_listen, SHUT_RDWR);
+        pthread_join(s->ws_accept, NULL);
+        ws_reap(s, true);
+    }
+    if (s->ws_listen >= 0)
+        close(s->ws_listen);
     if (s->d)
         MHD_stop_daemon(s->d);
     for (size_t i = 0; i < s->norders; i++)
@@ -595,4 +894,56 @@ size_t stub_total(stub *s)
     size_t n = s->nreqs;
     pthread_mutex_unlock(&s->mu);
     return n;
+}
+
+void stub_stream_mode(stub *s, int mode)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stream_mode = mode;
+    pthread_mutex_unlock(&s->mu);
+    if (mode != 1)
+        ws_reap(s, true); /* a dropped stream: every connection closed now */
+}
+
+int stub_stream_listening(stub *s, const char *key_id)
+{
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < MAX_WS; i++)
+        n += s->ws[i].used && s->ws[i].listening && strcmp(s->ws[i].key, key_id) == 0;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int stub_stream_auths(stub *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->ws_auths;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+int stub_stream_send(stub *s, const char *key_id, const char *message, size_t split)
+{
+    int n = 0;
+    size_t len = strlen(message);
+    if (split > len)
+        split = len;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < MAX_WS; i++) {
+        struct ws *w = &s->ws[i];
+        if (!w->used || !w->listening || strcmp(w->key, key_id) != 0)
+            continue;
+        int rc = split ? ws_send_frame(w->sock, 0x2, false, message, split) |
+                             ws_send_frame(w->sock, 0x0, true, message + split, len - split)
+                       : ws_send_frame(w->sock, 0x2, true, message, len);
+        n += rc == 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+unsigned stub_stream_port(const stub *s)
+{
+    return s->ws_port;
 }

@@ -3,7 +3,8 @@
  * the adapter uses (libmicrohttpd, 127.0.0.1, ephemeral port). It records every request
  * (method, path, decoded query, both APCA headers, Content-Type, body), keeps a per-key order
  * book, answers 401 to unknown keys, and can be told to fail, stall or answer a canned body.
- * It also serves the Market Data API's latest-trade endpoint (a test may point the adapter's
+ * It speaks the trade_updates WebSocket too (stub_stream_*, below), and serves the Market Data
+ * API's latest-trade endpoint (a test may point the adapter's
  * data URL at the same stub or at a second one).
  */
 #ifndef TW_TESTS_BROKERS_ALPACA_STUB_H
@@ -70,5 +71,26 @@ size_t stub_count(stub *s, const char *method, const char *path);
 /* Copy of the i-th recorded request; 0 on success. */
 int stub_get(stub *s, size_t i, stub_req *out);
 size_t stub_total(stub *s);
+
+/*
+ * Alpaca's trade_updates WebSocket at GET /stream on a loopback port of its own (stub_stream_port;
+ * RFC 6455 by hand, a thread per connection: libmicrohttpd's upgraded sockets lost the first
+ * client frame here under thread-per-connection): an auth
+ * message with a key added by stub_add_key is answered "authorized" (else "unauthorized"), a
+ * listen message with "listening" ["trade_updates"]. mode 0: off (/stream answers 404, the
+ * default), 1: on, 2: refusing (503). Switching to 0 or 2 closes every open connection (a
+ * dropped stream).
+ */
+void stub_stream_mode(stub *s, int mode);
+/* The stream's port: point brk_alpaca_stream_config.stream_url at ws://127.0.0.1:port. */
+unsigned stub_stream_port(const stub *s);
+/* Connections of key_id authorised and listening now. */
+int stub_stream_listening(stub *s, const char *key_id);
+/* Auth messages received so far (any key). */
+int stub_stream_auths(stub *s);
+/* Sends message (a whole JSON text) to key_id's listening connections as one binary frame,
+ * or, split > 0, as a binary frame of its first split bytes and a continuation frame of the
+ * rest. Returns the connections it was sent to. */
+int stub_stream_send(stub *s, const char *key_id, const char *message, size_t split);
 
 #endif

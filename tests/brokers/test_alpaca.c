@@ -925,6 +925,26 @@ static void connect_refuses_unsafe_urls_and_malformed_credentials(void **state)
                      BRK_INVALID);
     assert_int_equal(brk_alpaca_connect(NULL, KEY_A, strlen(KEY_A), NULL, 0, &conn, &err),
                      BRK_INVALID);
+    /* traceparent is a header value: only the W3C shape, never a second header. */
+    const char *tps[] = {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nX-Evil: 1",
+                         "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                         "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+    for (size_t i = 0; i < sizeof tps / sizeof tps[0]; i++) {
+        brk_alpaca_config tc = {.traceparent = tps[i]};
+        if (brk_alpaca_connect(&tc, KEY_A, strlen(KEY_A), (const unsigned char *)SECRET_A,
+                               strlen(SECRET_A), &conn, &err) != BRK_INVALID)
+            fail_msg("traceparent %s accepted", tps[i]);
+        assert_null(conn);
+    }
+    brk_alpaca_config good = {.traceparent =
+                                  "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+    assert_int_equal(brk_alpaca_connect(&good, KEY_A, strlen(KEY_A),
+                                        (const unsigned char *)SECRET_A, strlen(SECRET_A), &conn,
+                                        &err),
+                     BRK_OK);
+    brk_conn_destroy(conn);
+    conn = NULL;
     brk_alpaca_config neg = {.timeout_ms = -1};
     assert_int_equal(brk_alpaca_connect(&neg, KEY_A, strlen(KEY_A), (const unsigned char *)SECRET_A,
                                         strlen(SECRET_A), &conn, &err),
@@ -1325,6 +1345,140 @@ static void background_does_not_wait_on_429_and_the_block_is_shared(void **state
     brk_conn_destroy(user);
 }
 
+/* ---- the trade_updates stream ------------------------------------------------------------- */
+
+typedef struct seen_updates {
+    pthread_mutex_t mu;
+    int n;
+    char event[32];
+    brk_order last;
+} seen_updates;
+
+static void on_update(void *ctx, const char *event, const brk_order *o)
+{
+    seen_updates *u = ctx;
+    pthread_mutex_lock(&u->mu);
+    u->n++;
+    snprintf(u->event, sizeof u->event, "%s", event);
+    u->last = *o;
+    pthread_mutex_unlock(&u->mu);
+}
+
+static int updates_seen(seen_updates *u)
+{
+    pthread_mutex_lock(&u->mu);
+    int n = u->n;
+    pthread_mutex_unlock(&u->mu);
+    return n;
+}
+
+static brk_alpaca_stream *stream_as(fx *f, const char *key, const char *secret, seen_updates *u)
+{
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u", stub_stream_port(f->s));
+    brk_alpaca_stream_config c = {.base_url = f->url,
+                                  .stream_url = url,
+                                  .backoff_ms = 50,
+                                  .backoff_max_ms = 200,
+                                  .on_update = on_update,
+                                  .ctx = u,
+                                  .log = capture,
+                                  .log_ctx = &LOG};
+    brk_alpaca_stream *st = NULL;
+    assert_int_equal(brk_alpaca_stream_start(&c, key, strlen(key), (const unsigned char *)secret,
+                                             strlen(secret), &st, NULL),
+                     BRK_OK);
+    return st;
+}
+
+/* Polls cond (an expression) every 10 ms for up to ms. */
+#define WAIT_FOR(cond, ms)                                                                         \
+    do {                                                                                           \
+        int64_t until_ = now_ms() + (ms);                                                          \
+        while (!(cond) && now_ms() < until_) {                                                     \
+            struct timespec d_ = {0, 10000000};                                                    \
+            nanosleep(&d_, NULL);                                                                  \
+        }                                                                                          \
+    } while (0)
+
+static const char FILL_EVENT[] =
+    "{\"stream\":\"trade_updates\",\"data\":{\"event\":\"partial_fill\","
+    "\"timestamp\":\"2026-01-02T15:04:05.678901Z\",\"price\":\"100.25\",\"qty\":\"2\","
+    "\"position_qty\":\"2\",\"order\":{\"id\":\"b-1\",\"client_order_id\":\"tw-42\","
+    "\"symbol\":\"AAPL\",\"side\":\"buy\",\"type\":\"limit\",\"time_in_force\":\"day\","
+    "\"qty\":\"5\",\"filled_qty\":\"2\",\"filled_avg_price\":\"100.25\","
+    "\"limit_price\":\"101\",\"status\":\"partially_filled\"}}}";
+
+static void stream_delivers_fills_with_the_broker_time(void **state)
+{
+    fx *f = *state;
+    seen_updates u = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    stub_stream_mode(f->s, 1);
+    brk_alpaca_stream *st = stream_as(f, KEY_A, SECRET_A, &u);
+    uint64_t gen = 0;
+    WAIT_FOR(brk_alpaca_stream_up(st, &gen), 5000);
+    assert_true(brk_alpaca_stream_up(st, &gen));
+    assert_int_equal(gen, 1);
+    assert_int_equal(stub_stream_listening(f->s, KEY_A), 1);
+    /* Binary frames, the message split over a continuation frame (as a server may). */
+    assert_int_equal(stub_stream_send(f->s, KEY_A, FILL_EVENT, 40), 1);
+    WAIT_FOR(updates_seen(&u) == 1, 5000);
+    assert_int_equal(updates_seen(&u), 1);
+    assert_string_equal(u.event, "partial_fill");
+    assert_string_equal(u.last.client_order_id, "tw-42");
+    assert_int_equal(u.last.status, BRK_ORDER_PARTIALLY_FILLED);
+    assert_int_equal(u.last.filled_qty, 2 * RISK_QTY_SCALE);
+    assert_int_equal(u.last.filled_avg_price, 100250000);
+    assert_int_equal(u.last.filled_ms, 1767366245678);
+    /* Not a trade update, or not an order: ignored, the stream stays up. */
+    assert_int_equal(stub_stream_send(f->s, KEY_A, "{\"stream\":\"other\",\"data\":{}}", 0), 1);
+    assert_int_equal(stub_stream_send(f->s, KEY_A, "not json", 0), 1);
+    assert_true(brk_alpaca_stream_up(st, NULL));
+    assert_int_equal(updates_seen(&u), 1);
+    brk_alpaca_stream_stop(st);
+}
+
+static void dropped_stream_reconnects_as_a_new_generation(void **state)
+{
+    fx *f = *state;
+    seen_updates u = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    stub_stream_mode(f->s, 1);
+    brk_alpaca_stream *st = stream_as(f, KEY_B, SECRET_B, &u);
+    WAIT_FOR(brk_alpaca_stream_up(st, NULL), 5000);
+    assert_true(brk_alpaca_stream_up(st, NULL));
+    stub_stream_mode(f->s, 2); /* dropped, and refused for a while */
+    WAIT_FOR(!brk_alpaca_stream_up(st, NULL), 5000);
+    assert_false(brk_alpaca_stream_up(st, NULL));
+    struct timespec d = {0, 500000000};
+    nanosleep(&d, NULL); /* a few refused attempts */
+    assert_false(brk_alpaca_stream_up(st, NULL));
+    stub_stream_mode(f->s, 1);
+    uint64_t gen = 0;
+    WAIT_FOR(brk_alpaca_stream_up(st, &gen), 5000);
+    assert_true(brk_alpaca_stream_up(st, &gen));
+    assert_int_equal(gen, 2);
+    assert_int_equal(stub_stream_send(f->s, KEY_B, FILL_EVENT, 0), 1);
+    WAIT_FOR(updates_seen(&u) == 1, 5000);
+    assert_int_equal(updates_seen(&u), 1);
+    brk_alpaca_stream_stop(st);
+}
+
+static void stream_with_a_refused_key_never_comes_up(void **state)
+{
+    fx *f = *state;
+    seen_updates u = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    stub_stream_mode(f->s, 1);
+    brk_alpaca_stream *st = stream_as(f, KEY_A, "not-the-secret-at-all-xyz", &u);
+    WAIT_FOR(stub_stream_auths(f->s) >= 1, 5000);
+    assert_true(stub_stream_auths(f->s) >= 1);
+    struct timespec d = {0, 300000000};
+    nanosleep(&d, NULL);
+    assert_false(brk_alpaca_stream_up(st, NULL));
+    assert_int_equal(stub_stream_listening(f->s, KEY_A), 0);
+    brk_alpaca_stream_stop(st);
+    brk_alpaca_stream_stop(NULL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1367,6 +1521,9 @@ int main(void)
         T(a_429_waits_until_x_ratelimit_reset_then_retries),
         T(submit_answered_429_is_sent_again_after_the_reset),
         T(background_does_not_wait_on_429_and_the_block_is_shared),
+        T(stream_delivers_fills_with_the_broker_time),
+        T(dropped_stream_reconnects_as_a_new_generation),
+        T(stream_with_a_refused_key_never_comes_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
-# client_ts: npm ci (from the committed lockfile) + generate + tsc + the node test against a
-# live tradewinkd. Usage: run_ts.sh CLIENT_TS_DIR TRADEWINKD. Exit 77 (skip) without npm.
+# client_ts: npm ci (from the committed lockfile) + tsc (src/gen is committed) + the node test
+# against a live tradewinkd. Usage: run_ts.sh CLIENT_TS_DIR TRADEWINKD. Exit 77 (skip) without npm.
 # Runs in the source tree (node_modules, src/gen and dist are gitignored), serialized by a
 # lock so a debug and an asan build can run the suite at the same time.
 set -eu

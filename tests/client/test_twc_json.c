@@ -113,7 +113,8 @@ static void pretty_output_indents(void **state)
     v.events_checked = 4;
     check_json(
         &v.base, TWC_JSON_PRETTY,
-        "{\n  \"ok\": true,\n  \"eventsChecked\": \"4\",\n  \"firstBrokenSequence\": \"0\"\n}");
+        "{\n  \"ok\": true,\n  \"eventsChecked\": \"4\",\n  \"firstBrokenSequence\": \"0\",\n"
+        "  \"checkpointResult\": \"CHECKPOINT_RESULT_UNSPECIFIED\"\n}");
 }
 
 static void field_text_is_human(void **state)

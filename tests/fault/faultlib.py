@@ -16,11 +16,14 @@ Invariants: traffic stays on 127.0.0.1; ports come from the kernel (bind to port
 probed free just before use; nothing here reads credentials from the environment.
 """
 
+import base64
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import sqlite3
 import subprocess
 import sys
@@ -205,7 +208,17 @@ class AlpacaStub:
     fresh trade); a pair with a "/" is served by GET /v1beta3/crypto/us/latest/trades too,
     trade_price_fn(symbol) -> text or None is asked for other symbols; a symbol neither knows
     answers 404. trade_fail_500 makes only these requests answer 500 (a market data outage).
-    trade_requests records (symbol, query, key id) per request.
+    trade_requests records (symbol, query, key id) per request. traceparents records
+    (method, path, traceparent header or None) per authenticated request.
+
+    AlpacaStub(stream=True) also speaks the Trading API's trade_updates WebSocket at GET
+    /stream (RFC 6455 by hand: handshake, masked client frames, ping/pong, close; server frames
+    are binary like Alpaca's paper stream): {"action":"auth","key","secret"} is answered
+    "authorization"/"authorized", {"action":"listen",...} with "listening". stream_event() sends
+    one trade update about an order to its key's listening connections; stream_fill() fills an
+    order at the stub AND streams the fill (with its own timestamp); stream_drop() closes every
+    stream connection and refuses new ones until stream_allow(). Without stream=True, /stream
+    answers 404 and is not recorded (the server then polls only, as against an old stub).
     """
 
     ACCOUNT = {"id": "stub-account", "status": "ACTIVE", "currency": "USD", "cash": "100000",
@@ -214,13 +227,18 @@ class AlpacaStub:
                "account_blocked": False, "trade_suspended_by_user": False,
                "daytrade_count": 0}
 
-    def __init__(self):
+    def __init__(self, stream=False):
         self.lock = threading.Lock()
+        self.stream_enabled = stream
+        self.stream_refuse = False
+        self.stream_conns = []  # StubStreamConn, connected (listening or not)
+        self.stream_sent = []  # (key id, event, client order id) of every streamed update
         self.orders = {}  # client_order_id -> order json
         self.posts = {}  # client_order_id -> number of POSTs
         self.key_of = {}  # client_order_id -> APCA-API-KEY-ID of the POST
         self.secrets_seen = set()
         self.requests = []  # (method, path, key id)
+        self.traceparents = []  # (method, path, traceparent or None)
         self.post_plan = []
         self.plan_by_symbol = {}
         self.get_delay_s = 0.0
@@ -262,6 +280,8 @@ class AlpacaStub:
                 sec = self.headers.get("APCA-API-SECRET-KEY", "")
                 with stub.lock:
                     stub.requests.append((self.command, self.path, kid))
+                    stub.traceparents.append((self.command, self.path,
+                                              self.headers.get("traceparent")))
                     if sec:
                         stub.secrets_seen.add((kid, sec))
                 if not kid or not sec:
@@ -270,6 +290,8 @@ class AlpacaStub:
                 return kid
 
             def do_GET(self):
+                if self.path == "/stream":
+                    return self._stream()
                 kid = self._auth()
                 if kid is None:
                     return
@@ -310,6 +332,32 @@ class AlpacaStub:
                         mine = [o for c, o in stub.orders.items() if stub.key_of.get(c) == kid]
                     return self._reply(200, mine)
                 return self._reply(404, {"message": "not found"})
+
+            def _stream(self):
+                ws_key = self.headers.get("Sec-WebSocket-Key", "")
+                if not stub.stream_enabled or stub.stream_refuse:
+                    return self._reply(404 if not stub.stream_enabled else 503,
+                                       {"message": "stream unavailable"})
+                if self.headers.get("Upgrade", "").lower() != "websocket" or not ws_key:
+                    return self._reply(400, {"message": "websocket upgrade expected"})
+                accept = base64.b64encode(hashlib.sha1(
+                    (ws_key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+                self.send_response(101)
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept", accept.decode())
+                self.end_headers()
+                self.wfile.flush()
+                conn = StubStreamConn(stub, self.connection, self.rfile)
+                with stub.lock:
+                    stub.stream_conns.append(conn)
+                try:
+                    conn.serve()
+                finally:
+                    with stub.lock:
+                        if conn in stub.stream_conns:
+                            stub.stream_conns.remove(conn)
+                    self.close_connection = True
 
             def _latest_trade(self, path, query, kid):
                 sym = urllib.parse.unquote(path[len("/v2/stocks/"):-len("/trades/latest")])
@@ -467,6 +515,50 @@ class AlpacaStub:
             o["filled_qty"] = o["qty"]
             o["filled_avg_price"] = price
 
+    def stream_listening(self, kid=None):
+        """Stream connections authorised and listening to trade_updates (for kid, or any)."""
+        with self.lock:
+            return sum(1 for c in self.stream_conns
+                       if c.listening and (kid is None or c.kid == kid))
+
+    def stream_event(self, coid, event, **fields):
+        """Sends one trade update (the order as the stub now holds it, plus fields such as
+        timestamp, price, qty) to the listening connections of the order's key. Returns how
+        many connections it was sent to."""
+        with self.lock:
+            order = dict(self.orders[coid])
+            kid = self.key_of[coid]
+            conns = [c for c in self.stream_conns if c.listening and c.kid == kid]
+            self.stream_sent.append((kid, event, coid))
+        msg = json.dumps({"stream": "trade_updates",
+                          "data": dict(fields, event=event, order=order)}).encode()
+        sent = 0
+        for c in conns:
+            sent += c.send(0x2, msg)
+        return sent
+
+    def stream_fill(self, coid, price, timestamp):
+        """Fill the whole order at the stub and stream the fill at the broker's timestamp."""
+        with self.lock:
+            o = self.orders[coid]
+            o.update(status="filled", filled_qty=o["qty"], filled_avg_price=price,
+                     filled_at=timestamp, updated_at=timestamp)
+            qty = o["qty"]
+        return self.stream_event(coid, "fill", timestamp=timestamp, price=price, qty=qty,
+                                 position_qty=qty, execution_id=str(uuid.uuid4()))
+
+    def stream_drop(self, refuse=True):
+        """Close every stream connection (a dropped stream); refuse new ones while refuse."""
+        with self.lock:
+            self.stream_refuse = refuse
+            conns = list(self.stream_conns)
+        for c in conns:
+            c.close()
+
+    def stream_allow(self):
+        with self.lock:
+            self.stream_refuse = False
+
     def trade_time(self, sym):
         t = self.trade_times.get(sym)
         return t or time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime())
@@ -490,6 +582,102 @@ class AlpacaStub:
             self.orders[new["client_order_id"]] = new
             self.key_of[new["client_order_id"]] = self.key_of[coid]
             return new["client_order_id"]
+
+
+class StubStreamConn:
+    """One WebSocket connection of AlpacaStub's /stream (server side, frames by hand)."""
+
+    def __init__(self, stub, sock, rfile):
+        self.stub, self.sock, self.rfile = stub, sock, rfile
+        self.wlock = threading.Lock()
+        self.kid = None
+        self.listening = False
+
+    def send(self, opcode, payload):
+        n = len(payload)
+        if n < 126:
+            head = bytes([0x80 | opcode, n])
+        elif n < 65536:
+            head = bytes([0x80 | opcode, 126]) + struct.pack(">H", n)
+        else:
+            head = bytes([0x80 | opcode, 127]) + struct.pack(">Q", n)
+        try:
+            with self.wlock:
+                self.sock.sendall(head + payload)
+            return 1
+        except OSError:
+            return 0
+
+    def close(self):
+        self.listening = False
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _frame(self):
+        head = self.rfile.read(2)
+        if len(head) < 2:
+            return None
+        fin, opcode = head[0] & 0x80, head[0] & 0x0F
+        n = head[1] & 0x7F
+        if n == 126:
+            n = struct.unpack(">H", self.rfile.read(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", self.rfile.read(8))[0]
+        mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+        data = bytearray(self.rfile.read(n))
+        if len(data) < n:
+            return None
+        for i in range(n):
+            data[i] ^= mask[i % 4]
+        return fin, opcode, bytes(data)
+
+    def _reply(self, stream, data):
+        self.send(0x2, json.dumps({"stream": stream, "data": data}).encode())
+
+    def serve(self):
+        msg = b""
+        while True:
+            try:
+                f = self._frame()
+            except OSError:
+                f = None
+            if f is None:
+                return
+            fin, opcode, data = f
+            if opcode == 0x8:
+                self.send(0x8, data[:2])
+                return
+            if opcode == 0x9:
+                self.send(0xA, data)
+                continue
+            if opcode in (0x0, 0x1, 0x2):
+                msg += data
+                if not fin:
+                    continue
+                try:
+                    m = json.loads(msg)
+                except ValueError:
+                    m = {}
+                msg = b""
+                action = m.get("action")
+                if action == "auth":
+                    kid, sec = m.get("key", ""), m.get("secret", "")
+                    ok = bool(kid and sec)
+                    with self.stub.lock:
+                        if ok:
+                            self.stub.secrets_seen.add((kid, sec))
+                        self.stub.requests.append(("WS", "/stream auth", kid))
+                    self.kid = kid if ok else None
+                    self._reply("authorization", {"action": "authenticate",
+                                                  "status": "authorized" if ok
+                                                  else "unauthorized"})
+                elif action == "listen" and self.kid:
+                    streams = [x for x in m.get("data", {}).get("streams", [])
+                               if x == "trade_updates"]
+                    self._reply("listening", {"streams": streams})
+                    self.listening = "trade_updates" in streams
 
 
 # -- HTTPS JWKS provider of our own ---------------------------------------------------------------

@@ -8,13 +8,20 @@ trips the drawdown breaker, saved with its BREAKER_TRIP event at that moment. Ge
 answers from the last mark: no broker request on a read. The service used to read a real
 broker's equity only for an order or a GetState, so a drawdown nobody looked at never tripped,
 and every GetState cost a request of the user's Alpaca budget.
+
+Position reconciliation rides on the same mark (GET /v2/positions per user per period): while
+the broker agrees nothing is reported; when it reports a position that disagrees with ours (more
+AAPL than we recorded, and an MSFT position we never traded), each symbol is a drift once: a
+POSITION_DRIFT audit event naming both quantities, tradewink_position_drifts_total and a
+warning line, repeated by no later mark while it stays the same, and our position is not
+overwritten.
 """
 
 import json
 import unittest
 
-from faultlib import (AlpacaStub, Api, TwServer, add_alpaca_key, audit, list_events, status_name,
-                      submit, wait_until, wrappers_pb2)
+from faultlib import (AlpacaStub, Api, TwServer, add_alpaca_key, audit, http_get, list_events,
+                      metric_value, status_name, submit, wait_until, wrappers_pb2)
 
 KEY_ID, SECRET = "AKMARKS000000001", "marks-secret-Vb72nQx8Lp1sKr4z"
 
@@ -89,6 +96,49 @@ class AlpacaMarksTest(unittest.TestCase):
         n = self.account_reads()
         wait_until(lambda: self.account_reads() >= n + 2, 10, 0.1)
         self.assertEqual(len(self.trips()), 1)
+
+    def position_reads(self):
+        with self.stub.lock:
+            return sum(1 for m, p, _ in self.stub.requests if m == "GET" and p == "/v2/positions")
+
+    def drifts(self):
+        return [e for e in list_events(self.api, self.tok)
+                if audit.AuditAction.Name(e.action) == "AUDIT_ACTION_POSITION_DRIFT"]
+
+    def test_a_position_the_broker_disagrees_with_is_a_drift_never_overwritten(self):
+        def pos(sym, qty):
+            return {"symbol": sym, "qty": qty, "side": "long", "avg_entry_price": "100",
+                    "cost_basis": str(100 * int(qty)), "current_price": "100",
+                    "market_value": str(100 * int(qty)), "unrealized_pl": "0",
+                    "asset_class": "us_equity"}
+        o = submit(self.api, self.tok, "mk-drift", symbol="AAPL", qty="5", limit="100.00")
+        self.stub.positions = [pos("AAPL", "5")]
+        self.stub.fill("tw-" + o.id, "100")
+        self.assertTrue(wait_until(lambda: status_name(self.api.call(
+            "Orders", "GetOrder", token=self.tok, order_id=o.id).order.status) == "FILLED",
+            25, 0.25), "the fill was never applied")
+        n = self.position_reads()
+        self.assertTrue(wait_until(lambda: self.position_reads() >= n + 2, 15, 0.1),
+                        "positions were not read by the marks")
+        self.assertEqual(self.drifts(), [])  # the broker agrees
+        self.stub.positions = [pos("AAPL", "7"), pos("MSFT", "1")]
+        self.assertTrue(wait_until(lambda: len(self.drifts()) == 2, 15, 0.2),
+                        "the disagreeing broker position was never reported")
+        got = sorted(json.loads(e.details_json)["symbol"] + " " +
+                     json.loads(e.details_json)["ours"] + " " +
+                     json.loads(e.details_json)["broker"] for e in self.drifts())
+        self.assertEqual(got, ["AAPL 5 7", "MSFT 0 1"])
+        _, text = http_get(self.srv.listening["ops_port"], "/metrics")
+        self.assertEqual(metric_value(text, "tradewink_position_drifts_total"), 2)
+        self.assertIn("position drift in AAPL", self.srv.stderr_text())
+        # Later marks do not repeat an unchanged drift, and ours is never overwritten.
+        n = self.position_reads()
+        self.assertTrue(wait_until(lambda: self.position_reads() >= n + 2, 15, 0.1))
+        self.assertEqual(len(self.drifts()), 2)
+        mine = {p.symbol: p.qty for p in
+                self.api.call("Orders", "ListPositions", token=self.tok).positions}
+        self.assertEqual(mine.get("AAPL"), "5")
+        self.assertNotIn("MSFT", mine)
 
 
 if __name__ == "__main__":

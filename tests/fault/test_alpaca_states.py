@@ -17,7 +17,10 @@ AlpacaStub in this process, one user with a stored paper key:
 - a crypto pair is priced from the crypto endpoint and the broker's BTCUSD position marks our
   BTC/USD position;
 - a submit answered 429 is sent again after X-Ratelimit-Reset; still limited, it is REJECTED
-  at once with a status_message saying nothing was placed (never a silent reject).
+  at once with a status_message saying nothing was placed (never a silent reject);
+- the caller's W3C traceparent reaches Alpaca: every request made for a SubmitOrder or a
+  CancelOrder carries the caller's trace id with the server span (in the ORDER_ENTRY and
+  ORDER_CANCEL events) as its parent; the reconciler's polling carries none (issue 21).
 """
 
 import json
@@ -88,6 +91,39 @@ class AlpacaStatesTest(unittest.TestCase):
             self.api.call("Orders", "CancelOrder", token=self.tok, order_id=o.id)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
         self.assertEqual(len(self.events(o.id, "ORDER_FILL")), 1)
+
+    def test_the_callers_trace_reaches_the_broker(self):
+        trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        md = (("traceparent", "00-%s-%s-01" % (trace, parent)),)
+        o = self.api.call("Orders", "SubmitOrder", token=self.tok, metadata=md,
+                          client_order_id="st-trace", symbol="AAPL", side=common.ORDER_SIDE_BUY,
+                          type=common.ORDER_TYPE_LIMIT, qty="1", limit_price="99.00",
+                          time_in_force=common.TIME_IN_FORCE_DAY,
+                          origin=common.ORDER_ORIGIN_USER).order
+        self.assertEqual(status_name(o.status), "ACCEPTED", str(o))
+        entry = json.loads(self.events(o.id, "ORDER_ENTRY")[0].details_json)
+        self.assertEqual(entry["trace_id"], trace)
+        with self.stub.lock:
+            seen = list(self.stub.traceparents)
+        posts = [tp for m, p, tp in seen if m == "POST" and p == "/v2/orders"]
+        self.assertEqual(posts, ["00-%s-%s-01" % (trace, entry["span_id"])], seen)
+        # The account and price reads made for the same call carry it too.
+        for_call = [tp for _, _, tp in seen if tp and trace in tp]
+        self.assertGreaterEqual(len(for_call), 3, seen)  # account, latest trade, POST
+        n = len(seen)
+        trace2 = "0af7651916cd43dd8448eb211c80319c"
+        md2 = (("traceparent", "00-%s-b7ad6b7169203331-00" % trace2),)
+        r = self.api.call("Orders", "CancelOrder", token=self.tok, metadata=md2,
+                          order_id=o.id).order
+        self.assertEqual(status_name(r.status), "CANCELED", str(r))
+        cancel = json.loads(self.events(o.id, "ORDER_CANCEL")[0].details_json)
+        self.assertEqual(cancel["trace_id"], trace2)
+        with self.stub.lock:
+            seen = list(self.stub.traceparents)
+        deletes = [tp for m, _, tp in seen[n:] if m == "DELETE"]
+        self.assertEqual(deletes, ["00-%s-%s-00" % (trace2, cancel["span_id"])], seen[n:])
+        # Background polling serves no caller: it sends no traceparent of one.
+        self.assertTrue(all(tp is None or trace in tp or trace2 in tp for _, _, tp in seen))
 
     def test_insufficient_buying_power_reason_reaches_the_order_and_the_audit(self):
         self.stub.plan_by_symbol["MSFT"] = ("403", "insufficient buying power")

@@ -9,7 +9,8 @@ UNAVAILABLE and nothing is sent) and slows every GET for a while.
 
 Checked: no client_order_id is POSTed more than once; every order leaves PENDING_SUBMIT within
 a bound and ends where the broker's truth says (ACCEPTED when the stub created it, REJECTED
-when it never did); a fill at the stub reaches the store through the reconciler; every order
+when it never did, and only after the broker said twice that it does not know the order); a
+fill at the stub reaches the store through the reconciler; every order
 at the stub is in the store with the same owner; every request for user A carried A's key id
 and A's secret (never B's); neither secret appears in the server's log or database.
 
@@ -40,7 +41,7 @@ CASES = {
 }
 USERS = {"alice": ("AKFAULTALICE0001", "alice-secret-Zq81mXv3Lp0aRt7w"),
          "bob": ("AKFAULTBOB000002", "bob-secret-Hn52cYe9Wk4sJd6u")}
-SETTLE_S = 40
+SETTLE_S = 50
 
 
 class BrokerStubTest(unittest.TestCase):
@@ -113,6 +114,14 @@ class BrokerStubTest(unittest.TestCase):
                                                                              SETTLE_S))
             final[(name, sym)] = s
             self.assertEqual(status_name(s.status), CASES[sym][1], (name, sym, str(s)))
+
+        # "Not found" after an unknown outcome is final only when the broker says it twice.
+        for name in USERS:
+            o = final[(name, "MSFT")]
+            with stub.lock:
+                asks = [p for m, p, _ in stub.requests if m == "GET" and
+                        p.endswith("by_client_order_id?client_order_id=tw-" + o.id)]
+            self.assertGreaterEqual(len(asks), 2, (name, asks))
 
         # A fill at the broker reaches the store through the reconciler (open orders polled).
         a = final[("alice", "AAPL")]

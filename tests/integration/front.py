@@ -15,7 +15,9 @@ import time
 
 from twserver import SOURCE_DIR
 
-CONFIG = os.path.join(SOURCE_DIR, "deploy", "haproxy", "haproxy.cfg")
+# TW_TEST_FRONT_CONFIG: another file to run instead (e.g. an older one, to see a test fail)
+CONFIG = os.environ.get("TW_TEST_FRONT_CONFIG") or os.path.join(SOURCE_DIR, "deploy",
+                                                                 "haproxy", "haproxy.cfg")
 
 
 def free_port():
@@ -27,7 +29,7 @@ def free_port():
 
 
 class Front:
-    def __init__(self, backend_port, pki, workdir, ops_port=None):
+    def __init__(self, backend_port, pki, workdir, ops_port=None, max_message_bytes=None):
         self.binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         self.port = free_port()
         self.stats_port = free_port()
@@ -41,6 +43,8 @@ class Front:
                         TW_FRONT_STATS="127.0.0.1:%d" % self.stats_port,
                         # the readiness probe's backend; a closed port when the test has none
                         TW_FRONT_OPS="127.0.0.1:%d" % (ops_port or 1))
+        if max_message_bytes is not None:  # tradewinkd's TW_MAX_MESSAGE_BYTES, the same cap
+            self.env["TW_MAX_MESSAGE_BYTES"] = str(max_message_bytes)
         self.proc = None
 
     def start(self):

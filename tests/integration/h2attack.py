@@ -71,6 +71,69 @@ def grpc_request_block(path=b"/grpc.health.v1.Health/Check", authority=b"127.0.0
         (b":authority", authority), (b"content-type", b"application/grpc"), (b"te", b"trailers")))
 
 
+class _Tls:
+    """TLS over a connected socket through memory BIOs, so a reader thread and writers can
+    share one connection: an ssl.SSLSocket must not be read, written and closed from
+    different threads at once (OpenSSL objects are not thread-safe; it crashed the attack
+    tests that run several attacks at once). The SSLObject is only touched under `lock`;
+    `wlock` keeps encrypted records in the order they were made; socket I/O happens outside
+    `lock`, and close() shuts the socket down before anything is freed."""
+
+    def __init__(self, raw, ctx, hostname):
+        self.raw = raw
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname=hostname)
+        self.lock = threading.Lock()
+        self.wlock = threading.Lock()
+        while True:
+            with self.lock:
+                try:
+                    self.obj.do_handshake()
+                    done = True
+                except ssl.SSLWantReadError:
+                    done = False
+                pending = self.out.read()
+            if pending:
+                self.raw.sendall(pending)
+            if done:
+                return
+            self._feed()
+
+    def _feed(self):
+        data = self.raw.recv(65536)
+        if not data:
+            raise EOFError
+        with self.lock:
+            self.inc.write(data)
+
+    def sendall(self, data):
+        with self.wlock:
+            with self.lock:
+                self.obj.write(data)
+                pending = self.out.read()
+            self.raw.sendall(pending)
+
+    def recv(self, n):
+        while True:
+            with self.lock:
+                try:
+                    return self.obj.read(n)
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLZeroReturnError:
+                    return b""
+            try:
+                self._feed()
+            except EOFError:
+                return b""
+
+    def shutdown(self, how):
+        self.raw.shutdown(how)
+
+    def close(self):
+        self.raw.close()
+
+
 class H2Conn:
     """One raw HTTP/2 connection from `source` with a draining reader thread."""
 
@@ -83,7 +146,11 @@ class H2Conn:
         if tls_ca is not None:
             ctx = ssl.create_default_context(cafile=tls_ca)
             ctx.set_alpn_protocols(["h2"])
-            raw = ctx.wrap_socket(raw, server_hostname="localhost")
+            try:
+                raw = _Tls(raw, ctx, "localhost")
+            except EOFError:
+                raw.close()
+                raise ConnectionResetError("TLS handshake: connection closed")
         self.sock = raw
         self.lock = threading.Lock()
         self.closed = threading.Event()
@@ -129,11 +196,16 @@ class H2Conn:
             self.closed.set()
 
     def close(self):
+        # Wake the reader first, and free the socket only once it has let go.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._reader.join(timeout=2)
         try:
             self.sock.close()
         except OSError:
             pass
-        self._reader.join(timeout=2)
 
 
 def rapid_reset(host, port, pairs=10000, batch=100, source="127.0.0.2", tls_ca=None,

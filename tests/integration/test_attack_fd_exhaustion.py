@@ -7,6 +7,10 @@ listener answers a fresh Health/Check again within seconds, or /readyz turns 503
 process exits with status 3 (restart me) within 25 s (10 s of failed
 checks, then a graceful drain). Old behaviour: the listener never
 accepts again, /readyz keeps answering 200 and the process keeps running.
+
+The same in the direct TLS and mTLS modes (tls_common's throw-away PKI): there the self-check
+does not verify tradewinkd's own certificate and, under mTLS, presents one made in memory at
+start. Before that, TLS modes had no self-check at all (/readyz 200 with a dead listener).
 """
 
 import json
@@ -18,6 +22,7 @@ import urllib.request
 
 import grpc
 
+import tls_common
 import twserver
 
 FD_LIMIT = 160
@@ -34,8 +39,16 @@ def ops_status(port, path):
         return None
 
 
-def fresh_health_check(addr):
-    ch = grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)])
+def fresh_health_check(addr, pki=None, mtls=False):
+    opts = [("grpc.use_local_subchannel_pool", 1)]
+    if pki is None:
+        ch = grpc.insecure_channel(addr, options=opts)
+    else:
+        kw = {"root_certificates": pki.data("ca.pem")}
+        if mtls:
+            kw["private_key"] = pki.data("client.key")
+            kw["certificate_chain"] = pki.data("client.pem")
+        ch = grpc.secure_channel(addr, grpc.ssl_channel_credentials(**kw), options=opts)
     try:
         check, _ = twserver.health_stubs(ch)
         check(twserver.grpc_protos()["health"].HealthCheckRequest(), timeout=1.0)
@@ -48,11 +61,30 @@ def fresh_health_check(addr):
 
 class FdExhaustion(unittest.TestCase):
     def test_listener_recovers_or_process_reports_and_exits(self):
-        srv = twserver.TwServer()
+        self.run_mode("plaintext")
+
+    def test_tls_listener_recovers_or_process_reports_and_exits(self):
+        self.run_mode("tls")
+
+    def test_mtls_listener_recovers_or_process_reports_and_exits(self):
+        self.run_mode("mtls")
+
+    def run_mode(self, mode):
+        pki = None
+        env = {}
+        if mode != "plaintext":
+            pki = tls_common.Pki()
+            self.addCleanup(pki.cleanup)
+            env = pki.server_env(mtls=mode == "mtls")
+        srv = twserver.TwServer(env=env)
         srv.start()
+
+        def fresh_health_check_(addr):
+            return fresh_health_check(addr, pki, mode == "mtls")
         try:
-            self.assertTrue(fresh_health_check(srv.addr))
+            self.assertTrue(fresh_health_check_(srv.addr))
             ops = srv.listening["ops_port"]
+            self.assertEqual(ops_status(ops, "/readyz"), 200, "%s: not ready at start" % mode)
             resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
             conns = []
             t0 = time.monotonic()
@@ -82,11 +114,11 @@ class FdExhaustion(unittest.TestCase):
                     outcome = "exited"
                     break
                 readyz_seen.add(ops_status(ops, "/readyz"))
-                if fresh_health_check(srv.addr):
+                if fresh_health_check_(srv.addr):
                     outcome = "listener recovered"
                     break
                 time.sleep(0.5)
-            report = {"attack": "fd_exhaustion", "connections": len(conns),
+            report = {"attack": "fd_exhaustion", "mode": mode, "connections": len(conns),
                       "outcome": outcome, "seconds_after_free": round(time.monotonic() - freed, 1),
                       "readyz_statuses": sorted(str(x) for x in readyz_seen),
                       "exit_status": srv.proc.poll()}

@@ -1,12 +1,16 @@
 """integ_config: tradewinkd's start-up validation of TW_* variables, seen from outside.
 
-Purpose: each bad value makes the process exit 2 before any port opens, with exactly one line
-naming the offending variable (and no echo of secret values); `--help` lists every variable of
-the design's interface contract with its default. Table driven: one row per bad value.
+Purpose: each bad value makes the process exit 2 before any port opens or any file is created,
+with exactly one line naming the offending variable (and no echo of secret values), every bad
+variable of one start reported together; an unknown TW_* name is a warning naming the nearest
+setting; `--help` lists every variable of the design's interface contract with its default;
+`--version` prints the version. Table driven: one row per bad value.
 """
 
 import os
 import re
+import shutil
+import tempfile
 import unittest
 
 import twserver
@@ -47,6 +51,13 @@ BAD = [
     ("TW_PBKDF2_ITERATIONS", "1000", {}, ["range"]),
     ("TW_SIM_ENABLED", "maybe", {}, ["boolean"]),
     ("TW_BROKER", "robinhood", {}, ["sim"]),
+    # Checked by the parser that uses each, before anything is opened (issue 20 part 4).
+    ("TW_RATE_API", "lots", {}, []),
+    ("TW_RATE_ORDERS", "10/fortnight", {}, []),
+    ("TW_WEBHOOK_SECRETS", "broker", {}, []),
+    ("TW_VAULT_MASTER_KEYS", "v1:short", {}, ["entry 1"]),
+    ("TW_SECTOR_MAP_FILE", "/nonexistent/sectors.csv", {}, ["cannot read"]),
+    ("TW_SECTOR_MAP_FILE", "/etc/hostname", {}, []),
 ]
 
 # Cross-field rules: (description, env, variable the single line must name)
@@ -110,6 +121,37 @@ class BadValues(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertTrue(any(ln.startswith("TW_WORKERS") for ln in err.splitlines()), err)
         self.assertTrue(any(ln.startswith("TW_LOG_LEVEL") for ln in err.splitlines()), err)
+
+    def test_late_values_are_all_reported_before_anything_opens(self):
+        work = tempfile.mkdtemp(prefix="twcfg-")
+        try:
+            db = os.path.join(work, "tw.db")
+            keys = os.path.join(work, "master.key")
+            rc, _, err = twserver.run_once({
+                "TW_RATE_API": "lots", "TW_WEBHOOK_SECRETS": "broker:whsec_" + SECRET,
+                "TW_VAULT_MASTER_KEYS": "v1:" + SECRET, "TW_SECTOR_MAP_FILE": "/etc/hostname",
+                "TW_DATABASE_URL": "sqlite:" + db, "TW_VAULT_MASTER_KEY_FILE": keys})
+            self.assertEqual(rc, 2, err)
+            named = [ln.split(":")[0] for ln in err.splitlines() if ln.startswith("TW_")]
+            self.assertEqual(sorted(named), ["TW_RATE_API", "TW_SECTOR_MAP_FILE",
+                                             "TW_VAULT_MASTER_KEYS", "TW_WEBHOOK_SECRETS"], err)
+            self.assertEqual(os.listdir(work), [], "something was opened before validation")
+            self.assertNotIn(SECRET, err)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def test_an_unknown_tw_name_is_a_warning_naming_the_nearest_setting(self):
+        with twserver.TwServer(env={"TW_MAX_MESAGE_BYTES": "2048", "TW_ZZZ_QQQ": "1"}) as srv:
+            warns = [e["msg"] for e in srv.events("config") if e.get("level") == "warn"]
+            srv.stop_and_check(self)
+        self.assertIn("TW_MAX_MESAGE_BYTES is not a setting and is ignored "
+                      "(did you mean TW_MAX_MESSAGE_BYTES?)", warns)
+        self.assertIn("TW_ZZZ_QQQ is not a setting and is ignored", warns)
+
+    def test_version(self):
+        rc, out, err = twserver.run_once(args=["--version"])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^tradewinkd \S+ \(revision \S+, gRPC core \d+\.\d+\.\d+\)\n$")
 
     def test_unknown_argument_exits_2(self):
         rc, _, err = twserver.run_once(args=["--frobnicate"])

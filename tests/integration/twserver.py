@@ -94,6 +94,9 @@ def base_env(extra=None):
     env["TW_OPS_LISTEN"] = "127.0.0.1:0"
     env["TW_LOG_LEVEL"] = "info"
     env["TW_SHUTDOWN_GRACE_MS"] = "3000"
+    # Every cached book is checked against the database before use (issue 18): a book that
+    # drifted from what the store holds is logged as ledger_drift, which stop_and_check fails.
+    env["TW_LEDGER_VERIFY"] = "1"
     # Functional tests send bursts; the limits themselves are tested with their own settings.
     for k in ("TW_RATE_PUBLIC", "TW_RATE_API", "TW_RATE_ORDERS", "TW_RATE_KEY_SUBMIT",
               "TW_RATE_AUTH_FAIL"):
@@ -379,6 +382,10 @@ class TwServer:
         text = self.stderr_text()
         testcase.assertEqual(rc, 0, "tradewinkd exit code %r; stderr tail:\n%s" % (rc, text[-4000:]))
         testcase.assertEqual(sanitizer_reports(text), [], "sanitizer report:\n" + text[-8000:])
+        drift = [ln for ln in self.lines() if '"event":"ledger_drift"' in ln]
+        if drift:  # the whole log: which calls led there
+            print("\n".join(self.lines()))
+        testcase.assertEqual(drift, [], "a cached book drifted from the database")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

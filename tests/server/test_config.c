@@ -12,6 +12,9 @@
 
 #include "config/config.h"
 
+/* A well-formed TW_VAULT_MASTER_KEYS value (32 bytes 01..20). */
+#define MASTER_KEY "v1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+
 /* A fake environment: NULL-terminated name/value pairs. */
 static const char *const *fake_env;
 
@@ -87,6 +90,23 @@ static void every_bad_value_names_its_variable(void **state)
         {"TW_AUTH_MODE", "pem", "TW_JWT_PUBLIC_KEY_FILE: required"},
         {"TW_SIM_ENABLED", "maybe", "TW_SIM_ENABLED: 'maybe' is not a boolean"},
         {"TW_BROKER", "robinhood", "TW_BROKER: 'robinhood' is not one of"},
+        {"TW_TRUSTED_FRONTS", "", "TW_TRUSTED_FRONTS: must be 1-8 IP addresses"},
+        {"TW_TRUSTED_FRONTS", "localhost", "TW_TRUSTED_FRONTS:"},
+        {"TW_TRUSTED_FRONTS", "127.0.0.1:8080", "TW_TRUSTED_FRONTS:"},
+        {"TW_TRUSTED_FRONTS", "127.0.0.1,,::1", "TW_TRUSTED_FRONTS:"},
+        {"TW_TRUSTED_FRONTS", "10.0.0.0/8", "TW_TRUSTED_FRONTS:"},
+        {"TW_TRUSTED_FRONTS",
+         "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5,6.6.6.6,7.7.7.7,8.8.8.8,9.9.9.9",
+         "TW_TRUSTED_FRONTS:"},
+        /* Parsed by the code that uses them, at load time (issue 20 part 4). */
+        {"TW_RATE_API", "lots", "TW_RATE_API:"},
+        {"TW_RATE_ORDERS", "10/fortnight", "TW_RATE_ORDERS:"},
+        {"TW_RATE_PUBLIC", "", "TW_RATE_PUBLIC:"},
+        {"TW_WEBHOOK_SECRETS", "broker", "TW_WEBHOOK_SECRETS:"},
+        {"TW_VAULT_MASTER_KEYS", "v1:AAAA", "TW_VAULT_MASTER_KEYS: "},
+        {"TW_VAULT_MASTER_KEYS", "nonsense", "TW_VAULT_MASTER_KEYS: "},
+        {"TW_SECTOR_MAP_FILE", "/nonexistent.csv", "TW_SECTOR_MAP_FILE: cannot read file"},
+        {"TW_SECTOR_MAP_FILE", "/etc/hostname", "TW_SECTOR_MAP_FILE: "},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tw_config c;
@@ -99,6 +119,54 @@ static void every_bad_value_names_its_variable(void **state)
     }
 }
 
+static void late_values_are_all_reported_in_one_load(void **state)
+{
+    (void)state;
+    tw_config c;
+    char err[4096];
+    const char *env[] = {"TW_RATE_API",
+                         "lots",
+                         "TW_WEBHOOK_SECRETS",
+                         "broker:whsec_!!",
+                         "TW_VAULT_MASTER_KEYS",
+                         "v1:hunter2hunter2",
+                         "TW_SECTOR_MAP_FILE",
+                         "/etc/hostname",
+                         NULL};
+    assert_int_equal(load(env, &c, err, sizeof(err)), 4);
+    assert_non_null(strstr(err, "TW_RATE_API: "));
+    assert_non_null(strstr(err, "TW_WEBHOOK_SECRETS: "));
+    assert_non_null(strstr(err, "TW_VAULT_MASTER_KEYS: "));
+    assert_non_null(strstr(err, "TW_SECTOR_MAP_FILE: "));
+    assert_null(strstr(err, "hunter2"));
+    tw_config_free(&c);
+    /* Good values of the same variables load. */
+    const char *good[] = {"TW_RATE_API",
+                          "5/s:10",
+                          "TW_VAULT_MASTER_KEYS",
+                          MASTER_KEY,
+                          "TW_WEBHOOK_SECRETS",
+                          "broker:whsec_"
+                          "MDEyMzQ1Njc4OWFiY2RlZg==",
+                          NULL};
+    if (load(good, &c, err, sizeof(err)) != 0)
+        fail_msg("good values refused: %s", err);
+    tw_config_free(&c);
+}
+
+static void unknown_names_get_the_nearest_setting(void **state)
+{
+    (void)state;
+    assert_true(tw_config_is_setting("TW_LISTEN"));
+    assert_false(tw_config_is_setting("TW_LISTNE"));
+    assert_string_equal(tw_config_nearest("TW_LISTNE"), "TW_LISTEN"); /* a swap */
+    assert_string_equal(tw_config_nearest("TW_MAX_MESAGE_BYTES"), "TW_MAX_MESSAGE_BYTES");
+    assert_string_equal(tw_config_nearest("TW_RATE_APIS"), "TW_RATE_API");
+    assert_string_equal(tw_config_nearest("TW_DATABSE_URL"), "TW_DATABASE_URL");
+    assert_null(tw_config_nearest("TW_ZZZ_QQQ"));
+    assert_null(tw_config_nearest("TW_TEST_PG_URL"));
+}
+
 static void plaintext_on_public_address_is_refused(void **state)
 {
     (void)state;
@@ -106,7 +174,7 @@ static void plaintext_on_public_address_is_refused(void **state)
     char err[2048];
     const char *env[] = {
         "TW_LISTEN",     "0.0.0.0:50051",        "TW_AUTH_MODE", "pem", "TW_JWT_PUBLIC_KEY_FILE",
-        "/etc/hostname", "TW_VAULT_MASTER_KEYS", "v1:AAAA",      NULL};
+        "/etc/hostname", "TW_VAULT_MASTER_KEYS", MASTER_KEY,     NULL};
     assert_int_equal(load(env, &c, err, sizeof(err)), 1);
     assert_non_null(strstr(err, "refusing plaintext gRPC on non-loopback"));
     tw_config_free(&c);
@@ -193,6 +261,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_embedded_mode),
         cmocka_unit_test(every_bad_value_names_its_variable),
+        cmocka_unit_test(late_values_are_all_reported_in_one_load),
+        cmocka_unit_test(unknown_names_get_the_nearest_setting),
         cmocka_unit_test(plaintext_on_public_address_is_refused),
         cmocka_unit_test(dev_auth_on_public_address_is_refused),
         cmocka_unit_test(tls_files_go_together),

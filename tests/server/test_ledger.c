@@ -18,7 +18,7 @@ static ledger_mark mark_at(int64_t ms)
 static void marks_are_per_user_and_latest_wins(void **state)
 {
     (void)state;
-    ledger *l = ledger_create(8);
+    ledger *l = ledger_create(8, 1 << 20);
     assert_non_null(l);
     ledger_mark m;
     assert_false(ledger_last_mark(l, 1, &m));
@@ -39,7 +39,7 @@ static void marks_are_per_user_and_latest_wins(void **state)
 static void full_ledger_evicts_the_least_recently_touched(void **state)
 {
     (void)state;
-    ledger *l = ledger_create(3);
+    ledger *l = ledger_create(3, 1 << 20);
     ledger_mark m = mark_at(1);
     for (int64_t u = 1; u <= 3; u++)
         assert_true(ledger_note_mark(l, u, &m));
@@ -56,7 +56,7 @@ static void full_ledger_evicts_the_least_recently_touched(void **state)
 static void many_users_stay_within_the_bound(void **state)
 {
     (void)state;
-    ledger *l = ledger_create(1000);
+    ledger *l = ledger_create(1000, 1 << 20);
     ledger_mark m;
     /* Ids that collide in a naive modulo hash: multiples of the bucket count. */
     for (int64_t u = 1; u <= 50000; u++) {
@@ -76,7 +76,7 @@ static void many_users_stay_within_the_bound(void **state)
 static void orders_are_remembered_per_account_most_recent_first(void **state)
 {
     (void)state;
-    ledger *l = ledger_create(4);
+    ledger *l = ledger_create(4, 1 << 20);
     ledger_order o, got;
     for (int64_t id = 1; id <= LEDGER_ORDERS + 2; id++) {
         o = (ledger_order){.order_id = id, .filled_qty = id * 10, .status_rank = 2, .open = true};

@@ -49,6 +49,52 @@ class KeyVaultConformanceTest(unittest.TestCase):
     def listed(self, token=None, **kw):
         return list(self.kv("ListBrokerKeys", token, **kw).keys)
 
+    # ---- sealed submission: GetSealingKey, PutBrokerKeyRequest.sealed_secret --------------
+    def test_sealing_rules(self):
+        from test_sealed_keys import SCALAR_V1, b64, seal
+        # "FAILED_PRECONDITION when the server has no sealing key" (this setUp's server).
+        self.assertEqual(status(self.kv, "GetSealingKey")[0], grpc.StatusCode.FAILED_PRECONDITION)
+        for required in ("0", "1"):
+            srv = TwServer(env={"TW_VAULT_SEALING_KEYS": "v4:" + b64(SCALAR_V1),
+                                "TW_REQUIRE_SEALED_KEYS": required}).start()
+            try:
+                api = Api(srv.addr)
+                tok = api.token("alice")
+                sk = api.call("KeyVault", "GetSealingKey", token=tok)
+                self.assertEqual((sk.version, len(sk.public_key), sk.public_key[0], sk.algorithm),
+                                 (4, 65, 4, "ECDH-P256+HKDF-SHA256+A256GCM/tradewink-seal-v1"))
+
+                def put(**kw):
+                    f = dict(broker="sim", environment=PAPER, key_id=KEY_ID)
+                    f.update(kw)
+                    return api.call("KeyVault", "PutBrokerKey", token=tok, **f)
+                good = seal(sk.public_key, 4, "alice", "sim", KEY_ID, "paper", SECRET)
+                rows = [
+                    ("plain secret", dict(secret=SECRET),
+                     grpc.StatusCode.OK if required == "0" else
+                     grpc.StatusCode.FAILED_PRECONDITION),
+                    ("both secret and sealed_secret", dict(secret=SECRET, sealed_secret=good,
+                                                           sealing_key_version=4),
+                     grpc.StatusCode.INVALID_ARGUMENT),
+                    ("sealed for another environment",
+                     dict(sealed_secret=seal(sk.public_key, 4, "alice", "sim", KEY_ID, "live",
+                                             SECRET), sealing_key_version=4),
+                     grpc.StatusCode.INVALID_ARGUMENT),
+                    ("a version the server does not have", dict(sealed_secret=good,
+                                                                sealing_key_version=5),
+                     grpc.StatusCode.FAILED_PRECONDITION),
+                    ("sealed for this user, broker, key id, environment, version",
+                     dict(label="sealed", sealed_secret=good, sealing_key_version=4),
+                     grpc.StatusCode.OK),
+                ]
+                for rule, kw, code in rows:
+                    with self.subTest(rule, required=required):
+                        self.assertEqual(status(put, **kw)[0], code)
+                api.close()
+                srv.stop_and_check(self)
+            finally:
+                srv.cleanup()
+
     # ---- PutBrokerKey ----------------------------------------------------------------------
     REFUSED = [
         ("broker unknown", key(broker="robinhood"), "broker"),

@@ -11,6 +11,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from twapi import Api, common, orders, sim
 from twserver import TwServer
+from test_error_details import bad_request
 
 # Monday 2026-11-30 15:00 UTC = 10:00 New York, a trading day.
 MONDAY_10AM = 1796050800
@@ -97,6 +98,16 @@ class SimConformanceTest(unittest.TestCase):
                         self.assertEqual(status(self.sim, "GetQuote", symbol=q.symbol)[0],
                                          grpc.StatusCode.NOT_FOUND)
 
+    def test_set_quotes_names_every_bad_field(self):
+        quotes = [Q("OK1"), Q("aapl"), Q("BID", bid="0"), Q("ASK", bid="10", ask="9"),
+                  Q("LST", last="x"), Q("OK1")]
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.sim("SetQuotes", quotes=quotes)
+        self.assertEqual([v.field for v in bad_request(cm.exception)],
+                         ["quotes[1].symbol", "quotes[2].bid", "quotes[3].ask", "quotes[4].last",
+                          "quotes[5].symbol"])
+        self.assertEqual(status(self.sim, "GetQuote", symbol="OK1")[0], grpc.StatusCode.NOT_FOUND)
+
     def test_set_quotes_stores_and_get_quote_reads(self):
         r = self.sim("SetQuotes", quotes=[Q("AAA", bid="1.5", ask="1.5", last="1.5"),
                                           Q("BRK.B", time=TS(seconds=1))])
@@ -139,6 +150,10 @@ class SimConformanceTest(unittest.TestCase):
                 self.refused("SetAccount", field, **req)
                 self.assertEqual(self.api.call("Risk", "GetState", token=tok).state.equity,
                                  before)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.sim("SetAccount", user_id="nobody", starting_cash="-1", account_type=0)
+        self.assertEqual([v.field for v in bad_request(cm.exception)],
+                         ["user_id", "starting_cash", "account_type"])
 
     def test_set_account_resets_equity_day_baseline_positions_and_orders(self):
         tok = self.api.token("alice")
@@ -211,7 +226,8 @@ class SimConformanceTest(unittest.TestCase):
         self.assertTrue(c.frozen)  # advancing a frozen clock keeps it frozen
         for name, kw in (("missing", {}), ("zero", dict(duration=DUR(seconds=0))),
                          ("negative", dict(duration=DUR(seconds=-5))),
-                         ("negative nanos", dict(duration=DUR(seconds=0, nanos=-1)))):
+                         ("negative nanos", dict(duration=DUR(seconds=0, nanos=-1))),
+                         ("past int64 in ms", dict(duration=DUR(seconds=2**62)))):
             with self.subTest(name):
                 self.refused("AdvanceClock", "duration", **kw)
                 self.assertEqual(self.sim("GetClock").time.seconds, MONDAY_10AM + 90)

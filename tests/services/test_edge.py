@@ -144,7 +144,15 @@ class OpsTest(unittest.TestCase):
             api = Api(srv.addr)
             api.call("Auth", "WhoAmI", token=api.token("alice"))
             code_of(api.call, "Auth", "WhoAmI", token="nope")
+            # A call is counted when the server finishes it, which may be just after the
+            # client has read its status: read until the refused call is in (bounded).
+            want = ('grpc_server_handled_total{grpc_type="unary",grpc_service="tradewink.v1.Auth",'
+                    'grpc_method="WhoAmI",grpc_code="Unauthenticated"} 1')
+            end = time.time() + 5
             _, text = get(port, "/metrics")
+            while want not in text and time.time() < end:
+                time.sleep(0.05)
+                _, text = get(port, "/metrics")
             self.assertIn('grpc_server_handled_total{grpc_type="unary",grpc_service='
                           '"tradewink.v1.Auth",grpc_method="WhoAmI",grpc_code="OK"} 1', text)
             self.assertIn('grpc_server_handled_total{grpc_type="unary",grpc_service='

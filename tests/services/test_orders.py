@@ -108,6 +108,16 @@ class OrdersTest(unittest.TestCase):
             ids = set(ex.map(lambda _: t.submit("race", "MSFT", BUY, "1").id, range(16)))
         self.assertEqual(len(ids), 1)
         self.assertEqual(len(t.call("Orders", "ListOrders").orders), 2)
+        # Only the call that recorded the order sends it: a retry that lost the race used to
+        # send it again, and the broker's "client_order_id must be unique" turned the FILLED
+        # order into an audited ORDER_REJECT (found by the ledger's drift check under load).
+        race = t.wait_status(ids.pop(), [S.Value("ORDER_STATUS_FILLED")])
+        self.assertEqual(S.Name(race.status), "ORDER_STATUS_FILLED")
+        from twapi import audit
+        names = [audit.AuditAction.Name(e.action) for e in t.call("Audit", "ListEvents").events]
+        self.assertNotIn("AUDIT_ACTION_ORDER_REJECT", names)
+        self.assertEqual(names.count("AUDIT_ACTION_ORDER_FILL"), 2)
+        self.assertEqual([ln for ln in self.srv.lines() if '"event":"broker_reject"' in ln], [])
 
     def test_bad_orders_are_refused_and_nothing_stored(self):
         t = self.t
@@ -314,6 +324,10 @@ class OrdersTest(unittest.TestCase):
                "status, origin, mode, broker, created_at_us, updated_at_us) VALUES "
                "(%d, 'stuck-1', 'AAPL', 'buy', 'market', 'day', 1000000000, 'PENDING_SUBMIT', "
                "'user', 'paper', 'sim', %d, %d)" % (uid, now_us, now_us))
+        # Written as the store writes a user's change: with the user's version moved, so this
+        # process's cached book of the user is known stale (issue 18).
+        db_sql(self.srv.workdir,
+               "UPDATE risk_state SET version = version + 1 WHERE user_id = %d" % uid)
         stuck = t.call("Orders", "ListOrders").orders
         stuck = [o for o in stuck if o.client_order_id == "stuck-1"][0]
         self.assertEqual(S.Name(stuck.status), "ORDER_STATUS_PENDING_SUBMIT")

@@ -64,6 +64,34 @@ class ScaleOutTest(unittest.TestCase):
         listed = self.apis[1].call("Orders", "ListOrders", token=self.tok, page_size=500).orders
         self.assertEqual(len(listed), 64)
 
+    def test_warm_books_on_both_processes_never_admit_past_a_limit(self):
+        """Each process keeps the user's book (issue 18) between transactions; every commit of
+        the other process makes it stale, and a stale book must be noticed under the user's
+        lock (its version) and read again, never decided on."""
+        self.apps_limits(max_positions=5)
+        # Warm both books: an order each process refuses (too large) leaves its book behind.
+        for i in range(4):
+            o = self.apis[i % 2].call("Orders", "SubmitOrder", token=self.tok,
+                                      client_order_id="warm%d" % i, symbol=self.syms[0],
+                                      side=BUY, type=MARKET, qty="1000000",
+                                      time_in_force=common.TIME_IN_FORCE_DAY,
+                                      origin=common.ORDER_ORIGIN_USER).order
+            self.assertEqual(S.Name(o.status), "ORDER_STATUS_REJECTED")
+        # Alternate strictly first, so each decision follows the other process's commit.
+        seq = [self.submit(i, "s%d" % i, self.syms[i]) for i in range(4)]
+        self.assertEqual([S.Name(o.status) for o in seq], ["ORDER_STATUS_FILLED"] * 4)
+        with ThreadPoolExecutor(16) as ex:
+            res = list(ex.map(lambda i: self.submit(i, "p%d" % i, self.syms[i]), range(4, 64)))
+        admitted = [o for o in seq + res if S.Name(o.status) != "ORDER_STATUS_REJECTED"]
+        self.assertEqual(len(admitted), 5, [S.Name(o.status) for o in res])
+        held = self.apis[1].call("Orders", "ListPositions", token=self.tok).positions
+        self.assertEqual(len([p for p in held if p.qty not in ("", "0")]), 5)
+
+    def apps_limits(self, max_positions):
+        self.apis[0].call("Risk", "SetLimits", token=self.tok,
+                          max_open_positions=wrappers_pb2.Int32Value(value=max_positions),
+                          max_orders_per_second=wrappers_pb2.Int32Value(value=100))
+
     def test_one_client_order_id_sent_to_both_yields_one_order(self):
         with ThreadPoolExecutor(8) as ex:
             ids = set(ex.map(lambda i: self.submit(i, "same-coid", "Q00").id, range(16)))

@@ -26,6 +26,19 @@
 
 #include <cmocka.h>
 
+/* Changes to a user's trading state need the user's lock (the store refuses them otherwise):
+ * expr runs in a user transaction of its own, committed when it succeeds. */
+static store_rc end_locked(store_conn *c, store_rc rc)
+{
+    if (rc != STORE_OK) {
+        store_tx_rollback(c);
+        return rc;
+    }
+    return store_tx_commit(c);
+}
+#define LOCKED(c, uid, expr)                                                                       \
+    (store_tx_begin_user((c), (uid)) == STORE_OK ? end_locked((c), (expr)) : STORE_NOT_FOUND)
+
 static char g_url[2048];
 static bool g_pg;
 static store *g_st;
@@ -344,7 +357,7 @@ static void store_settings_roundtrip_and_default_key_must_be_own(void **state)
 
     store_settings s = {
         .trading_mode = STORE_MODE_LIVE, .autonomous = true, .default_broker_key_id = kid};
-    assert_int_equal(store_settings_update(c, a, &s), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_settings_update(c, a, &s)), STORE_OK);
     store_settings got;
     assert_int_equal(store_settings_get(c, a, &got), STORE_OK);
     assert_int_equal(got.trading_mode, STORE_MODE_LIVE);
@@ -352,7 +365,7 @@ static void store_settings_roundtrip_and_default_key_must_be_own(void **state)
     assert_int_equal(got.default_broker_key_id, kid);
 
     /* B may not point its default at A's key; B's settings stay unchanged. */
-    assert_int_equal(store_settings_update(c, b, &s), STORE_NOT_FOUND);
+    assert_int_equal(LOCKED(c, b, store_settings_update(c, b, &s)), STORE_NOT_FOUND);
     assert_int_equal(store_settings_get(c, b, &got), STORE_OK);
     assert_int_equal(got.trading_mode, STORE_MODE_PAPER);
     assert_int_equal(got.default_broker_key_id, 0);
@@ -461,11 +474,11 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
     int64_t a = mkuser(c, "orders-a"), b = mkuser(c, "orders-b");
     store_order o = order_of("coid-1"), got;
     int64_t id1 = 0, again = 0, idb = 0;
-    assert_int_equal(store_order_insert(c, a, &o, &id1), STORE_OK);
-    assert_int_equal(store_order_insert(c, a, &o, &again), STORE_CONFLICT);
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &id1)), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &again)), STORE_CONFLICT);
     assert_int_equal(again, id1);
     /* The same client order id is free for another user. */
-    assert_int_equal(store_order_insert(c, b, &o, &idb), STORE_OK);
+    assert_int_equal(LOCKED(c, b, store_order_insert(c, b, &o, &idb)), STORE_OK);
     assert_int_not_equal(idb, id1);
 
     assert_int_equal(store_order_get(c, a, id1, &got), STORE_OK);
@@ -479,7 +492,7 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
     got.filled_qty = got.qty;
     got.avg_fill_price = 187000000;
     snprintf(got.broker_order_id, sizeof(got.broker_order_id), "brk-77");
-    assert_int_equal(store_order_update(c, a, id1, &got), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_order_update(c, a, id1, &got)), STORE_OK);
     assert_int_equal(store_order_get_by_coid(c, a, "coid-1", &got), STORE_OK);
     assert_string_equal(got.status, "FILLED");
     assert_string_equal(got.broker_order_id, "brk-77");
@@ -489,7 +502,7 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
         char coid[16];
         snprintf(coid, sizeof(coid), "coid-%d", i);
         o = order_of(coid);
-        assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_OK);
+        assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, NULL)), STORE_OK);
     }
     store_order *list = NULL;
     size_t n = 0;
@@ -537,7 +550,7 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
 
     o = order_of("bad");
     o.qty = -1;
-    assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_INVALID);
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, NULL)), STORE_INVALID);
     store_conn_release(c);
 }
 
@@ -548,13 +561,14 @@ static void store_positions_fills_day_trades_roundtrip(void **state)
     int64_t a = mkuser(c, "pos-a");
     store_order o = order_of("pf-1");
     int64_t oid = 0, fid = 0;
-    assert_int_equal(store_order_insert(c, a, &o, &oid), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &oid)), STORE_OK);
     store_fill f = {.order_id = oid, .qty = 5000000000LL, .price = 100500000, .time_us = 9};
     snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "f-1");
     snprintf(f.symbol, sizeof(f.symbol), "AAPL");
     snprintf(f.side, sizeof(f.side), "buy");
-    assert_int_equal(store_fill_insert(c, a, &f, &fid), STORE_OK);
-    assert_int_equal(store_fill_insert(c, a, &f, NULL), STORE_CONFLICT); /* same fill id */
+    assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, &fid)), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, NULL)),
+                     STORE_CONFLICT); /* same fill id */
     store_fill *fl = NULL;
     size_t n = 0;
     assert_int_equal(store_fill_list(c, a, oid, &fl, &n), STORE_OK);
@@ -565,9 +579,9 @@ static void store_positions_fills_day_trades_roundtrip(void **state)
 
     store_position p = {.qty = -3000000000LL, .avg_cost = 5, .realized_pnl = -7};
     snprintf(p.symbol, sizeof(p.symbol), "MSFT");
-    assert_int_equal(store_position_put(c, a, &p), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_position_put(c, a, &p)), STORE_OK);
     p.qty = 4;
-    assert_int_equal(store_position_put(c, a, &p), STORE_OK); /* replaces */
+    assert_int_equal(LOCKED(c, a, store_position_put(c, a, &p)), STORE_OK); /* replaces */
     store_position gp;
     assert_int_equal(store_position_get(c, a, "MSFT", &gp), STORE_OK);
     assert_int_equal(gp.qty, 4);
@@ -580,9 +594,9 @@ static void store_positions_fills_day_trades_roundtrip(void **state)
 
     store_day_trade d = {.trading_day = 20260105, .open_order_id = oid, .close_order_id = oid};
     snprintf(d.symbol, sizeof(d.symbol), "AAPL");
-    assert_int_equal(store_day_trade_insert(c, a, &d), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_day_trade_insert(c, a, &d)), STORE_OK);
     d.trading_day = 20251201;
-    assert_int_equal(store_day_trade_insert(c, a, &d), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_day_trade_insert(c, a, &d)), STORE_OK);
     store_day_trade *dl = NULL;
     assert_int_equal(store_day_trade_list(c, a, 20260101, &dl, &n), STORE_OK);
     assert_int_equal(n, 1);
@@ -617,17 +631,17 @@ static void store_period_reads_cover_the_period(void **state)
                  : i % 4 == 0 ? "ACCEPTED"
                               : "CANCELED");
         g_fake_now_us = 1000000 + (int64_t)i * 1000; /* 1 ms apart */
-        assert_int_equal(store_order_insert(c, a, &o, &ids[i]), STORE_OK);
+        assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &ids[i])), STORE_OK);
         store_fill f = {.order_id = ids[i], .qty = 1000000000LL, .price = 5, .time_us = 0};
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "f");
         snprintf(f.symbol, sizeof(f.symbol), "%s", i % 2 ? "MSFT" : "AAPL");
         snprintf(f.side, sizeof(f.side), "sell");
         f.time_us = 5000000 + (int64_t)(39 - i) * 10; /* fills in the reverse order of ids */
-        assert_int_equal(store_fill_insert(c, a, &f, NULL), STORE_OK);
+        assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, NULL)), STORE_OK);
     }
     store_order ob = order_of("p-b");
     g_fake_now_us = 1020000;
-    assert_int_equal(store_order_insert(c, b, &ob, &other), STORE_OK);
+    assert_int_equal(LOCKED(c, b, store_order_insert(c, b, &ob, &other)), STORE_OK);
     store_set_clock(NULL, NULL);
 
     /* Orders created since 1.020 s: ids[20..39] minus the rejected 29 and 39, newest first. */
@@ -703,10 +717,10 @@ static void store_risk_limits_roundtrip_and_global_halt(void **state)
     int64_t a = mkuser(c, "limits-a");
     store_risk_limits l = {1, 2, 3, 4, 5, 6, 7, 8, 9, true}, got;
     assert_int_equal(store_risk_limits_get(c, a, &got), STORE_NOT_FOUND);
-    assert_int_equal(store_risk_limits_set(c, a, &l), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_risk_limits_set(c, a, &l)), STORE_OK);
     l.daily_loss_abs = 250000000000LL; /* $250,000 */
     l.pdt_enabled = false;
-    assert_int_equal(store_risk_limits_set(c, a, &l), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_risk_limits_set(c, a, &l)), STORE_OK);
     assert_int_equal(store_risk_limits_get(c, a, &got), STORE_OK);
     assert_limits_equal(&got, &l);
 
@@ -736,14 +750,14 @@ static void store_isolation_user_b_cannot_read_change_or_delete_user_a_rows(void
     assert_int_equal(store_key_put(c, a, &k, &kid), STORE_OK);
     store_order o = order_of("iso-1"), go;
     o.broker_key_id = kid;
-    assert_int_equal(store_order_insert(c, a, &o, &oid), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &oid)), STORE_OK);
     store_risk_limits la = {100, 200, 300, 4, 500, 600, 700, 8, 9, true}, gl;
-    assert_int_equal(store_risk_limits_set(c, a, &la), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_risk_limits_set(c, a, &la)), STORE_OK);
     store_settings sa = {.trading_mode = STORE_MODE_LIVE, .default_broker_key_id = kid};
-    assert_int_equal(store_settings_update(c, a, &sa), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_settings_update(c, a, &sa)), STORE_OK);
     store_position pa = {.qty = 1, .avg_cost = 2, .realized_pnl = 3};
     snprintf(pa.symbol, sizeof(pa.symbol), "TSLA");
-    assert_int_equal(store_position_put(c, a, &pa), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_position_put(c, a, &pa)), STORE_OK);
 
     /* keys */
     assert_int_equal(store_key_get(c, b, kid, &gk), STORE_NOT_FOUND);
@@ -759,32 +773,32 @@ static void store_isolation_user_b_cannot_read_change_or_delete_user_a_rows(void
     assert_int_equal(store_order_get_by_coid(c, b, "iso-1", &go), STORE_NOT_FOUND);
     go = order_of("iso-1");
     snprintf(go.status, sizeof(go.status), "CANCELED");
-    assert_int_equal(store_order_update(c, b, oid, &go), STORE_NOT_FOUND);
+    assert_int_equal(LOCKED(c, b, store_order_update(c, b, oid, &go)), STORE_NOT_FOUND);
     store_order *ol = NULL;
     assert_int_equal(store_order_list(c, b, NULL, 0, 100, &ol, &n), STORE_OK);
     assert_int_equal(n, 0);
     store_order ob = order_of("iso-b");
     ob.broker_key_id = kid; /* B cannot route through A's key */
-    assert_int_equal(store_order_insert(c, b, &ob, NULL), STORE_NOT_FOUND);
+    assert_int_equal(LOCKED(c, b, store_order_insert(c, b, &ob, NULL)), STORE_NOT_FOUND);
     /* fills on A's order */
     store_fill f = {.order_id = oid, .qty = 1, .price = 1, .time_us = 1};
     snprintf(f.symbol, sizeof(f.symbol), "AAPL");
     snprintf(f.side, sizeof(f.side), "buy");
-    assert_int_equal(store_fill_insert(c, b, &f, NULL), STORE_NOT_FOUND);
+    assert_int_equal(LOCKED(c, b, store_fill_insert(c, b, &f, NULL)), STORE_NOT_FOUND);
     store_fill *fl = NULL;
     assert_int_equal(store_fill_list(c, b, oid, &fl, &n), STORE_OK);
     assert_int_equal(n, 0);
     /* settings, limits, positions */
     store_settings sb = {.default_broker_key_id = kid};
-    assert_int_equal(store_settings_update(c, b, &sb), STORE_NOT_FOUND);
+    assert_int_equal(LOCKED(c, b, store_settings_update(c, b, &sb)), STORE_NOT_FOUND);
     assert_int_equal(store_risk_limits_get(c, b, &gl), STORE_NOT_FOUND);
     store_position gp;
     assert_int_equal(store_position_get(c, b, "TSLA", &gp), STORE_NOT_FOUND);
     /* B writing its own rows leaves A's untouched. */
     store_risk_limits lb = {1, 1, 1, 1, 1, 1, 1, 1, 1, false};
-    assert_int_equal(store_risk_limits_set(c, b, &lb), STORE_OK);
+    assert_int_equal(LOCKED(c, b, store_risk_limits_set(c, b, &lb)), STORE_OK);
     pa.qty = 999;
-    assert_int_equal(store_position_put(c, b, &pa), STORE_OK);
+    assert_int_equal(LOCKED(c, b, store_position_put(c, b, &pa)), STORE_OK);
 
     /* A's rows are intact. */
     assert_int_equal(store_key_get(c, a, kid, &gk), STORE_OK);
@@ -878,7 +892,7 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         snprintf(o.violations, sizeof(o.violations), "%s", s);
         o.qty = 1;
         int64_t oid = 0;
-        assert_int_equal(store_order_insert(c, u.id, &o, &oid), STORE_OK);
+        assert_int_equal(LOCKED(c, u.id, store_order_insert(c, u.id, &o, &oid)), STORE_OK);
         assert_int_equal(store_order_get_by_coid(c, u.id, s, &go), STORE_OK);
         assert_int_equal(go.id, oid);
         assert_string_equal(go.symbol, o.symbol);
@@ -901,7 +915,7 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "%s", s);
         snprintf(f.symbol, sizeof(f.symbol), "%.32s", s);
         snprintf(f.side, sizeof(f.side), "%.32s", s);
-        assert_int_equal(store_fill_insert(c, u.id, &f, NULL), STORE_OK);
+        assert_int_equal(LOCKED(c, u.id, store_fill_insert(c, u.id, &f, NULL)), STORE_OK);
         store_fill *fl = NULL;
         assert_int_equal(store_fill_list(c, u.id, oid, &fl, &n), STORE_OK);
         assert_int_equal(n, 1);
@@ -911,12 +925,12 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
 
         store_position p = {.qty = 1}, gp;
         snprintf(p.symbol, sizeof(p.symbol), "%.32s", s);
-        assert_int_equal(store_position_put(c, u.id, &p), STORE_OK);
+        assert_int_equal(LOCKED(c, u.id, store_position_put(c, u.id, &p)), STORE_OK);
         assert_int_equal(store_position_get(c, u.id, p.symbol, &gp), STORE_OK);
         assert_string_equal(gp.symbol, p.symbol);
         store_day_trade d = {.trading_day = 20260102}, *dl = NULL;
         snprintf(d.symbol, sizeof(d.symbol), "%.32s", s);
-        assert_int_equal(store_day_trade_insert(c, u.id, &d), STORE_OK);
+        assert_int_equal(LOCKED(c, u.id, store_day_trade_insert(c, u.id, &d)), STORE_OK);
         assert_int_equal(store_day_trade_list(c, u.id, 0, &dl, &n), STORE_OK);
         assert_int_equal(n, 1);
         assert_string_equal(dl[0].symbol, d.symbol);
@@ -999,6 +1013,91 @@ static void store_user_version_counts_committed_user_transactions(void **state)
     assert_int_equal(store_tx_version(c), vb + 1);
     assert_int_equal(store_tx_commit(c), STORE_OK);
     store_conn_release(d);
+    store_conn_release(c);
+}
+
+static int ends, ends_committed;
+static void count_end(void *ctx, store_conn *c, bool committed)
+{
+    (void)ctx;
+    ends++;
+    ends_committed += committed;
+    /* Still answers for the transaction that just ended. */
+    assert_true(store_tx_version(c) > 0);
+}
+
+/* What a copy of the user's state (the ledger's book) relies on: every change a user
+ * transaction makes is counted, only under the user's lock, the lock reads the kill switch,
+ * an end hook runs exactly once, and a seeded audit head spares the append its read. */
+static void store_user_tx_counts_changes_and_ends_once(void **state)
+{
+    (void)state;
+    store_conn *c = conn();
+    int64_t a = mkuser(c, "cnt-a");
+    store_order o = order_of("cnt-1");
+    store_position p = {.symbol = "CNT", .qty = 1000000000, .avg_cost = 5000000};
+
+    /* No lock, no change: a change the version would not announce is refused. */
+    assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_INVALID);
+    assert_int_equal(store_position_put(c, a, &p), STORE_INVALID);
+    assert_int_equal(store_tx_begin(c), STORE_OK);
+    assert_int_equal(store_position_put(c, a, &p), STORE_INVALID); /* a plain tx is not it */
+    assert_int_equal(store_tx_rollback(c), STORE_OK);
+    int64_t b = mkuser(c, "cnt-b");
+    assert_int_equal(store_tx_begin_user(c, b), STORE_OK);
+    assert_int_equal(store_position_put(c, a, &p), STORE_INVALID); /* another user's lock */
+    assert_int_equal(store_tx_rollback(c), STORE_OK);
+
+    ends = ends_committed = 0;
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_false(store_tx_global_halted(c));
+    assert_int_equal(store_tx_writes(c), 0); /* the lock itself is no change */
+    store_tx_on_end(c, count_end, NULL);
+    assert_ptr_equal(store_tx_end_ctx(c, count_end), NULL);
+    assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_OK);
+    assert_int_equal(store_position_put(c, a, &p), STORE_OK);
+    static const unsigned char zero[STORE_HASH_LEN];
+    store_audit_event e = event_of(a, 1, zero, 3);
+    assert_int_equal(store_audit_append(c, &e), STORE_OK);
+    assert_int_equal(store_tx_writes(c), 3);
+    assert_int_equal(store_tx_audits(c), 1);
+    int64_t seq;
+    unsigned char h[STORE_HASH_LEN];
+    assert_true(store_tx_head(c, &seq, h));
+    assert_int_equal(seq, 1);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(ends, 1);
+    assert_int_equal(ends_committed, 1);
+    assert_int_equal(store_tx_writes(c), 0);
+
+    /* A rollback ends it too, not committed. */
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    store_tx_on_end(c, count_end, &ends);
+    assert_ptr_equal(store_tx_end_ctx(c, count_end), &ends);
+    assert_int_equal(store_tx_rollback(c), STORE_OK);
+    assert_int_equal(ends, 2);
+    assert_int_equal(ends_committed, 1);
+
+    /* The kill switch is read by the user's lock. */
+    assert_int_equal(store_tx_begin_global(c), STORE_OK);
+    assert_int_equal(store_global_set(c, true, "admin", "test", 1), STORE_OK);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
+    assert_true(store_tx_global_halted(c));
+    /* A seeded head: the append builds on it without reading the chain. */
+    unsigned char h1[STORE_HASH_LEN];
+    memset(h1, 3, sizeof(h1));
+    store_tx_seed_head(c, 1, h1);
+    uint64_t n0, n1, commits;
+    store_counts(g_st, &n0, &commits);
+    store_audit_event e2 = event_of(a, 2, h1, 4);
+    assert_int_equal(store_audit_append(c, &e2), STORE_OK);
+    store_counts(g_st, &n1, &commits);
+    assert_int_equal(n1 - n0, 1); /* the INSERT alone */
+    assert_int_equal(store_tx_commit(c), STORE_OK);
+    assert_int_equal(store_tx_begin_global(c), STORE_OK);
+    assert_int_equal(store_global_set(c, false, "", "", 2), STORE_OK);
+    assert_int_equal(store_tx_commit(c), STORE_OK);
     store_conn_release(c);
 }
 
@@ -1177,7 +1276,7 @@ static void store_tx_rollback_leaves_no_half_written_rows(void **state)
     assert_int_equal(raw_count(c, "SELECT COUNT(*) FROM audit_events WHERE chain = $1", a), 0);
 
     /* A failure mid-transaction (duplicate client order id) and rollback: nothing of it stays. */
-    assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, NULL)), STORE_OK);
     assert_int_equal(store_tx_begin_user(c, a), STORE_OK);
     assert_int_equal(store_key_put(c, a, &k, NULL), STORE_OK);
     assert_int_equal(store_order_insert(c, a, &o, NULL), STORE_CONFLICT);
@@ -1459,6 +1558,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(store_user_concurrent_first_calls_create_one_user, setup),
         cmocka_unit_test_setup(store_settings_roundtrip_and_default_key_must_be_own, setup),
         cmocka_unit_test_setup(store_user_version_counts_committed_user_transactions, setup),
+        cmocka_unit_test_setup(store_user_tx_counts_changes_and_ends_once, setup),
         cmocka_unit_test_setup(store_keys_put_list_get_touch_delete, setup),
         cmocka_unit_test_setup(store_admin_keys_batch_pages_and_rewrap_is_optimistic, setup),
         cmocka_unit_test_setup(store_orders_idempotent_by_client_order_id_and_paged, setup),

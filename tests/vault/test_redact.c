@@ -44,6 +44,17 @@ static const struct {
     {"Cookie: session=abcdef0123", "abcdef0123", NULL},
     {"TW_VAULT_MASTER_KEYS=v2:AAAAbbbbCCCC", "AAAAbbbbCCCC", NULL},
     {"access_token=ya29.a0AfH6SM", "ya29.a0AfH6SM", NULL},
+    /* Alpaca's own key header, one-time codes, payment cards (issue 20 part 5). */
+    {"APCA-API-KEY-ID: PKAB12CD34EF56GH", "PKAB12CD34EF56GH", "APCA-API-KEY-ID: [REDACTED]"},
+    {"otp=493817 sent", "493817", "otp=[REDACTED] sent"},
+    {"TOTP: 112233", "112233", NULL},
+    {"two_factor=556677", "556677", NULL},
+    {"2fa_code: 778899", "778899", NULL},
+    {"user_otp=135790", "135790", NULL},
+    {"card 4111 1111 1111 1111 on file", "1111 1111 1111", "card [REDACTED:card] on file"},
+    {"pay with 5500-0055-5555-5559.", "5555-5559", "pay with [REDACTED:card]."},
+    {"amex 378282246310005 ok", "378282246310005", "amex [REDACTED:card] ok"},
+    {"{\"note\":\"my card is 6011111111111117\"}", "6011111111111117", NULL},
 };
 
 static const char *const harmless[] = {
@@ -58,6 +69,11 @@ static const char *const harmless[] = {
     "eyJ is how JSON base64 starts",
     "gAAAAA short",
     "order 123 filled at 187.25",
+    "time_us=1796050800123456 seq=42",  /* a 16-digit timestamp starts with 1 */
+    "ref 4111111111111112 fails Luhn",  /* not a card number */
+    "order 412345678901 is 12 digits",  /* too short */
+    "id 41111111111111110000 too long", /* longer than any card */
+    "laptop depot topology factorial",
     "",
 };
 

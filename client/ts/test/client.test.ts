@@ -12,13 +12,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
+
 import {
+  BadRequestSchema,
   Code,
   ConnectError,
+  ErrorInfoSchema,
+  OrderOrigin,
+  OrderSide,
+  OrderType,
+  RetryInfoSchema,
+  TimeInForce,
+  errorDetails,
+  withRetryInfo,
   HealthCheckResponse_ServingStatus,
   Role,
+  TradingMode,
   createTradewinkClients,
   createTradewinkTransport,
+  sealBrokerSecret,
   type TradewinkClients,
 } from "../src/index.js";
 
@@ -40,6 +54,8 @@ function startServer(binary: string): Promise<number> {
   env.TW_RATE_AUTH_FAIL = "100000/s:100000";
   env.TW_RATE_PUBLIC = "100000/s:100000";
   env.TW_RATE_API = "100000/s:100000";
+  // A sealing key (a fixed test scalar), for sealBrokerSecret against the real server.
+  env.TW_VAULT_SEALING_KEYS = "v3:" + Buffer.from("07".repeat(32), "hex").toString("base64");
   const child = spawn(binary, [], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
   server = child;
   return new Promise((resolve, reject) => {
@@ -179,4 +195,97 @@ test("plaintext to a non-loopback address is refused", () => {
   assert.throws(() => createTradewinkTransport({ baseUrl: "http://10.0.0.1:50051" }), /refusing plaintext/);
   assert.throws(() => createTradewinkTransport({ baseUrl: "http://127.0.0.1.evil.com:1" }), /refusing plaintext/);
   assert.doesNotThrow(() => createTradewinkTransport({ baseUrl: "https://tradewink.example:443" }));
+});
+
+test("sealBrokerSecret: the server stores a sealed secret, and refuses it for another user", async () => {
+  const user = clients(userToken);
+  const sk = await user.keyVault.getSealingKey({});
+  assert.equal(sk.version, 3);
+  assert.equal(sk.publicKey.length, 65);
+  const keyId = "PKTSSEALED000001";
+  const sealed = await sealBrokerSecret(
+    sk.publicKey,
+    sk.version,
+    { user: "ts-user", broker: "sim", keyId, environment: "paper" },
+    "ts-sealed-secret-Q7w2",
+  );
+  const put = await user.keyVault.putBrokerKey({
+    broker: "sim",
+    environment: TradingMode.PAPER,
+    keyId,
+    sealedSecret: sealed.sealedSecret,
+    sealingKeyVersion: sealed.sealingKeyVersion,
+  });
+  assert.ok((await user.keyVault.testBrokerKey({ brokerKeyId: put.key!.id })).ok);
+  const replay = () =>
+    clients(adminToken).keyVault.putBrokerKey({
+      broker: "sim",
+      environment: TradingMode.PAPER,
+      keyId,
+      sealedSecret: sealed.sealedSecret,
+      sealingKeyVersion: sealed.sealingKeyVersion,
+    });
+  await assert.rejects(replay, (err: unknown) => err instanceof ConnectError && err.code === Code.InvalidArgument);
+});
+
+test("an order with three bad fields names all three in BadRequest, with ErrorInfo", async () => {
+  const err = await clients(userToken)
+    .orders.submitOrder({
+      clientOrderId: "ts-bad-1",
+      symbol: "",
+      side: OrderSide.BUY,
+      type: OrderType.MARKET,
+      qty: "-1",
+      timeInForce: TimeInForce.DAY,
+      origin: OrderOrigin.UNSPECIFIED,
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.ok(err instanceof ConnectError, String(err));
+  assert.equal(err.code, Code.InvalidArgument);
+  // connect-es reads grpc-status-details-bin; findDetails decodes each Any by its schema.
+  const [info] = err.findDetails(ErrorInfoSchema);
+  assert.equal(info?.reason, "INVALID_FIELD");
+  assert.equal(info?.domain, "tradewink.v1");
+  const fields = err.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
+  assert.deepEqual(fields, ["symbol", "origin", "qty"]);
+  assert.deepEqual(errorDetails(err).fieldViolations.map((v) => v.field), fields);
+  assert.equal(err.findDetails(RetryInfoSchema).length, 0);
+});
+
+test("an unauthenticated call says UNAUTHENTICATED in ErrorInfo", async () => {
+  const err = await clients("bad.token.x")
+    .auth.whoAmI({})
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.equal(errorDetails(err).reason, "UNAUTHENTICATED");
+});
+
+test("withRetryInfo waits the RetryInfo delay and retries; other errors are thrown at once", async () => {
+  let calls = 0;
+  const limited = () =>
+    new ConnectError("rate limit exceeded, retry later", Code.ResourceExhausted, undefined, [
+      { desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: create(DurationSchema, { nanos: 20_000_000 }) }) },
+    ]);
+  const started = Date.now();
+  const got = await withRetryInfo(async () => {
+    if (++calls < 3) throw limited();
+    return "done";
+  });
+  assert.equal(got, "done");
+  assert.equal(calls, 3);
+  assert.ok(Date.now() - started >= 35);
+  calls = 0;
+  await assert.rejects(
+    withRetryInfo(async () => {
+      calls++;
+      throw new ConnectError("down", Code.Unavailable);
+    }),
+    /down/,
+  );
+  assert.equal(calls, 1);
 });
