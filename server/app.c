@@ -19,6 +19,7 @@
 #include "auth/auth.h"
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "edge/ops_http.h"
 #include "edge/ratelimit.h"
@@ -148,7 +149,7 @@ static tw_status app_authenticate(void *appv, tw_call *c, const char *authorizat
     if (app->rl && edge_rl_peek(app->rl, EDGE_RL_AUTH_FAIL, host, &retry) == EDGE_RL_DENY)
         return rate_denied(app, c, EDGE_RL_AUTH_FAIL, retry);
     if (!app->auth ||
-        auth_verify(app->auth, authorization, (int64_t)time(NULL), &p, &reason) != AUTH_OK) {
+        auth_verify(app->auth, authorization, tw_wall_seconds(), &p, &reason) != AUTH_OK) {
         /* Only a presented credential that fails counts: guessing needs one. */
         if (app->rl && authorization)
             edge_rl_check(app->rl, EDGE_RL_AUTH_FAIL, host, NULL);

@@ -93,11 +93,20 @@ out:
     return rc;
 }
 
+/* The exact wall clock: time(NULL) reads the kernel's coarse clock, up to a tick behind. */
+static int64_t fernet_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec;
+}
+
 vault_rc vault_fernet_encrypt(const unsigned char key[VAULT_KEY_LEN], const void *msg,
                               size_t msg_len, char **token_out)
 {
     unsigned char iv[16];
-    time_t now = time(NULL);
+    int64_t now = fernet_now();
 
     if (now < 0)
         return VAULT_ERR_CRYPTO;
@@ -192,7 +201,7 @@ vault_rc vault_fernet_decrypt(const unsigned char key[VAULT_KEY_LEN], const char
                               size_t token_len, int64_t ttl_s, vault_secret **out,
                               vault_token_reason *reason)
 {
-    time_t now = time(NULL);
+    int64_t now = fernet_now();
 
     if (now < 0)
         return VAULT_ERR_CRYPTO;

@@ -1199,8 +1199,10 @@ static int run_dev_token(twctl_ctx *ctx, const verb *v, int argc, char **argv)
         fprintf(stderr, "twctl dev-token: %s\n", err);
         return EX_LOCAL;
     }
+    struct timespec now; /* exact: time(NULL) reads the coarse clock, up to a tick behind */
+    clock_gettime(CLOCK_REALTIME, &now);
     int mr = auth_devkey_mint(k, issuer && issuer[0] ? issuer : NULL, sub, r, ttl,
-                              (int64_t)time(NULL), &tok);
+                              (int64_t)now.tv_sec, &tok);
     auth_devkey_destroy(k);
     if (mr != 0) {
         fprintf(stderr, "twctl dev-token: cannot mint a token for that subject\n");

@@ -19,6 +19,8 @@
  */
 #include "edge/webhook.h"
 
+#include "core/clock.h"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -99,7 +101,7 @@ int edge_wh_http_status(edge_wh_result r)
 
 static int64_t wh_now(const edge_wh *v)
 {
-    return v->cfg.clock ? v->cfg.clock(v->cfg.clock_ctx) : (int64_t)time(NULL);
+    return v->cfg.clock ? v->cfg.clock(v->cfg.clock_ctx) : tw_wall_seconds();
 }
 
 edge_wh *edge_wh_create(const edge_wh_config *cfg)

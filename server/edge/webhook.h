@@ -45,7 +45,7 @@ typedef int64_t (*edge_wh_clock_fn)(void *ctx);
 typedef struct {
     size_t max_body;        /* default 256 KiB */
     size_t replay_capacity; /* remembered ids across sources; default 100000 */
-    edge_wh_clock_fn clock; /* NULL = time(NULL) */
+    edge_wh_clock_fn clock; /* NULL = tw_wall_seconds() */
     void *clock_ctx;
 } edge_wh_config;
 

@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "auth/auth.h"
+#include "core/clock.h"
 #include "services.h"
 
 Google__Protobuf__Timestamp *svc_timestamp(tw_call *c, int64_t unix_s)
@@ -82,7 +83,7 @@ tw_status auth_issue_dev_token(tw_call *c, const Tradewink__V1__IssueDevTokenReq
     tw_status st = tw_violations_status(&bad);
     if (st.code != TW_OK)
         return st;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = tw_wall_seconds();
     char *token = NULL;
     if (auth_mint_dev_token(app->auth, req->subject, role, ttl, now, &token) != 0)
         return tw_err(TW_INTERNAL, "could not mint a dev token");

@@ -85,6 +85,20 @@ class AuthConformanceTest(unittest.TestCase):
                 self.assertTrue(w.HasField("issued_at"))
                 self.assertLessEqual(w.issued_at.seconds, w.expires_at.seconds)
 
+    def test_expiry_counts_from_the_second_the_call_began(self):
+        """Just past a second boundary the kernel's coarse clock (what time(NULL) reads) still
+        says the previous second for up to a tick; a token minted from it expired one second
+        before now + ttl. Each try starts the call right after a boundary, inside that window."""
+        for attempt in range(5):
+            with self.subTest(attempt=attempt):
+                while time.time() % 1.0 > 0.0005:
+                    time.sleep(max(0.0, 0.9995 - time.time() % 1.0))
+                before = int(time.time())
+                r = self.issue(subject="edge", role=USER, ttl_seconds=60)
+                self.assertGreaterEqual(r.expires_at.seconds, before + 60)
+                w = self.api.call("Auth", "WhoAmI", token=r.token)
+                self.assertGreaterEqual(w.issued_at.seconds, before)
+
     def test_token_problems_are_unauthenticated_without_detail(self):
         good = self.issue(subject="alice", role=USER).token
         for name, tok in (("none", None), ("garbage", "not-a-jwt"), ("tampered", good + "x"),
