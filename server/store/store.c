@@ -489,6 +489,8 @@ store_rc store_open(const char *url, store_log_fn log, void *log_ctx, store **ou
         rc = STORE_NOMEM;
         goto out;
     }
+    if (st->be->attach != NULL && (rc = st->be->attach(st)) != STORE_OK)
+        goto out;
     rc = conn_create(st, &c);
     if (rc != STORE_OK) {
         set_err(err, errlen, "cannot open the %s database", st->be->name);
@@ -514,6 +516,8 @@ void store_close(store *st)
         st->idle = c->next_idle;
         conn_destroy(c);
     }
+    if (st->be != NULL && st->be->detach != NULL)
+        st->be->detach(st);
     if (st->target != NULL) {
         OPENSSL_cleanse(st->target, strlen(st->target));
         free(st->target);

@@ -52,6 +52,15 @@ const char *db_text(const db_res *r, int row, int col); /* NULL -> "" */
 store_rc db_copy_text(const db_res *r, int row, int col, char *buf, size_t size);
 store_rc db_copy_blob(const db_res *r, int row, int col, unsigned char *buf, size_t len);
 
+/* The writers of one embedded database file in this process, queued FIFO (writerq.c). */
+typedef struct store_writerq store_writerq;
+store_writerq *store_writerq_new(void);
+void store_writerq_free(store_writerq *q);
+/* Waits for the lock at most timeout_ms; false if it did not come (nothing held then). */
+bool store_writerq_acquire(store_writerq *q, int timeout_ms);
+void store_writerq_release(store_writerq *q); /* by the holder only; hands it to the oldest */
+void store_writerq_stats(store_writerq *q, uint64_t *waits, uint64_t *timeouts);
+
 typedef struct store_backend {
     const char *name;
     /* Open conn->impl for the store's target. */
@@ -66,6 +75,10 @@ typedef struct store_backend {
     store_rc (*commit)(store_conn *c);
     store_rc (*rollback)(store_conn *c);
     store_rc (*ping)(store_conn *c);
+    /* Optional: state shared by every connection of one store (st->be_shared), set up before
+     * the first connection opens and torn down after the last one closed. */
+    store_rc (*attach)(store *st);
+    void (*detach)(store *st);
     /* SQL taking the global row's lock inside begin, NULL if begin already serializes writers
      * (a user's lock is the version upsert of store_tx_begin_user on both). */
     const char *global_lock_sql;
@@ -91,6 +104,7 @@ struct store {
     void (*audit_hook)(void *ctx); /* store_set_audit_hook */
     void *audit_hook_ctx;
     uint64_t n_statements, n_commits; /* store_counts; atomic */
+    void *be_shared;                  /* the backend's attach state (sqlite: the writerq) */
 };
 
 struct store_conn {

@@ -7,7 +7,10 @@
  * generic SQL's $N placeholders are rewritten to ?N (outside quoted literals) at prepare time.
  * Write transactions are BEGIN IMMEDIATE: SQLite has one writer per database, so that lock is
  * also the per-user serialization primitive (coarser than PostgreSQL's row lock, same
- * guarantee) and avoids the deferred-upgrade SQLITE_BUSY trap of WAL.
+ * guarantee) and avoids the deferred-upgrade SQLITE_BUSY trap of WAL. Before it, the process's
+ * writers queue FIFO in the store's writerq (writerq.c), so a writer wakes the moment the one
+ * before it commits instead of sleeping out SQLite's busy handler; a write statement outside
+ * a transaction queues the same way.
  *
  * Invariants: after every exec the statement is reset and its bindings cleared, so a cached
  * statement never holds a read snapshot or a borrowed parameter.
@@ -30,6 +33,8 @@ typedef struct sq_conn {
     sqlite3 *db;
     sq_stmt *stmts;
     size_t n, cap;
+    store_writerq *wq; /* the store's, shared by every conn */
+    bool wlocked;      /* this conn holds wq */
 } sq_conn;
 
 static store_rc map_err(store_conn *c, sqlite3 *db, int rc)
@@ -110,6 +115,7 @@ static store_rc sq_open(store_conn *c)
             rc = STORE_UNAVAILABLE;
         goto out;
     }
+    q->wq = c->st->be_shared;
     sqlite3_extended_result_codes(q->db, 1);
     sqlite3_busy_timeout(q->db, SQLITE_BUSY_MS);
     src = sqlite3_exec(q->db, setup, NULL, NULL, NULL);
@@ -127,9 +133,26 @@ out:
     return rc;
 }
 
+static void wq_leave(sq_conn *q)
+{
+    if (q->wlocked) {
+        q->wlocked = false;
+        store_writerq_release(q->wq);
+    }
+}
+
+static store_rc wq_enter(store_conn *c, sq_conn *q)
+{
+    if (!store_writerq_acquire(q->wq, SQLITE_BUSY_MS))
+        return store_fail(c, STORE_BUSY, "sqlite: no write lock within %d ms", SQLITE_BUSY_MS);
+    q->wlocked = true;
+    return STORE_OK;
+}
+
 static void sq_close(store_conn *c)
 {
     sq_conn *q = c->impl;
+    wq_leave(q);
     for (size_t i = 0; i < q->n; i++)
         sqlite3_finalize(q->stmts[i].stmt);
     free(q->stmts);
@@ -278,6 +301,11 @@ static store_rc sq_exec(store_conn *c, const char *sql, const db_val *p, int n, 
     if (rc != STORE_OK)
         return rc;
     rc = bind_all(c, st, p, n);
+    /* A write outside a transaction takes SQLite's write lock for itself: queue for it too. */
+    bool lone_write = rc == STORE_OK && !q->wlocked && sqlite3_get_autocommit(q->db) != 0 &&
+                      sqlite3_stmt_readonly(st) == 0;
+    if (lone_write)
+        rc = wq_enter(c, q);
     while (rc == STORE_OK) {
         src = sqlite3_step(st);
         if (src == SQLITE_DONE)
@@ -296,6 +324,8 @@ static store_rc sq_exec(store_conn *c, const char *sql, const db_val *p, int n, 
         res->changes = sqlite3_changes64(q->db);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (lone_write)
+        wq_leave(q);
     return rc;
 }
 
@@ -308,22 +338,45 @@ static store_rc sq_script(store_conn *c, const char *sql)
 
 static store_rc sq_begin(store_conn *c)
 {
-    return sq_exec(c, "BEGIN IMMEDIATE", NULL, 0, NULL);
+    sq_conn *q = c->impl;
+    store_rc rc = q->wlocked ? STORE_OK : wq_enter(c, q);
+    if (rc == STORE_OK)
+        rc = sq_exec(c, "BEGIN IMMEDIATE", NULL, 0, NULL);
+    if (rc != STORE_OK)
+        wq_leave(q);
+    return rc;
 }
 
 static store_rc sq_commit(store_conn *c)
 {
+    sq_conn *q = c->impl;
     store_rc rc = sq_exec(c, "COMMIT", NULL, 0, NULL);
-    if (rc != STORE_OK && sqlite3_get_autocommit(((sq_conn *)c->impl)->db) == 0)
+    if (rc != STORE_OK && sqlite3_get_autocommit(q->db) == 0)
         sq_exec(c, "ROLLBACK", NULL, 0, NULL); /* never leave a tx open on a pooled conn */
+    wq_leave(q);
     return rc;
 }
 
 static store_rc sq_rollback(store_conn *c)
 {
-    if (sqlite3_get_autocommit(((sq_conn *)c->impl)->db) != 0)
-        return STORE_OK; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
-    return sq_exec(c, "ROLLBACK", NULL, 0, NULL);
+    sq_conn *q = c->impl;
+    store_rc rc = STORE_OK;
+    if (sqlite3_get_autocommit(q->db) == 0) /* else SQLite already rolled back (SQLITE_FULL) */
+        rc = sq_exec(c, "ROLLBACK", NULL, 0, NULL);
+    wq_leave(q);
+    return rc;
+}
+
+static store_rc sq_attach(store *st)
+{
+    st->be_shared = store_writerq_new();
+    return st->be_shared != NULL ? STORE_OK : STORE_NOMEM;
+}
+
+static void sq_detach(store *st)
+{
+    store_writerq_free(st->be_shared);
+    st->be_shared = NULL;
 }
 
 static store_rc sq_ping(store_conn *c)
@@ -341,6 +394,8 @@ const store_backend store_sqlite_backend = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .ping = sq_ping,
+    .attach = sq_attach,
+    .detach = sq_detach,
     .global_lock_sql = NULL,
     .migrate_lock_sql = NULL,
     .migrations = store_sqlite_migrations,
