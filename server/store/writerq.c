@@ -79,11 +79,13 @@ bool store_writerq_acquire(store_writerq *q, int timeout_ms)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w.cv, &attr);
     pthread_condattr_destroy(&attr);
+    /* w lives on this stack frame while queued: it is unlinked (by release or by the timeout
+     * below) before this function returns. */
     if (q->tail != NULL)
         q->tail->next = &w;
     else
-        q->head = &w;
-    q->tail = &w;
+        q->head = &w; /* cppcheck-suppress autoVariables */
+    q->tail = &w;     /* cppcheck-suppress autoVariables */
     q->waits++;
 
     struct timespec deadline;
