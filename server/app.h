@@ -57,6 +57,7 @@ typedef struct srv_app {
     uint64_t decrypt_seen_ok, decrypt_seen_failed;
     uint64_t store_seen_statements, store_seen_commits;
     uint64_t ledger_seen_hits, ledger_seen_misses;
+    uint64_t reads_seen_memory, reads_seen_database;
 
     /* Health prober: pings the store every second and flips health. */
     pthread_t prober;

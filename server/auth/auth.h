@@ -79,6 +79,12 @@ void auth_verifier_destroy(auth_verifier *v);
 auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64_t now,
                         auth_principal *out, const char **reason);
 
+/* auth_verify's answer when it is one the verified-token cache holds (AUTH_OK, *out filled);
+ * otherwise AUTH_UNAUTHENTICATED without verifying anything, counting nothing: the caller then
+ * runs auth_verify. Never blocks (no JWKS fetch, no signature check). */
+auth_result auth_verify_cached(auth_verifier *v, const char *authorization_value, int64_t now,
+                               auth_principal *out);
+
 /* Mints an RS256 dev token with the verifier's dev key (DEV mode only), iss = configured issuer
  * or "tradewink-dev". *token_out is malloc'd, caller frees. Returns 0, or -1 (bad argument or
  * not in DEV mode). */

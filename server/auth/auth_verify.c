@@ -390,6 +390,55 @@ out:
     return rc;
 }
 
+/* The token68 of "Bearer <token>" (RFC 7235 2.1: the scheme in any case, then one space;
+ * RFC 6750 2.1), within the size cap; -1 with *why naming the failed check. */
+static int bearer_token(const auth_verifier *v, const char *authorization_value, const char **token,
+                        size_t *len, const char **why)
+{
+    if (!authorization_value) {
+        *why = "authorization metadata missing";
+        return -1;
+    }
+    size_t n = strnlen(authorization_value, v->max_token + 8);
+    if (n == 0) {
+        *why = "authorization metadata empty";
+        return -1;
+    }
+    if (strncasecmp(authorization_value, "Bearer ", 7) != 0) {
+        *why = "authorization scheme is not Bearer";
+        return -1;
+    }
+    n -= 7;
+    if (n == 0) {
+        *why = "bearer token empty";
+        return -1;
+    }
+    if (n > v->max_token) {
+        *why = "token larger than the size cap";
+        return -1;
+    }
+    *token = authorization_value + 7;
+    *len = n;
+    return 0;
+}
+
+auth_result auth_verify_cached(auth_verifier *v, const char *authorization_value, int64_t now,
+                               auth_principal *out)
+{
+    const char *token, *why;
+    size_t len;
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    memset(out, 0, sizeof(*out));
+    if (!v || !v->cache || bearer_token(v, authorization_value, &token, &len, &why) != 0)
+        return AUTH_UNAUTHENTICATED;
+    uint64_t gen = v->jwks ? auth_jwks_generation(v->jwks, now) : 1;
+    if (auth_digest(256, token, len, hash) != sizeof(hash) ||
+        !auth_cache_get(v->cache, hash, gen, now, v->skew, out))
+        return AUTH_UNAUTHENTICATED;
+    atomic_fetch_add_explicit(&v->hits, 1, memory_order_relaxed);
+    return AUTH_OK;
+}
+
 auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64_t now,
                         auth_principal *out, const char **reason)
 {
@@ -409,31 +458,9 @@ auth_result auth_verify(auth_verifier *v, const char *authorization_value, int64
         why = "verifier or output missing";
         goto out;
     }
-    if (!authorization_value) {
-        why = "authorization metadata missing";
+    const char *token;
+    if (bearer_token(v, authorization_value, &token, &len, &why) != 0)
         goto out;
-    }
-    len = strnlen(authorization_value, v->max_token + 8);
-    if (len == 0) {
-        why = "authorization metadata empty";
-        goto out;
-    }
-    /* RFC 7235 2.1: the auth-scheme is case-insensitive ("bearer", "BEARER"); then exactly one
-     * space and the token68 (RFC 6750 2.1). */
-    if (strncasecmp(authorization_value, "Bearer ", 7) != 0) {
-        why = "authorization scheme is not Bearer";
-        goto out;
-    }
-    const char *token = authorization_value + 7;
-    len -= 7;
-    if (len == 0) {
-        why = "bearer token empty";
-        goto out;
-    }
-    if (len > v->max_token) {
-        why = "token larger than the size cap";
-        goto out;
-    }
     gen = v->jwks ? auth_jwks_generation(v->jwks, now) : 1;
     if (v->cache) {
         if (auth_digest(256, token, len, hash) != sizeof(hash)) {

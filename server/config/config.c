@@ -139,6 +139,11 @@ static const field fields[] = {
      "Check each user's cached trading state against a fresh read of the database before a "
      "decision uses it; a difference is logged (event ledger_drift) and the database's copy is "
      "used. For tests and diagnosis: it costs the reads the cache saves."},
+    {"TW_LEDGER_READ_MAX_AGE_MS", T_INT, F(ledger_read_max_age_ms), 0, 60000, "1000", NULL, 0,
+     "Reads of a warm account (Risk.GetState, Orders.GetAccountSettings) are answered from "
+     "memory, without the database, while what they answer from was confirmed by the database "
+     "at most this long ago; this process's own changes show at once, another replica's within "
+     "this age. 0 = every read asks the database."},
     {"TW_RATE_AUTH_FAIL", T_STR, F(rate_auth_fail), 0, 0, "10/min", NULL, 0,
      "Failed authentications per peer address: N/s|N/min|N/<ms>ms[:burst]."},
     {"TW_RATE_KEY_SUBMIT", T_STR, F(rate_key_submit), 0, 0, "5/min", NULL, 0,

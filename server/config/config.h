@@ -52,6 +52,7 @@ typedef struct tw_config {
     int mark_interval_s;         /* TW_MARK_INTERVAL_S: real-broker marks in the session */
     int mark_closed_interval_s;  /* TW_MARK_CLOSED_INTERVAL_S: ... outside it */
     int ledger_verify;           /* TW_LEDGER_VERIFY: check cached books against the store */
+    int ledger_read_max_age_ms;  /* TW_LEDGER_READ_MAX_AGE_MS: reads answered from memory */
     char *rate_auth_fail, *rate_key_submit, *rate_orders, *rate_api, *rate_public;
     char *trusted_fronts; /* TW_TRUSTED_FRONTS: peers whose x-forwarded-for is believed */
 } tw_config;

@@ -7,6 +7,7 @@
 #define TW_CALL_H
 
 #include "core/trace.h"
+#include <stdbool.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -39,6 +40,12 @@ uint64_t tw_call_id(const tw_call *c);
 const tw_trace *tw_call_trace(const tw_call *c);
 /* Milliseconds left before the deadline; INT64_MAX when the caller set none. */
 int64_t tw_call_remaining_ms(const tw_call *c);
+/* Whether the call runs on a completion-queue thread (a route's fast handler, and the
+ * interceptors before it), where nothing may block: no store, broker, Redis or JWKS call. */
+bool tw_call_inline(const tw_call *c);
+/* From inline code: stop here and run the call again from this step on an executor, where it
+ * may block. The caller returns at once (any status; it is not sent). No-op elsewhere. */
+void tw_call_defer(tw_call *c);
 /* The application context given to the transport at start. */
 void *tw_call_app(const tw_call *c);
 

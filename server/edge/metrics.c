@@ -659,6 +659,8 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
     edge_label_def dres = {"result", decrypt_results, 2};
     static const char *const take_results[] = {"hit", "miss"};
     edge_label_def tres = {"result", take_results, 2};
+    static const char *const read_sources[] = {"memory", "database"};
+    edge_label_def rsrc = {"answered_from", read_sources, 2};
     static const char *const stream_states[] = {"up", "down"};
     edge_label_def sstate = {"state", stream_states, 2};
     edge_label_def kind = {"kind", spec->store_kinds ? spec->store_kinds : d_store,
@@ -725,6 +727,10 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
         {"tradewink_ledger_book_takes_total",
          "User transactions that found the user's book exact (hit) or read the store (miss).",
          EDGE_METRIC_COUNTER, &tres, 1, NULL, 0, 0, 0, NULL},
+        {"tradewink_ledger_reads_total",
+         "Risk.GetState and Orders.GetAccountSettings answers, by where they came from: memory "
+         "(a warm account, on the completion-queue thread) or the database (an executor).",
+         EDGE_METRIC_COUNTER, &rsrc, 1, NULL, 0, 0, 0, NULL},
         {"tradewink_alpaca_streams",
          "Alpaca trade_updates streams of keys with open orders, by state: up, or down "
          "(starting, reconnecting or refused: those fills come from polling).",
@@ -761,6 +767,7 @@ int edge_tw_metrics_register(edge_metrics *m, const edge_tw_metrics_spec *spec,
                              &out->ledger_books,
                              &out->ledger_book_bytes,
                              &out->ledger_takes,
+                             &out->ledger_reads,
                              &out->alpaca_streams,
                              &out->jwks_fetches,
                              &out->redis_fallback,

@@ -170,12 +170,13 @@ typedef struct {
     edge_metric *ledger_books;      /* tradewink_ledger_books gauge */
     edge_metric *ledger_book_bytes; /* tradewink_ledger_book_bytes gauge */
     edge_metric *ledger_takes;      /* tradewink_ledger_book_takes_total{result}: hit, miss */
-    edge_metric *alpaca_streams;    /* tradewink_alpaca_streams{state}: up, down */
-    edge_metric *jwks_fetches;      /* tradewink_jwks_fetches_total{result} */
-    edge_metric *redis_fallback;    /* tradewink_redis_fallback gauge 0/1 */
-    edge_metric *auth_failures;     /* tradewink_auth_failures_total */
-    edge_metric *webhooks;          /* tradewink_webhook_requests_total{result} */
-    edge_metric *build_info;        /* tradewink_build_info{version,revision,grpc_core_version} 1 */
+    edge_metric *ledger_reads;   /* tradewink_ledger_reads_total{answered_from}: memory, database */
+    edge_metric *alpaca_streams; /* tradewink_alpaca_streams{state}: up, down */
+    edge_metric *jwks_fetches;   /* tradewink_jwks_fetches_total{result} */
+    edge_metric *redis_fallback; /* tradewink_redis_fallback gauge 0/1 */
+    edge_metric *auth_failures;  /* tradewink_auth_failures_total */
+    edge_metric *webhooks;       /* tradewink_webhook_requests_total{result} */
+    edge_metric *build_info;     /* tradewink_build_info{version,revision,grpc_core_version} 1 */
 } edge_tw_metrics;
 
 /* Registers all of the above in m. Returns 0, or -1 with a reason in err. */

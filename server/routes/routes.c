@@ -63,6 +63,17 @@ static int check_def(const tw_route_def *d, const ProtobufCMethodDescriptor *m, 
             bad++;
         }
     }
+    if (d->fast && (d->kind != TW_KIND_UNARY || !d->unary)) {
+        fprintf(err, "route %s/%s: a fast handler needs a unary row with a unary handler\n",
+                d->service, d->method);
+        bad++;
+    }
+    if (d->fast && (!d->fast_req_c_name || strcmp(d->fast_req_c_name, m->input->c_name) != 0 ||
+                    !d->fast_resp_c_name || strcmp(d->fast_resp_c_name, m->output->c_name) != 0)) {
+        fprintf(err, "route %s/%s: the fast handler's types are not the method's (%s -> %s)\n",
+                d->service, d->method, m->input->c_name, m->output->c_name);
+        bad++;
+    }
     return bad;
 }
 

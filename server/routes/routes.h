@@ -37,6 +37,10 @@ typedef struct {
     tw_unary_thunk unary;   /* UNARY, and BIDI_STREAM (one reply per request message) */
     tw_stream_thunk stream; /* SERVER_STREAM */
     const char *req_c_name, *resp_c_name; /* C type names the handler was written for */
+    /* UNARY, optional: tried first on the completion-queue thread (never blocks: anything that
+     * would, it hands to `unary` on an executor with tw_call_defer). Same types as `unary`. */
+    tw_unary_thunk fast;
+    const char *fast_req_c_name, *fast_resp_c_name;
 } tw_route_def;
 
 typedef struct {
@@ -54,8 +58,9 @@ typedef struct {
  * Typed handler glue. TW_UNARY_THUNK(fn, Req, Resp) defines fn__thunk calling
  * `tw_status fn(tw_call *, const Req *, Resp *)`; TW_STREAM_THUNK(fn, Req, Resp) calls
  * `tw_status fn(tw_call *, const Req *, tw_stream *)` (Resp is what it sends). Use
- * TW_HANDLER(fn) / TW_STREAMER(fn) in a table row. The casts are safe because routes_build
- * proves the C type names match the descriptors the transport decodes with.
+ * TW_HANDLER(fn) / TW_STREAMER(fn) in a table row, and TW_FAST(fn) beside TW_HANDLER for a
+ * unary route's inline attempt (thunk made with TW_UNARY_THUNK too). The casts are safe because
+ * routes_build proves the C type names match the descriptors the transport decodes with.
  */
 #define TW_UNARY_THUNK(fn, Req, Resp)                                                              \
     static tw_status fn##__thunk(tw_call *c, const ProtobufCMessage *in, ProtobufCMessage *out)    \
@@ -70,6 +75,8 @@ typedef struct {
     }                                                                                              \
     static const char fn##__req[] = #Req, fn##__resp[] = #Resp
 #define TW_HANDLER(fn) .unary = fn##__thunk, .req_c_name = fn##__req, .resp_c_name = fn##__resp
+#define TW_FAST(fn)                                                                                \
+    .fast = fn##__thunk, .fast_req_c_name = fn##__req, .fast_resp_c_name = fn##__resp
 #define TW_NO_HANDLER .unary = NULL
 #define TW_STREAMER(fn) .stream = fn##__thunk, .req_c_name = fn##__req, .resp_c_name = fn##__resp
 

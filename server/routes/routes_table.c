@@ -56,6 +56,8 @@ TW_UNARY_THUNK(orders_positions, Tradewink__V1__ListPositionsRequest,
                Tradewink__V1__ListPositionsResponse);
 TW_UNARY_THUNK(orders_get_settings, Tradewink__V1__GetAccountSettingsRequest,
                Tradewink__V1__GetAccountSettingsResponse);
+TW_UNARY_THUNK(orders_get_settings_fast, Tradewink__V1__GetAccountSettingsRequest,
+               Tradewink__V1__GetAccountSettingsResponse);
 TW_UNARY_THUNK(orders_update_settings, Tradewink__V1__UpdateAccountSettingsRequest,
                Tradewink__V1__UpdateAccountSettingsResponse);
 TW_UNARY_THUNK(sim_set_quotes, Tradewink__V1__SetQuotesRequest, Tradewink__V1__SetQuotesResponse);
@@ -71,6 +73,8 @@ TW_UNARY_THUNK(risksvc_get_limits, Tradewink__V1__GetLimitsRequest,
 TW_UNARY_THUNK(risksvc_set_limits, Tradewink__V1__SetLimitsRequest,
                Tradewink__V1__SetLimitsResponse);
 TW_UNARY_THUNK(risksvc_get_state, Tradewink__V1__GetStateRequest, Tradewink__V1__GetStateResponse);
+TW_UNARY_THUNK(risksvc_get_state_fast, Tradewink__V1__GetStateRequest,
+               Tradewink__V1__GetStateResponse);
 TW_UNARY_THUNK(risksvc_check_order, Tradewink__V1__CheckOrderRequest,
                Tradewink__V1__CheckOrderResponse);
 TW_UNARY_THUNK(risksvc_halt, Tradewink__V1__HaltRequest, Tradewink__V1__HaltResponse);
@@ -124,12 +128,14 @@ static const tw_route_def table[] = {
     {ORDERS, "ListOrders", U, USER, TW_RL_API, TW_HANDLER(orders_list)},
     {ORDERS, "StreamOrderUpdates", SS, USER, TW_RL_API, TW_STREAMER(orders_stream)},
     {ORDERS, "ListPositions", U, USER, TW_RL_API, TW_HANDLER(orders_positions)},
-    {ORDERS, "GetAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_get_settings)},
+    {ORDERS, "GetAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_get_settings),
+     TW_FAST(orders_get_settings_fast)},
     {ORDERS, "UpdateAccountSettings", U, USER, TW_RL_API, TW_HANDLER(orders_update_settings)},
 
     {RISK, "GetLimits", U, USER, TW_RL_API, TW_HANDLER(risksvc_get_limits)},
     {RISK, "SetLimits", U, USER, TW_RL_API, TW_HANDLER(risksvc_set_limits)},
-    {RISK, "GetState", U, USER, TW_RL_API, TW_HANDLER(risksvc_get_state)},
+    {RISK, "GetState", U, USER, TW_RL_API, TW_HANDLER(risksvc_get_state),
+     TW_FAST(risksvc_get_state_fast)},
     {RISK, "CheckOrder", U, USER, TW_RL_API, TW_HANDLER(risksvc_check_order)},
     {RISK, "Halt", U, USER, TW_RL_API, TW_HANDLER(risksvc_halt)},
     {RISK, "Resume", U, USER, TW_RL_API, TW_HANDLER(risksvc_resume)},

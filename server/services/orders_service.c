@@ -1033,15 +1033,48 @@ tw_status orders_get_settings(tw_call *c, const Tradewink__V1__GetAccountSetting
                               Tradewink__V1__GetAccountSettingsResponse *resp)
 {
     (void)req;
+    trading *t = ((srv_app *)tw_call_app(c))->trading;
+    int64_t uid = svc_user_id(c);
     store_conn *conn;
     tw_status st;
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
-    store_settings s;
-    store_rc rc = store_settings_get(conn, svc_user_id(c), &s);
+    /* Kept for the reads after this one, with the default key's kind (what GetState needs). */
+    ledger_reads r;
+    bool note = trading_reads_begin(conn, uid, &r);
+    store_rc rc = store_settings_get(conn, uid, &r.set);
     if (rc != STORE_OK)
         return svc_store_status(c, rc, "account settings");
-    return settings_to_wire(c, svc_user_id(c), &s, &resp->settings);
+    store_broker_key key;
+    r.key_sim = true;
+    if (r.set.default_broker_key_id) {
+        rc = store_key_get(conn, uid, r.set.default_broker_key_id, &key);
+        if (rc == STORE_OK) {
+            r.key_id = key.id;
+            r.key_sim = strcmp(key.broker, "sim") == 0;
+        } else if (rc != STORE_NOT_FOUND) {
+            note = false;
+        }
+    }
+    if (note)
+        trading_reads_note(t, uid, &r);
+    trading_count_read(t, false);
+    return settings_to_wire(c, uid, &r.set, &resp->settings);
+}
+
+/* Inline: the settings a fresh read or this process's own commit left (trading.h). */
+tw_status orders_get_settings_fast(tw_call *c, const Tradewink__V1__GetAccountSettingsRequest *req,
+                                   Tradewink__V1__GetAccountSettingsResponse *resp)
+{
+    (void)req;
+    trading *t = ((srv_app *)tw_call_app(c))->trading;
+    ledger_reads r;
+    if (trading_reads_cached(t, svc_user_id(c), &r)) {
+        trading_count_read(t, true);
+        return settings_to_wire(c, svc_user_id(c), &r.set, &resp->settings);
+    }
+    tw_call_defer(c);
+    return tw_ok();
 }
 
 tw_status orders_update_settings(tw_call *c, const Tradewink__V1__UpdateAccountSettingsRequest *req,

@@ -55,6 +55,9 @@ tw_status risksvc_set_limits(tw_call *c, const Tradewink__V1__SetLimitsRequest *
                              Tradewink__V1__SetLimitsResponse *resp);
 tw_status risksvc_get_state(tw_call *c, const Tradewink__V1__GetStateRequest *req,
                             Tradewink__V1__GetStateResponse *resp);
+/* GetState's inline attempt on the completion-queue thread (routes.h, TW_FAST). */
+tw_status risksvc_get_state_fast(tw_call *c, const Tradewink__V1__GetStateRequest *req,
+                                 Tradewink__V1__GetStateResponse *resp);
 tw_status risksvc_check_order(tw_call *c, const Tradewink__V1__CheckOrderRequest *req,
                               Tradewink__V1__CheckOrderResponse *resp);
 tw_status risksvc_halt(tw_call *c, const Tradewink__V1__HaltRequest *req,

@@ -78,6 +78,8 @@ tw_status orders_positions(tw_call *c, const Tradewink__V1__ListPositionsRequest
                            Tradewink__V1__ListPositionsResponse *resp);
 tw_status orders_get_settings(tw_call *c, const Tradewink__V1__GetAccountSettingsRequest *req,
                               Tradewink__V1__GetAccountSettingsResponse *resp);
+tw_status orders_get_settings_fast(tw_call *c, const Tradewink__V1__GetAccountSettingsRequest *req,
+                                   Tradewink__V1__GetAccountSettingsResponse *resp);
 tw_status orders_update_settings(tw_call *c, const Tradewink__V1__UpdateAccountSettingsRequest *req,
                                  Tradewink__V1__UpdateAccountSettingsResponse *resp);
 

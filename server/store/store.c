@@ -668,6 +668,7 @@ static void tx_reset(store_conn *c)
     c->in_tx = false;
     c->tx_user = 0;
     c->tx_global = false;
+    c->tx_global_set = false;
     c->tx_audit = false;
     c->head_valid = false;
     c->tx_version = 0;
@@ -684,6 +685,13 @@ void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx)
     st->audit_hook = fn;
     st->audit_hook_ctx = ctx;
     pthread_mutex_unlock(&st->mu);
+}
+
+void store_set_commit_hook(store *st, void (*fn)(void *ctx, int64_t user_id, int64_t version),
+                           void *ctx)
+{
+    st->commit_hook = fn;
+    st->commit_hook_ctx = ctx;
 }
 
 static void run_audit_hook(store *st)
@@ -703,10 +711,18 @@ store_rc store_tx_commit(store_conn *c)
         return store_fail(c, STORE_INVALID, "no transaction open");
     rc = c->st->be->commit(c);
     bool audit = c->tx_audit;
+    int64_t user = c->tx_user, version = c->tx_version;
+    bool global = c->tx_global || c->tx_global_set;
     tx_end_hook(c, rc == STORE_OK);
     tx_reset(c);
     if (rc == STORE_OK)
         __atomic_fetch_add(&c->st->n_commits, 1, __ATOMIC_RELAXED);
+    if (rc == STORE_OK && c->st->commit_hook) {
+        if (user)
+            c->st->commit_hook(c->st->commit_hook_ctx, user, version);
+        if (global)
+            c->st->commit_hook(c->st->commit_hook_ctx, 0, 0);
+    }
     if (rc == STORE_OK && audit)
         run_audit_hook(c->st);
     return rc;

@@ -172,6 +172,14 @@ store_rc store_tx_rollback(store_conn *c); /* OK also when the connection is alr
  * events (appends need a transaction). It must not block or call into the store. Set it before
  * concurrent use, clear it (NULL) before ctx goes away and only once no thread writes any more. */
 void store_set_audit_hook(store *st, void (*fn)(void *ctx), void *ctx);
+/* fn(ctx, user_id, version) runs on the committing thread after each commit of a user
+ * transaction (store_tx_begin_user: version is the one it set), and fn(ctx, 0, 0) after each
+ * commit of a global one (store_tx_begin_global) or of one that set the kill switch
+ * (store_global_set): how caches of this process learn of its own
+ * commits. It must not block or call into the store. Set it before concurrent use and clear it
+ * only once no thread commits any more. */
+void store_set_commit_hook(store *st, void (*fn)(void *ctx, int64_t user_id, int64_t version),
+                           void *ctx);
 /* Statements executed (every query and change, not BEGIN/COMMIT) and transactions committed
  * since the store was opened, over all connections: what a step of the order path costs the
  * database (metrics, tests). */

@@ -103,6 +103,8 @@ struct store {
     size_t nopen;
     void (*audit_hook)(void *ctx); /* store_set_audit_hook */
     void *audit_hook_ctx;
+    void (*commit_hook)(void *ctx, int64_t user_id, int64_t version); /* set before use */
+    void *commit_hook_ctx;
     uint64_t n_statements, n_commits; /* store_counts; atomic */
     void *be_shared;                  /* the backend's attach state (sqlite: the writerq) */
 };
@@ -112,9 +114,10 @@ struct store_conn {
     void *impl;
     store_conn *next_idle;
     bool in_tx;
-    int64_t tx_user; /* user whose lock the open tx holds, 0 = none */
-    bool tx_global;  /* the open tx holds the global lock */
-    bool tx_audit;   /* the open tx appended audit events */
+    int64_t tx_user;    /* user whose lock the open tx holds, 0 = none */
+    bool tx_global;     /* the open tx holds the global lock */
+    bool tx_global_set; /* the open tx changed the kill switch (store_global_set) */
+    bool tx_audit;      /* the open tx appended audit events */
     /* The head of one audit chain as this transaction last read or wrote it. Valid only inside
      * the transaction that holds that chain's lock (no one else can append meanwhile), so an
      * append re-reads nothing it already knows; cleared when the transaction ends. */

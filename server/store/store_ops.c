@@ -1222,7 +1222,11 @@ store_rc store_global_set(store_conn *c, bool halted, const char *halted_by, con
     if (rc != STORE_OK)
         return rc;
     db_val p[4] = {P_INT(halted ? 1 : 0), P_TEXT(halted_by), P_TEXT(reason), P_INT(now_us)};
-    return change_one(c, sql, p, 4);
+    c->tx_global_set = c->tx_global_set || c->in_tx;
+    rc = change_one(c, sql, p, 4);
+    if (rc == STORE_OK && !c->in_tx && c->st->commit_hook) /* committed by itself */
+        c->st->commit_hook(c->st->commit_hook_ctx, 0, 0);
+    return rc;
 }
 
 /* ---- audit ----------------------------------------------------------------------------------- */

@@ -47,18 +47,22 @@ static bool dup_array(void **dst, const void *src, size_t n, size_t elem)
     return true;
 }
 
-book *book_clone(const book *b)
+book *book_clone(const book *b, bool recent)
 {
     book *c = tw_calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     *c = *b;
     c->pos = NULL, c->open = NULL, c->recent = NULL, c->fills = NULL, c->dts = NULL;
+    if (!recent) {
+        c->nrecent = 0;
+        c->recent_cut = true;
+    }
     c->cap_pos = c->npos, c->cap_open = c->nopen, c->cap_recent = c->nrecent;
     c->cap_fills = c->nfills, c->cap_dts = c->ndts;
     if (!dup_array((void **)&c->pos, b->pos, b->npos, sizeof(*b->pos)) ||
         !dup_array((void **)&c->open, b->open, b->nopen, sizeof(*b->open)) ||
-        !dup_array((void **)&c->recent, b->recent, b->nrecent, sizeof(*b->recent)) ||
+        !dup_array((void **)&c->recent, b->recent, c->nrecent, sizeof(*b->recent)) ||
         !dup_array((void **)&c->fills, b->fills, b->nfills, sizeof(*b->fills)) ||
         !dup_array((void **)&c->dts, b->dts, b->ndts, sizeof(*b->dts))) {
         book_free(c);

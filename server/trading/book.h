@@ -63,8 +63,10 @@ typedef struct book {
 
 book *book_new(int64_t user_id);
 void book_free(book *b); /* NULL is a no-op */
-/* A deep copy (for a read that must not take the book from its transaction); NULL on OOM. */
-book *book_clone(const book *b);
+/* A deep copy (for a read that must not take the book from its transaction); NULL on OOM.
+ * Without recent, the copy holds no recent orders (recent_cut set): enough for an assessment
+ * (GetState, a mark), which never reads them, and cheaper for a user with many. */
+book *book_clone(const book *b, bool recent);
 /* Heap bytes the book holds (struct and arrays): what the ledger budgets. */
 size_t book_bytes(const book *b);
 

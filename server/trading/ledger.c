@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "book.h"
 #include "core/alloc.h"
@@ -19,8 +20,11 @@ typedef struct acct {
     bool has_mark;
     ledger_order orders[LEDGER_ORDERS]; /* order_id 0 = empty; oldest replaced first */
     unsigned next_order;
-    book *book;        /* the user's state at book->version; NULL while a transaction holds it */
-    struct acct *next; /* bucket chain */
+    book *book; /* the user's state at book->version; NULL while a transaction holds it */
+    ledger_reads reads;
+    bool has_reads;
+    int64_t committed;          /* the latest version this process committed (ledger_note_commit) */
+    struct acct *next;          /* bucket chain */
     struct acct *newer, *older; /* LRU list */
 } acct;
 
@@ -245,7 +249,7 @@ book *ledger_book_copy(ledger *l, int64_t user_id, int64_t version)
     pthread_mutex_lock(&l->mu);
     acct *a = find(l, user_id);
     if (a && a->book && a->book->version == version)
-        b = book_clone(a->book);
+        b = book_clone(a->book, true);
     count_take(l, b != NULL);
     pthread_mutex_unlock(&l->mu);
     return b;
@@ -264,6 +268,10 @@ void ledger_book_put(ledger *l, book *b)
         for (acct *o = l->oldest; o && l->book_bytes + bytes > l->max_book_bytes; o = o->newer)
             drop_book(l, o);
         if ((a = touch(l, b->user_id))) {
+            if (a->has_reads && a->reads.version + 1 == b->version) {
+                a->reads.version = b->version;
+                a->reads.confirmed_ms = ledger_now_ms();
+            }
             a->book = b;
             l->book_bytes += bytes;
             b = NULL;
@@ -271,6 +279,62 @@ void ledger_book_put(ledger *l, book *b)
     }
     pthread_mutex_unlock(&l->mu);
     book_free(b);
+}
+
+int64_t ledger_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ledger_note_commit(ledger *l, int64_t user_id, int64_t version)
+{
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, user_id);
+    if (a && version > a->committed)
+        a->committed = version;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static bool reads_current(const acct *a, int64_t min_confirmed_ms)
+{
+    return a->has_reads && a->reads.version >= a->committed &&
+           a->reads.confirmed_ms >= min_confirmed_ms;
+}
+
+void ledger_reads_put(ledger *l, int64_t user_id, const ledger_reads *r)
+{
+    pthread_mutex_lock(&l->mu);
+    acct *a = touch(l, user_id);
+    if (a && r->version >= a->committed && !(a->has_reads && a->reads.version > r->version)) {
+        a->reads = *r;
+        a->has_reads = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+bool ledger_reads_get(ledger *l, int64_t user_id, int64_t min_confirmed_ms, ledger_reads *out)
+{
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, user_id);
+    bool ok = a && reads_current(a, min_confirmed_ms);
+    if (ok)
+        *out = a->reads;
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+book *ledger_book_read(ledger *l, int64_t user_id, int64_t min_confirmed_ms, ledger_reads *out)
+{
+    book *b = NULL;
+    pthread_mutex_lock(&l->mu);
+    acct *a = find(l, user_id);
+    if (a && reads_current(a, min_confirmed_ms) && a->book &&
+        a->book->version == a->reads.version && (b = book_clone(a->book, false)))
+        *out = a->reads;
+    pthread_mutex_unlock(&l->mu);
+    return b;
 }
 
 void ledger_book_stats(ledger *l, ledger_book_stats_t *out)

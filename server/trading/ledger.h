@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "brokers/broker.h"
+#include "store/store.h"
 
 typedef struct ledger ledger;
 
@@ -64,9 +65,40 @@ struct book *ledger_book_take(ledger *l, int64_t user_id, int64_t version);
  * leaving the book where it is; NULL otherwise. */
 struct book *ledger_book_copy(ledger *l, int64_t user_id, int64_t version);
 /* Give a book back after its transaction committed (b->version: that transaction's version).
- * Kept unless a newer one is already there or it alone exceeds the budget; books of the least
- * recently touched accounts are dropped to stay within it. Takes b over. */
+ * Reads exact at the version before are exact at b's too (every change of the transaction
+ * was one the book followed) and count as confirmed now. Kept unless a newer one is already there
+ * or it alone exceeds the budget; books of the least recently touched accounts are dropped to stay
+ * within it. Takes b over. */
 void ledger_book_put(ledger *l, struct book *b);
+
+/*
+ * What a read answers from besides the book (GetState, GetAccountSettings), and how fresh it
+ * is. Exact at version, as a store read (or this process's own commit) confirmed at
+ * confirmed_ms (CLOCK_MONOTONIC). A commit of the user by this process that the book did not
+ * follow (ledger_note_commit with a later version) makes them stale at once; another
+ * process's commit only ages them: a reader bounds that with min_confirmed_ms.
+ */
+typedef struct ledger_reads {
+    int64_t version;
+    int64_t confirmed_ms;
+    store_settings set;
+    int64_t key_id; /* the default broker key, 0 = none */
+    bool key_sim;   /* that key is a sim key, or there is none: the sim's account */
+} ledger_reads;
+
+/* Monotonic milliseconds, the clock of confirmed_ms. */
+int64_t ledger_now_ms(void);
+/* This process committed a transaction of user_id that set version (store commit hook). */
+void ledger_note_commit(ledger *l, int64_t user_id, int64_t version);
+/* Keep r for user_id, unless this process committed past r->version meanwhile. */
+void ledger_reads_put(ledger *l, int64_t user_id, const ledger_reads *r);
+/* user_id's reads if current (nothing committed here since) and confirmed at or after
+ * min_confirmed_ms; false otherwise. */
+bool ledger_reads_get(ledger *l, int64_t user_id, int64_t min_confirmed_ms, ledger_reads *out);
+/* Those reads and a copy of the book exact at their version, without its recent orders
+ * (book_clone), for an assessment that reads nothing else; NULL when either is missing. */
+struct book *ledger_book_read(ledger *l, int64_t user_id, int64_t min_confirmed_ms,
+                              ledger_reads *out);
 
 typedef struct ledger_book_stats_t {
     size_t books, bytes;

@@ -636,9 +636,10 @@ static tw_status tx_book(trading *t, tw_arena *a, store_conn *conn, int64_t user
         return tw_ok();
     }
     int64_t now_ms = trading_now_ms(t), version = 0, lo, hi;
+    bool have_version = false;
     if (locked)
         b = ledger_book_take(t->ledger, user_id, store_tx_version(conn) - 1);
-    else if (store_user_version(conn, user_id, &version) == STORE_OK)
+    else if ((have_version = store_user_version(conn, user_id, &version) == STORE_OK))
         b = ledger_book_copy(t->ledger, user_id, version); /* a read: the book stays */
     if (b && b->trading_day != ymd_of(trade_date(t, now_ms, &lo, &hi))) {
         book_free(b); /* a new trading day: its fills and windows are read again */
@@ -654,6 +655,7 @@ static tw_status tx_book(trading *t, tw_arena *a, store_conn *conn, int64_t user
         if (b->has_head && locked)
             store_tx_seed_head(conn, b->head_seq, b->head_hash);
     }
+    bool read_now = !b;
     if (!b) {
         if (!(b = book_new(user_id)))
             return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
@@ -669,6 +671,17 @@ static tw_status tx_book(trading *t, tw_arena *a, store_conn *conn, int64_t user
         b->ledger = t->ledger;
         store_tx_on_end(conn, book_end, b);
     } else {
+        /* A read's book is exact at version when the version did not move while it was read
+         * (every change of a user's state moves it, under the user's lock): the ledger keeps
+         * a copy, so the next decision or read of the user starts from memory. */
+        int64_t after;
+        book *copy;
+        if (read_now && have_version && b->keep &&
+            store_user_version(conn, user_id, &after) == STORE_OK && after == version &&
+            (copy = book_clone(b, true))) {
+            copy->version = version;
+            ledger_book_put(t->ledger, copy);
+        }
         b->keep = false;
         tw_arena_defer(a, (void (*)(void *))book_free, b);
     }
@@ -842,32 +855,23 @@ static tw_status load_fills(tw_arena *a, const book *b, int64_t user_id, const r
     return tw_ok();
 }
 
-tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
-                            const brk_account *acct, const risk_intent *intent, risk_price ref,
-                            int64_t exclude_order_id, trading_view *v)
+/* The view of book b (global_halt: the admin kill switch), for an intent or an assessment
+ * (intent NULL: then conn is not used and may be NULL). See trading_view_load. */
+static tw_status view_build(trading *t, tw_arena *a, store_conn *conn, int64_t user_id, book *b,
+                            bool global_halt, const brk_account *acct, const risk_intent *intent,
+                            risk_price ref, int64_t exclude_order_id, trading_view *v)
 {
     int64_t now_ms = trading_now_ms(t), day_lo, day_hi;
     risk_day today = trade_date(t, now_ms, &day_lo, &day_hi);
     tw_status st;
     memset(v, 0, sizeof(*v));
-
-    book *b;
-    if ((st = tx_book(t, a, conn, user_id, &b)).code != TW_OK)
-        return st;
     bool pdt_on = true;
     if (b->has_limits)
         limits_from_store(&b->limits, &v->limits, &pdt_on);
     else
         risk_limits_default(&v->limits);
     v->state = b->state;
-    if (store_tx_user(conn) == user_id) {
-        v->global_halt = store_tx_global_halted(conn); /* read by the lock's own statement */
-    } else {
-        store_global_state g;
-        if (store_global_get(conn, &g) != STORE_OK)
-            return db_down();
-        v->global_halt = g.halted;
-    }
+    v->global_halt = global_halt;
 
     /* A new trading day: the day's baseline is yesterday's close (the broker's last equity)
      * or, when the broker does not say, the first equity seen today. */
@@ -952,6 +956,26 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     s->day_trade_days = days;
     s->n_day_trade_days = b->ndts;
     return tw_ok();
+}
+
+tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t user_id,
+                            const brk_account *acct, const risk_intent *intent, risk_price ref,
+                            int64_t exclude_order_id, trading_view *v)
+{
+    book *b;
+    bool halted;
+    tw_status st = tx_book(t, a, conn, user_id, &b);
+    if (st.code != TW_OK)
+        return st;
+    if (store_tx_user(conn) == user_id) {
+        halted = store_tx_global_halted(conn); /* read by the lock's own statement */
+    } else {
+        store_global_state g;
+        if (store_global_get(conn, &g) != STORE_OK)
+            return db_down();
+        halted = g.halted;
+    }
+    return view_build(t, a, conn, user_id, b, halted, acct, intent, ref, exclude_order_id, v);
 }
 
 void trading_cancel_begin(trading *t, int64_t user_id, int64_t order_id, const char *actor,
@@ -1484,6 +1508,123 @@ static int load_sectors(trading *t, const tw_config *cfg)
     return 0;
 }
 
+/* The store's commit hook: this process's own commits, as they happen. */
+static void on_commit(void *ctx, int64_t user_id, int64_t version)
+{
+    trading *t = ctx;
+    if (user_id) {
+        ledger_note_commit(t->ledger, user_id, version);
+        return;
+    }
+    pthread_mutex_lock(&t->ghalt_mu);
+    t->ghalt_gen++;
+    t->ghalt_known = false;
+    pthread_mutex_unlock(&t->ghalt_mu);
+}
+
+/* The oldest confirmation a read answered without the store may use; false: never. */
+static bool reads_floor(const trading *t, int64_t *min_ms)
+{
+    if (t->cfg->ledger_read_max_age_ms <= 0)
+        return false;
+    *min_ms = ledger_now_ms() - t->cfg->ledger_read_max_age_ms;
+    return true;
+}
+
+bool trading_reads_begin(store_conn *conn, int64_t user_id, ledger_reads *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->confirmed_ms = ledger_now_ms();
+    return store_user_version(conn, user_id, &r->version) == STORE_OK;
+}
+
+void trading_reads_note(trading *t, int64_t user_id, const ledger_reads *r)
+{
+    int64_t min;
+    if (reads_floor(t, &min))
+        ledger_reads_put(t->ledger, user_id, r);
+}
+
+bool trading_reads_cached(trading *t, int64_t user_id, ledger_reads *out)
+{
+    int64_t min;
+    return reads_floor(t, &min) && ledger_reads_get(t->ledger, user_id, min, out);
+}
+
+uint64_t trading_global_gen(trading *t)
+{
+    pthread_mutex_lock(&t->ghalt_mu);
+    uint64_t g = t->ghalt_gen;
+    pthread_mutex_unlock(&t->ghalt_mu);
+    return g;
+}
+
+void trading_global_note(trading *t, uint64_t gen, int64_t since_ms, const store_global_state *g)
+{
+    pthread_mutex_lock(&t->ghalt_mu);
+    if (gen == t->ghalt_gen && (!t->ghalt_known || since_ms >= t->ghalt_at_ms)) {
+        t->ghalt_known = true;
+        t->ghalt = *g;
+        t->ghalt_at_ms = since_ms;
+    }
+    pthread_mutex_unlock(&t->ghalt_mu);
+}
+
+bool trading_global_cached(trading *t, store_global_state *out)
+{
+    int64_t min;
+    if (!reads_floor(t, &min))
+        return false;
+    pthread_mutex_lock(&t->ghalt_mu);
+    bool ok = t->ghalt_known && t->ghalt_at_ms >= min;
+    if (ok)
+        *out = t->ghalt;
+    pthread_mutex_unlock(&t->ghalt_mu);
+    return ok;
+}
+
+bool trading_view_cached(trading *t, tw_arena *a, int64_t user_id, const ledger_reads *r,
+                         bool global_halt, const brk_account *acct, trading_view *v)
+{
+    int64_t min, lo, hi;
+    if (!reads_floor(t, &min))
+        return false;
+    ledger_reads now;
+    book *b = ledger_book_read(t->ledger, user_id, min, &now);
+    if (!b)
+        return false;
+    /* The same reads the caller answered from (settings, key), and of today's trading day. */
+    if (now.version != r->version ||
+        b->trading_day != ymd_of(trade_date(t, trading_now_ms(t), &lo, &hi)) ||
+        tw_arena_defer(a, (void (*)(void *))book_free, b) != 0) {
+        book_free(b);
+        return false;
+    }
+    b->keep = false;
+    return view_build(t, a, NULL, user_id, b, global_halt, acct, NULL, 0, 0, v).code == TW_OK;
+}
+
+void trading_count_read(trading *t, bool from_memory)
+{
+    __atomic_fetch_add(from_memory ? &t->reads_memory : &t->reads_database, 1, __ATOMIC_RELAXED);
+}
+
+void trading_read_counts(trading *t, uint64_t *from_memory, uint64_t *from_database)
+{
+    *from_memory = __atomic_load_n(&t->reads_memory, __ATOMIC_RELAXED);
+    *from_database = __atomic_load_n(&t->reads_database, __ATOMIC_RELAXED);
+}
+
+bool trading_sim_account(trading *t, int64_t user_id, brk_account *out)
+{
+    brk_conn *bc;
+    if (trading_broker_conn(t, NULL, user_id, NULL, false, NULL, &bc).code != TW_OK)
+        return false;
+    bool ok = brk_account_get(bc, out, NULL) == BRK_OK;
+    brk_conn_destroy(bc);
+    return ok;
+}
+
 static int64_t store_clock(void *ctx)
 {
     return trading_now_ms(ctx) * 1000;
@@ -1502,6 +1643,7 @@ int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **o
     pthread_cond_init(&t->rec_cv, NULL);
     pthread_mutex_init(&t->str_mu, NULL);
     pthread_mutex_init(&t->cancel_mu, NULL);
+    pthread_mutex_init(&t->ghalt_mu, NULL);
     t->ledger = ledger_create(TRADING_LEDGER_ACCOUNTS, TRADING_LEDGER_BOOK_BYTES);
     if (!t->ledger || risk_calendar_init(&t->cal, NULL, 0) != 0 || load_sectors(t, cfg) != 0) {
         trading_destroy(t);
@@ -1519,6 +1661,8 @@ int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **o
          * reconciler's ages are all on one clock. */
         store_set_clock(store_clock, t);
     }
+    if (st)
+        store_set_commit_hook(st, on_commit, t);
     *out = t;
     return 0;
 }
@@ -1543,11 +1687,14 @@ void trading_destroy(trading *t)
         brk_sim_set_fill_listener(t->sim, NULL, NULL);
         brk_sim_engine_destroy(t->sim);
     }
+    if (t->st)
+        store_set_commit_hook(t->st, NULL, NULL);
     risk_sectors_destroy(t->sectors);
     ledger_destroy(t->ledger);
     pthread_mutex_destroy(&t->rec_mu);
     pthread_cond_destroy(&t->rec_cv);
     pthread_mutex_destroy(&t->str_mu);
     pthread_mutex_destroy(&t->cancel_mu);
+    pthread_mutex_destroy(&t->ghalt_mu);
     free(t);
 }

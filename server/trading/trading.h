@@ -120,6 +120,39 @@ void trading_streams_count(trading *t, size_t *up, size_t *down);
  * o->created_at_us set): the user's book takes it (book.h), so the next decision needs no read. */
 void trading_order_recorded(store_conn *conn, int64_t user_id, const store_order *o);
 
+/*
+ * Reads a warm account answers without the store (GetState, GetAccountSettings inline on the
+ * completion-queue thread). A read that went to the store records what it read with
+ * trading_reads_note, taken with the version read before (trading_reads_begin); later reads
+ * use it while nothing this process committed for the user changed it and it is at most
+ * TW_LEDGER_READ_MAX_AGE_MS old (what another replica committed since shows up within that
+ * age). Off (always false) when that age is 0. TW_LEDGER_VERIFY checks the books decisions
+ * use, not these reads.
+ */
+/* Before a read's store statements: the version and the time they are confirmed at. false:
+ * the store did not answer, note nothing. */
+bool trading_reads_begin(store_conn *conn, int64_t user_id, ledger_reads *r);
+/* After them: r's settings and key filled in. */
+void trading_reads_note(trading *t, int64_t user_id, const ledger_reads *r);
+/* The settings and default key a fresh read recorded; false: not warm. */
+bool trading_reads_cached(trading *t, int64_t user_id, ledger_reads *out);
+/* The admin kill switch as a fresh read or this process's own HaltAll left it; false: ask
+ * the store. Before the read, trading_global_gen; after it, trading_global_note. */
+bool trading_global_cached(trading *t, store_global_state *out);
+uint64_t trading_global_gen(trading *t);
+void trading_global_note(trading *t, uint64_t gen, int64_t since_ms, const store_global_state *g);
+/* The assessment view (trading_view_load with no intent) of a warm account from the ledger,
+ * exact at the version of r (the reads the caller answers from); false when the ledger cannot
+ * answer (the caller goes to the store). acct: the broker account, as trading_view_load. */
+bool trading_view_cached(trading *t, tw_arena *a, int64_t user_id, const ledger_reads *r,
+                         bool global_halt, const brk_account *acct, trading_view *v);
+/* One read answered (GetState, GetAccountSettings), from memory or from the database; and
+ * the counts so far (metrics). */
+void trading_count_read(trading *t, bool from_memory);
+void trading_read_counts(trading *t, uint64_t *from_memory, uint64_t *from_database);
+/* The sim's account of user_id, without the store; false when the sim is off. */
+bool trading_sim_account(trading *t, int64_t user_id, brk_account *out);
+
 /* Persist the assessment's state changes (breaker trip or clear, day roll) with their audit
  * events. Inside the user's transaction. */
 tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_id, trading_view *v,

@@ -60,6 +60,15 @@ struct trading {
         char trace_id[33], span_id[17]; /* the call's trace, "" = none */
     } cancels[TRADING_CANCEL_SLOTS];
 
+    /* The admin kill switch as last read or committed here (trading_global_cached); gen moves
+     * with every global commit of this process, so a read that raced one is not kept. */
+    pthread_mutex_t ghalt_mu;
+    bool ghalt_known;
+    store_global_state ghalt;
+    int64_t ghalt_at_ms;
+    uint64_t ghalt_gen;
+    uint64_t reads_memory, reads_database; /* trading_count_read; atomic */
+
     /* trade_updates streams (stream.c): started and stopped by the reconciler thread. */
     pthread_mutex_t str_mu;
     struct trading_stream *streams;

@@ -77,7 +77,9 @@ struct tw_call {
     gpr_timespec deadline;
     grpc_metadata trailers[MAX_TRAILERS];
     size_t ntrailers;
-    int quiet; /* our own listener check: no access line, no metrics, no rate limit */
+    int quiet;     /* our own listener check: no access line, no metrics, no rate limit */
+    bool on_cq;    /* running on a completion-queue thread: nothing may block (tw_call_inline) */
+    bool deferred; /* a step asked to run again on an executor (tw_call_defer) */
     tw_trace trace;
 };
 
@@ -422,9 +424,13 @@ static tw_status admit(tw_call *c, const grpc_metadata_array *md)
         if (dup || !t->hooks.authenticate)
             return tw_err(TW_UNAUTHENTICATED, "authentication required");
         tw_status st = t->hooks.authenticate(t->hooks.app, c, authz, &c->principal);
-        if (st.code != TW_OK)
+        if (st.code != TW_OK || c->deferred)
             return st;
         if (c->principal.role < d->role) {
+            if (c->on_cq && t->hooks.on_denied) { /* the hook writes an audit event */
+                c->deferred = true;
+                return tw_ok();
+            }
             if (t->hooks.on_denied)
                 t->hooks.on_denied(t->hooks.app, c);
             return tw_err(TW_PERMISSION_DENIED, "this method needs the admin role");
@@ -432,7 +438,7 @@ static tw_status admit(tw_call *c, const grpc_metadata_array *md)
     }
     if (t->hooks.rate_limit && d->rate != TW_RL_NONE && !c->quiet) {
         tw_status st = t->hooks.rate_limit(t->hooks.app, c, d->rate);
-        if (st.code != TW_OK)
+        if (st.code != TW_OK || c->deferred)
             return st;
     }
     return tw_ok();
@@ -479,11 +485,17 @@ struct rpc {
     tw_code code;
     int64_t started;
     size_t in_bytes, out_bytes;
+    /* How far the call got before it was handed to an executor: admitted (the interceptors
+     * passed: authentication, role, rate limit counted once), decoded (req set). */
+    bool admitted, decoded;
+    ProtobufCMessage *req;
     struct rpc *exec_next;
 };
 
 static void rpc_post(srv_transport *t, int cq, size_t route);
 static void rpc_run(struct rpc *r);
+static bool rpc_step(struct rpc *r);
+static void rpc_enqueue(srv_transport *t, struct rpc *r);
 
 static void rpc_free(struct rpc *r)
 {
@@ -564,43 +576,82 @@ static void rpc_arrived(struct tag *tag, int ok)
         return;
     }
     /* Public methods (health, reflection, dev tokens) never block: answer them right here.
-     * Everything else goes to the executor. */
+     * A route with a fast handler (reads the ledger answers) is tried here too, up to the
+     * first step that would block; everything else goes to the executor. */
     if (route->def->rate != TW_RL_PUBLIC && t->nexec > 0) {
-        pthread_mutex_lock(&t->exec_mu);
-        r->exec_next = NULL;
-        if (t->exec_tail)
-            t->exec_tail->exec_next = r;
-        else
-            t->exec_head = r;
-        t->exec_tail = r;
-        pthread_cond_signal(&t->exec_cv);
-        pthread_mutex_unlock(&t->exec_mu);
+        if (route->def->fast) {
+            r->c.on_cq = true;
+            if (rpc_step(r))
+                return;
+            r->c.on_cq = false;
+            r->c.deferred = false;
+        }
+        rpc_enqueue(t, r);
         return;
     }
     rpc_run(r);
 }
 
-/* The interceptor chain and the handler, then the reply. On a CQ thread or an executor. */
-static void rpc_run(struct rpc *r)
+static void rpc_enqueue(srv_transport *t, struct rpc *r)
+{
+    pthread_mutex_lock(&t->exec_mu);
+    r->exec_next = NULL;
+    if (t->exec_tail)
+        t->exec_tail->exec_next = r;
+    else
+        t->exec_head = r;
+    t->exec_tail = r;
+    pthread_cond_signal(&t->exec_cv);
+    pthread_mutex_unlock(&t->exec_mu);
+}
+
+/*
+ * The interceptor chain and the handler, then the reply; true when the call was answered.
+ * On a completion-queue thread (c.on_cq) a step may defer instead of blocking
+ * (tw_call_defer): the call then returns false with what it finished recorded (admitted,
+ * decoded), and the executor resumes from there, so no interceptor counts a call twice. A
+ * deferred fast handler's response is dropped: the executor's handler gets a fresh one.
+ */
+static bool rpc_step(struct rpc *r)
 {
     const tw_route *route = r->c.route;
-    tw_status st = admit(&r->c, &r->md);
-    ProtobufCMessage *req = NULL, *resp = NULL;
+    tw_status st = tw_ok();
+    ProtobufCMessage *resp = NULL;
+    if (!r->admitted) {
+        st = admit(&r->c, &r->md);
+        if (r->c.deferred)
+            return false;
+        r->admitted = st.code == TW_OK;
+    }
     if (st.code == TW_OK && !route->def->unary)
         st = tw_err(TW_UNIMPLEMENTED, "method not implemented yet");
-    if (st.code == TW_OK) {
-        st = decode(&r->c, &r->payload, route->in, &req, &r->in_bytes);
-        if (st.code == TW_OK)
+    if (st.code == TW_OK && !r->decoded) {
+        st = decode(&r->c, &r->payload, route->in, &r->req, &r->in_bytes);
+        if (st.code == TW_OK) {
+            r->decoded = true;
             call_msg(&r->c, 0);
+        }
     }
     if (st.code == TW_OK) {
         resp = tw_codec_new(r->c.arena, route->out);
         if (!resp)
             st = tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
     }
-    if (st.code == TW_OK)
-        st = route->def->unary(&r->c, req, resp);
+    if (st.code == TW_OK) {
+        st = (r->c.on_cq && route->def->fast ? route->def->fast : route->def->unary)(&r->c, r->req,
+                                                                                     resp);
+        if (r->c.deferred)
+            return false;
+    }
     rpc_reply(r, st, resp);
+    return true;
+}
+
+/* The whole call where it may block: an executor, or a CQ thread for public methods. */
+static void rpc_run(struct rpc *r)
+{
+    r->c.on_cq = false;
+    rpc_step(r);
 }
 
 static void rpc_post(srv_transport *t, int cq, size_t route)
@@ -1322,6 +1373,17 @@ uint64_t tw_call_id(const tw_call *c)
 const tw_trace *tw_call_trace(const tw_call *c)
 {
     return &c->trace;
+}
+
+bool tw_call_inline(const tw_call *c)
+{
+    return c->on_cq;
+}
+
+void tw_call_defer(tw_call *c)
+{
+    if (c->on_cq)
+        c->deferred = true;
 }
 
 void *tw_call_app(const tw_call *c)

@@ -174,6 +174,35 @@ static void unary_handler_on_stream_row_is_refused(void **state)
     assert_non_null(strstr(err, "server-streaming row has a unary handler"));
 }
 
+static void fast_handler_needs_the_methods_types_and_a_unary_handler(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    tw_route_def wrong[] = {
+        {"grpc.health.v1.Health", "Check", TW_KIND_UNARY, TW_ROLE_PUBLIC, TW_RL_PUBLIC,
+         TW_HANDLER(fake_check), TW_FAST(wrong_types)},
+        {"grpc.health.v1.Health", "Watch", TW_KIND_SERVER_STREAM, TW_ROLE_PUBLIC, TW_RL_PUBLIC,
+         TW_NO_HANDLER},
+    };
+    assert_int_equal(build_with(wrong, 2, err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "Check: the fast handler's types are not the method's"));
+    tw_route_def alone[] = {
+        {"grpc.health.v1.Health", "Check", TW_KIND_UNARY, TW_ROLE_PUBLIC, TW_RL_PUBLIC,
+         TW_NO_HANDLER, TW_FAST(fake_check)},
+        {"grpc.health.v1.Health", "Watch", TW_KIND_SERVER_STREAM, TW_ROLE_PUBLIC, TW_RL_PUBLIC,
+         TW_NO_HANDLER},
+    };
+    assert_int_equal(build_with(alone, 2, err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "Check: a fast handler needs a unary row with a unary handler"));
+    tw_route_def good[] = {
+        {"grpc.health.v1.Health", "Check", TW_KIND_UNARY, TW_ROLE_PUBLIC, TW_RL_PUBLIC,
+         TW_HANDLER(fake_check), TW_FAST(fake_check)},
+        {"grpc.health.v1.Health", "Watch", TW_KIND_SERVER_STREAM, TW_ROLE_PUBLIC, TW_RL_PUBLIC,
+         TW_NO_HANDLER},
+    };
+    assert_int_equal(build_with(good, 2, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +213,7 @@ int main(void)
         cmocka_unit_test(dead_row_is_refused),
         cmocka_unit_test(handler_type_mismatch_is_refused),
         cmocka_unit_test(unary_handler_on_stream_row_is_refused),
+        cmocka_unit_test(fast_handler_needs_the_methods_types_and_a_unary_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1142,7 +1142,7 @@ export const Orders: GenService<{
     output: typeof ListPositionsResponseSchema;
   },
   /**
-   * Returns the caller's account settings. Role: user.
+   * Returns the caller's account settings, current as GetState's are (risk.proto). Role: user.
    *
    * @generated from rpc tradewink.v1.Orders.GetAccountSettings
    */

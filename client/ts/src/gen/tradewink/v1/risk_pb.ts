@@ -794,7 +794,9 @@ export const Risk: GenService<{
     output: typeof SetLimitsResponseSchema;
   },
   /**
-   * Returns a user's trading state, P&L and breaker. Role: user (own), admin (any user_id).
+   * Returns a user's trading state, P&L and breaker. A change made through this server shows
+   * in the next call; one made through another replica of the service within
+   * TW_LEDGER_READ_MAX_AGE_MS (1 s by default). Role: user (own), admin (any user_id).
    *
    * @generated from rpc tradewink.v1.Risk.GetState
    */
