@@ -47,6 +47,8 @@ def main():
     ar, _ = newest("authread")
     if ar:
         for r in ar["rows"][1:]:
+            if r.get("diagnostic"):
+                continue
             rows.append(row("2 auth'd read: " + r["name"], "%.0f QPS" % r["qps"],
                             "Health/Check same server %.0f QPS" % ar["health_qps"],
                             "%.2f (target >= 0.8)" % r["ratio_vs_health"],
