@@ -810,9 +810,10 @@ def add_alpaca_key(api, tok, key_id, secret):
     return k.id
 
 
-def submit(api, tok, coid, symbol="AAPL", qty="1", limit="100.00", type_=LIMIT, timeout=30):
+def submit(api, tok, coid, symbol="AAPL", qty="1", limit="100.00", type_=LIMIT, timeout=30,
+           side=None):
     return api.call("Orders", "SubmitOrder", token=tok, timeout=timeout, client_order_id=coid,
-                    symbol=symbol, side=BUY, type=type_, qty=qty,
+                    symbol=symbol, side=BUY if side is None else side, type=type_, qty=qty,
                     limit_price=limit if type_ == LIMIT else "", time_in_force=DAY,
                     origin=USER).order
 

@@ -20,8 +20,8 @@ overwritten.
 import json
 import unittest
 
-from faultlib import (AlpacaStub, Api, TwServer, add_alpaca_key, audit, http_get, list_events,
-                      metric_value, status_name, submit, wait_until, wrappers_pb2)
+from faultlib import (BUY, SELL, AlpacaStub, Api, TwServer, add_alpaca_key, audit, http_get,
+                      list_events, metric_value, status_name, submit, wait_until, wrappers_pb2)
 
 KEY_ID, SECRET = "AKMARKS000000001", "marks-secret-Vb72nQx8Lp1sKr4z"
 
@@ -96,6 +96,39 @@ class AlpacaMarksTest(unittest.TestCase):
         n = self.account_reads()
         wait_until(lambda: self.account_reads() >= n + 2, 10, 0.1)
         self.assertEqual(len(self.trips()), 1)
+
+    def filled(self, coid, side, qty):
+        o = submit(self.api, self.tok, coid, symbol="AAPL", qty=qty, limit="100.00", side=side)
+        self.stub.fill("tw-" + o.id, "100")
+        self.assertTrue(wait_until(lambda: status_name(self.api.call(
+            "Orders", "GetOrder", token=self.tok, order_id=o.id).order.status) == "FILLED",
+            25, 0.25), "the fill was never applied")
+
+    def test_a_mark_older_than_two_periods_is_not_answered_the_broker_is_read(self):
+        # Marks run while the user holds AAPL; selling it all stops them (only holders are
+        # marked), so the last mark ages.
+        self.filled("mk-st-buy", BUY, "5")
+        n = self.account_reads()
+        self.assertTrue(wait_until(lambda: self.account_reads() >= n + 2, 15, 0.1),
+                        "the account was not read by a mark")
+        self.filled("mk-st-sell", SELL, "5")
+        self.stub.ACCOUNT = account("101234")
+        # Fresh (at most two periods of 1 s old): answered from the mark, its equity.
+        n = self.account_reads()
+        st = self.api.call("Risk", "GetState", token=self.tok).state
+        self.assertEqual(self.account_reads(), n, "a fresh mark still asked the broker")
+        self.assertNotEqual(st.equity, "101234")
+        # Older than two periods: every GetState asks the broker now and answers its equity.
+        mark_stopped = self.account_reads()
+        self.assertTrue(wait_until(lambda: self.api.call(
+            "Risk", "GetState", token=self.tok).state.equity == "101234", 10, 0.5),
+            "a stale mark kept answering")
+        n = self.account_reads()
+        self.assertGreater(n, mark_stopped)
+        for _ in range(3):
+            self.assertEqual(self.api.call("Risk", "GetState", token=self.tok).state.equity,
+                             "101234")
+        self.assertEqual(self.account_reads(), n + 3, "a stale read did not ask the broker")
 
     def position_reads(self):
         with self.stub.lock:
