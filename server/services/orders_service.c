@@ -516,6 +516,9 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
     snprintf(o->broker, sizeof(o->broker), "%s", ad->have_key ? ad->key.broker : "sim");
     o->broker_key_id = ad->have_key ? ad->key.id : 0;
     snprintf(o->note, sizeof(o->note), "%s", in->note);
+    const tw_trace *tr = tw_call_trace(c);
+    snprintf(o->trace_id, sizeof(o->trace_id), "%s", tr->trace_id);
+    snprintf(o->span_id, sizeof(o->span_id), "%s", tr->span_id);
     o->qty = in->qty;
     o->limit_price = in->limit;
     const char *action = d->reduce_only ? "ORDER_EXIT" : "ORDER_ENTRY";

@@ -304,6 +304,9 @@ typedef struct store_order {
     int64_t created_at_us;         /* insert: 0 = the store's clock now */
     int64_t updated_at_us;         /* output only (an insert sets it to created_at_us) */
     char note[STORE_NOTE_MAX + 1]; /* the caller's free text; "" = none */
+    /* The submitting call's W3C trace (32 and 16 lowercase hex digits); "" = none. Insert only:
+     * store_order_update keeps them. */
+    char trace_id[33], span_id[17];
 } store_order;
 
 /* Inserts an order for user_id. STORE_CONFLICT if the client_order_id is already used by this

@@ -408,7 +408,8 @@ out:
 #define ORDER_COLS                                                                                 \
     "id, user_id, client_order_id, symbol, side, type, tif, qty, limit_price, filled_qty,"         \
     " avg_fill_price, status, origin, mode, broker, broker_key_id, broker_order_id,"               \
-    " violations, confirm_by_us, created_at_us, updated_at_us, status_message, note"
+    " violations, confirm_by_us, created_at_us, updated_at_us, status_message, note, trace_id,"    \
+    " span_id"
 
 static store_rc read_order(const db_res *r, int row, void *vout)
 {
@@ -450,6 +451,10 @@ static store_rc read_order(const db_res *r, int row, void *vout)
         rc = db_copy_text(r, row, 21, o->status_message, sizeof(o->status_message));
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 22, o->note, sizeof(o->note));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 23, o->trace_id, sizeof(o->trace_id));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 24, o->span_id, sizeof(o->span_id));
     return rc;
 }
 
@@ -474,6 +479,8 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         {o->mode, STORE_WORD_MAX, false, "mode"},
         {o->broker, STORE_BROKER_MAX, false, "broker"},
         {o->note, STORE_NOTE_MAX, true, "note"},
+        {o->trace_id, 32, true, "trace id"},
+        {o->span_id, 16, true, "span id"},
     };
     size_t n = full ? sizeof(f) / sizeof(f[0]) : 4;
     for (size_t i = 0; i < n; i++) {
@@ -493,9 +500,10 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
         "INSERT INTO orders (user_id, client_order_id, symbol, side, type, tif, qty, limit_price,"
         " filled_qty, avg_fill_price, status, origin, mode, broker, broker_key_id,"
         " broker_order_id, violations, confirm_by_us, created_at_us, updated_at_us,"
-        " status_message, note)"
+        " status_message, note, trace_id, span_id)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-        " $18, $19, $19, $20, $21) ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id";
+        " $18, $19, $19, $20, $21, $22, $23) ON CONFLICT (user_id, client_order_id) DO NOTHING "
+        "RETURNING id";
     static const char coid_sql[] =
         "SELECT id FROM orders WHERE user_id = $1 AND client_order_id = $2";
     db_res r;
@@ -513,7 +521,7 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
         if (rc != STORE_OK)
             goto out;
     }
-    db_val p[21] = {P_INT(user_id),
+    db_val p[23] = {P_INT(user_id),
                     P_TEXT(in->client_order_id),
                     P_TEXT(in->symbol),
                     P_TEXT(in->side),
@@ -533,8 +541,10 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
                     P_ID_OPT(in->confirm_by_us),
                     P_INT(in->created_at_us > 0 ? in->created_at_us : store_now_us()),
                     P_TEXT(in->status_message),
-                    P_TEXT(in->note)};
-    rc = db_exec(c, sql, p, 21, &r);
+                    P_TEXT(in->note),
+                    P_TEXT(in->trace_id),
+                    P_TEXT(in->span_id)};
+    rc = db_exec(c, sql, p, 23, &r);
     if (rc != STORE_OK)
         goto out;
     if (r.nrows == 0) {

@@ -218,8 +218,18 @@ static const char pg_v7[] = SCHEMA_V7;
 static const char sqlite_v8[] = SCHEMA_V8("BLOB");
 static const char pg_v8[] = SCHEMA_V8("BYTEA");
 
+/* v9: the W3C trace of the call that submitted an order (issue 21), so the events applied
+ * later in the background -- a fill, an expiry, a broker's cancel or replace, found by the
+ * reconciler, a trade_updates stream or the sim -- carry the trace the trade began with.
+ * Orders before v9 have none (""). */
+#define SCHEMA_V9                                                                                  \
+    "ALTER TABLE orders ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';"                             \
+    "ALTER TABLE orders ADD COLUMN span_id TEXT NOT NULL DEFAULT '';"
+static const char sqlite_v9[] = SCHEMA_V9;
+static const char pg_v9[] = SCHEMA_V9;
+
 /* One line per array: tests/deploy/config_schema_planted.sh appends a version with sed. */
 /* clang-format off */
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7, sqlite_v8};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7, pg_v8};
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7, sqlite_v8, sqlite_v9};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7, pg_v8, pg_v9};
 /* clang-format on */

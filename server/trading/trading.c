@@ -1027,25 +1027,35 @@ static bool cancel_requester(trading *t, int64_t user_id, int64_t order_id,
 
 /* An event written for the caller who asked for it (by): their actor, and their trace first
  * in the details (an object text or NULL), as svc_audit writes a call's own events. */
+/* details (a JSON object text or NULL) with trace_id and span_id first, as svc_audit writes a
+ * call's own events; *out malloc'd, or NULL when trace_id is "" (details stand as they are). */
+static store_rc traced_details(const char *details, const char *trace_id, const char *span_id,
+                               char **out)
+{
+    *out = NULL;
+    if (!trace_id[0])
+        return STORE_OK;
+    json_t *d = details ? json_loads(details, 0, NULL) : json_object();
+    json_t *o = json_pack("{s:s,s:s}", "trace_id", trace_id, "span_id", span_id);
+    if (!d || !o || json_object_update(o, d) != 0) {
+        json_decref(d);
+        json_decref(o);
+        return STORE_NOMEM;
+    }
+    *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(d);
+    json_decref(o);
+    return *out ? STORE_OK : STORE_NOMEM;
+}
+
 static store_rc audit_for(store_conn *conn, int64_t user_id, const char *action,
                           const char *object_id, const char *outcome, const char *details,
                           int64_t now_us, const struct trading_canceler *by)
 {
-    char *traced = NULL;
-    if (by->trace_id[0]) {
-        json_t *d = details ? json_loads(details, 0, NULL) : json_object();
-        json_t *out = json_pack("{s:s,s:s}", "trace_id", by->trace_id, "span_id", by->span_id);
-        if (!d || !out || json_object_update(out, d) != 0) {
-            json_decref(d);
-            json_decref(out);
-            return STORE_NOMEM;
-        }
-        traced = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(d);
-        json_decref(out);
-        if (!traced)
-            return STORE_NOMEM;
-    }
+    char *traced;
+    store_rc rc = traced_details(details, by->trace_id, by->span_id, &traced);
+    if (rc != STORE_OK)
+        return rc;
     audit_entry e = {.user_id = user_id,
                      .actor = by->actor,
                      .actor_id = by->actor_id,
@@ -1053,7 +1063,7 @@ static store_rc audit_for(store_conn *conn, int64_t user_id, const char *action,
                      .object_id = object_id,
                      .outcome = outcome,
                      .details = traced ? traced : details};
-    store_rc rc = audit_append(conn, &e, now_us, NULL);
+    rc = audit_append(conn, &e, now_us, NULL);
     free(traced);
     return rc;
 }
@@ -1070,6 +1080,21 @@ static store_rc audit_system(store_conn *conn, int64_t user_id, const char *acti
                      .outcome = outcome,
                      .details = details};
     return audit_append(conn, &e, now_us, NULL);
+}
+
+/* An event of order o applied in the background (a fill, a broker's end or replace): the
+ * system's, carrying the trace of the call that submitted o (stored with it). */
+static store_rc audit_order(store_conn *conn, const store_order *o, const char *action,
+                            const char *object_id, const char *details, int64_t now_us,
+                            const char *actor)
+{
+    char *traced;
+    store_rc rc = traced_details(details, o->trace_id, o->span_id, &traced);
+    if (rc == STORE_OK)
+        rc = audit_system(conn, o->user_id, action, object_id, "SUCCESS", traced ? traced : details,
+                          now_us, actor);
+    free(traced);
+    return rc;
 }
 
 tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_id, trading_view *v,
@@ -1321,7 +1346,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         json_decref(d);
         if (!details)
             return STORE_NOMEM;
-        rc = audit_system(conn, user_id, "ORDER_REPLACE", oid, "SUCCESS", details, now_us, actor);
+        rc = audit_order(conn, &o, "ORDER_REPLACE", oid, details, now_us, actor);
         free(details);
         if (rc != STORE_OK)
             return rc;
@@ -1334,9 +1359,9 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                  "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\","
                  "\"avg_price\":\"%s\"}",
                  o.symbol, o.side, q, p);
-        rc = audit_system(conn, user_id,
-                          strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
-                          oid, "SUCCESS", details, now_us, actor);
+        rc = audit_order(conn, &o,
+                         strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
+                         oid, details, now_us, actor);
         if (rc == STORE_OK && *reduced)
             rc = record_day_trades(t, b, conn, user_id, o.symbol, now_ms);
         if (rc != STORE_OK)
@@ -1358,7 +1383,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         if (strcmp(o.status, ORD_CANCELED) == 0 && cancel_requester(t, user_id, order_id, &by))
             rc = audit_for(conn, user_id, action, oid, "SUCCESS", details, now_us, &by);
         else
-            rc = audit_system(conn, user_id, action, oid, "SUCCESS", details, now_us, actor);
+            rc = audit_order(conn, &o, action, oid, details, now_us, actor);
         free(details);
     }
     note_state(after, &o);

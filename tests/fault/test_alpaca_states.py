@@ -157,8 +157,11 @@ class AlpacaStatesTest(unittest.TestCase):
         self.assertEqual(status_name(self.get(dfd.id).status), "ACCEPTED")
         ev = self.events(rep.id, "ORDER_REPLACE")
         self.assertEqual(len(ev), 1, ev)
-        self.assertEqual(json.loads(ev[0].details_json),
-                         {"broker_order_id": first, "replaced_by": new_id})
+        d = json.loads(ev[0].details_json)
+        # First the trace of the SubmitOrder the order came from (kept with the order).
+        self.assertEqual(list(d), ["trace_id", "span_id", "broker_order_id", "replaced_by"])
+        self.assertRegex(d["trace_id"], "^[0-9a-f]{32}$")
+        self.assertEqual((d["broker_order_id"], d["replaced_by"]), (first, new_id))
         self.assertEqual(self.events(rep.id, "ORDER_CANCEL"), [])
         # Fills on the replacement and on the next trading day complete our orders.
         self.stub.fill(new_coid, "100.5")

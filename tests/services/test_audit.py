@@ -8,7 +8,7 @@ import unittest
 
 import grpc
 
-from twapi import Api, audit, code_of, common
+from twapi import Api, audit, code_of, common, orders, sim
 from twserver import TwServer
 
 PAPER = common.TRADING_MODE_PAPER
@@ -46,6 +46,44 @@ class AuditTest(unittest.TestCase):
             denied = json.loads(api.call("Audit", "ListEvents", token=bob).events[0].details_json)
             self.assertEqual(denied["trace_id"], tid)
             self.assertEqual(denied["method"], "/tradewink.v1.KeyVault/RewrapKeys")
+            api.close()
+            srv.stop_and_check(self)
+
+    def test_an_orders_background_events_carry_the_trace_it_was_submitted_with(self):
+        """The fill of an order is applied after its SubmitOrder (the sim's fill, the reconciler,
+        a stream): its ORDER_FILL event carries the submitting call's trace and span (kept with
+        the order), so the trade is followed from the web backend's traceparent to the fill.
+        It carried none before."""
+        import json
+        import time
+        from google.protobuf import timestamp_pb2
+        tid, pid = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+        with TwServer() as srv:
+            api = Api(srv.addr)
+            alice, admin = api.token("alice"), api.token("ops", admin=True)
+            api.call("Sim", "SetClock", token=admin,
+                     time=timestamp_pb2.Timestamp(seconds=1795446000))  # Mon 10:00 New York
+            api.call("Sim", "SetQuotes", token=admin,
+                     quotes=[sim.Quote(symbol="AAPL", bid="100", ask="100", last="100")])
+            o = api.call("Orders", "SubmitOrder", token=alice,
+                         metadata=[("traceparent", "00-%s-%s-01" % (tid, pid))],
+                         client_order_id="traced-1", symbol="AAPL", side=common.ORDER_SIDE_BUY,
+                         type=common.ORDER_TYPE_MARKET, qty="3",
+                         time_in_force=common.TIME_IN_FORCE_DAY,
+                         origin=common.ORDER_ORIGIN_USER).order
+            filled = orders.OrderStatus.Value("ORDER_STATUS_FILLED")
+            end = time.time() + 10
+            while o.status != filled and time.time() < end:
+                time.sleep(0.02)
+                o = api.call("Orders", "GetOrder", token=alice, order_id=o.id).order
+            self.assertEqual(o.status, filled)
+            ev = {audit.AuditAction.Name(e.action): json.loads(e.details_json)
+                  for e in api.call("Audit", "ListEvents", token=alice).events}
+            entry, fill = ev["AUDIT_ACTION_ORDER_ENTRY"], ev["AUDIT_ACTION_ORDER_FILL"]
+            self.assertEqual(entry["trace_id"], tid)
+            self.assertEqual(fill["trace_id"], tid)
+            self.assertEqual(fill["span_id"], entry["span_id"])
+            self.assertEqual(fill["qty"], "3")
             api.close()
             srv.stop_and_check(self)
 
