@@ -597,10 +597,15 @@ static tw_status verify_book(trading *t, store_conn *conn, int64_t now_ms, int64
         diff = book_diff(*b, fresh);
         /* A transaction that already appended knows a newer head than the book left: only
          * a chain this transaction has not touched is compared. */
-        if (!diff && (*b)->has_head && !store_tx_head(conn, &seq, hash) &&
-            (store_audit_last(conn, (*b)->user_id, &seq, hash) != STORE_OK ||
-             seq != (*b)->head_seq || memcmp(hash, (*b)->head_hash, sizeof(hash)) != 0))
-            diff = "audit head";
+        if (!diff && (*b)->has_head && !store_tx_head(conn, &seq, hash)) {
+            /* A database that stops answering here is down, not a drift. */
+            store_rc rc = store_audit_last(conn, (*b)->user_id, &seq, hash);
+            if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+                st = db_down();
+            else if (rc == STORE_NOT_FOUND || seq != (*b)->head_seq ||
+                     memcmp(hash, (*b)->head_hash, sizeof(hash)) != 0)
+                diff = "audit head";
+        }
     }
     if (st.code != TW_OK || diff) {
         if (diff)
