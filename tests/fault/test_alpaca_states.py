@@ -160,7 +160,8 @@ class AlpacaStatesTest(unittest.TestCase):
         d = json.loads(ev[0].details_json)
         # First the trace of the SubmitOrder the order came from (kept with the order).
         self.assertEqual(list(d), ["trace_id", "span_id", "broker_order_id", "replaced_by"])
-        self.assertRegex(d["trace_id"], "^[0-9a-f]{32}$")
+        entry = json.loads(self.events(rep.id, "ORDER_ENTRY")[0].details_json)
+        self.assertEqual((d["trace_id"], d["span_id"]), (entry["trace_id"], entry["span_id"]))
         self.assertEqual((d["broker_order_id"], d["replaced_by"]), (first, new_id))
         self.assertEqual(self.events(rep.id, "ORDER_CANCEL"), [])
         # Fills on the replacement and on the next trading day complete our orders.

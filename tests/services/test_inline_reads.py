@@ -8,7 +8,9 @@ What a user relies on:
   behind the blocked call and passed their deadline);
 - the process's own changes show in the very next read, however long the age allows
   (settings, an order's fill, a halt, the admin kill switch);
-- another replica's change shows within the age.
+- another replica's change shows within the age;
+- the inline path refuses what the executor refuses (another user's state, a bad or missing
+  token), with both accounts warm and the tokens cached.
 """
 
 import os
@@ -195,6 +197,31 @@ class InlineReadsTest(unittest.TestCase):
         self.assertEqual(st.trading_state, ACTIVE)
         # The reads above did come from memory, between the changes.
         self.assertGreater(reads_from(srv.listening["ops_port"])["memory"], 0)
+
+    def test_inline_reads_refuse_what_the_executor_refuses(self):
+        """Warm accounts and cached tokens on both sides; the inline path still refuses another
+        user's state, a token one byte off, and no token, and counts none of them as read."""
+        srv = self.start(TW_LEDGER_READ_MAX_AGE_MS="60000")
+        alice, bob = Client(srv, "alice"), Client(srv, "bob")
+        alice.market()
+        for c in (alice, bob):
+            c.state(), c.state(), c.settings(), c.settings()
+        aid = alice.settings().user_id
+        before = reads_from(srv.listening["ops_port"])
+        with self.assertRaises(grpc.RpcError) as e:
+            bob.call("Risk", "GetState", user_id=aid)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        bad = bob.tok[:-2] + ("A" if bob.tok[-2] != "A" else "B") + bob.tok[-1]
+        for tok in (bad, None):
+            for method in ("GetState", "GetAccountSettings"):
+                with self.subTest(method=method, token=bool(tok)):
+                    with self.assertRaises(grpc.RpcError) as e:
+                        bob.api.call("Risk" if method == "GetState" else "Orders", method,
+                                     token=tok)
+                    self.assertEqual(e.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(reads_from(srv.listening["ops_port"]), before)
+        self.assertEqual(bob.state().user_id, bob.settings().user_id)
+        self.assertNotEqual(bob.state().user_id, aid)
 
     def test_another_replicas_change_shows_within_the_age(self):
         a = self.start(TW_LEDGER_READ_MAX_AGE_MS="500")

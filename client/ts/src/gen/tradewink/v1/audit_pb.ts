@@ -88,8 +88,9 @@ export type AuditEvent = Message<"tradewink.v1.AuditEvent"> & {
   /**
    * Action-specific details as a JSON object, e.g. {"from":"PAPER","to":"LIVE"}. Sanitized by
    * the server: never secrets, tokens or key material. An event written by a call starts with
-   * that call's W3C "trace_id" and "span_id"; an order's events applied later (fills, expiries,
-   * a broker's cancel or replace) carry those of the call that submitted the order.
+   * that call's W3C "trace_id" and "span_id"; an order's events applied later by the broker's
+   * reports (fills, expiries, rejections, a replace, a cancel no CancelOrder is waiting on)
+   * carry those of the call that submitted the order.
    *
    * @generated from field: string details_json = 9;
    */
