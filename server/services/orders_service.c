@@ -837,14 +837,20 @@ tw_status orders_cancel(tw_call *c, const Tradewink__V1__CancelOrderRequest *req
         return svc_store_status(c, rc, "order");
     if (!trading_status_open(o.status))
         return tw_err(TW_FAILED_PRECONDITION, "order is already final");
-    /* The cancel is the caller's, whichever report closes the order (the sim's event or a
-     * stream may land before this call's own read). */
+    /* The cancel is the caller's, whichever report closes the order and whenever: the sim's
+     * event or a stream may land before this call's own read, Alpaca's pending_cancel ends
+     * after the call, maybe on another replica. */
     const tw_principal *p = tw_call_principal(c);
     const tw_trace *tr = tw_call_trace(c);
-    trading_cancel_begin(t, uid, id, p->role == TW_ROLE_ADMIN ? "admin" : "user",
-                         p->subject ? p->subject : "", tr->trace_id, tr->span_id);
+    store_canceler by;
+    memset(&by, 0, sizeof(by));
+    snprintf(by.actor, sizeof(by.actor), "%s", p->role == TW_ROLE_ADMIN ? "admin" : "user");
+    snprintf(by.actor_id, sizeof(by.actor_id), "%s", p->subject ? p->subject : "");
+    snprintf(by.trace_id, sizeof(by.trace_id), "%s", tr->trace_id);
+    snprintf(by.span_id, sizeof(by.span_id), "%s", tr->span_id);
+    if ((st = trading_cancel_request(t, conn, uid, id, &by)).code != TW_OK)
+        return st;
     st = cancel_order(c, t, conn, uid, &o);
-    trading_cancel_end(t, uid, id);
     if (st.code != TW_OK)
         return st;
     wire_order *w = NULL;

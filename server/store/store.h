@@ -279,6 +279,14 @@ store_rc store_admin_key_rewrap(store_conn *c, int64_t key_id, int old_version,
 #define STORE_STATUS_MESSAGE_MAX 512
 #define STORE_NOTE_MAX 1024 /* bytes: orders.proto allows 256 characters, UTF-8 is <= 4 each */
 
+/* Who asked to cancel an order: actor "user" or "admin" ("" = nobody asked), actor_id the
+ * principal's subject, and the CancelOrder call's W3C trace ("" = none). */
+typedef struct store_canceler {
+    char actor[8];
+    char actor_id[STORE_SUBJECT_MAX + 1];
+    char trace_id[33], span_id[17];
+} store_canceler;
+
 typedef struct store_order {
     int64_t id;                               /* output only */
     int64_t user_id;                          /* output only */
@@ -307,6 +315,7 @@ typedef struct store_order {
     /* The submitting call's W3C trace (32 and 16 lowercase hex digits); "" = none. Insert only:
      * store_order_update keeps them. */
     char trace_id[33], span_id[17];
+    store_canceler cancel_by; /* output only: store_order_cancel_requested sets it */
 } store_order;
 
 /* Inserts an order for user_id. STORE_CONFLICT if the client_order_id is already used by this
@@ -321,6 +330,13 @@ store_rc store_order_get_by_coid(store_conn *c, int64_t user_id, const char *cli
  * of the user's order (the other fields of *in are ignored). */
 store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id,
                             const store_order *in);
+
+/* Records that by asks to cancel the user's order (the latest asker wins), so whichever
+ * process applies the broker's cancel later audits it as theirs. Inside the user's
+ * transaction. STORE_INVALID for an actor other than "user"/"admin", an empty or oversized
+ * subject, or a trace that is not "" or 32/16 characters. */
+store_rc store_order_cancel_requested(store_conn *c, int64_t user_id, int64_t order_id,
+                                      const store_canceler *by);
 
 /* The user's orders with id < before_id (0 = from the newest), newest first, at most limit
  * (1..1000). status NULL = any. *out malloc'd, caller free()s. */

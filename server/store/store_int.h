@@ -143,7 +143,7 @@ void store_logf(const store *st, int level, const char *fmt, ...)
 store_rc db_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res *res);
 
 /* Schema version of this binary: both dialects have exactly this many migrations. */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 extern const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION];
 extern const char *const store_pg_migrations[STORE_SCHEMA_VERSION];
 

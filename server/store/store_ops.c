@@ -409,7 +409,7 @@ out:
     "id, user_id, client_order_id, symbol, side, type, tif, qty, limit_price, filled_qty,"         \
     " avg_fill_price, status, origin, mode, broker, broker_key_id, broker_order_id,"               \
     " violations, confirm_by_us, created_at_us, updated_at_us, status_message, note, trace_id,"    \
-    " span_id"
+    " span_id, cancel_actor, cancel_actor_id, cancel_trace_id, cancel_span_id"
 
 static store_rc read_order(const db_res *r, int row, void *vout)
 {
@@ -455,6 +455,15 @@ static store_rc read_order(const db_res *r, int row, void *vout)
         rc = db_copy_text(r, row, 23, o->trace_id, sizeof(o->trace_id));
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 24, o->span_id, sizeof(o->span_id));
+    store_canceler *by = &o->cancel_by;
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 25, by->actor, sizeof(by->actor));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 26, by->actor_id, sizeof(by->actor_id));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 27, by->trace_id, sizeof(by->trace_id));
+    if (rc == STORE_OK)
+        rc = db_copy_text(r, row, 28, by->span_id, sizeof(by->span_id));
     return rc;
 }
 
@@ -629,6 +638,29 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, co
                    P_INT(store_now_us()),
                    P_TEXT(in->status_message)};
     return change_one(c, sql, p, 9);
+}
+
+store_rc store_order_cancel_requested(store_conn *c, int64_t user_id, int64_t order_id,
+                                      const store_canceler *by)
+{
+    static const char sql[] = "UPDATE orders SET cancel_actor = $3, cancel_actor_id = $4,"
+                              " cancel_trace_id = $5, cancel_span_id = $6"
+                              " WHERE user_id = $1 AND id = $2";
+    store_rc rc = check_id(c, user_id, "user id");
+    if (rc == STORE_OK)
+        rc = user_locked(c, user_id, "order");
+    if (rc == STORE_OK && strcmp(by->actor, "user") != 0 && strcmp(by->actor, "admin") != 0)
+        rc = store_fail(c, STORE_INVALID, "canceler must be a user or an admin");
+    if (rc == STORE_OK)
+        rc = check_text(c, by->actor_id, STORE_SUBJECT_MAX, false, "canceler subject");
+    if (rc == STORE_OK && (strlen(by->trace_id) != (by->trace_id[0] ? 32 : 0) ||
+                           strlen(by->span_id) != (by->trace_id[0] ? 16 : 0)))
+        rc = store_fail(c, STORE_INVALID, "canceler trace must be 32 and 16 characters or none");
+    if (rc != STORE_OK)
+        return rc;
+    db_val p[6] = {P_INT(user_id),         P_INT(order_id),       P_TEXT(by->actor),
+                   P_TEXT(by->actor_id),   P_TEXT(by->trace_id),  P_TEXT(by->span_id)};
+    return change_one(c, sql, p, 6);
 }
 
 #define ORDER_PAGE_WHERE                                                                           \

@@ -228,8 +228,20 @@ static const char pg_v8[] = SCHEMA_V8("BYTEA");
 static const char sqlite_v9[] = SCHEMA_V9;
 static const char pg_v9[] = SCHEMA_V9;
 
+/* v10: who asked to cancel an order (issue 21): the principal's kind and subject and the
+ * CancelOrder call's trace, written before the broker is asked. A broker's cancel report,
+ * applied later by any replica (a poll, a trade_updates stream), is audited as theirs. "" =
+ * nobody asked. */
+#define SCHEMA_V10                                                                                 \
+    "ALTER TABLE orders ADD COLUMN cancel_actor TEXT NOT NULL DEFAULT '';"                         \
+    "ALTER TABLE orders ADD COLUMN cancel_actor_id TEXT NOT NULL DEFAULT '';"                      \
+    "ALTER TABLE orders ADD COLUMN cancel_trace_id TEXT NOT NULL DEFAULT '';"                      \
+    "ALTER TABLE orders ADD COLUMN cancel_span_id TEXT NOT NULL DEFAULT '';"
+static const char sqlite_v10[] = SCHEMA_V10;
+static const char pg_v10[] = SCHEMA_V10;
+
 /* One line per array: tests/deploy/config_schema_planted.sh appends a version with sed. */
 /* clang-format off */
-const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7, sqlite_v8, sqlite_v9};
-const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7, pg_v8, pg_v9};
+const char *const store_sqlite_migrations[STORE_SCHEMA_VERSION] = {sqlite_v1, sqlite_v2, sqlite_v3, sqlite_v4, sqlite_v5, sqlite_v6, sqlite_v7, sqlite_v8, sqlite_v9, sqlite_v10};
+const char *const store_pg_migrations[STORE_SCHEMA_VERSION] = {pg_v1, pg_v2, pg_v3, pg_v4, pg_v5, pg_v6, pg_v7, pg_v8, pg_v9, pg_v10};
 /* clang-format on */

@@ -287,3 +287,8 @@ const store_position *book_position(const book *b, const char *symbol)
             return &b->pos[i];
     return NULL;
 }
+
+void book_unheld_change(book *b)
+{
+    b->modeled++;
+}

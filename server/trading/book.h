@@ -87,6 +87,9 @@ void book_fill_added(book *b, const store_fill *f);
 void book_position_put(book *b, const store_position *p);
 void book_day_trade_added(book *b, const store_day_trade *d);
 void book_state_set(book *b, const store_risk_state *s);
+/* A change to what the book does not hold (who asked to cancel an order): the book stays
+ * exact. */
+void book_unheld_change(book *b);
 
 /* The position in symbol, or NULL when the user never held it. */
 const store_position *book_position(const book *b, const char *symbol);

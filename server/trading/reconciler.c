@@ -104,8 +104,10 @@ static void reconcile_one(trading *t, store_conn *conn, const store_order *o, in
     if (trading_broker_conn(t, conn, o->user_id, kp, true, NULL, &bc).code != TW_OK)
         return;
     brk_order r;
+    /* What the broker says is the broker's report (audit.proto's "broker"), polled or
+     * streamed alike; "system" is only for what the server decides itself (below). */
     brk_rc rc =
-        trading_sync_order(t, bc, o->user_id, o->id, o->broker_order_id, "system", &r, NULL);
+        trading_sync_order(t, bc, o->user_id, o->id, o->broker_order_id, "broker", &r, NULL);
     /* The in-process sim knows at once what it has; a real broker is asked twice. */
     bool sim = strcmp(brk_conn_backend(bc), "sim") == 0;
     brk_conn_destroy(bc);

@@ -983,55 +983,46 @@ tw_status trading_view_load(trading *t, tw_arena *a, store_conn *conn, int64_t u
     return view_build(t, a, conn, user_id, b, halted, acct, intent, ref, exclude_order_id, v);
 }
 
-void trading_cancel_begin(trading *t, int64_t user_id, int64_t order_id, const char *actor,
-                          const char *actor_id, const char *trace_id, const char *span_id)
+tw_status trading_cancel_request(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
+                                 const store_canceler *by)
 {
-    pthread_mutex_lock(&t->cancel_mu);
-    for (size_t i = 0; i < TRADING_CANCEL_SLOTS; i++) {
-        if (t->cancels[i].order_id)
-            continue;
-        t->cancels[i].user_id = user_id;
-        t->cancels[i].order_id = order_id;
-        snprintf(t->cancels[i].actor, sizeof(t->cancels[i].actor), "%s", actor);
-        snprintf(t->cancels[i].actor_id, sizeof(t->cancels[i].actor_id), "%s", actor_id);
-        snprintf(t->cancels[i].trace_id, sizeof(t->cancels[i].trace_id), "%s",
-                 trace_id ? trace_id : "");
-        snprintf(t->cancels[i].span_id, sizeof(t->cancels[i].span_id), "%s",
-                 span_id ? span_id : "");
-        break;
-    }
-    pthread_mutex_unlock(&t->cancel_mu);
-}
-
-void trading_cancel_end(trading *t, int64_t user_id, int64_t order_id)
-{
-    pthread_mutex_lock(&t->cancel_mu);
-    for (size_t i = 0; i < TRADING_CANCEL_SLOTS; i++)
-        if (t->cancels[i].order_id == order_id && t->cancels[i].user_id == user_id) {
-            t->cancels[i].order_id = 0;
+    store_rc rc = STORE_BUSY;
+    for (int attempt = 0; attempt < 3 && rc == STORE_BUSY; attempt++) {
+        store_order o;
+        book *b = NULL;
+        rc = store_tx_begin_user(conn, user_id);
+        if (rc != STORE_OK)
             break;
+        if (tx_book(t, NULL, conn, user_id, &b).code != TW_OK)
+            rc = STORE_UNAVAILABLE;
+        if (rc == STORE_OK)
+            rc = store_order_get(conn, user_id, order_id, &o);
+        if (rc == STORE_OK && !trading_status_open(o.status)) {
+            store_tx_rollback(conn);
+            return tw_err(TW_FAILED_PRECONDITION, "order is already final");
         }
-    pthread_mutex_unlock(&t->cancel_mu);
+        if (rc == STORE_OK && (rc = store_order_cancel_requested(conn, user_id, order_id, by)) ==
+                                  STORE_OK)
+            book_unheld_change(b);
+        if (rc == STORE_OK)
+            rc = store_tx_commit(conn);
+        else
+            store_tx_rollback(conn);
+    }
+    switch (rc) {
+    case STORE_OK:
+        return tw_ok();
+    case STORE_NOT_FOUND:
+        return tw_err(TW_NOT_FOUND, "order not found");
+    case STORE_NOMEM:
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    case STORE_INVALID:
+        return tw_err(TW_INTERNAL, "the cancel request could not be recorded");
+    default:
+        return db_down();
+    }
 }
 
-/* Who asked to cancel order_id (trading_cancel_begin), copied to *out; false when no caller
- * is waiting. */
-static bool cancel_requester(trading *t, int64_t user_id, int64_t order_id,
-                             struct trading_canceler *out)
-{
-    bool found = false;
-    pthread_mutex_lock(&t->cancel_mu);
-    for (size_t i = 0; i < TRADING_CANCEL_SLOTS && !found; i++)
-        if (t->cancels[i].order_id == order_id && t->cancels[i].user_id == user_id) {
-            *out = t->cancels[i];
-            found = true;
-        }
-    pthread_mutex_unlock(&t->cancel_mu);
-    return found;
-}
-
-/* An event written for the caller who asked for it (by): their actor, and their trace first
- * in the details (an object text or NULL), as svc_audit writes a call's own events. */
 /* details (a JSON object text or NULL) with trace_id and span_id first, as svc_audit writes a
  * call's own events; *out malloc'd, or NULL when trace_id is "" (details stand as they are). */
 static store_rc traced_details(const char *details, const char *trace_id, const char *span_id,
@@ -1053,9 +1044,11 @@ static store_rc traced_details(const char *details, const char *trace_id, const 
     return *out ? STORE_OK : STORE_NOMEM;
 }
 
+/* An event written for the principal who asked for it (by): their actor, and their trace first
+ * in the details (an object text or NULL), as svc_audit writes a call's own events. */
 static store_rc audit_for(store_conn *conn, int64_t user_id, const char *action,
                           const char *object_id, const char *outcome, const char *details,
-                          int64_t now_us, const struct trading_canceler *by)
+                          int64_t now_us, const store_canceler *by)
 {
     char *traced;
     store_rc rc = traced_details(details, by->trace_id, by->span_id, &traced);
@@ -1384,9 +1377,8 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
             if (!details)
                 return STORE_NOMEM;
         }
-        struct trading_canceler by;
-        if (strcmp(o.status, ORD_CANCELED) == 0 && cancel_requester(t, user_id, order_id, &by))
-            rc = audit_for(conn, user_id, action, oid, "SUCCESS", details, now_us, &by);
+        if (strcmp(o.status, ORD_CANCELED) == 0 && o.cancel_by.actor[0])
+            rc = audit_for(conn, user_id, action, oid, "SUCCESS", details, now_us, &o.cancel_by);
         else
             rc = audit_order(conn, &o, action, oid, details, now_us, actor);
         free(details);
@@ -1672,7 +1664,6 @@ int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **o
     pthread_mutex_init(&t->rec_mu, NULL);
     pthread_cond_init(&t->rec_cv, NULL);
     pthread_mutex_init(&t->str_mu, NULL);
-    pthread_mutex_init(&t->cancel_mu, NULL);
     pthread_mutex_init(&t->ghalt_mu, NULL);
     t->ledger = ledger_create(TRADING_LEDGER_ACCOUNTS, TRADING_LEDGER_BOOK_BYTES);
     if (!t->ledger || risk_calendar_init(&t->cal, NULL, 0) != 0 || load_sectors(t, cfg) != 0) {
@@ -1724,7 +1715,6 @@ void trading_destroy(trading *t)
     pthread_mutex_destroy(&t->rec_mu);
     pthread_cond_destroy(&t->rec_cv);
     pthread_mutex_destroy(&t->str_mu);
-    pthread_mutex_destroy(&t->cancel_mu);
     pthread_mutex_destroy(&t->ghalt_mu);
     free(t);
 }

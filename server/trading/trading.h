@@ -158,13 +158,13 @@ bool trading_sim_account(trading *t, int64_t user_id, brk_account *out);
 tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_id, trading_view *v,
                                      const risk_assessment *a);
 
-/* A caller (actor "user" or "admin", actor_id its subject; trace_id and span_id its call's
- * trace, NULL = none) asks to cancel order_id: until trading_cancel_end, the report that
- * closes it as CANCELED is audited as theirs, with their trace in its details, whichever path
- * applies it. With every slot taken the cancel is audited as the path's own actor. */
-void trading_cancel_begin(trading *t, int64_t user_id, int64_t order_id, const char *actor,
-                          const char *actor_id, const char *trace_id, const char *span_id);
-void trading_cancel_end(trading *t, int64_t user_id, int64_t order_id);
+/* by asks to cancel user_id's order_id: recorded with the order in a transaction of its own,
+ * before the broker is asked, so the report that closes the order as CANCELED -- the caller's
+ * own read, the sim's event, a poll or a trade_updates stream, on any replica, during the call
+ * or after it -- is audited as theirs, with their trace first in its details.
+ * TW_FAILED_PRECONDITION when the order is already final, TW_NOT_FOUND when it is not theirs. */
+tw_status trading_cancel_request(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
+                                 const store_canceler *by);
 
 /* A broker's report on one of our orders (from the sim listener, the reconciler or a broker
  * webhook): cumulative filled quantity and average price, and the broker status. Applies the

@@ -13,7 +13,6 @@
 
 #define TRADING_DRIFT_SLOTS 1024
 #define TRADING_NOT_FOUND_SLOTS 64
-#define TRADING_CANCEL_SLOTS 64
 typedef struct {
     int64_t user_id;
     uint64_t sig; /* 0 = no drift */
@@ -49,16 +48,6 @@ struct trading {
         int64_t first_ms;
     } not_found[TRADING_NOT_FOUND_SLOTS];
 
-    /* Cancels a caller asked for and is waiting on (trading_cancel_begin/_end): the report
-     * that closes the order as CANCELED, whichever path brings it first (the caller's own
-     * read, the sim's event, a stream), is audited as that caller's. */
-    pthread_mutex_t cancel_mu;
-    struct trading_canceler {
-        int64_t user_id, order_id; /* order_id 0 = free */
-        char actor[8];
-        char actor_id[160];
-        char trace_id[33], span_id[17]; /* the call's trace, "" = none */
-    } cancels[TRADING_CANCEL_SLOTS];
 
     /* The admin kill switch as last read or committed here (trading_global_cached); gen moves
      * with every global commit of this process, so a read that raced one is not kept. */

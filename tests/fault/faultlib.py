@@ -198,7 +198,9 @@ class AlpacaStub:
     every GET answer 500. GET /v2/orders/{id} answers by broker order id. DELETE of a filled,
     canceled, expired, rejected or replaced order answers 422 "order is not cancelable";
     fill_on_cancel (a set of client order ids) fills such an order just before its DELETE is
-    answered: the cancel lost the race (422). replace() and set_status() script the order
+    answered: the cancel lost the race (422); cancel_pending (a set of client order ids) makes
+    a DELETE answer 204 and leave the order "pending_cancel", as Alpaca does until its venue
+    confirms (set_status(..., status="canceled") ends it). replace() and set_status() script the order
     lifecycle (replaced with replaced_by, done_for_day, ...).
 
     It also serves the Market Data API v2 latest trade, GET /v2/stocks/{symbol}/trades/latest
@@ -252,6 +254,7 @@ class AlpacaStub:
         self.positions = []  # what GET /v2/positions answers (Alpaca position objects)
         self.trade_times = {}
         self.fill_on_cancel = set()
+        self.cancel_pending = set()  # client order ids whose DELETE leaves "pending_cancel"
         self.post_429 = 0  # the next N POSTs answer 429 with X-RateLimit-Reset = now + 1 s
         self.deletes = []  # broker order ids of DELETE requests, in order
         stub = self
@@ -413,7 +416,9 @@ class AlpacaStub:
                                                "replaced"):
                                 return self._reply(422, {"code": 42210000,
                                                          "message": "order is not cancelable"})
-                            o["status"] = "canceled"
+                            # Alpaca acknowledges a cancel at once and ends the order later.
+                            o["status"] = ("pending_cancel" if c in stub.cancel_pending
+                                           else "canceled")
                             break
                     else:
                         return self._reply(404, {"message": "order not found"})

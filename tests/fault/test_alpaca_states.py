@@ -125,6 +125,67 @@ class AlpacaStatesTest(unittest.TestCase):
         # Background polling serves no caller: it sends no traceparent of one.
         self.assertTrue(all(tp is None or trace in tp or trace2 in tp for _, _, tp in seen))
 
+    def test_a_cancel_the_broker_ends_after_the_call_on_another_replica_is_the_callers(self):
+        o = submit(self.api, self.tok, "st-later", symbol="AAPL", qty="2", limit="98.00")
+        self.assertEqual(status_name(o.status), "ACCEPTED", str(o))
+        coid = "tw-" + o.id
+        self.stub.cancel_pending.add(coid)
+        trace = "5c0ffee0a1b2c3d4e5f60718293a4b5c"
+        md = (("traceparent", "00-%s-1122334455667788-01" % trace),)
+        r = self.api.call("Orders", "CancelOrder", token=self.tok, metadata=md,
+                          order_id=o.id).order
+        self.assertEqual(status_name(r.status), "ACCEPTED", str(r))  # pending_cancel at Alpaca
+        self.assertEqual(self.stub.orders[coid]["status"], "pending_cancel")
+        self.assertEqual(self.events(o.id, "ORDER_CANCEL"), [])
+        # The replica that took the call stops; another on the same database finds the cancel.
+        a = self.srv
+        a.stop_and_check(self)
+        self.addCleanup(a.cleanup)
+        self.api.close()
+        self.srv = TwServer(env=dict(a.env_extra), workdir=a.workdir)
+        self.srv.start()
+        self.api = Api(self.srv.addr)
+        self.stub.set_status(coid, status="canceled")
+        self.wait_status(o.id, "CANCELED")
+        ev = self.events(o.id, "ORDER_CANCEL")
+        self.assertEqual(len(ev), 1, ev)
+        self.assertEqual(audit.ActorType.Name(ev[0].actor_type), "ACTOR_TYPE_USER", str(ev[0]))
+        self.assertEqual(ev[0].actor_id, "states-alice")
+        d = json.loads(ev[0].details_json)
+        self.assertEqual(d["trace_id"], trace)
+        self.assertEqual(len(d["span_id"]), 16)
+        self.assertEqual(len(self.stub.deletes), 1)
+
+    def test_an_expiry_rejection_or_unasked_cancel_found_later_carries_the_submitters_trace(self):
+        traces = {}
+        for coid, qty, trace in (("st-exp", "1", "6a1b2c3d4e5f60718293a4b5c6d7e8f9"),
+                                 ("st-rej", "2", "7b2c3d4e5f60718293a4b5c6d7e8f90a"),
+                                 ("st-can", "3", "8c3d4e5f60718293a4b5c6d7e8f90a1b")):
+            md = (("traceparent", "00-%s-2233445566778899-01" % trace),)
+            o = self.api.call("Orders", "SubmitOrder", token=self.tok, metadata=md,
+                              client_order_id=coid, symbol="AAPL", side=common.ORDER_SIDE_BUY,
+                              type=common.ORDER_TYPE_LIMIT, qty=qty, limit_price="97.00",
+                              time_in_force=common.TIME_IN_FORCE_DAY,
+                              origin=common.ORDER_ORIGIN_USER).order
+            self.assertEqual(status_name(o.status), "ACCEPTED", str(o))
+            traces[o.id] = trace
+        (exp, rej, can) = list(traces)
+        self.stub.set_status("tw-" + exp, status="expired")
+        self.stub.set_status("tw-" + rej, status="rejected")
+        self.stub.set_status("tw-" + can, status="canceled")  # nobody here asked for it
+        self.wait_status(exp, "EXPIRED")
+        self.wait_status(rej, "REJECTED")
+        self.wait_status(can, "CANCELED")
+        for oid, action in ((exp, "ORDER_EXPIRE"), (rej, "ORDER_REJECT"), (can, "ORDER_CANCEL")):
+            ev = self.events(oid, action)
+            self.assertEqual(len(ev), 1, ev)
+            self.assertEqual((audit.ActorType.Name(ev[0].actor_type), ev[0].actor_id),
+                             ("ACTOR_TYPE_SYSTEM", "broker"), str(ev[0]))
+            d = json.loads(ev[0].details_json)
+            entry = json.loads(self.events(oid, "ORDER_ENTRY")[0].details_json)
+            self.assertEqual(d["trace_id"], traces[oid])
+            self.assertEqual((d["trace_id"], d["span_id"]), (entry["trace_id"], entry["span_id"]))
+
     def test_insufficient_buying_power_reason_reaches_the_order_and_the_audit(self):
         self.stub.plan_by_symbol["MSFT"] = ("403", "insufficient buying power")
         o = submit(self.api, self.tok, "st-403", symbol="MSFT", qty="2", limit="400.00")

@@ -340,7 +340,8 @@ class AuditConformanceTest(unittest.TestCase):
 
     def test_a_users_cancel_names_the_user(self):
         # The cancel is applied by whichever report lands first (this call's own read or the
-        # sim's cancel event, actor "broker"); either way the event names the caller.
+        # sim's cancel event, actor "broker"); either way the event names the caller, who is
+        # recorded with the order before the broker is asked.
         o = self.order("lim", type=LIMIT, limit_price="95")
         self.api.call("Orders", "CancelOrder", token=self.alice, order_id=o.id)
         got = [e for e in self.events() if e.action == A.Value("AUDIT_ACTION_ORDER_CANCEL")]

@@ -498,6 +498,33 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
     assert_string_equal(got.broker_order_id, "brk-77");
     assert_int_equal(got.avg_fill_price, 187000000);
 
+    /* Who asked to cancel: nobody until recorded; kept by a later status update. */
+    assert_string_equal(got.cancel_by.actor, "");
+    store_canceler by = {.actor = "admin", .actor_id = "ops@example",
+                         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+                         .span_id = "00f067aa0ba902b7"};
+    assert_int_equal(LOCKED(c, a, store_order_cancel_requested(c, a, id1, &by)), STORE_OK);
+    assert_int_equal(LOCKED(c, a, store_order_update(c, a, id1, &got)), STORE_OK);
+    assert_int_equal(store_order_get(c, a, id1, &got), STORE_OK);
+    assert_string_equal(got.cancel_by.actor, "admin");
+    assert_string_equal(got.cancel_by.actor_id, "ops@example");
+    assert_string_equal(got.cancel_by.trace_id, by.trace_id);
+    assert_string_equal(got.cancel_by.span_id, by.span_id);
+    /* Another user's order, no lock, and malformed askers change nothing. */
+    assert_int_equal(LOCKED(c, b, store_order_cancel_requested(c, b, id1, &by)), STORE_NOT_FOUND);
+    assert_int_not_equal(store_order_cancel_requested(c, a, id1, &by), STORE_OK);
+    store_canceler bad[4] = {by, by, by, by};
+    snprintf(bad[0].actor, sizeof(bad[0].actor), "broker");
+    bad[1].actor_id[0] = '\0';
+    snprintf(bad[2].trace_id, sizeof(bad[2].trace_id), "4bf92f35");
+    bad[3].span_id[0] = '\0';
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(LOCKED(c, a, store_order_cancel_requested(c, a, id1, &bad[i])),
+                         STORE_INVALID);
+    assert_int_equal(store_order_get(c, a, id1, &got), STORE_OK);
+    assert_string_equal(got.cancel_by.actor, "admin");
+    assert_string_equal(got.cancel_by.trace_id, by.trace_id);
+
     for (int i = 2; i <= 5; i++) {
         char coid[16];
         snprintf(coid, sizeof(coid), "coid-%d", i);

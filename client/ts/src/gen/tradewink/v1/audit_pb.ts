@@ -89,8 +89,10 @@ export type AuditEvent = Message<"tradewink.v1.AuditEvent"> & {
    * Action-specific details as a JSON object, e.g. {"from":"PAPER","to":"LIVE"}. Sanitized by
    * the server: never secrets, tokens or key material. An event written by a call starts with
    * that call's W3C "trace_id" and "span_id"; an order's events applied later by the broker's
-   * reports (fills, expiries, rejections, a replace, a cancel no CancelOrder is waiting on)
-   * carry those of the call that submitted the order.
+   * reports (fills, expiries, rejections, a replace) carry those of the call that submitted the
+   * order. The ORDER_CANCEL of an order someone asked to cancel is theirs (actor and the
+   * CancelOrder call's trace), whenever and on whichever replica the broker's cancel arrives;
+   * a cancel nobody asked for is the broker's, with the submitting call's trace.
    *
    * @generated from field: string details_json = 9;
    */
