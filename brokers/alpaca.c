@@ -84,6 +84,7 @@ typedef struct alp_conn {
     int per_min;
     bool background;
     long rate_wait_max_ms;
+    const brk_shared_budget *shared; /* NULL = this process's bucket only */
 } alp_conn;
 
 typedef struct alp_resp {
@@ -363,7 +364,9 @@ static void sleep_ms(long ms)
  * gets BRK_RATE_LIMITED, and the trader's submit or cancel finds tokens left. A user call waits
  * for a token (at most rate_wait_max_ms). A 429 empties the bucket until its X-Ratelimit-Reset,
  * for every conn of the account. The registry is keyed by the SHA-256 of the key id, so it
- * never holds the credential itself. Per process: replicas each keep their own budget.
+ * never holds the credential itself. With a shared budget (the server's Redis) the bucket is
+ * one for every replica: while it answers it decides, and this process's bucket only keeps a
+ * 429's reset; when it cannot answer, this process's bucket decides alone, as without one.
  */
 
 #define ALP_BUDGETS 64
@@ -421,16 +424,29 @@ static brk_rc budget_take(alp_conn *c, const char *method, const char *path, brk
         int64_t now = mono_ms(), wait = 0;
         pthread_mutex_lock(&budget_mu);
         alp_budget *b = budget_of(c, now);
-        if (!b) {
-            wait = -1; /* every slot busy with another account: do not guess, refuse */
-        } else if (now < b->blocked_ms) {
+        bool blocked = b && now < b->blocked_ms;
+        if (blocked)
             wait = b->blocked_ms - now;
-        } else if (b->units >= ALP_TOKEN + reserve) {
-            b->units -= ALP_TOKEN;
-        } else {
-            wait = (ALP_TOKEN + reserve - b->units) / c->per_min + 1;
-        }
         pthread_mutex_unlock(&budget_mu);
+        int64_t shared = blocked || !c->shared ? -1
+                                               : c->shared->take(c->shared->ctx, c->account,
+                                                                 c->per_min, c->background);
+        if (shared >= 0) {
+            wait = shared; /* the replicas' one bucket decided */
+        } else if (!blocked) {
+            pthread_mutex_lock(&budget_mu);
+            b = budget_of(c, now);
+            if (!b) {
+                wait = -1; /* every slot busy with another account: do not guess, refuse */
+            } else if (now < b->blocked_ms) {
+                wait = b->blocked_ms - now;
+            } else if (b->units >= ALP_TOKEN + reserve) {
+                b->units -= ALP_TOKEN;
+            } else {
+                wait = (ALP_TOKEN + reserve - b->units) / c->per_min + 1;
+            }
+            pthread_mutex_unlock(&budget_mu);
+        }
         if (wait == 0)
             return BRK_OK;
         if (wait < 0)
@@ -453,14 +469,17 @@ static void budget_block(const alp_conn *c, int64_t until_ms)
 {
     if (c->per_min <= 0)
         return;
+    int64_t now = mono_ms();
     pthread_mutex_lock(&budget_mu);
-    alp_budget *b = budget_of(c, mono_ms());
+    alp_budget *b = budget_of(c, now);
     if (b) {
         b->units = 0;
         if (until_ms > b->blocked_ms)
             b->blocked_ms = until_ms;
     }
     pthread_mutex_unlock(&budget_mu);
+    if (c->shared && c->shared->hold && until_ms > now)
+        c->shared->hold(c->shared->ctx, c->account, c->per_min, until_ms - now);
 }
 
 /* "X-Ratelimit-Reset: 1767364260" (Unix seconds), any case. */
@@ -1623,6 +1642,7 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
     c->per_min = cfg->requests_per_min;
     c->background = cfg->background;
     c->rate_wait_max_ms = cfg->rate_wait_max_ms ? cfg->rate_wait_max_ms : 10000;
+    c->shared = cfg->shared_budget && cfg->shared_budget->take ? cfg->shared_budget : NULL;
     SHA256((const unsigned char *)key_id, key_id_len, c->account);
     c->log = cfg->log;
     c->log_ctx = cfg->log_ctx;

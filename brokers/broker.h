@@ -480,6 +480,19 @@ void brk_sim_set_fill_listener(brk_sim_engine *e, brk_sim_listener_fn fn, void *
 #define BRK_ALPACA_DATA_URL "https://data.alpaca.markets" /* Market Data API v2, paper and live */
 #define BRK_ALPACA_DATA_FEED "iex"
 
+/* A request budget kept beyond this process (the server's Redis), so every replica of one
+ * account draws on one bucket. take: one request of account (a 16-byte digest of the key id)
+ * under a bucket of per_min tokens a minute, of which a background request may not take the
+ * last quarter; returns 0 when taken, > 0 the ms until one would be, < 0 when the shared
+ * budget cannot answer now (the process's own bucket decides, as without one). hold: no
+ * request of the account for the next hold_ms (a 429 until its X-Ratelimit-Reset). Both are
+ * called from any thread and may block for a round trip. */
+typedef struct brk_shared_budget {
+    int64_t (*take)(void *ctx, const unsigned char account[16], int per_min, bool background);
+    void (*hold)(void *ctx, const unsigned char account[16], int per_min, int64_t hold_ms);
+    void *ctx;
+} brk_shared_budget;
+
 typedef struct brk_alpaca_config {
     bool live;               /* default base URL: false -> paper, true -> live */
     const char *base_url;    /* overrides the default; https://, or http:// to 127.0.0.1,
@@ -504,6 +517,9 @@ typedef struct brk_alpaca_config {
     int requests_per_min;
     bool background;
     long rate_wait_max_ms;
+    /* With requests_per_min: the budget shared with other processes (NULL = this process's
+     * only). While it answers it decides; the process's bucket still holds a 429's reset. */
+    const brk_shared_budget *shared_budget;
     /* W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>", lower case) sent on every request of
      * the conn, so the broker call can be found under the server call it serves; NULL or ""
      * sends none. Any other shape is refused (BRK_INVALID): it is a header value. */

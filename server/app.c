@@ -600,6 +600,35 @@ int app_ready(srv_app *app, char *reason, size_t cap)
     return 1;
 }
 
+/* ---- Alpaca's request budget, one per account for every replica on the Redis ---- */
+
+static edge_rl_rule broker_rule(int per_min, bool background)
+{
+    /* A background request may not take the last quarter: a smaller burst on the same
+     * bucket (ratelimit.h), as brokers/alpaca.c's own bucket keeps it. */
+    uint32_t n = (uint32_t)per_min;
+    edge_rl_rule r = {.limit = n, .period_ms = 60000, .burst = background ? n - n / 4 : n};
+    return r;
+}
+
+static int64_t broker_budget_take(void *ctx, const unsigned char account[16], int per_min,
+                                  bool background)
+{
+    srv_app *app = ctx;
+    edge_rl_rule r = broker_rule(per_min, background);
+    int64_t retry = 0;
+    int rc = edge_rl_shared_check(app->rl, "alpaca", account, &r, &retry);
+    return rc < 0 ? -1 : rc == 1 ? 0 : retry;
+}
+
+static void broker_budget_hold(void *ctx, const unsigned char account[16], int per_min,
+                               int64_t hold_ms)
+{
+    srv_app *app = ctx;
+    edge_rl_rule r = broker_rule(per_min, false);
+    (void)edge_rl_shared_hold(app->rl, "alpaca", account, &r, hold_ms);
+}
+
 static int edge_create(srv_app *app, const tw_config *cfg, const tw_routes *routes)
 {
     char err[512] = "";
@@ -807,6 +836,11 @@ int app_create(srv_app *app, const tw_config *cfg, const char *const *names, siz
         return -1;
     if (edge_create(app, cfg, routes) != 0)
         return -1;
+    if (app->rl && edge_rl_uses_redis(app->rl)) {
+        app->broker_budget =
+            (brk_shared_budget){.take = broker_budget_take, .hold = broker_budget_hold, .ctx = app};
+        trading_set_shared_budget(app->trading, &app->broker_budget);
+    }
     /* Orders left open by a previous run are resolved before new work arrives. */
     trading_reconcile(app->trading);
     if (trading_start_reconciler(app->trading) != 0)
@@ -819,8 +853,8 @@ void app_destroy(srv_app *app)
     app_stop_prober(app);
     edge_ops_stop(app->ops);
     edge_wh_destroy(app->wh);
-    edge_rl_destroy(app->rl);
     trading_destroy(app->trading); /* its threads commit audit events: before the feed goes */
+    edge_rl_destroy(app->rl);      /* after trading: its broker conns draw on the Redis budget */
     audit_feed_stop(app->audit_feed);
     auth_verifier_destroy(app->auth);
     audit_signer_destroy(app->audit_signer);

@@ -7,6 +7,7 @@
 #ifndef SRV_APP_H
 #define SRV_APP_H
 
+#include "brokers/broker.h"
 #include "config/config.h"
 #include "edge/metrics.h"
 #include "transport/transport.h"
@@ -38,6 +39,7 @@ typedef struct srv_app {
     struct audit_signer *audit_signer; /* TW_AUDIT_SIGNING_KEYS; NULL = no checkpoints */
     struct vault_sealer *sealer;       /* TW_VAULT_SEALING_KEYS; NULL = no sealed submission */
     struct edge_rl *rl;
+    brk_shared_budget broker_budget; /* Alpaca's per-account budget in rl's Redis */
     struct edge_wh *wh;
     struct edge_ops *ops;
     edge_metrics *metrics;

@@ -122,8 +122,9 @@ static const field fields[] = {
     {"TW_ALPACA_DATA_FEED", T_STR, F(alpaca_data_feed), 0, 0, "iex", NULL, 0,
      "Market data feed for the latest-trade request: iex (free plans), sip, delayed_sip ..."},
     {"TW_ALPACA_REQUESTS_PER_MIN", T_INT, F(alpaca_requests_per_min), 0, 100000, "180", NULL, 0,
-     "Alpaca request budget per account and process (Alpaca allows 200/min): polling and marks "
-     "never take the last quarter, so the trader's submits and cancels find room; 0 = none."},
+     "Alpaca request budget per account (Alpaca allows 200/min): polling and marks never take "
+     "the last quarter, so the trader's submits and cancels find room; 0 = none. With "
+     "TW_REDIS_URL every replica draws on one bucket there; while Redis is down, each its own."},
     {"TW_REF_PRICE_MAX_AGE_S", T_INT, F(ref_price_max_age_s), 1, 86400, "60", NULL, 0,
      "Oldest broker last trade (seconds) used as an order's reference price; an older one is "
      "refused as stale (no reference price). While the NYSE session is closed a stock's trade "

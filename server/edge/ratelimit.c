@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,11 @@ static const char *const rl_class_names[EDGE_RL_CLASS_COUNT] = {"auth_fail", "ke
                                                                 "api", "public"};
 
 /* KEYS[1] = key; ARGV[1] = emission interval T (us), ARGV[2] = burst capacity B*T (us),
- * ARGV[3] = "1" to count the request, "0" to only look (peek).
- * Returns {1, 0} when allowed, {0, retry_after_us} when denied. Numbers are formatted with
- * %d because Lua's default number formatting would round microsecond timestamps. */
+ * ARGV[3] = "1" to count the request, "0" to only look (peek), "H" to hold: no request is
+ * allowed for the next ARGV[4] us (then the bucket starts empty).
+ * Returns {1, 0} when allowed (or held), {0, retry_after_us} when denied. Numbers are
+ * formatted with %d because Lua's default number formatting would round microsecond
+ * timestamps. */
 static const char rl_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -50,6 +53,14 @@ static const char rl_script[] =
     "local B = tonumber(ARGV[2])\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
     "if tat < now then tat = now end\n"
+    "if ARGV[3] == 'H' then\n"
+    "  local held = now + tonumber(ARGV[4]) + B - T\n"
+    "  if held > tat then\n"
+    "    local hl = math.floor((held - now) / 1000) + 1\n"
+    "    redis.call('SET', KEYS[1], string.format('%d', held), 'PX', string.format('%d', hl))\n"
+    "  end\n"
+    "  return {1, 0}\n"
+    "end\n"
     "local new_tat = tat + T\n"
     "local allow_at = new_tat - B\n"
     "if now < allow_at then return {0, allow_at - now} end\n"
@@ -528,33 +539,45 @@ fail:
     return NULL;
 }
 
-/* Runs the script on c. Returns 0 with *allowed and *retry_us, or -1 on any failure. */
-static int redis_eval(edge_rl *rl, redisContext *c, edge_rl_class cls, const uint8_t *d,
-                      int consume, int *allowed, int64_t *retry_us)
+/* One request of the script (rl_script's arguments). */
+typedef struct rl_req {
+    char key[RL_PREFIX_MAX + 32 + 2 * RL_DIGEST + 2];
+    int64_t t_us, b_us, hold_us;
+    const char *mode; /* "1", "0" or "H" */
+} rl_req;
+
+/* The Redis key of (label, digest): prefix, label, ':', the digest in hex. */
+static void rl_key(const edge_rl *rl, rl_req *q, const char *label, const uint8_t *d)
 {
-    char key[RL_PREFIX_MAX + 16 + 2 * RL_DIGEST + 2];
-    char t[24], b[24];
     static const char hex[] = "0123456789abcdef";
-    int n = snprintf(key, sizeof key, "%s%s:", rl->prefix, rl_class_names[cls]);
+    int n = snprintf(q->key, sizeof q->key, "%s%.31s:", rl->prefix, label);
+    for (int i = 0; i < RL_DIGEST; i++) {
+        q->key[n++] = hex[d[i] >> 4];
+        q->key[n++] = hex[d[i] & 15];
+    }
+    q->key[n] = '\0';
+}
+
+/* Runs the script on c. Returns 0 with *allowed and *retry_us, or -1 on any failure. */
+static int redis_eval(edge_rl *rl, redisContext *c, const rl_req *q, int *allowed,
+                      int64_t *retry_us)
+{
+    char t[24], b[24], h[24];
     redisReply *r;
     int rc = -1;
-    for (int i = 0; i < RL_DIGEST; i++) {
-        key[n++] = hex[d[i] >> 4];
-        key[n++] = hex[d[i] & 15];
-    }
-    key[n] = '\0';
-    snprintf(t, sizeof t, "%lld", (long long)rl->t_us[cls]);
-    snprintf(b, sizeof b, "%lld", (long long)rl->b_us[cls]);
-    const char *argv[7] = {"EVALSHA", rl->sha, "1", key, t, b, consume ? "1" : "0"};
-    size_t lens[7] = {7, 40, 1, (size_t)n, strlen(t), strlen(b), 1};
-    r = cmd_argv(c, 7, argv, lens);
+    snprintf(t, sizeof t, "%lld", (long long)q->t_us);
+    snprintf(b, sizeof b, "%lld", (long long)q->b_us);
+    snprintf(h, sizeof h, "%lld", (long long)q->hold_us);
+    const char *argv[8] = {"EVALSHA", rl->sha, "1", q->key, t, b, q->mode, h};
+    size_t lens[8] = {7, 40, 1, strlen(q->key), strlen(t), strlen(b), 1, strlen(h)};
+    r = cmd_argv(c, 8, argv, lens);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
         argv[0] = "EVAL";
         argv[1] = rl_script;
         lens[0] = 4;
         lens[1] = sizeof rl_script - 1;
-        r = cmd_argv(c, 7, argv, lens);
+        r = cmd_argv(c, 8, argv, lens);
     }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
@@ -569,8 +592,7 @@ out:
 }
 
 /* Returns 0 when Redis answered (result in *res), -1 to fall back. */
-static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, int consume,
-                       edge_rl_result *res, int64_t *retry_after_ms)
+static int redis_check(edge_rl *rl, const rl_req *q, edge_rl_result *res, int64_t *retry_after_ms)
 {
     int allowed = 0, rc = -1;
     int64_t retry_us = 0;
@@ -602,7 +624,7 @@ static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, int con
         s->c = redis_connect(rl);
         s->gen = gen;
     }
-    if (s->c && redis_eval(rl, s->c, cls, d, consume, &allowed, &retry_us) == 0) {
+    if (s->c && redis_eval(rl, s->c, q, &allowed, &retry_us) == 0) {
         rc = 0;
     } else if (s->c) {
         redisFree(s->c);
@@ -619,6 +641,20 @@ static int redis_check(edge_rl *rl, edge_rl_class cls, const uint8_t *d, int con
     if (!allowed && retry_after_ms)
         *retry_after_ms = retry_ms(retry_us);
     return 0;
+}
+
+/* T and B*T (us) of rule; false for a rule that admits everything (limit 0) or has no
+ * period. */
+static bool rule_us(const edge_rl_rule *rule, int64_t *t_us, int64_t *b_us)
+{
+    if (!rule || rule->limit == 0 || rule->period_ms == 0)
+        return false;
+    uint32_t burst = rule->burst ? rule->burst : rule->limit;
+    *t_us = (int64_t)rule->period_ms * 1000 / rule->limit;
+    if (*t_us < 1)
+        *t_us = 1;
+    *b_us = *t_us * burst;
+    return true;
 }
 
 /* ---- public --------------------------------------------------------------------------- */
@@ -676,10 +712,7 @@ int edge_rl_create(const edge_rl_config *cfg, edge_rl **out, char *err, size_t e
             snprintf(err, errcap, "rate limit class %s: period must be > 0", rl_class_names[c]);
             goto out;
         }
-        uint32_t burst = r->burst ? r->burst : r->limit;
-        int64_t t = (int64_t)r->period_ms * 1000 / r->limit;
-        rl->t_us[c] = t < 1 ? 1 : t;
-        rl->b_us[c] = rl->t_us[c] * burst;
+        (void)rule_us(r, &rl->t_us[c], &rl->b_us[c]);
     }
     rl->shard_cap = rl->cfg.max_entries / RL_SHARDS;
     if (rl->shard_cap < 4)
@@ -758,8 +791,12 @@ static edge_rl_result rl_run(edge_rl *rl, edge_rl_class cls, const char *key, in
     if ((int)cls < 0 || cls >= EDGE_RL_CLASS_COUNT || rl->t_us[cls] == 0)
         return EDGE_RL_ALLOW;
     key_digest(rl->sha256, cls, key ? key : "", d);
-    if (rl->redis && redis_check(rl, cls, d, consume, &res, retry_after_ms) == 0)
-        return res;
+    if (rl->redis) {
+        rl_req q = {.t_us = rl->t_us[cls], .b_us = rl->b_us[cls], .mode = consume ? "1" : "0"};
+        rl_key(rl, &q, rl_class_names[cls], d);
+        if (redis_check(rl, &q, &res, retry_after_ms) == 0)
+            return res;
+    }
     return local_check(rl, cls, d, consume, retry_after_ms);
 }
 
@@ -773,6 +810,32 @@ edge_rl_result edge_rl_peek(edge_rl *rl, edge_rl_class cls, const char *key,
                             int64_t *retry_after_ms)
 {
     return rl_run(rl, cls, key, 0, retry_after_ms);
+}
+
+int edge_rl_shared_check(edge_rl *rl, const char *label, const uint8_t key[EDGE_RL_KEY_BYTES],
+                         const edge_rl_rule *rule, int64_t *retry_after_ms)
+{
+    edge_rl_result res = EDGE_RL_ALLOW;
+    rl_req q = {.mode = "1"};
+    if (retry_after_ms)
+        *retry_after_ms = 0;
+    if (!rl || !rl->redis || !rule_us(rule, &q.t_us, &q.b_us))
+        return -1;
+    rl_key(rl, &q, label, key);
+    if (redis_check(rl, &q, &res, retry_after_ms) != 0)
+        return -1;
+    return res == EDGE_RL_ALLOW ? 1 : 0;
+}
+
+int edge_rl_shared_hold(edge_rl *rl, const char *label, const uint8_t key[EDGE_RL_KEY_BYTES],
+                        const edge_rl_rule *rule, int64_t hold_ms)
+{
+    edge_rl_result res;
+    rl_req q = {.mode = "H", .hold_us = hold_ms > 0 ? hold_ms * 1000 : 0};
+    if (!rl || !rl->redis || !rule_us(rule, &q.t_us, &q.b_us))
+        return -1;
+    rl_key(rl, &q, label, key);
+    return redis_check(rl, &q, &res, NULL) == 0 ? 0 : -1;
 }
 
 void edge_rl_stats_get(edge_rl *rl, edge_rl_stats *out)

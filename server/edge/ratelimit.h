@@ -109,6 +109,24 @@ edge_rl_result edge_rl_check(edge_rl *rl, edge_rl_class cls, const char *key,
 edge_rl_result edge_rl_peek(edge_rl *rl, edge_rl_class cls, const char *key,
                             int64_t *retry_after_ms);
 
+/* Budgets kept in the shared Redis only, for a caller that keeps its own in-process copy
+ * (the broker's per-account request budget, brokers/alpaca.c): label names the budget in the
+ * Redis key (prefix + label + ':' + the key in hex; at most 31 bytes are used), key is the
+ * caller's fixed-size digest, rule the caller's. Every replica sharing the Redis draws on one
+ * bucket. A caller may pass a smaller burst than another for the same key: it is then refused
+ * while fewer than (burst difference + 1) requests are left (a reserve for the others).
+ *
+ * edge_rl_shared_check counts one request: 1 allowed, 0 denied (*retry_after_ms >= 1 is the
+ * wait), -1 when no Redis is configured or it does not answer now (the caller decides alone;
+ * Redis failures count toward the fallback as for edge_rl_check).
+ * edge_rl_shared_hold: no request of (label, key) is allowed for the next hold_ms (a broker's
+ * 429 until its reset), after which the bucket starts empty. 0, or -1 as above. */
+#define EDGE_RL_KEY_BYTES 16
+int edge_rl_shared_check(edge_rl *rl, const char *label, const uint8_t key[EDGE_RL_KEY_BYTES],
+                         const edge_rl_rule *rule, int64_t *retry_after_ms);
+int edge_rl_shared_hold(edge_rl *rl, const char *label, const uint8_t key[EDGE_RL_KEY_BYTES],
+                        const edge_rl_rule *rule, int64_t hold_ms);
+
 /* Snapshot of counters; thread-safe. */
 void edge_rl_stats_get(edge_rl *rl, edge_rl_stats *out);
 /* 1 when Redis is configured and currently not used. */

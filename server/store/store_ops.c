@@ -658,8 +658,8 @@ store_rc store_order_cancel_requested(store_conn *c, int64_t user_id, int64_t or
         rc = store_fail(c, STORE_INVALID, "canceler trace must be 32 and 16 characters or none");
     if (rc != STORE_OK)
         return rc;
-    db_val p[6] = {P_INT(user_id),         P_INT(order_id),       P_TEXT(by->actor),
-                   P_TEXT(by->actor_id),   P_TEXT(by->trace_id),  P_TEXT(by->span_id)};
+    db_val p[6] = {P_INT(user_id),       P_INT(order_id),      P_TEXT(by->actor),
+                   P_TEXT(by->actor_id), P_TEXT(by->trace_id), P_TEXT(by->span_id)};
     return change_one(c, sql, p, 6);
 }
 

@@ -221,6 +221,7 @@ tw_status trading_broker_conn(trading *t, store_conn *conn, int64_t user_id,
                             .data_feed = t->cfg->alpaca_data_feed,
                             .requests_per_min = t->cfg->alpaca_requests_per_min,
                             .background = background,
+                            .shared_budget = t->shared_budget,
                             .traceparent = traceparent};
     brk_rc rc = brk_alpaca_connect(&ac, (const char *)p, (size_t)(nl - p), nl + 1,
                                    n - (size_t)(nl - p) - 1, out, NULL);
@@ -1001,8 +1002,8 @@ tw_status trading_cancel_request(trading *t, store_conn *conn, int64_t user_id, 
             store_tx_rollback(conn);
             return tw_err(TW_FAILED_PRECONDITION, "order is already final");
         }
-        if (rc == STORE_OK && (rc = store_order_cancel_requested(conn, user_id, order_id, by)) ==
-                                  STORE_OK)
+        if (rc == STORE_OK &&
+            (rc = store_order_cancel_requested(conn, user_id, order_id, by)) == STORE_OK)
             book_unheld_change(b);
         if (rc == STORE_OK)
             rc = store_tx_commit(conn);
@@ -1650,6 +1651,11 @@ bool trading_sim_account(trading *t, int64_t user_id, brk_account *out)
 static int64_t store_clock(void *ctx)
 {
     return trading_now_ms(ctx) * 1000;
+}
+
+void trading_set_shared_budget(trading *t, const brk_shared_budget *b)
+{
+    t->shared_budget = b;
 }
 
 int trading_create(const tw_config *cfg, store *st, struct vault *v, trading **out)

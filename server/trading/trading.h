@@ -44,6 +44,9 @@ void trading_set_breaker_hook(trading *t, void (*fn)(void *ctx), void *ctx);
 /* Called (with ctx and how many symbols) when position reconciliation reports new drifts, for
  * metrics. Set before threads start. */
 void trading_set_drift_hook(trading *t, void (*fn)(void *ctx, size_t n), void *ctx);
+/* The request budget every replica's Alpaca conns share (brokers/broker.h; b must outlive t,
+ * NULL = each process its own). Set before threads start. */
+void trading_set_shared_budget(trading *t, const brk_shared_budget *b);
 brk_sim_engine *trading_sim(trading *t); /* NULL when the sim broker is off */
 const risk_calendar *trading_calendar(const trading *t);
 

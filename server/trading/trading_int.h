@@ -31,6 +31,7 @@ struct trading {
     void *on_trip_ctx;
     void (*on_drift)(void *ctx, size_t n);
     void *on_drift_ctx;
+    const brk_shared_budget *shared_budget; /* NULL = this process's buckets only */
     /* The drift last reported per user (mark.c; marker thread): a slot per user id modulo
      * TRADING_DRIFT_SLOTS, so an unchanged drift is reported once (a collision only repeats
      * a report). */
@@ -47,7 +48,6 @@ struct trading {
         int64_t order_id; /* 0 = free */
         int64_t first_ms;
     } not_found[TRADING_NOT_FOUND_SLOTS];
-
 
     /* The admin kill switch as last read or committed here (trading_global_cached); gen moves
      * with every global commit of this process, so a read that raced one is not kept. */

@@ -1345,6 +1345,104 @@ static void background_does_not_wait_on_429_and_the_block_is_shared(void **state
     brk_conn_destroy(user);
 }
 
+/* A shared budget (the server's Redis) scripted by the test: the answers to give, one per
+ * take (the last repeats), and what it was asked. */
+typedef struct fake_shared {
+    int64_t answers[4];
+    int nanswers, takes, holds;
+    bool last_background;
+    int64_t last_hold_ms;
+} fake_shared;
+
+static int64_t fake_take(void *ctx, const unsigned char account[16], int per_min, bool background)
+{
+    fake_shared *fs = ctx;
+    (void)account;
+    assert_int_equal(per_min, 8);
+    fs->last_background = background;
+    int i = fs->takes < fs->nanswers ? fs->takes : fs->nanswers - 1;
+    fs->takes++;
+    return fs->answers[i];
+}
+
+static void fake_hold(void *ctx, const unsigned char account[16], int per_min, int64_t hold_ms)
+{
+    fake_shared *fs = ctx;
+    (void)account;
+    (void)per_min;
+    fs->holds++;
+    fs->last_hold_ms = hold_ms;
+}
+
+static brk_conn *shared_conn(fx *f, const char *key, fake_shared *fs, brk_shared_budget *sb,
+                             bool background)
+{
+    *sb = (brk_shared_budget){.take = fake_take, .hold = fake_hold, .ctx = fs};
+    stub_add_key(f->s, key, "sEcReT-budget-0123456789");
+    brk_alpaca_config c = cfg_for(f);
+    c.requests_per_min = 8;
+    c.background = background;
+    c.rate_wait_max_ms = 2000;
+    c.shared_budget = sb;
+    return connect_as(&c, key, "sEcReT-budget-0123456789");
+}
+
+static void a_shared_budget_decides_while_it_answers(void **state)
+{
+    fx *f = *state;
+    fake_shared fs = {.answers = {0}, .nanswers = 1};
+    brk_shared_budget sb;
+    brk_conn *bg = shared_conn(f, "PKBUDGET0000000005", &fs, &sb, true);
+    brk_account a;
+    for (int i = 0; i < 10; i++) /* past the process's own 6: the shared bucket says yes */
+        assert_int_equal(brk_account_get(bg, &a, NULL), BRK_OK);
+    assert_int_equal(fs.takes, 10);
+    assert_true(fs.last_background);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 10);
+    /* It says wait: background refuses at once and sends nothing. */
+    fs = (fake_shared){.answers = {400}, .nanswers = 1};
+    brk_err err = {0};
+    assert_int_equal(brk_account_get(bg, &a, &err), BRK_RATE_LIMITED);
+    assert_non_null(strstr(err.message, "trader's own actions"));
+    brk_err_clear(&err);
+    assert_int_equal(stub_count(f->s, "GET", "/v2/account"), 10);
+    brk_conn_destroy(bg);
+    /* The trader's call waits as told, then asks again and goes. */
+    fs = (fake_shared){.answers = {150, 0}, .nanswers = 2};
+    brk_conn *user = shared_conn(f, "PKBUDGET0000000006", &fs, &sb, false);
+    int64_t t0 = now_ms();
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK);
+    assert_true(now_ms() - t0 >= 150);
+    assert_int_equal(fs.takes, 2);
+    assert_false(fs.last_background);
+    /* A 429 holds the shared bucket until the reset, and this process's too (not asked). */
+    stub_rate_limit(f->s, 1, 1000);
+    fs = (fake_shared){.answers = {0}, .nanswers = 1};
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK); /* the window's only one */
+    assert_int_equal(brk_account_get(user, &a, NULL), BRK_OK); /* 429, then after the reset */
+    assert_int_equal(stub_rate_limited(f->s), 1);
+    assert_int_equal(fs.holds, 1);
+    assert_in_range(fs.last_hold_ms, 1, 2000);
+    assert_int_equal(fs.takes, 3); /* the retry waited on this process's hold, then asked */
+    brk_conn_destroy(user);
+}
+
+static void without_an_answer_the_processs_own_bucket_decides(void **state)
+{
+    fx *f = *state;
+    fake_shared fs = {.answers = {-1}, .nanswers = 1};
+    brk_shared_budget sb;
+    brk_conn *bg = shared_conn(f, "PKBUDGET0000000007", &fs, &sb, true);
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        brk_account a;
+        ok += brk_account_get(bg, &a, NULL) == BRK_OK;
+    }
+    assert_int_equal(ok, 6); /* 8 a minute, a quarter kept: as without a shared budget */
+    assert_int_equal(fs.takes, 10);
+    brk_conn_destroy(bg);
+}
+
 /* ---- the trade_updates stream ------------------------------------------------------------- */
 
 typedef struct seen_updates {
@@ -1521,6 +1619,8 @@ int main(void)
         T(a_429_waits_until_x_ratelimit_reset_then_retries),
         T(submit_answered_429_is_sent_again_after_the_reset),
         T(background_does_not_wait_on_429_and_the_block_is_shared),
+        T(a_shared_budget_decides_while_it_answers),
+        T(without_an_answer_the_processs_own_bucket_decides),
         T(stream_delivers_fills_with_the_broker_time),
         T(dropped_stream_reconnects_as_a_new_generation),
         T(stream_with_a_refused_key_never_comes_up),

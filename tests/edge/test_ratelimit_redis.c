@@ -130,6 +130,44 @@ static void test_two_replicas_share_one_limit(void **state)
     edge_rl_destroy(b);
 }
 
+/* The broker's budget (edge_rl_shared_*): one bucket for two limiters, a reserve that a smaller
+ * burst cannot take, a hold until a reset, and -1 (never a guess) without Redis. */
+static void test_shared_budget_has_one_bucket_a_reserve_and_holds(void **state)
+{
+    (void)state;
+    edge_rl *a = make(redis_url), *b = make(redis_url), *none = make(NULL);
+    const uint8_t acct[EDGE_RL_KEY_BYTES] = {0xa1, 0xb2, 0xc3, 1};
+    const uint8_t other[EDGE_RL_KEY_BYTES] = {0xa1, 0xb2, 0xc3, 2};
+    edge_rl_rule user = {8, 8 * INTERVAL_MS, 8}, background = {8, 8 * INTERVAL_MS, 6};
+    int64_t retry = 0;
+    int allowed = 0;
+    for (int i = 0; i < 12; i++) /* background, alternating replicas: 6, two kept */
+        allowed += edge_rl_shared_check(i % 2 ? b : a, "alpaca", acct, &background, &retry) == 1;
+    assert_int_equal(allowed, 6);
+    assert_in_range(retry, 1, 3 * INTERVAL_MS);
+    allowed = 0;
+    for (int i = 0; i < 4; i++) /* the trader's: the two the background left */
+        allowed += edge_rl_shared_check(i % 2 ? a : b, "alpaca", acct, &user, &retry) == 1;
+    assert_int_equal(allowed, 2);
+    assert_in_range(retry, 1, INTERVAL_MS);
+    /* Another account is untouched; a hold stops it for every replica, then it refills. */
+    assert_int_equal(edge_rl_shared_check(a, "alpaca", other, &user, NULL), 1);
+    assert_int_equal(edge_rl_shared_hold(b, "alpaca", other, &user, 3 * INTERVAL_MS), 0);
+    assert_int_equal(edge_rl_shared_check(a, "alpaca", other, &user, &retry), 0);
+    assert_in_range(retry, 2 * INTERVAL_MS, 3 * INTERVAL_MS);
+    etp_sleep_ms((int)retry + 20);
+    assert_int_equal(edge_rl_shared_check(b, "alpaca", other, &user, NULL), 1);
+    assert_int_equal(edge_rl_shared_check(a, "alpaca", other, &user, &retry), 0); /* empty */
+    /* Without Redis, or with a rule that admits everything, the caller decides alone. */
+    assert_int_equal(edge_rl_shared_check(none, "alpaca", acct, &user, &retry), -1);
+    assert_int_equal(edge_rl_shared_hold(none, "alpaca", acct, &user, 1000), -1);
+    edge_rl_rule off = {0, 60000, 0};
+    assert_int_equal(edge_rl_shared_check(a, "alpaca", acct, &off, NULL), -1);
+    edge_rl_destroy(a);
+    edge_rl_destroy(b);
+    edge_rl_destroy(none);
+}
+
 static void test_peek_on_redis_does_not_count(void **state)
 {
     (void)state;
@@ -291,6 +329,7 @@ int main(void)
     const struct CMUnitTest shared[] = {
         cmocka_unit_test_setup(test_each_class_trips_at_burst_and_recovers_on_redis, setup),
         cmocka_unit_test_setup(test_two_replicas_share_one_limit, setup),
+        cmocka_unit_test_setup(test_shared_budget_has_one_bucket_a_reserve_and_holds, setup),
         cmocka_unit_test_setup(test_peek_on_redis_does_not_count, setup),
         cmocka_unit_test_setup(test_script_reloaded_after_script_flush, setup),
         cmocka_unit_test_setup(test_keys_are_bounded_hashes_with_ttl, setup),

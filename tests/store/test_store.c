@@ -500,7 +500,8 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
 
     /* Who asked to cancel: nobody until recorded; kept by a later status update. */
     assert_string_equal(got.cancel_by.actor, "");
-    store_canceler by = {.actor = "admin", .actor_id = "ops@example",
+    store_canceler by = {.actor = "admin",
+                         .actor_id = "ops@example",
                          .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
                          .span_id = "00f067aa0ba902b7"};
     assert_int_equal(LOCKED(c, a, store_order_cancel_requested(c, a, id1, &by)), STORE_OK);
