@@ -3,12 +3,18 @@
  * over libwebsockets.
  *
  * Design:
- *  - One lws context and one thread per stream. The thread owns the connection and makes every
- *    lws call; another thread only reads up/generation under mu, or sets stop and wakes the
- *    loop with lws_cancel_service (the one lws call documented for other threads).
- *  - A 200 ms lws timer drives (re)connection: when there is no connection and the backoff has
- *    passed, connect. A failure doubles the backoff up to its maximum; a stream that reached
- *    "listening" starts over from the first delay.
+ *  - One lws context and one service thread for every stream of the process (the hub), made
+ *    by the first stream and destroyed when the last one stops. One context, not one per key:
+ *    libwebsockets 4.1 keeps its OpenSSL ex-data indexes in globals that every context with
+ *    TLS allocates anew, so with two contexts alive the first one's client SSL_CTX is never
+ *    freed (it is looked up under the other index) and its handshakes can lose their wsi.
+ *    The hub thread owns every connection and makes every lws call; another thread only reads
+ *    a stream's up/generation under its mu, or sets stop and wakes the loop with
+ *    lws_cancel_service (the one lws call documented for other threads).
+ *  - A 200 ms lws timer (and every wake-up) sweeps the streams: a stream without a connection
+ *    whose backoff has passed connects; a stopped one is closed, then released to its stop.
+ *    A failure doubles the backoff up to its maximum; a stream that reached "listening" starts
+ *    over from the first delay.
  *  - The protocol, one message in flight at a time: connected -> send auth; "authorization"
  *    with status "authorized" -> send listen; "listening" naming trade_updates -> up, one more
  *    generation; "trade_updates" -> on_update. A refused key closes the connection (it is
@@ -39,16 +45,17 @@
 #define LOCAL_PROTOCOL "tw-alpaca-trade-updates"
 
 struct brk_alpaca_stream {
-    pthread_t thread;
     pthread_mutex_t mu;
     bool up;             /* under mu */
     uint64_t generation; /* under mu */
     bool stop;           /* under mu */
 
-    /* Everything below belongs to the stream's thread once it runs. */
-    struct lws_context *ctx;
+    brk_alpaca_stream *next; /* the hub's list (under hub.mu; unlinked by the hub thread) */
+    bool released;           /* under hub.mu: the hub will not touch it again */
+
+    /* Everything below belongs to the hub thread once the stream is on the list. */
     struct lws *wsi; /* NULL while not connected */
-    lws_sorted_usec_list_t tick;
+    bool killing;    /* stopped: its connection was told to close */
     int64_t next_try_ms;
     long backoff_first_ms, backoff_max_ms, backoff_ms;
     char host[256]; /* without brackets */
@@ -74,6 +81,23 @@ struct brk_alpaca_stream {
 };
 
 static pthread_once_t lws_log_once = PTHREAD_ONCE_INIT;
+
+/* The hub (see Design). life serialises making and destroying the context, so two never
+ * exist at once; ctx and thread are written only under life while no hub thread runs. mu
+ * guards the list, the count, quit and dead. */
+static struct {
+    pthread_mutex_t life, mu;
+    pthread_cond_t released_cv;
+    struct lws_context *ctx;
+    pthread_t thread;
+    lws_sorted_usec_list_t tick;
+    brk_alpaca_stream *streams;
+    size_t n;
+    bool quit;
+    bool dead; /* the service loop failed: stops release their streams themselves */
+} hub = {.life = PTHREAD_MUTEX_INITIALIZER,
+         .mu = PTHREAD_MUTEX_INITIALIZER,
+         .released_cv = PTHREAD_COND_INITIALIZER};
 
 static void lws_quiet(void)
 {
@@ -129,8 +153,10 @@ static void went_down(brk_alpaca_stream *s, const char *why, long backoff_ms)
     s->rx_over = false;
     s->close_now = false;
     s->next_try_ms = mono_ms() + backoff_ms;
-    if (stopping(s))
-        return; /* our own close on stop: nothing to report */
+    if (stopping(s)) {
+        lws_cancel_service(hub.ctx); /* the sweep releases it now, not at the next tick */
+        return;                      /* our own close on stop: nothing to report */
+    }
     brk_logf(s->log, s->log_ctx, was_up ? BRK_LOG_WARN : BRK_LOG_INFO,
              "alpaca stream %s:%d: %s; polling covers it, reconnecting in %ld ms", s->host, s->port,
              why, backoff_ms);
@@ -255,11 +281,17 @@ static bool send_auth(brk_alpaca_stream *s)
     return send_json(s, doc);
 }
 
+static void sweep(void);
+
 static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
     (void)user;
-    brk_alpaca_stream *s = wsi ? lws_context_user(lws_get_context(wsi)) : NULL;
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+        sweep(); /* a stream started or stopped */
+        return 0;
+    }
+    brk_alpaca_stream *s = wsi ? lws_get_opaque_user_data(wsi) : NULL;
     if (!s)
         return 0;
     switch (reason) {
@@ -313,6 +345,13 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_CLIENT_CLOSED:
         went_down(s, "connection closed", s->backoff_ms);
         break;
+    case LWS_CALLBACK_WSI_DESTROY: /* however it ended, the connection is gone */
+        if (s->wsi == wsi) {
+            s->wsi = NULL;
+            if (stopping(s))
+                lws_cancel_service(hub.ctx);
+        }
+        break;
     default:
         break;
     }
@@ -340,7 +379,8 @@ static void connect_now(brk_alpaca_stream *s)
 {
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof(ci));
-    ci.context = s->ctx;
+    ci.context = hub.ctx;
+    ci.opaque_user_data = s;
     ci.address = s->host;
     ci.port = s->port;
     ci.ssl_connection = s->tls ? LCCSCF_USE_SSL : 0;
@@ -355,23 +395,98 @@ static void connect_now(brk_alpaca_stream *s)
         went_down(s, "cannot start a connection", s->backoff_ms);
 }
 
-static void on_tick(lws_sorted_usec_list_t *sul)
+/* Hub thread: connect what waits for its backoff, close what was stopped, release what is
+ * closed. Streams are added at the head by other threads (under hub.mu), so the walk from the
+ * head read under the lock stays valid; only this thread unlinks. */
+static void sweep(void)
 {
-    brk_alpaca_stream *s = lws_container_of(sul, brk_alpaca_stream, tick);
-    if (!s->wsi && mono_ms() >= s->next_try_ms && !stopping(s))
-        connect_now(s);
-    lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, TICK_US);
+    pthread_mutex_lock(&hub.mu);
+    brk_alpaca_stream **pp = &hub.streams, *s = hub.streams;
+    pthread_mutex_unlock(&hub.mu);
+    int64_t now = mono_ms();
+    bool released = false;
+    while (s) {
+        brk_alpaca_stream *next = s->next;
+        if (!stopping(s)) {
+            if (!s->wsi && now >= s->next_try_ms)
+                connect_now(s);
+            pp = &s->next;
+        } else if (s->wsi) {
+            if (!s->killing) /* closes it on the next service pass; CLOSED clears s->wsi */
+                lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+            s->killing = true;
+            pp = &s->next;
+        } else {
+            pthread_mutex_lock(&hub.mu);
+            if (*pp != s) /* streams were added at the head meanwhile: find the link again */
+                for (pp = &hub.streams; *pp != s; pp = &(*pp)->next)
+                    ;
+            *pp = next;
+            s->released = true;
+            pthread_mutex_unlock(&hub.mu);
+            released = true;
+        }
+        s = next;
+    }
+    if (released)
+        pthread_cond_broadcast(&hub.released_cv);
 }
 
-static void *stream_main(void *arg)
+static void on_tick(lws_sorted_usec_list_t *sul)
 {
-    brk_alpaca_stream *s = arg;
-    lws_sul_schedule(s->ctx, 0, &s->tick, on_tick, 1);
-    while (!stopping(s))
-        if (lws_service(s->ctx, 0) < 0)
+    (void)sul;
+    sweep();
+    lws_sul_schedule(hub.ctx, 0, &hub.tick, on_tick, TICK_US);
+}
+
+static bool hub_quitting(void)
+{
+    pthread_mutex_lock(&hub.mu);
+    bool q = hub.quit;
+    pthread_mutex_unlock(&hub.mu);
+    return q;
+}
+
+static void *hub_main(void *arg)
+{
+    (void)arg;
+    lws_sul_schedule(hub.ctx, 0, &hub.tick, on_tick, 1);
+    while (!hub_quitting())
+        if (lws_service(hub.ctx, 0) < 0) {
+            pthread_mutex_lock(&hub.mu);
+            hub.dead = true;
+            pthread_mutex_unlock(&hub.mu);
+            pthread_cond_broadcast(&hub.released_cv);
             break;
-    lws_sul_cancel(&s->tick);
+        }
+    lws_sul_cancel(&hub.tick);
     return NULL;
+}
+
+/* Under hub.life: the hub's context and thread, made when there is none. */
+static bool hub_open(void)
+{
+    if (hub.ctx)
+        return true;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.gid = (gid_t)-1;
+    info.uid = (uid_t)-1;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    hub.ctx = lws_create_context(&info);
+    if (!hub.ctx)
+        return false;
+    pthread_mutex_lock(&hub.mu);
+    hub.quit = hub.dead = false;
+    pthread_mutex_unlock(&hub.mu);
+    if (pthread_create(&hub.thread, NULL, hub_main, NULL) != 0) {
+        lws_context_destroy(hub.ctx);
+        hub.ctx = NULL;
+        return false;
+    }
+    return true;
 }
 
 /* host, port and scheme of a base URL that passed alp_base_url_ok. */
@@ -417,8 +532,6 @@ static void stream_free(brk_alpaca_stream *s)
 {
     if (!s)
         return;
-    if (s->ctx)
-        lws_context_destroy(s->ctx);
     drop_out(s);
     if (s->key_id) {
         OPENSSL_cleanse(s->key_id, s->key_id_len);
@@ -498,23 +611,19 @@ brk_rc brk_alpaca_stream_start(const brk_alpaca_stream_config *cfg, const char *
     s->key_id_len = key_id_len;
     s->secret_len = secret_len;
 
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protocols;
-    info.gid = (gid_t)-1;
-    info.uid = (uid_t)-1;
-    info.user = s;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    s->ctx = lws_create_context(&info);
-    if (!s->ctx) {
-        rc = brk_err_set(err, BRK_INTERNAL, 0, "alpaca stream: lws context");
+    pthread_mutex_lock(&hub.life);
+    if (!hub_open()) {
+        pthread_mutex_unlock(&hub.life);
+        rc = brk_err_set(err, BRK_INTERNAL, 0, "alpaca stream: lws context or thread");
         goto fail;
     }
-    if (pthread_create(&s->thread, NULL, stream_main, s) != 0) {
-        rc = brk_err_set(err, BRK_INTERNAL, 0, "alpaca stream: thread");
-        goto fail;
-    }
+    pthread_mutex_lock(&hub.mu);
+    s->next = hub.streams;
+    hub.streams = s;
+    hub.n++;
+    pthread_mutex_unlock(&hub.mu);
+    lws_cancel_service(hub.ctx); /* the sweep connects it */
+    pthread_mutex_unlock(&hub.life);
     *out = s;
     return BRK_OK;
 fail:
@@ -541,10 +650,31 @@ void brk_alpaca_stream_stop(brk_alpaca_stream *s)
 {
     if (!s)
         return;
+    pthread_mutex_lock(&hub.life);
     pthread_mutex_lock(&s->mu);
     s->stop = true;
     pthread_mutex_unlock(&s->mu);
-    lws_cancel_service(s->ctx);
-    pthread_join(s->thread, NULL);
-    stream_free(s); /* lws_context_destroy closes the connection: CLOSED lands here, harmless */
+    lws_cancel_service(hub.ctx);
+    pthread_mutex_lock(&hub.mu);
+    while (!s->released && !hub.dead)
+        pthread_cond_wait(&hub.released_cv, &hub.mu);
+    if (!s->released) { /* no service loop to release it: unlink it here */
+        brk_alpaca_stream **pp = &hub.streams;
+        while (*pp && *pp != s)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = s->next;
+    }
+    bool last = --hub.n == 0;
+    if (last)
+        hub.quit = true;
+    pthread_mutex_unlock(&hub.mu);
+    if (last) { /* the last stream: the hub goes too, before another can be made */
+        lws_cancel_service(hub.ctx);
+        pthread_join(hub.thread, NULL);
+        lws_context_destroy(hub.ctx);
+        hub.ctx = NULL;
+    }
+    pthread_mutex_unlock(&hub.life);
+    stream_free(s);
 }

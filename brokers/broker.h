@@ -558,7 +558,9 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
 
 /*
  * One account's trade_updates stream: a WebSocket to {base}/stream (https -> wss, http -> ws,
- * loopback only as for base_url) on a thread of its own. It authenticates with the key
+ * loopback only as for base_url). Every stream of the process shares one libwebsockets context
+ * and one service thread, made by the first start and ended by the last stop (one context per
+ * stream leaked TLS state in libwebsockets 4.1). It authenticates with the key
  * ({"action":"auth",...}), listens to trade_updates, and hands every order event (new, fill,
  * partial_fill, canceled, expired, replaced, rejected, done_for_day, ...) to on_update as a
  * brk_order: the event's order object (cumulative filled_qty and filled_avg_price, as a GET
@@ -568,9 +570,10 @@ brk_rc brk_alpaca_connect(const brk_alpaca_config *cfg, const char *key_id, size
  * the only word: the caller keeps polling while brk_alpaca_stream_up is false, and polls
  * once after each new generation (events sent while it was down are not replayed).
  *
- * on_update runs on the stream's thread, one event at a time, and may block (the stream reads
- * on after it returns). order is valid only during the call. The key is copied and wiped on
- * stop, never logged.
+ * on_update runs on that service thread, one event at a time across all streams, and may
+ * block: every stream reads on after it returns (the events wait in their sockets), so it
+ * should be as quick as a database commit. order is valid only during the call. The key is
+ * copied and wiped on stop, never logged.
  */
 typedef struct brk_alpaca_stream brk_alpaca_stream;
 typedef void (*brk_stream_update_fn)(void *ctx, const char *event, const brk_order *order);
