@@ -6,6 +6,7 @@
  * book_read would read again.
  */
 #include "book.h"
+#include "order_status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,8 +147,8 @@ static bool grow(book *b, void **arr, size_t n, size_t *cap, size_t elem)
 
 bool book_status_open(const char *status)
 {
-    return strcmp(status, "PENDING_CONFIRMATION") == 0 || strcmp(status, "PENDING_SUBMIT") == 0 ||
-           strcmp(status, "ACCEPTED") == 0 || strcmp(status, "PARTIALLY_FILLED") == 0;
+    order_status st; /* the store's open list names the same four (store_ops.c) */
+    return order_status_parse(status, &st) && order_status_open(st);
 }
 
 static void brief_of(store_order_brief *dst, const store_order *o)

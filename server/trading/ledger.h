@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trading/order_status.h"
 #include "brokers/broker.h"
 #include "store/store.h"
 
@@ -29,12 +30,11 @@ typedef struct ledger_mark {
 } ledger_mark;
 
 /* An order as this process last committed it: enough to know a broker report about it brings
- * nothing new without reading the store (status ranks: trading_status_rank). */
+ * nothing new without reading the store. */
 typedef struct ledger_order {
     int64_t order_id;
     risk_qty filled_qty;
-    int status_rank;
-    bool open;
+    order_status status;
 } ledger_order;
 
 /* Orders remembered per account (the most recently committed ones). */

@@ -66,22 +66,10 @@ const risk_calendar *trading_calendar(const trading *t)
     return &t->cal;
 }
 
-int trading_status_rank(const char *s)
-{
-    if (strcmp(s, ORD_PENDING_CONFIRMATION) == 0)
-        return 0;
-    if (strcmp(s, ORD_PENDING_SUBMIT) == 0)
-        return 1;
-    if (strcmp(s, ORD_ACCEPTED) == 0)
-        return 2;
-    if (strcmp(s, ORD_PARTIALLY_FILLED) == 0)
-        return 3;
-    return 4;
-}
-
 bool trading_status_open(const char *s)
 {
-    return trading_status_rank(s) < 4;
+    order_status st;
+    return order_status_parse(s, &st) && order_status_open(st);
 }
 
 static int ymd_of(risk_day d)
@@ -1142,23 +1130,23 @@ tw_status trading_persist_assessment(trading *t, store_conn *conn, int64_t user_
  * in-between state (pending_replace, stopped, suspended, calculated, anything new) says nothing
  * final: all of these stay open and keep being asked about.
  */
-static const char *status_of_report(brk_order_status s, risk_qty filled)
+static order_status status_of_report(brk_order_status s, risk_qty filled)
 {
     switch (s) {
     case BRK_ORDER_FILLED:
-        return ORD_FILLED;
+        return ORDER_FILLED;
     case BRK_ORDER_CANCELED:
-        return ORD_CANCELED;
+        return ORDER_CANCELED;
     case BRK_ORDER_EXPIRED:
-        return ORD_EXPIRED;
+        return ORDER_EXPIRED;
     case BRK_ORDER_REJECTED:
-        return ORD_REJECTED;
+        return ORDER_REJECTED;
     case BRK_ORDER_PARTIALLY_FILLED:
-        return ORD_PARTIALLY_FILLED;
+        return ORDER_PARTIALLY_FILLED;
     case BRK_ORDER_REPLACED:
     case BRK_ORDER_DONE_FOR_DAY:
     default:
-        return filled > 0 ? ORD_PARTIALLY_FILLED : ORD_ACCEPTED;
+        return filled > 0 ? ORDER_PARTIALLY_FILLED : ORDER_ACCEPTED;
     }
 }
 
@@ -1229,12 +1217,11 @@ out:
 
 /* *reduced: the report closed part of a position (only then can a day trade complete or a
  * loss be realized, so only then are those recounted). */
-static void note_state(ledger_order *after, const store_order *o)
+static void note_state(ledger_order *after, const store_order *o, order_status st)
 {
     after->order_id = o->id;
     after->filled_qty = o->filled_qty;
-    after->status_rank = trading_status_rank(o->status);
-    after->open = trading_status_open(o->status);
+    after->status = st;
 }
 
 /* Whether report r about an order last committed as k brings nothing new (what apply_locked
@@ -1242,9 +1229,9 @@ static void note_state(ledger_order *after, const store_order *o)
  * against a stale k: the stored order only moves forward from it. */
 static bool report_known(const ledger_order *k, const brk_order *r, const char *reason)
 {
-    int rank = trading_status_rank(status_of_report(r->status, r->filled_qty));
     return r->filled_qty == k->filled_qty && r->status != BRK_ORDER_REPLACED &&
-           !(reason && reason[0]) && rank <= k->status_rank && !(rank == 4 && k->open);
+           !(reason && reason[0]) &&
+           !order_status_may_move(k->status, status_of_report(r->status, r->filled_qty));
 }
 
 /* *after: the order as this transaction leaves it (for the ledger once committed). */
@@ -1260,17 +1247,20 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     store_rc rc = store_order_get(conn, user_id, order_id, &o);
     if (rc != STORE_OK)
         return rc;
+    order_status cur, next = status_of_report(r->status, r->filled_qty);
+    if (!order_status_parse(o.status, &cur)) {
+        tw_logf(TW_LOG_ERROR, "order_report", "order %lld: stored status not known; not applied",
+                (long long)order_id);
+        return STORE_CORRUPT;
+    }
     book *b;
     if (tx_book(t, NULL, conn, user_id, &b).code != TW_OK)
         return STORE_UNAVAILABLE;
-    const char *next = status_of_report(r->status, r->filled_qty);
     risk_qty delta = r->filled_qty - o.filled_qty;
-    bool status_moves = trading_status_rank(next) > trading_status_rank(o.status) ||
-                        (trading_status_rank(next) == 4 && trading_status_open(o.status));
+    bool status_moves = order_status_may_move(cur, next);
     /* A replacement is followed only from the broker order we track (a late report about an
      * older link of the chain never moves us back), and only while ours is open. */
-    bool follows = r->status == BRK_ORDER_REPLACED && r->replaced_by[0] &&
-                   trading_status_open(o.status) &&
+    bool follows = r->status == BRK_ORDER_REPLACED && r->replaced_by[0] && order_status_open(cur) &&
                    (!o.broker_order_id[0] || strcmp(o.broker_order_id, r->broker_order_id) == 0) &&
                    strcmp(r->replaced_by, r->broker_order_id) != 0;
     bool has_reason = reason && reason[0] && (status_moves || delta > 0);
@@ -1281,7 +1271,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                 "order %lld: broker order %s reports less filled than recorded; not applied",
                 (long long)order_id, r->broker_order_id);
     if (delta <= 0 && !status_moves && !follows) {
-        note_state(after, &o);
+        note_state(after, &o, cur);
         return STORE_OK; /* nothing new: a repeated or stale report */
     }
     if (delta > 0) {
@@ -1322,8 +1312,10 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         o.filled_qty = r->filled_qty;
         o.avg_fill_price = r->filled_avg_price;
     }
-    if (trading_status_rank(next) >= trading_status_rank(o.status))
-        snprintf(o.status, sizeof(o.status), "%s", next);
+    if (status_moves) {
+        snprintf(o.status, sizeof(o.status), "%s", order_status_name(next));
+        cur = next;
+    }
     char replaced[sizeof(o.broker_order_id)] = "";
     if (follows) {
         snprintf(replaced, sizeof(replaced), "%s", r->broker_order_id);
@@ -1366,10 +1358,10 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         if (rc != STORE_OK)
             return rc;
     }
-    if (status_moves && trading_status_rank(o.status) == 4 && strcmp(o.status, ORD_FILLED) != 0) {
-        const char *action = strcmp(o.status, ORD_CANCELED) == 0  ? "ORDER_CANCEL"
-                             : strcmp(o.status, ORD_EXPIRED) == 0 ? "ORDER_EXPIRE"
-                                                                  : "ORDER_REJECT";
+    if (status_moves && !order_status_open(cur) && cur != ORDER_FILLED) {
+        const char *action = cur == ORDER_CANCELED  ? "ORDER_CANCEL"
+                             : cur == ORDER_EXPIRED ? "ORDER_EXPIRE"
+                                                    : "ORDER_REJECT";
         char *details = NULL;
         if (has_reason) { /* the broker's reason, already sanitised and masked by the adapter */
             json_t *d = json_pack("{s:s}", "reason", o.status_message);
@@ -1378,13 +1370,13 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
             if (!details)
                 return STORE_NOMEM;
         }
-        if (strcmp(o.status, ORD_CANCELED) == 0 && o.cancel_by.actor[0])
+        if (cur == ORDER_CANCELED && o.cancel_by.actor[0])
             rc = audit_for(conn, user_id, action, oid, "SUCCESS", details, now_us, &o.cancel_by);
         else
             rc = audit_order(conn, &o, action, oid, details, now_us, actor);
         free(details);
     }
-    note_state(after, &o);
+    note_state(after, &o, cur);
     return rc;
 }
 

@@ -61,7 +61,6 @@ const risk_calendar *trading_calendar(const trading *t);
 #define ORD_EXPIRED "EXPIRED"
 
 /* 0..4: lifecycle rank (terminal = 4); a stored status never moves to a lower rank. */
-int trading_status_rank(const char *status);
 bool trading_status_open(const char *status);
 
 /* The broker connection for one of the user's orders: the given stored key (the user's own,

@@ -79,7 +79,7 @@ static void orders_are_remembered_per_account_most_recent_first(void **state)
     ledger *l = ledger_create(4, 1 << 20);
     ledger_order o, got;
     for (int64_t id = 1; id <= LEDGER_ORDERS + 2; id++) {
-        o = (ledger_order){.order_id = id, .filled_qty = id * 10, .status_rank = 2, .open = true};
+        o = (ledger_order){.order_id = id, .filled_qty = id * 10, .status = ORDER_ACCEPTED};
         assert_true(ledger_note_order(l, 7, &o));
     }
     /* The two oldest gave way; the rest are known, each with its last state. */
@@ -87,11 +87,11 @@ static void orders_are_remembered_per_account_most_recent_first(void **state)
     assert_false(ledger_known_order(l, 7, 2, &got));
     assert_true(ledger_known_order(l, 7, 3, &got));
     assert_int_equal(got.filled_qty, 30);
-    o = (ledger_order){.order_id = 3, .filled_qty = 35, .status_rank = 4, .open = false};
+    o = (ledger_order){.order_id = 3, .filled_qty = 35, .status = ORDER_FILLED};
     assert_true(ledger_note_order(l, 7, &o)); /* an update replaces, never duplicates */
     assert_true(ledger_known_order(l, 7, 3, &got));
     assert_int_equal(got.filled_qty, 35);
-    assert_false(got.open);
+    assert_int_equal(got.status, ORDER_FILLED);
     assert_true(ledger_known_order(l, 7, LEDGER_ORDERS + 2, &got));
     assert_false(ledger_known_order(l, 8, 3, &got)); /* another user's account knows nothing */
     assert_false(ledger_known_order(l, 7, 0, &got));
