@@ -5,8 +5,12 @@
  * Design: the reconciler is the only thread that starts and stops streams. While it scans the
  * open orders it asks trading_stream_state for each order's key: the first ask about a key
  * decrypts it (once) and starts its stream; every ask marks the key as still needed. A stream
- * not needed for STREAM_IDLE_MS is stopped at the end of a pass. Each stream runs its own
- * thread (brokers/alpaca_stream.c) and calls on_update there.
+ * not needed for STREAM_IDLE_MS is stopped at the end of a pass. Every stream of the process
+ * runs on the broker's one service thread (brokers/alpaca_stream.c), which calls on_update;
+ * on_update only queues the report, and STREAM_WORKERS threads apply them (a user's always on
+ * the same one, in order), so a slow commit for one user never holds another's events nor the
+ * streams' pings. The queue is bounded: a report that finds it full is dropped and its key is
+ * caught up by the reconciler (every open order read once), as after a reconnection.
  *
  * What the reconciler does with the answer: no healthy stream -> poll as always; healthy ->
  * the key's quiet open orders are read only in one sweep every TRADING_STREAMED_QUIET_MS (a
@@ -30,6 +34,8 @@
 
 /* A key without open orders this long has its stream closed. */
 #define STREAM_IDLE_MS 60000
+#define STREAM_WORKERS 2
+#define STREAM_QUEUE_MAX 4096 /* reports waiting in all, about 1 KB each */
 
 struct trading_stream {
     struct trading_stream *next;
@@ -56,14 +62,144 @@ static void brk_log_to_ours(void *ctx, brk_log_level level, const char *msg)
 /* On the stream's thread. An order placed by someone else on the same account, or a
  * replacement (Alpaca gives it its own client order id), is not ours by id: it is left to the
  * reconciler, which follows replaced_by. The store scopes the order to this key's user. */
+typedef struct stream_job {
+    struct stream_job *next;
+    int64_t user_id, order_id;
+    brk_order o;
+} stream_job;
+
+struct stream_workers;
+typedef struct stream_worker {
+    struct stream_workers *sw;
+    int i;
+    pthread_t th;
+} stream_worker;
+
+struct stream_workers {
+    trading *t;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    stream_job *head[STREAM_WORKERS], *tail[STREAM_WORKERS]; /* by user_id % STREAM_WORKERS */
+    size_t queued;
+    bool stop;
+    int running; /* threads started */
+    stream_worker w[STREAM_WORKERS];
+};
+
+static void *stream_worker_main(void *arg)
+{
+    stream_worker *w = arg;
+    struct stream_workers *sw = w->sw;
+    pthread_mutex_lock(&sw->mu);
+    for (;;) {
+        stream_job *j = sw->head[w->i];
+        if (!j) {
+            if (sw->stop)
+                break; /* drained */
+            pthread_cond_wait(&sw->cv, &sw->mu);
+            continue;
+        }
+        sw->head[w->i] = j->next;
+        if (!sw->head[w->i])
+            sw->tail[w->i] = NULL;
+        sw->queued--;
+        pthread_mutex_unlock(&sw->mu);
+        trading_apply_report(sw->t, j->user_id, j->order_id, &j->o, "broker");
+        free(j);
+        pthread_mutex_lock(&sw->mu);
+    }
+    pthread_mutex_unlock(&sw->mu);
+    return NULL;
+}
+
+/* Reconciler thread, before the first stream starts. NULL when nothing could start: the
+ * streams then apply their reports themselves (on the service thread), as a last resort. */
+static struct stream_workers *workers_start(trading *t)
+{
+    struct stream_workers *sw = tw_calloc(1, sizeof(*sw));
+    if (!sw)
+        return NULL;
+    sw->t = t;
+    pthread_mutex_init(&sw->mu, NULL);
+    pthread_cond_init(&sw->cv, NULL);
+    for (int i = 0; i < STREAM_WORKERS; i++) {
+        sw->w[i] = (stream_worker){.sw = sw, .i = i};
+        if (pthread_create(&sw->w[i].th, NULL, stream_worker_main, &sw->w[i]) != 0)
+            break;
+        sw->running++;
+    }
+    if (sw->running == STREAM_WORKERS)
+        return sw;
+    pthread_mutex_lock(&sw->mu);
+    sw->stop = true;
+    pthread_cond_broadcast(&sw->cv);
+    pthread_mutex_unlock(&sw->mu);
+    for (int i = 0; i < sw->running; i++)
+        pthread_join(sw->w[i].th, NULL);
+    pthread_cond_destroy(&sw->cv);
+    pthread_mutex_destroy(&sw->mu);
+    free(sw);
+    return NULL;
+}
+
+/* After every stream stopped: applies what is queued, then ends the threads. */
+static void workers_stop(struct stream_workers *sw)
+{
+    if (!sw)
+        return;
+    pthread_mutex_lock(&sw->mu);
+    sw->stop = true;
+    pthread_cond_broadcast(&sw->cv);
+    pthread_mutex_unlock(&sw->mu);
+    for (int i = 0; i < sw->running; i++)
+        pthread_join(sw->w[i].th, NULL);
+    pthread_cond_destroy(&sw->cv);
+    pthread_mutex_destroy(&sw->mu);
+    free(sw);
+}
+
+/* On the streams' service thread: queue the report for its user's worker. A full queue drops
+ * it and has the reconciler read every open order of the key once (what the stream said is
+ * never the only word). */
 static void on_update(void *ctx, const char *event, const brk_order *o)
 {
     struct trading_stream *e = ctx;
+    trading *t = e->t;
     int64_t oid = trading_order_ref(o->client_order_id);
     if (!oid)
         return;
     tw_logf(TW_LOG_DEBUG, "alpaca_stream", "order %lld: %s", (long long)oid, event);
-    trading_apply_report(e->t, e->user_id, oid, o, "broker");
+    struct stream_workers *sw = t->sw;
+    if (!sw) {
+        trading_apply_report(t, e->user_id, oid, o, "broker");
+        return;
+    }
+    stream_job *j = NULL;
+    pthread_mutex_lock(&sw->mu);
+    if (sw->queued < STREAM_QUEUE_MAX && (j = malloc(sizeof(*j))) != NULL) {
+        j->next = NULL;
+        j->user_id = e->user_id;
+        j->order_id = oid;
+        j->o = *o;
+        int i = (int)((uint64_t)e->user_id % STREAM_WORKERS);
+        if (sw->tail[i])
+            sw->tail[i]->next = j;
+        else
+            sw->head[i] = j;
+        sw->tail[i] = j;
+        sw->queued++;
+        pthread_cond_broadcast(&sw->cv);
+    }
+    pthread_mutex_unlock(&sw->mu);
+    if (j)
+        return;
+    tw_logf(TW_LOG_WARN, "alpaca_stream",
+            "order %lld: %d stream reports waiting; this one is dropped and the key's open orders "
+            "are read again",
+            (long long)oid, STREAM_QUEUE_MAX);
+    pthread_mutex_lock(&t->str_mu);
+    e->polled_gen = 0; /* the next pass catches the key up */
+    pthread_mutex_unlock(&t->str_mu);
 }
 
 static struct trading_stream *find(trading *t, int64_t key_id)
@@ -114,6 +250,8 @@ trading_stream_state trading_stream_state_of(trading *t, store_conn *conn, int64
         store_broker_key key;
         if (store_key_get(conn, user_id, key_id, &key) != STORE_OK)
             return TRADING_STREAM_NONE;
+        if (!t->sw)
+            t->sw = workers_start(t); /* before any stream can call on_update */
         e = tw_calloc(1, sizeof(*e));
         if (!e)
             return TRADING_STREAM_NONE;
@@ -186,6 +324,8 @@ void trading_streams_stop_all(trading *t)
         free(e);
         e = next;
     }
+    workers_stop(t->sw); /* no stream can queue any more: apply what waits, then end */
+    t->sw = NULL;
 }
 
 void trading_streams_count(trading *t, size_t *up, size_t *down)

@@ -61,6 +61,7 @@ struct trading {
     /* trade_updates streams (stream.c): started and stopped by the reconciler thread. */
     pthread_mutex_t str_mu;
     struct trading_stream *streams;
+    struct stream_workers *sw; /* applies the streams' reports; made with the first stream */
 };
 
 /* The broker connection for key (NULL or "sim": the sim exchange), decrypting a stored key.
