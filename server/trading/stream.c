@@ -112,6 +112,8 @@ static void *stream_worker_main(void *arg)
     return NULL;
 }
 
+static void workers_stop(struct stream_workers *sw);
+
 /* Reconciler thread, before the first stream starts. NULL when nothing could start: the
  * streams then apply their reports themselves (on the service thread), as a last resort. */
 static struct stream_workers *workers_start(trading *t)
@@ -130,15 +132,7 @@ static struct stream_workers *workers_start(trading *t)
     }
     if (sw->running == STREAM_WORKERS)
         return sw;
-    pthread_mutex_lock(&sw->mu);
-    sw->stop = true;
-    pthread_cond_broadcast(&sw->cv);
-    pthread_mutex_unlock(&sw->mu);
-    for (int i = 0; i < sw->running; i++)
-        pthread_join(sw->w[i].th, NULL);
-    pthread_cond_destroy(&sw->cv);
-    pthread_mutex_destroy(&sw->mu);
-    free(sw);
+    workers_stop(sw); /* the ones that started */
     return NULL;
 }
 
