@@ -175,6 +175,31 @@ class CheckpointTest(unittest.TestCase):
         finally:
             db.close()
 
+    def test_a_chain_whose_hashes_do_not_check_out_is_not_signed(self):
+        srv = self.start()
+        try:
+            api = Api(srv.addr)
+            alice = api.token("alice")
+            self.halts(api, alice, 2)
+            uid = int(api.call("Risk", "GetState", token=alice).state.user_id)
+            api.close()
+            srv.stop_and_check(self)
+            drop_append_only(srv.workdir)
+            # An event edited in place, its hash left as it was: the chain is broken.
+            twserver.db_sql(srv.workdir, "UPDATE audit_events SET details='{\"reason\":\"x\"}' "
+                                         "WHERE chain=%d AND seq=2" % uid)
+            srv2 = self.start(workdir=srv.workdir)
+            api = Api(srv2.addr)
+            alice = api.token("alice")
+            self.assertFalse(api.call("Audit", "VerifyChain", token=alice).ok)
+            self.assertEqual(code_of(api.call, "Audit", "CreateCheckpoint", token=alice),
+                             grpc.StatusCode.FAILED_PRECONDITION)
+            api.close()
+            srv2.stop_and_check(self)
+            srv2.cleanup()
+        finally:
+            srv.cleanup()
+
     def test_truncation_and_rewrite_are_detected(self):
         srv = self.start()
         try:

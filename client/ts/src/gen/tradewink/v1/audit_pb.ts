@@ -825,9 +825,10 @@ export const Audit: GenService<{
    * Signs the chain's current head now, stores the checkpoint, writes it to the log (event
    * "audit_checkpoint") and returns it. The server also does this on its own schedule for
    * every chain whose head moved. FAILED_PRECONDITION when the server has no signing key, or
-   * the chain is empty or broken: a hash or link that does not check out, a chain that no
-   * longer extends its newest stored checkpoint, or a newest stored checkpoint whose signature
-   * does not verify. Role: user (own), admin (any).
+   * the chain is empty or broken: a hash or link after its newest stored checkpoint (or
+   * anywhere, without one) that does not check out, a chain that no longer extends that
+   * checkpoint, or a checkpoint whose signature does not verify. Signing reads from the newest
+   * checkpoint on, so a break before it is VerifyChain's to report. Role: user (own), admin (any).
    *
    * @generated from rpc tradewink.v1.Audit.CreateCheckpoint
    */
