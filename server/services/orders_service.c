@@ -380,6 +380,22 @@ static void send_to_broker(tw_call *c, trading *t, store_conn *conn, int64_t uid
     brk_err_clear(&err);
 }
 
+/* send_to_broker, keeping in *o what the reports its sending committed on this thread left of
+ * it; false: none did (another thread applied them, or none came), *o is stale, read it. */
+static bool send_answered(tw_call *c, trading *t, store_conn *conn, int64_t uid, store_order *o,
+                          brk_conn *bc)
+{
+    store_order *sent = tw_arena_alloc(tw_call_arena(c), sizeof(*sent));
+    if (!sent) {
+        send_to_broker(c, t, conn, uid, o, bc);
+        return false;
+    }
+    *sent = *o;
+    trading_answer_begin(uid, o->id, o);
+    send_to_broker(c, t, conn, uid, sent, bc);
+    return trading_answer_end();
+}
+
 /* A missing reference price because the broker's last trade was stale: the violation says so
  * (why, from trading_ref_price_from) instead of the generic "no reference price". */
 static void explain_no_ref(risk_decision *d, const char *why)
@@ -415,6 +431,9 @@ static tw_status ref_outage(tw_status ref_st, const risk_decision *d)
  */
 typedef struct admission {
     store_settings set; /* a new order's account settings (mode, autonomous) */
+    /* set came from the ledger, exact at set_version: the user's lock must confirm it. */
+    bool set_known;
+    int64_t set_version;
     store_broker_key key;
     int have_key; /* 0: the sim exchange */
     brk_conn *bc; /* the user's broker connection, open until admit_done */
@@ -424,19 +443,40 @@ typedef struct admission {
     char ref_why[RISK_MESSAGE_MAX];
 } admission;
 
-/* For a new order (in) or a pending one (pending: its own key, its rules already checked). */
+/* For a new order (in) or a pending one (pending: its own key, its rules already checked).
+ * known: a new order's settings may come from the ledger (admit_confirmed checks them under
+ * the user's lock); else they are read from the store. */
 static tw_status admit_prepare(tw_call *c, trading *t, store_conn *conn, int64_t uid,
-                               const order_in *in, const store_order *pending, admission *ad)
+                               const order_in *in, const store_order *pending, bool known,
+                               admission *ad)
 {
     tw_status st;
     store_rc rc;
     memset(ad, 0, sizeof(*ad));
-    if (in) {
+    ledger_reads r;
+    bool note = false;
+    if (in && known && trading_reads_known(t, uid, &r)) {
+        ad->set = r.set;
+        ad->set_known = true;
+        ad->set_version = r.version;
+    } else if (in) {
+        /* Kept for the next order (and the reads), at the version read before them. */
+        note = trading_reads_begin(conn, uid, &r);
         if ((rc = store_settings_get(conn, uid, &ad->set)) != STORE_OK)
             return svc_store_status(c, rc, "account settings");
+    }
+    if (in) {
         if ((st = pick_key(c, conn, uid, in->key_id, &ad->set, &ad->key, &ad->have_key)).code !=
             TW_OK)
             return st;
+        /* The reads hold the default key's kind: known when this order uses it. */
+        int64_t def = ad->set.default_broker_key_id;
+        if (note && (!def || (ad->have_key && ad->key.id == def))) {
+            r.set = ad->set;
+            r.key_id = def;
+            r.key_sim = !def || strcmp(ad->key.broker, "sim") == 0;
+            trading_reads_note(t, uid, &r);
+        }
     } else if (pending && pending->broker_key_id) {
         if ((rc = store_key_get(conn, uid, pending->broker_key_id, &ad->key)) != STORE_OK)
             return svc_store_status(c, rc, "broker key");
@@ -464,8 +504,24 @@ static void admit_done(admission *ad)
     ad->bc = NULL;
 }
 
+/* Under the user's lock: whether the settings ad was prepared with are still the account's
+ * (read from the store, or the ledger's at the version this transaction follows). */
+static bool admit_confirmed(store_conn *conn, const admission *ad)
+{
+    return !ad->set_known || store_tx_version(conn) - 1 == ad->set_version;
+}
+
+/* The rejections a committed decision made, by the engine's rule names. */
+static void count_rejections(tw_call *c, const risk_decision *d)
+{
+    edge_tw_metrics *m = app_metrics(c);
+    for (size_t i = 0; m && i < d->n_violations; i++)
+        edge_metric_inc1(m->risk_rejects, risk_code_name(d->violations[i].code));
+}
+
 /* The decision on ri. exclude_id: the pending order being confirmed (not counted as open).
- * record: inside the user's transaction; persists the assessment and counts rejections. */
+ * record: inside the user's transaction; persists the assessment (the caller counts the
+ * rejections once it committed: count_rejections). */
 static tw_status admit_decide(tw_call *c, trading *t, store_conn *conn, int64_t uid,
                               const admission *ad, const risk_intent *ri, int64_t exclude_id,
                               bool record, risk_decision *d)
@@ -481,12 +537,7 @@ static tw_status admit_decide(tw_call *c, trading *t, store_conn *conn, int64_t 
     explain_no_ref(d, ad->ref_why);
     if ((st = ref_outage(ad->ref_st, d)).code != TW_OK || !record)
         return st;
-    if ((st = trading_persist_assessment(t, conn, uid, v, &d->account)).code != TW_OK)
-        return st;
-    edge_tw_metrics *m = app_metrics(c);
-    for (size_t i = 0; m && i < d->n_violations; i++)
-        edge_metric_inc1(m->risk_rejects, risk_code_name(d->violations[i].code));
-    return tw_ok();
+    return trading_persist_assessment(t, conn, uid, v, &d->account);
 }
 
 /* A rejected decision's violations on the order, and its status REJECTED. */
@@ -496,6 +547,19 @@ static void reject_order(store_order *o, const risk_decision *d)
     snprintf(o->violations, sizeof(o->violations), "%s", vj ? vj : "[]");
     free(vj);
     snprintf(o->status, sizeof(o->status), ORD_REJECTED);
+}
+
+/* A SubmitOrder that failed with st before recording an order: the order its client_order_id
+ * already names when it is a retry (the same order, whatever a new one would meet now: a
+ * broker outage, changed settings, a risk rule), else st. */
+static tw_status submitted_before(tw_call *c, store_conn *conn, int64_t uid, const char *coid,
+                                  tw_status st, Tradewink__V1__SubmitOrderResponse *resp)
+{
+    store_order *o = tw_arena_zalloc(tw_call_arena(c), sizeof(*o));
+    if (!o || store_order_get_by_coid(conn, uid, coid, o) != STORE_OK)
+        return st;
+    return (resp->order = orders_to_wire(c, o)) ? tw_ok()
+                                                : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 /* Insert the new order as the decision says (REJECTED, PENDING_CONFIRMATION for automation
@@ -539,6 +603,7 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
     if (rc != STORE_OK)
         return svc_store_status(c, rc, "order");
     o->id = id;
+    o->user_id = uid;
     trading_order_recorded(conn, uid, o);
     char q[48];
     risk_qty_format(o->qty, q, sizeof(q));
@@ -571,26 +636,30 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     if (!o || !ad || !d)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
 
-    /* 1. An idempotent retry: the same client_order_id returns the same order. */
-    store_rc rc = store_order_get_by_coid(conn, uid, in.coid, o);
-    if (rc == STORE_OK)
-        return (resp->order = orders_to_wire(c, o)) ? tw_ok()
-                                                    : tw_err(TW_RESOURCE_EXHAUSTED, "oom");
-    if (rc != STORE_NOT_FOUND)
-        return svc_store_status(c, rc, "order");
-
-    /* 2. What needs the broker, before the user's lock. */
-    if ((st = admit_prepare(c, t, conn, uid, &in, NULL, ad)).code != TW_OK)
-        return st;
+    /* 1. What needs the broker, before the user's lock. */
+    if ((st = admit_prepare(c, t, conn, uid, &in, NULL, true, ad)).code != TW_OK)
+        return submitted_before(c, conn, uid, in.coid, st, resp);
     risk_intent ri;
     trading_intent(&ri, in.symbol, in.side, in.qty, in.limit);
 
-    /* 3. Decide and record in one transaction (retried when the store is busy). */
+    /* 2. Decide and record in one transaction (retried when the store is busy). An idempotent
+     * retry (a client_order_id already used) is found by the insert's unique key, not by a
+     * read before it. */
     bool recorded = false; /* this call inserted the order (it alone may send it) */
+    store_rc rc;
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
             st = svc_store_status(c, rc, "user");
             break;
+        }
+        if (!admit_confirmed(conn, ad)) {
+            /* Another replica changed the account since the ledger's settings: start over
+             * from the store's (once: they are confirmed by this lock's version then). */
+            store_tx_rollback(conn);
+            admit_done(ad);
+            if ((st = admit_prepare(c, t, conn, uid, &in, NULL, false, ad)).code != TW_OK)
+                break;
+            continue;
         }
         st = admit_decide(c, t, conn, uid, ad, &ri, 0, true, d);
         if (st.code == TW_OK)
@@ -602,12 +671,14 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
             edge_tw_metrics *m = st.code == TW_OK ? app_metrics(c) : NULL;
             if (m)
                 edge_metric_inc1(m->orders, o->status);
+            if (recorded)
+                count_rejections(c, d);
         } else {
             store_tx_rollback(conn);
         }
         if (st.code == TW_ALREADY_EXISTS) {
-            /* A concurrent retry of the same client_order_id won: return its order, which
-             * that call sends (sending it here too would place it twice). */
+            /* A retry, or a concurrent retry of the same client_order_id that won: return its
+             * order, which that call sent (sending it here too would place it twice). */
             rc = store_order_get_by_coid(conn, uid, in.coid, o);
             st = svc_store_status(c, rc, "order");
             break;
@@ -615,14 +686,20 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
         if (!(st.code == TW_UNAVAILABLE && rc == STORE_BUSY && attempt < 3))
             break;
     }
+    if (st.code != TW_OK && !recorded) {
+        admit_done(ad);
+        return submitted_before(c, conn, uid, in.coid, st, resp);
+    }
 
-    /* 4. Send what this call admitted, outside the transaction. */
-    if (st.code == TW_OK && recorded && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
-        send_to_broker(c, t, conn, uid, o, ad->bc);
+    /* 3. Send what this call admitted, outside the transaction. */
+    bool answered = true; /* o is the order as last committed */
+    if (recorded && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
+        answered = send_answered(c, t, conn, uid, o, ad->bc);
     admit_done(ad);
-    if (st.code != TW_OK)
-        return st;
-    return load_order(c, conn, uid, o->id, &resp->order);
+    if (!answered)
+        return load_order(c, conn, uid, o->id, &resp->order);
+    return (resp->order = orders_to_wire(c, o)) ? tw_ok()
+                                                : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req, risk_decision *d)
@@ -640,7 +717,7 @@ tw_status orders_dry_run(tw_call *c, const Tradewink__V1__SubmitOrderRequest *re
     admission *ad = tw_arena_zalloc(tw_call_arena(c), sizeof(*ad));
     if (!ad)
         return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    if ((st = admit_prepare(c, t, conn, uid, &in, NULL, ad)).code != TW_OK)
+    if ((st = admit_prepare(c, t, conn, uid, &in, NULL, false, ad)).code != TW_OK)
         return st;
     admit_done(ad); /* a dry run sends nothing */
     /* A read: no transaction, nothing persisted (a dry run changes no state). */
@@ -699,7 +776,7 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
         return svc_store_status(c, rc, "order");
     if (strcmp(o->status, ORD_PENDING_CONFIRMATION) != 0)
         return tw_err(TW_FAILED_PRECONDITION, "order is not waiting for confirmation");
-    if ((st = admit_prepare(c, t, conn, uid, NULL, o, ad)).code != TW_OK)
+    if ((st = admit_prepare(c, t, conn, uid, NULL, o, false, ad)).code != TW_OK)
         return st;
     if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
         admit_done(ad);
@@ -731,15 +808,21 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
                            send ? "SUCCESS" : "DENIED", NULL);
         if (st.code == TW_OK)
             st = svc_store_status(c, store_tx_commit(conn), "order");
+        if (st.code == TW_OK)
+            count_rejections(c, d);
     }
     if (st.code != TW_OK)
         store_tx_rollback(conn);
+    bool answered = true; /* o is the order as last committed */
     if (st.code == TW_OK && send)
-        send_to_broker(c, t, conn, uid, o, ad->bc);
+        answered = send_answered(c, t, conn, uid, o, ad->bc);
     admit_done(ad);
     if (st.code != TW_OK)
         return st;
-    return load_order(c, conn, uid, id, &resp->order);
+    if (!answered)
+        return load_order(c, conn, uid, id, &resp->order);
+    return (resp->order = orders_to_wire(c, o)) ? tw_ok()
+                                                : tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
 }
 
 /*

@@ -327,9 +327,9 @@ store_rc store_order_get_by_coid(store_conn *c, int64_t user_id, const char *cli
                                  store_order *out);
 
 /* Updates status, filled_qty, avg_fill_price, broker_order_id, violations and status_message
- * of the user's order (the other fields of *in are ignored). */
-store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id,
-                            const store_order *in);
+ * of the user's order (the other fields of *o are ignored) and sets o->updated_at_us to the
+ * time it recorded, so *o reads as the stored order does. */
+store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, store_order *o);
 
 /* Records that by asks to cancel the user's order (the latest asker wins), so whichever
  * process applies the broker's cancel later audits it as theirs. Inside the user's

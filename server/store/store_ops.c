@@ -608,7 +608,7 @@ store_rc store_order_get_by_coid(store_conn *c, int64_t user_id, const char *cli
     return order_get(c, sql, p, out);
 }
 
-store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, const store_order *in)
+store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, store_order *in)
 {
     static const char sql[] = "UPDATE orders SET status = $3, filled_qty = $4, avg_fill_price = $5,"
                               " broker_order_id = $6, violations = $7, updated_at_us = $8,"
@@ -628,6 +628,7 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, co
         rc = store_fail(c, STORE_INVALID, "fill quantity and price must not be negative");
     if (rc != STORE_OK)
         return rc;
+    int64_t now_us = store_now_us();
     db_val p[9] = {P_INT(user_id),
                    P_INT(order_id),
                    P_TEXT(in->status),
@@ -635,9 +636,12 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, co
                    P_INT(in->avg_fill_price),
                    P_TEXT_OPT(in->broker_order_id),
                    P_TEXT(in->violations[0] ? in->violations : "[]"),
-                   P_INT(store_now_us()),
+                   P_INT(now_us),
                    P_TEXT(in->status_message)};
-    return change_one(c, sql, p, 9);
+    rc = change_one(c, sql, p, 9);
+    if (rc == STORE_OK)
+        in->updated_at_us = now_us;
+    return rc;
 }
 
 store_rc store_order_cancel_requested(store_conn *c, int64_t user_id, int64_t order_id,

@@ -1234,10 +1234,33 @@ static bool report_known(const ledger_order *k, const brk_order *r, const char *
            !order_status_may_move(k->status, status_of_report(r->status, r->filled_qty));
 }
 
-/* *after: the order as this transaction leaves it (for the ledger once committed). */
+/* What trading_answer_begin asked this thread to keep (trading.h). */
+static _Thread_local struct {
+    int64_t user_id, order_id;
+    store_order *out;
+    bool got;
+} answer;
+
+void trading_answer_begin(int64_t user_id, int64_t order_id, store_order *out)
+{
+    answer.user_id = user_id;
+    answer.order_id = order_id;
+    answer.out = out;
+    answer.got = false;
+}
+
+bool trading_answer_end(void)
+{
+    bool got = answer.out && answer.got;
+    memset(&answer, 0, sizeof(answer));
+    return got;
+}
+
+/* *after: the order as this transaction leaves it (for the ledger once committed); *post
+ * (NULL: not wanted) the whole order. */
 static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
                              const brk_order *r, const char *actor, const char *reason,
-                             bool *reduced, ledger_order *after)
+                             bool *reduced, ledger_order *after, store_order *post)
 {
     store_order o;
     int64_t now_ms = trading_now_ms(t);
@@ -1272,6 +1295,8 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
                 (long long)order_id, r->broker_order_id);
     if (delta <= 0 && !status_moves && !follows) {
         note_state(after, &o, cur);
+        if (post)
+            *post = o;
         return STORE_OK; /* nothing new: a repeated or stale report */
     }
     if (delta > 0) {
@@ -1325,7 +1350,6 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     }
     if (has_reason)
         snprintf(o.status_message, sizeof(o.status_message), "%s", reason);
-    o.updated_at_us = now_us;
     if ((rc = store_order_update(conn, user_id, order_id, &o)) != STORE_OK)
         return rc;
     book_order_changed(b, &o);
@@ -1377,6 +1401,8 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         free(details);
     }
     note_state(after, &o, cur);
+    if (post)
+        *post = o;
     return rc;
 }
 
@@ -1400,13 +1426,18 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
     if (rc != STORE_OK)
         return rc;
     ledger_mark mark = {0};
+    store_order *post =
+        answer.out && answer.user_id == user_id && answer.order_id == order_id ? answer.out : NULL;
+    if (post)
+        answer.got = false; /* until this transaction commits */
     for (int attempt = 0; attempt < 3; attempt++) {
         bool reduced = false;
         mark.at_ms = 0;
         after.order_id = 0;
         rc = store_tx_begin_user(conn, user_id);
         if (rc == STORE_OK)
-            rc = apply_locked(t, conn, user_id, order_id, report, actor, reason, &reduced, &after);
+            rc = apply_locked(t, conn, user_id, order_id, report, actor, reason, &reduced, &after,
+                              post);
         /* A fill that closed part of a position realized a loss or gain: the breakers look
          * again in the same transaction (a failed look leaves the fill applied; the next mark
          * looks again). */
@@ -1423,6 +1454,8 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
         ledger_note_mark(t->ledger, user_id, &mark);
     if (rc == STORE_OK && after.order_id)
         ledger_note_order(t->ledger, user_id, &after);
+    if (rc == STORE_OK && post)
+        answer.got = true;
     if (rc != STORE_OK)
         tw_logf(TW_LOG_ERROR, "order_report", "order %lld: %s (the reconciler will retry)",
                 (long long)order_id, store_rc_name(rc));
@@ -1564,6 +1597,12 @@ bool trading_reads_cached(trading *t, int64_t user_id, ledger_reads *out)
 {
     int64_t min;
     return reads_floor(t, &min) && ledger_reads_get(t->ledger, user_id, min, out);
+}
+
+bool trading_reads_known(trading *t, int64_t user_id, ledger_reads *out)
+{
+    int64_t min;
+    return reads_floor(t, &min) && ledger_reads_get(t->ledger, user_id, 0, out);
 }
 
 uint64_t trading_global_gen(trading *t)

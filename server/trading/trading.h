@@ -138,6 +138,9 @@ bool trading_reads_begin(store_conn *conn, int64_t user_id, ledger_reads *r);
 void trading_reads_note(trading *t, int64_t user_id, const ledger_reads *r);
 /* The settings and default key a fresh read recorded; false: not warm. */
 bool trading_reads_cached(trading *t, int64_t user_id, ledger_reads *out);
+/* The same reads of any age, for a caller that confirms r->version under the user's lock
+ * (an admission: store_tx_version - 1 == r->version, else it reads the store). */
+bool trading_reads_known(trading *t, int64_t user_id, ledger_reads *out);
 /* The admin kill switch as a fresh read or this process's own HaltAll left it; false: ask
  * the store. Before the read, trading_global_gen; after it, trading_global_note. */
 bool trading_global_cached(trading *t, store_global_state *out);
@@ -174,6 +177,17 @@ tw_status trading_cancel_request(trading *t, store_conn *conn, int64_t user_id, 
  * breaker; idempotent for repeated reports. Runs its own transaction. */
 store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
                               const brk_order *report, const char *actor);
+
+/*
+ * The answer of a call that sends an order (SubmitOrder, ConfirmOrder): between begin and end,
+ * every report about (user_id, order_id) this thread's transactions commit leaves the order as
+ * committed in *out (the sim applies its fills on the sending thread, inside brk_submit), so
+ * the call answers without reading the order again. end: true when *out holds such an order;
+ * false when none was committed on this thread (nothing new came, or another thread applied
+ * it): then the caller reads the store.
+ */
+void trading_answer_begin(int64_t user_id, int64_t order_id, store_order *out);
+bool trading_answer_end(void);
 
 /* Like trading_apply_report, and reason (sanitised broker text, may be NULL) becomes the order's
  * status_message and the "reason" of its audit event when the report ends or fills the order.

@@ -119,6 +119,68 @@ class OrdersTest(unittest.TestCase):
         self.assertEqual(names.count("AUDIT_ACTION_ORDER_FILL"), 2)
         self.assertEqual([ln for ln in self.srv.lines() if '"event":"broker_reject"' in ln], [])
 
+    def metrics(self):
+        import urllib.request
+        url = "http://127.0.0.1:%d/metrics" % self.srv.listening["ops_port"]
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()
+
+    def test_the_answer_is_the_order_as_stored(self):
+        # SubmitOrder and ConfirmOrder answer with what the call committed, not a read of the
+        # order after it (issue 18): the answer is the stored order, field for field.
+        t = self.t
+        calls = [("filled", lambda: t.submit("filled", "AAPL", BUY, "1")),
+                 ("resting", lambda: t.submit("resting", "MSFT", BUY, "1", type_=LIMIT,
+                                              limit="49")),
+                 ("refused", lambda: t.submit("refused", "AAPL", BUY, "200")),
+                 ("waiting", lambda: t.submit("waiting", "MSFT", BUY, "2", origin=AUTOMATION))]
+        got = {}
+        for name, call in calls:
+            got[name] = call()
+            self.assertEqual(got[name], t.call("Orders", "GetOrder", order_id=got[name].id).order,
+                             name)
+        self.assertEqual(S.Name(got["filled"].status), "ORDER_STATUS_FILLED")
+        self.assertEqual(got["filled"].filled_qty, "1")
+        self.assertTrue(got["filled"].avg_fill_price and got["filled"].broker_order_id)
+        self.assertEqual(S.Name(got["resting"].status), "ORDER_STATUS_ACCEPTED")
+        self.assertEqual(S.Name(got["refused"].status), "ORDER_STATUS_REJECTED")
+        self.assertEqual(S.Name(got["waiting"].status), "ORDER_STATUS_PENDING_CONFIRMATION")
+        confirmed = t.call("Orders", "ConfirmOrder", order_id=got["waiting"].id).order
+        self.assertEqual(S.Name(confirmed.status), "ORDER_STATUS_FILLED")
+        self.assertEqual(confirmed, t.call("Orders", "GetOrder", order_id=confirmed.id).order)
+
+    def test_a_retry_is_its_order_whatever_a_new_order_would_meet(self):
+        t = self.t
+        first = t.submit("r1", "AAPL", BUY, "1")
+        events = len(t.call("Audit", "ListEvents").events)
+        # Within the duplicate window a new order like it would be refused; the retry is the
+        # order, and nothing is counted or audited for it.
+        self.assertEqual(t.submit("r1", "AAPL", BUY, "1"), first)
+        self.assertEqual(len(t.call("Audit", "ListEvents").events), events)
+        import re
+        text = self.metrics()
+        counted = {m.group(1): float(m.group(2)) for m in re.finditer(
+            r'^tradewink_(risk_rejections_total\{rule="\w+"\}|orders_total\{status="\w+"\}) (\S+)$',
+            text, re.M)}
+        self.assertEqual({k: v for k, v in counted.items() if v},
+                         {'orders_total{status="PENDING_SUBMIT"}': 1.0})
+        # Another replica makes the account live (no live key): this process's copy of the
+        # settings is stale. Its version moved, so a new order reads them and is refused (it
+        # would be placed on paper from the stale copy), and a retry is still the order.
+        uid = int(first.user_id)
+        db_sql(self.srv.workdir, "UPDATE users SET trading_mode = 'live' WHERE id = %d" % uid)
+        db_sql(self.srv.workdir,
+               "UPDATE risk_state SET version = version + 1 WHERE user_id = %d" % uid)
+        self.assertEqual(t.submit("r1", "AAPL", BUY, "1"), first)
+        try:
+            t.submit("r2", "MSFT", BUY, "1")
+            self.fail("a new order was admitted with the stale settings")
+        except grpc.RpcError as e:
+            self.assertEqual(e.code(), grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertIn("live broker key", e.details())
+        self.assertEqual([o.client_order_id for o in t.call("Orders", "ListOrders").orders],
+                         ["r1"])
+
     def test_bad_orders_are_refused_and_nothing_stored(self):
         t = self.t
         bad = [dict(client_order_id="", symbol="AAPL", side=BUY, type=MARKET, qty="1"),
