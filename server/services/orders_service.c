@@ -381,9 +381,10 @@ static void send_to_broker(tw_call *c, trading *t, store_conn *conn, int64_t uid
 }
 
 /* send_to_broker, keeping in *o what the reports its sending committed on this thread left of
- * it; false: none did (another thread applied them, or none came), *o is stale, read it. */
+ * it; false: none did (another thread applied them, or none came), *o is stale, read it.
+ * version: the user's version the call's own commit left *o at. */
 static bool send_answered(tw_call *c, trading *t, store_conn *conn, int64_t uid, store_order *o,
-                          brk_conn *bc)
+                          int64_t version, brk_conn *bc)
 {
     store_order *sent = tw_arena_alloc(tw_call_arena(c), sizeof(*sent));
     if (!sent) {
@@ -391,7 +392,7 @@ static bool send_answered(tw_call *c, trading *t, store_conn *conn, int64_t uid,
         return false;
     }
     *sent = *o;
-    trading_answer_begin(uid, o->id, o);
+    trading_answer_begin(uid, o->id, o, version);
     send_to_broker(c, t, conn, uid, sent, bc);
     return trading_answer_end();
 }
@@ -646,6 +647,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
      * retry (a client_order_id already used) is found by the insert's unique key, not by a
      * read before it. */
     bool recorded = false; /* this call inserted the order (it alone may send it) */
+    int64_t version = 0;   /* the user's version its commit set */
     store_rc rc;
     for (int attempt = 0;; attempt++) {
         if ((rc = store_tx_begin_user(conn, uid)) != STORE_OK) {
@@ -665,6 +667,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
         if (st.code == TW_OK)
             st = record_order(c, t, conn, uid, &in, ad, d, o);
         if (st.code == TW_OK) {
+            version = store_tx_version(conn);
             rc = store_tx_commit(conn);
             st = svc_store_status(c, rc, "order");
             recorded = st.code == TW_OK;
@@ -694,7 +697,7 @@ tw_status orders_submit(tw_call *c, const Tradewink__V1__SubmitOrderRequest *req
     /* 3. Send what this call admitted, outside the transaction. */
     bool answered = true; /* o is the order as last committed */
     if (recorded && strcmp(o->status, ORD_PENDING_SUBMIT) == 0)
-        answered = send_answered(c, t, conn, uid, o, ad->bc);
+        answered = send_answered(c, t, conn, uid, o, version, ad->bc);
     admit_done(ad);
     if (!answered)
         return load_order(c, conn, uid, o->id, &resp->order);
@@ -784,6 +787,7 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
     }
     /* Re-read under the lock: confirm once, and check expiry and risk again now. */
     bool send = false;
+    int64_t version = 0; /* the user's version the confirmation's commit set */
     rc = store_order_get(conn, uid, id, o);
     if (rc != STORE_OK) {
         st = svc_store_status(c, rc, "order");
@@ -806,8 +810,10 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
         if (st.code == TW_OK)
             st = svc_audit(c, conn, uid, send ? "ORDER_CONFIRM" : "ORDER_REJECT", req->order_id,
                            send ? "SUCCESS" : "DENIED", NULL);
-        if (st.code == TW_OK)
+        if (st.code == TW_OK) {
+            version = store_tx_version(conn);
             st = svc_store_status(c, store_tx_commit(conn), "order");
+        }
         if (st.code == TW_OK)
             count_rejections(c, d);
     }
@@ -815,7 +821,7 @@ tw_status orders_confirm(tw_call *c, const Tradewink__V1__ConfirmOrderRequest *r
         store_tx_rollback(conn);
     bool answered = true; /* o is the order as last committed */
     if (st.code == TW_OK && send)
-        answered = send_answered(c, t, conn, uid, o, ad->bc);
+        answered = send_answered(c, t, conn, uid, o, version, ad->bc);
     admit_done(ad);
     if (st.code != TW_OK)
         return st;

@@ -1238,15 +1238,17 @@ static bool report_known(const ledger_order *k, const brk_order *r, const char *
 static _Thread_local struct {
     int64_t user_id, order_id;
     store_order *out;
-    bool got;
+    bool got;        /* a report this thread committed left *out */
+    int64_t version; /* the user's version *out is exact at; 0: not known */
 } answer;
 
-void trading_answer_begin(int64_t user_id, int64_t order_id, store_order *out)
+void trading_answer_begin(int64_t user_id, int64_t order_id, store_order *out, int64_t version)
 {
     answer.user_id = user_id;
     answer.order_id = order_id;
     answer.out = out;
     answer.got = false;
+    answer.version = version;
 }
 
 bool trading_answer_end(void)
@@ -1257,7 +1259,8 @@ bool trading_answer_end(void)
 }
 
 /* *after: the order as this transaction leaves it (for the ledger once committed); *post
- * (NULL: not wanted) the whole order. */
+ * (NULL: not wanted) the whole order. *post is also the stored order when nobody committed
+ * for the user since it was (answer.version): then it is not read again. */
 static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int64_t order_id,
                              const brk_order *r, const char *actor, const char *reason,
                              bool *reduced, ledger_order *after, store_order *post)
@@ -1267,7 +1270,11 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
     int64_t now_us = now_ms * 1000;
     char oid[32];
     snprintf(oid, sizeof(oid), "%lld", (long long)order_id);
-    store_rc rc = store_order_get(conn, user_id, order_id, &o);
+    store_rc rc = STORE_OK;
+    if (post && answer.version && answer.version == store_tx_version(conn) - 1)
+        o = *post;
+    else
+        rc = store_order_get(conn, user_id, order_id, &o);
     if (rc != STORE_OK)
         return rc;
     order_status cur, next = status_of_report(r->status, r->filled_qty);
@@ -1432,12 +1439,15 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
         answer.got = false; /* until this transaction commits */
     for (int attempt = 0; attempt < 3; attempt++) {
         bool reduced = false;
+        int64_t version = 0;
         mark.at_ms = 0;
         after.order_id = 0;
         rc = store_tx_begin_user(conn, user_id);
-        if (rc == STORE_OK)
+        if (rc == STORE_OK) {
+            version = store_tx_version(conn);
             rc = apply_locked(t, conn, user_id, order_id, report, actor, reason, &reduced, &after,
                               post);
+        }
         /* A fill that closed part of a position realized a loss or gain: the breakers look
          * again in the same transaction (a failed look leaves the fill applied; the next mark
          * looks again). */
@@ -1447,6 +1457,8 @@ store_rc trading_apply_report_why(trading *t, int64_t user_id, int64_t order_id,
             rc = store_tx_commit(conn);
         else
             store_tx_rollback(conn);
+        if (post) /* *post is what this attempt committed, or nothing known */
+            answer.version = rc == STORE_OK ? version : 0;
         if (rc != STORE_BUSY)
             break;
     }

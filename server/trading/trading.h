@@ -186,7 +186,9 @@ store_rc trading_apply_report(trading *t, int64_t user_id, int64_t order_id,
  * false when none was committed on this thread (nothing new came, or another thread applied
  * it): then the caller reads the store.
  */
-void trading_answer_begin(int64_t user_id, int64_t order_id, store_order *out);
+/* version: the user's version *out (as its call committed it) is exact at; the first report's
+ * transaction then takes the order from *out when nobody committed for the user since. */
+void trading_answer_begin(int64_t user_id, int64_t order_id, store_order *out, int64_t version);
 bool trading_answer_end(void);
 
 /* Like trading_apply_report, and reason (sanitised broker text, may be NULL) becomes the order's
