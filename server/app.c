@@ -216,11 +216,8 @@ static void app_denied(void *appv, tw_call *c)
                          .object_id = tw_call_method(c),
                          .outcome = "DENIED",
                          .details = details};
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
         if (store_tx_begin_user(conn, p->user_id) == STORE_OK) {
-            if (audit_append(conn, &e, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, NULL) ==
-                STORE_OK)
+            if (audit_append(conn, &e, tw_wall_us(), NULL) == STORE_OK)
                 store_tx_commit(conn);
             else
                 store_tx_rollback(conn);
@@ -951,35 +948,21 @@ int app_audit_checkpoint_all(srv_app *app, int64_t now_us)
     return signed_n;
 }
 
-static int64_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void *prober_main(void *arg)
 {
     srv_app *app = arg;
     int last = -1;
-    int64_t next_checkpoint = mono_s() + app->cfg->audit_checkpoint_interval_s;
+    int64_t next_checkpoint = (tw_mono_ms() / 1000) + app->cfg->audit_checkpoint_interval_s;
     pthread_mutex_lock(&app->prober_mu);
     while (!app->stopping) {
         pthread_mutex_unlock(&app->prober_mu);
         /* The periodic checkpoints: on this thread, which already wakes every second and
          * owns no request; a chain that broke is logged and left unsigned. */
         if (app->audit_signer && app->cfg->audit_checkpoint_interval_s > 0 &&
-            mono_s() >= next_checkpoint) {
-            if (app_audit_checkpoint_all(app, wall_us()) < 0)
+            (tw_mono_ms() / 1000) >= next_checkpoint) {
+            if (app_audit_checkpoint_all(app, tw_wall_us()) < 0)
                 tw_logf(TW_LOG_WARN, "audit_checkpoint", "store unavailable; next round later");
-            next_checkpoint = mono_s() + app->cfg->audit_checkpoint_interval_s;
+            next_checkpoint = (tw_mono_ms() / 1000) + app->cfg->audit_checkpoint_interval_s;
         }
         char err[128];
         int up = store_ping(app->store, err, sizeof(err)) == STORE_OK;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "admin/health.h"
 #include "admin/sdnotify.h"
 #include "app.h"
@@ -34,13 +35,6 @@
 extern char **environ; /* POSIX: the process's environment (unistd.h declares it only for GNU) */
 
 #define TRIM_EVERY_S 20
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits for SIGINT/SIGTERM and returns it. Meanwhile: READY=1 as soon as the app is ready
  * (checked every NOT_READY_POLL_MS until then), WATCHDOG=1 every half watchdog interval if
@@ -56,7 +50,7 @@ static int serve_until_signal(srv_app *app, srv_transport *t, const sigset_t *si
     uint64_t *seen = calloc(nq ? nq : 1, sizeof(*seen));
     int ready = 0, stalled = 0, sig = 0;
     char why[128] = "", last_why[128] = "";
-    int64_t now = mono_ms(), next_trim = now + TRIM_EVERY_S * 1000, next_wd = now + wd_every;
+    int64_t now = tw_mono_ms(), next_trim = now + TRIM_EVERY_S * 1000, next_wd = now + wd_every;
     if (!seen)
         wd_every = 0; /* cannot tell progress: never feed, so systemd notices */
     else
@@ -72,7 +66,7 @@ static int serve_until_signal(srv_app *app, srv_transport *t, const sigset_t *si
                 snprintf(last_why, sizeof(last_why), "%s", why);
             }
         }
-        now = mono_ms();
+        now = tw_mono_ms();
         int64_t wait = next_trim - now;
         if (wd_every && next_wd - now < wait)
             wait = next_wd - now;
@@ -84,7 +78,7 @@ static int serve_until_signal(srv_app *app, srv_transport *t, const sigset_t *si
         sig = sigtimedwait(sigs, NULL, &ts);
         if (sig > 0)
             break;
-        now = mono_ms();
+        now = tw_mono_ms();
         if (wd_every && now >= next_wd) {
             next_wd = now + wd_every;
             if (srv_transport_progress(t, seen, nq)) {

@@ -1,5 +1,7 @@
 /*
- * clock.h - the wall clock in whole seconds, read exactly.
+ * clock.h - the clocks, read exactly: the wall clock (seconds, microseconds) for what is
+ * stamped or compared with stamps, the monotonic clock (milliseconds, microseconds) for
+ * intervals and deadlines, whatever the wall clock does.
  *
  * time(NULL) on Linux reads the kernel's coarse clock, which lags
  * CLOCK_REALTIME by up to one tick: just after a second boundary it still
@@ -20,6 +22,25 @@ static inline int64_t tw_wall_seconds(void)
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
         return (int64_t)time(NULL);
     return (int64_t)ts.tv_sec;
+}
+
+static inline int64_t tw_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline int64_t tw_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline int64_t tw_mono_ms(void)
+{
+    return tw_mono_us() / 1000;
 }
 
 #endif

@@ -17,6 +17,7 @@
  * Invariants: raw keys are never stored (only digests); the password from the URL is kept
  * only for AUTH and never logged or copied into an error message.
  */
+#include "core/clock.h"
 #include "edge/ratelimit.h"
 
 #include "core/log.h"
@@ -213,16 +214,9 @@ int edge_rl_rule_parse(const char *s, edge_rl_rule *out, char *err, size_t errca
     return 0;
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int64_t rl_now(edge_rl *rl)
 {
-    return rl->cfg.clock ? rl->cfg.clock(rl->cfg.clock_ctx) : mono_us();
+    return rl->cfg.clock ? rl->cfg.clock(rl->cfg.clock_ctx) : tw_mono_us();
 }
 
 /* ---- URL ------------------------------------------------------------------------------ */
@@ -485,7 +479,7 @@ static void mark_down(edge_rl *rl)
 {
     atomic_fetch_add(&rl->n_fail, 1);
     atomic_fetch_add(&rl->gen, 1);
-    atomic_store(&rl->next_retry_us, mono_us() + (int64_t)rl->cfg.redis_retry_ms * 1000);
+    atomic_store(&rl->next_retry_us, tw_mono_us() + (int64_t)rl->cfg.redis_retry_ms * 1000);
     set_fallback(rl, 1);
 }
 
@@ -598,7 +592,7 @@ static int redis_check(edge_rl *rl, const rl_req *q, edge_rl_result *res, int64_
     int64_t retry_us = 0;
     if (atomic_load(&rl->fallback)) {
         long long nr = atomic_load(&rl->next_retry_us);
-        int64_t now = mono_us();
+        int64_t now = tw_mono_us();
         if (now < nr)
             return -1;
         if (!atomic_compare_exchange_strong(&rl->next_retry_us, &nr,

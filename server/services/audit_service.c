@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "app.h"
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
@@ -339,13 +340,9 @@ tw_status audit_create_checkpoint_rpc(tw_call *c, const Tradewink__V1__CreateChe
         return tw_err(TW_FAILED_PRECONDITION, "no audit signing key (TW_AUDIT_SIGNING_KEYS)");
     if ((st = svc_conn(c, &conn)).code != TW_OK)
         return st;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     audit_checkpoint cp;
     audit_cp_state state;
-    store_rc rc =
-        audit_checkpoint_create(conn, app->audit_signer, uid,
-                                (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &cp, &state);
+    store_rc rc = audit_checkpoint_create(conn, app->audit_signer, uid, tw_wall_us(), &cp, &state);
     if (rc != STORE_OK)
         return svc_store_status(c, rc, "audit checkpoint");
     switch (state) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "services.h"
 #include "core/log.h"
 #include "svc.h"
@@ -145,10 +146,8 @@ static tw_status unseal_secret(tw_call *c, const Tradewink__V1__PutBrokerKeyRequ
                             .broker = req->broker,
                             .key_id = req->key_id,
                             .environment = env_word(req->environment)};
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     vault_rc vr = vault_unseal(app->sealer, req->sealing_key_version, req->sealed_secret.data,
-                               req->sealed_secret.len, &b, (int64_t)ts.tv_sec, out);
+                               req->sealed_secret.len, &b, tw_wall_seconds(), out);
     if (vr == VAULT_ERR_UNKNOWN_VERSION)
         return tw_err(TW_FAILED_PRECONDITION,
                       "sealing_key_version: not accepted (unknown, or its grace period ended)");

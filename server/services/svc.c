@@ -1,4 +1,5 @@
 /* Shared service helpers (see svc.h). */
+#include "core/clock.h"
 #include "svc.h"
 
 #include <errno.h>
@@ -54,9 +55,7 @@ int64_t svc_now_us(tw_call *c)
     srv_app *app = tw_call_app(c);
     if (app && app->trading)
         return trading_now_ms(app->trading) * 1000;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return tw_wall_us();
 }
 
 const char *svc_traced_details(tw_call *c, const char *details)

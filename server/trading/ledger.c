@@ -5,6 +5,7 @@
  * the least (tail). One mutex guards both: every operation is a lookup and a few pointer
  * moves, far shorter than any store call made around it.
  */
+#include "core/clock.h"
 #include "ledger.h"
 
 #include <pthread.h>
@@ -283,9 +284,7 @@ void ledger_book_put(ledger *l, book *b)
 
 int64_t ledger_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tw_mono_ms();
 }
 
 void ledger_note_commit(ledger *l, int64_t user_id, int64_t version)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "trading_int.h"
 
@@ -36,9 +37,7 @@
  * whatever the trading clock does. */
 static bool not_found_confirmed(trading *t, int64_t order_id)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now_ms = tw_mono_ms();
     size_t oldest = 0;
     for (size_t i = 0; i < TRADING_NOT_FOUND_SLOTS; i++) {
         if (t->not_found[i].order_id == order_id) {

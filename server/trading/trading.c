@@ -11,6 +11,7 @@
  *    repeated or reordered reports never double-count; an order's status only moves forward.
  *  - Every state change and its audit event share one transaction on the user's lock.
  */
+#include "core/clock.h"
 #include "trading.h"
 #include "book.h"
 #include "position.h"
@@ -45,9 +46,7 @@ int64_t trading_now_ms(trading *t)
 {
     if (t->sim)
         return brk_sim_now(t->sim);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tw_wall_us() / 1000;
 }
 
 void trading_set_breaker_hook(trading *t, void (*fn)(void *ctx), void *ctx)

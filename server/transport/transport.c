@@ -23,6 +23,7 @@
  * Invariants. Nothing is posted after shutdown starts (flag under `lock`). Every call context
  * is freed exactly once, by the completion of its last batch. No handler ever sees a grpc type.
  */
+#include "core/clock.h"
 #include "transport.h"
 
 #include <grpc/byte_buffer.h>
@@ -131,13 +132,6 @@ struct srv_transport {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int accepting(srv_transport *t)
 {
     pthread_mutex_lock(&t->lock);
@@ -214,7 +208,7 @@ static void access_log(tw_call *c, tw_code code, int64_t started, size_t in, siz
 {
     if (c->quiet)
         return;
-    int64_t lat = now_us() - started;
+    int64_t lat = tw_mono_us() - started;
     if (c->t->hooks.on_done)
         c->t->hooks.on_done(c->t->hooks.app, c->route, code, lat);
     if (!tw_log_enabled(TW_LOG_INFO))
@@ -564,7 +558,7 @@ static void rpc_arrived(struct tag *tag, int ok)
         rpc_free(r);
         return;
     }
-    r->started = now_us();
+    r->started = tw_mono_us();
     if (accepting(t))
         rpc_post(t, r->cq, r->route);
     const tw_route *route = &t->routes->routes[r->route];
@@ -715,7 +709,7 @@ static void unknown_done(struct tag *tag, int ok)
         u->t->hooks.on_unknown(u->t->hooks.app,
                                (const char *)GRPC_SLICE_START_PTR(u->details.method),
                                GRPC_SLICE_LENGTH(u->details.method),
-                               ok ? TW_UNIMPLEMENTED : TW_CANCELLED, now_us() - u->started);
+                               ok ? TW_UNIMPLEMENTED : TW_CANCELLED, tw_mono_us() - u->started);
     if (tw_log_enabled(TW_LOG_INFO)) {
         /* The path is the client's text: the logger escapes it and the line cap bounds it. */
         char *method = grpc_slice_to_c_string(u->details.method);
@@ -730,7 +724,7 @@ static void unknown_done(struct tag *tag, int ok)
         tw_log_str(&l, "span_id", trace.span_id);
         tw_log_str(&l, "principal", "-");
         tw_log_str(&l, "status", ok ? "UNIMPLEMENTED" : "CANCELLED");
-        tw_log_double(&l, "latency_ms", (double)(now_us() - u->started) / 1000.0);
+        tw_log_double(&l, "latency_ms", (double)(tw_mono_us() - u->started) / 1000.0);
         tw_log_str(&l, "peer", peer ? peer : "unknown");
         tw_log_uint(&l, "bytes_in", 0);
         tw_log_uint(&l, "bytes_out", 0);
@@ -749,7 +743,7 @@ static void unknown_arrived(struct tag *tag, int ok)
         unknown_free(u);
         return;
     }
-    u->started = now_us();
+    u->started = tw_mono_us();
     u->id = __atomic_add_fetch(&u->t->next_id, 1, __ATOMIC_RELAXED);
     if (accepting(u->t))
         unknown_post(u->t, u->cq);
@@ -1085,7 +1079,7 @@ static void stream_arrived(struct tag *tag, int ok)
         stream_free(s);
         return;
     }
-    s->started = now_us();
+    s->started = tw_mono_us();
     const tw_route *route = &t->routes->routes[s->route];
     if (accepting(t))
         stream_post(t, s->cq, s->route);
@@ -1296,7 +1290,7 @@ static void bidi_arrived(struct tag *tag, int ok)
         bidi_free(b);
         return;
     }
-    b->started = now_us();
+    b->started = tw_mono_us();
     if (accepting(t))
         bidi_post(t, b->cq, b->route);
     const tw_route *route = &t->routes->routes[b->route];
