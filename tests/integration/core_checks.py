@@ -140,11 +140,11 @@ class CoreChecks:
 
     def test_unary_with_expired_deadline_is_deadline_exceeded(self):
         # A 1 us deadline races the answer: on loopback an inline Health/Check can come back
-        # before the client's timer fires (seen once in ~20 runs of the release build). So: of
-        # ten such calls, at least one must end DEADLINE_EXCEEDED, none may end with any other
-        # error, and the server must stay up.
+        # before the client's timer fires (all ten came back OK once in ~20 runs of the release
+        # build, and again in CI on 2026-12-03). So: of fifty such calls, at least one must end
+        # DEADLINE_EXCEEDED, none may end with any other error, and the server must stay up.
         codes = []
-        for _ in range(10):
+        for _ in range(50):
             try:
                 self.check(self.h.HealthCheckRequest(), timeout=0.000001)
                 codes.append(grpc.StatusCode.OK)
