@@ -8,6 +8,7 @@
 #include "book.h"
 #include "order_status.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,18 @@ static bool dup_array(void **dst, const void *src, size_t n, size_t elem)
     return true;
 }
 
+/* c's ring: b's first c->nrecent submissions, oldest first from slot 0. */
+static bool recent_copy(book *c, const book *b)
+{
+    if (!c->nrecent)
+        return true;
+    if (!(c->recent = malloc(c->nrecent * sizeof(*c->recent))))
+        return false;
+    for (size_t i = 0; i < c->nrecent; i++)
+        c->recent[i] = *book_recent_at(b, i);
+    return true;
+}
+
 book *book_clone(const book *b, bool recent)
 {
     book *c = tw_calloc(1, sizeof(*c));
@@ -57,13 +70,12 @@ book *book_clone(const book *b, bool recent)
     c->pos = NULL, c->open = NULL, c->recent = NULL, c->fills = NULL, c->dts = NULL;
     if (!recent) {
         c->nrecent = 0;
-        c->recent_cut = true;
+        c->recent_since_us = INT64_MAX;
     }
-    c->cap_pos = c->npos, c->cap_open = c->nopen, c->cap_recent = c->nrecent;
+    c->cap_pos = c->npos, c->cap_open = c->nopen, c->cap_recent = c->nrecent, c->recent_head = 0;
     c->cap_fills = c->nfills, c->cap_dts = c->ndts;
     if (!dup_array((void **)&c->pos, b->pos, b->npos, sizeof(*b->pos)) ||
-        !dup_array((void **)&c->open, b->open, b->nopen, sizeof(*b->open)) ||
-        !dup_array((void **)&c->recent, b->recent, c->nrecent, sizeof(*b->recent)) ||
+        !dup_array((void **)&c->open, b->open, b->nopen, sizeof(*b->open)) || !recent_copy(c, b) ||
         !dup_array((void **)&c->fills, b->fills, b->nfills, sizeof(*b->fills)) ||
         !dup_array((void **)&c->dts, b->dts, b->ndts, sizeof(*b->dts))) {
         book_free(c);
@@ -93,26 +105,91 @@ void book_set_open(book *b, store_order_brief *o, size_t n)
     b->nopen = b->cap_open = n;
 }
 
-void book_set_recent(book *b, store_order_brief *o, size_t n, int64_t since_us)
+static risk_side side_named(const char *side)
 {
-    /* The store returns the newest first; the book appends, so it holds the oldest first. */
-    for (size_t i = 0; i < n / 2; i++) {
-        store_order_brief tmp = o[i];
-        o[i] = o[n - 1 - i];
-        o[n - 1 - i] = tmp;
-    }
-    free(b->recent);
-    b->recent = o;
-    b->nrecent = b->cap_recent = n;
-    b->recent_since_us = since_us;
+    return strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
 }
 
-void book_cut_recent(book *b)
+static void recent_of(book_recent *dst, int64_t id, int64_t created_at_us, int64_t qty,
+                      const char *side, const char *symbol)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->id = id;
+    dst->created_at_us = created_at_us;
+    dst->qty = qty;
+    dst->side = side_named(side);
+    snprintf(dst->symbol, sizeof(dst->symbol), "%s", symbol);
+}
+
+void book_set_recent(book *b, store_order_brief *o, size_t n, int64_t since_us, int64_t window_us)
 {
     free(b->recent);
     b->recent = NULL;
-    b->nrecent = b->cap_recent = 0;
-    b->recent_cut = true;
+    b->nrecent = b->cap_recent = b->recent_head = 0;
+    b->recent_since_us = since_us;
+    b->recent_window_us = window_us;
+    if (n > BOOK_RECENT_MAX) { /* more than it holds: the start moves past the oldest read */
+        n = BOOK_RECENT_MAX;
+        b->recent_since_us = o[n].created_at_us + 1;
+    }
+    if (n && !(b->recent = malloc(n * sizeof(*b->recent)))) {
+        b->recent_since_us = INT64_MAX; /* holds none; the next transaction reads them again */
+        b->keep = false;
+    } else {
+        /* The store answers newest first; the book appends, so it holds the oldest first. */
+        for (size_t i = 0; i < n; i++) {
+            const store_order_brief *r = &o[n - 1 - i];
+            recent_of(&b->recent[i], r->id, r->created_at_us, r->qty, r->side, r->symbol);
+        }
+        b->nrecent = b->cap_recent = n;
+    }
+    free(o);
+}
+
+/* Drop the oldest k submissions held. */
+static void recent_drop(book *b, size_t k)
+{
+    b->recent_head = b->nrecent > k ? (b->recent_head + k) % b->cap_recent : 0;
+    b->nrecent -= k;
+}
+
+/* Room for a submission created at t_us: what fell out of the window goes first (the start
+ * moves up to t_us less the window), then, at the maximum, the oldest. False (the book not
+ * kept) when it cannot grow. */
+static bool recent_make_room(book *b, int64_t t_us)
+{
+    if (b->recent_window_us && t_us - b->recent_window_us > b->recent_since_us) {
+        int64_t start = t_us - b->recent_window_us;
+        size_t k = 0;
+        while (k < b->nrecent && book_recent_at(b, k)->created_at_us < start)
+            k++;
+        recent_drop(b, k);
+        b->recent_since_us = start;
+    }
+    if (b->nrecent == BOOK_RECENT_MAX) {
+        int64_t after = book_recent_at(b, 0)->created_at_us + 1;
+        if (after > b->recent_since_us)
+            b->recent_since_us = after;
+        recent_drop(b, 1);
+    }
+    if (b->nrecent < b->cap_recent)
+        return true;
+    /* Full below the maximum: a larger ring, oldest first from slot 0. */
+    size_t want = b->cap_recent ? b->cap_recent * 2 : 8;
+    if (want > BOOK_RECENT_MAX)
+        want = BOOK_RECENT_MAX;
+    book_recent *r = malloc(want * sizeof(*r));
+    if (!r) {
+        b->keep = false;
+        return false;
+    }
+    for (size_t i = 0; b->cap_recent && i < b->nrecent; i++) /* none held in no ring */
+        r[i] = *book_recent_at(b, i);
+    free(b->recent);
+    b->recent = r;
+    b->recent_head = 0;
+    b->cap_recent = want;
+    return true;
 }
 
 void book_set_fills(book *b, store_fill *f, size_t n)
@@ -174,15 +251,12 @@ void book_order_added(book *b, const store_order *o)
             return;
         brief_of(&b->open[b->nopen++], o); /* ids only grow: still oldest first */
     }
-    if (!b->recent_cut && strcmp(o->status, "REJECTED") != 0 &&
-        o->created_at_us >= b->recent_since_us) {
-        if (b->nrecent >= BOOK_RECENT_MAX) {
-            book_cut_recent(b);
-            return;
-        }
-        if (!grow(b, (void **)&b->recent, b->nrecent, &b->cap_recent, sizeof(*b->recent)))
-            return;
-        brief_of(&b->recent[b->nrecent++], o);
+    if (strcmp(o->status, "REJECTED") != 0 && o->created_at_us >= b->recent_since_us) {
+        if (!recent_make_room(b, o->created_at_us) || o->created_at_us < b->recent_since_us)
+            return; /* out of memory, or older than everything the book holds now */
+        recent_of(book_recent_at(b, b->nrecent), o->id, o->created_at_us, o->qty, o->side,
+                  o->symbol);
+        b->nrecent++;
     }
 }
 
@@ -201,23 +275,21 @@ void book_order_changed(book *b, const store_order *o)
         break;
     }
     bool in_recent = false;
-    for (size_t i = 0; i < b->nrecent; i++) {
-        if (b->recent[i].id != o->id)
+    for (size_t i = b->nrecent; i-- > 0;) { /* the newest are the ones that change */
+        if (book_recent_at(b, i)->id != o->id)
             continue;
         in_recent = true;
-        if (strcmp(o->status, "REJECTED") == 0) {
-            memmove(&b->recent[i], &b->recent[i + 1], (b->nrecent - i - 1) * sizeof(*b->recent));
+        if (strcmp(o->status, "REJECTED") == 0) { /* what else it held does not change */
+            for (size_t j = i + 1; j < b->nrecent; j++)
+                *book_recent_at(b, j - 1) = *book_recent_at(b, j);
             b->nrecent--;
-        } else {
-            brief_of(&b->recent[i], o);
         }
         break;
     }
     /* A REJECTED order inside the window the broker later reports otherwise (a fill found
      * after an outcome-unknown submit was given up) is recent again: rare, the book is read
      * again rather than sorted back in. */
-    if (!in_recent && !b->recent_cut && strcmp(o->status, "REJECTED") != 0 &&
-        o->created_at_us >= b->recent_since_us)
+    if (!in_recent && strcmp(o->status, "REJECTED") != 0 && o->created_at_us >= b->recent_since_us)
         b->keep = false;
     /* An order that was not open and now is cannot happen: statuses only move forward, and a
      * closed order never opens again. A book that did not see it is dropped. */

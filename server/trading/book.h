@@ -20,19 +20,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "risk/risk.h"
 #include "store/store.h"
 
-/* The most recent orders a book holds; for a user with more inside the windows the book stops
- * holding them (book_cut_recent) and each decision reads its windows from the store, while the
- * rest of the book stays held. */
-#define BOOK_RECENT_MAX 1024
+/* The most submissions a book holds for the rate and duplicate rules: as many as the rate rule
+ * ever counts (it reads at most RISK_MAX_RECENT_ORDERS - 1). A user with more inside the windows
+ * keeps the newest; the rate rule still decides from them (it only asks whether the count
+ * reaches its limit), and only a duplicate the book no longer holds is looked up in the store. */
+#define BOOK_RECENT_MAX (RISK_MAX_RECENT_ORDERS - 1)
+
+/* A submission the rate and duplicate rules count: an order the engine did not reject. */
+typedef struct book_recent {
+    int64_t id;
+    int64_t created_at_us;
+    int64_t qty; /* 1e9 */
+    risk_side side;
+    char symbol[STORE_SYMBOL_MAX + 1];
+} book_recent;
 
 typedef struct book {
     int64_t user_id;
     int64_t version;       /* the store version the book is exact at (set when its tx commits) */
     unsigned modeled;      /* changes of the current transaction the book reflects */
     bool keep;             /* false: not exact or too large, drop it when the transaction ends */
-    bool recent_cut;       /* more recent orders than it holds: the windows are read per decision */
     struct ledger *ledger; /* where it goes back when its transaction commits */
 
     int trading_day;              /* YYYYMMDD of the fills held */
@@ -46,10 +56,14 @@ typedef struct book {
     size_t npos, cap_pos;
     store_order_brief *open; /* open orders, oldest id first */
     size_t nopen, cap_open;
-    /* Every order not REJECTED created at or after recent_since_us, oldest first. */
+    /* Submissions (orders not REJECTED) in commit order: every one created at or after
+     * recent_since_us (INT64_MAX: none held), at most BOOK_RECENT_MAX. An added order moves the
+     * start up to its own time less recent_window_us (the longest window the limits look back
+     * over) and drops what fell out; past the maximum the oldest goes. */
     int64_t recent_since_us;
-    store_order_brief *recent;
-    size_t nrecent, cap_recent;
+    int64_t recent_window_us;
+    book_recent *recent; /* a ring: the oldest at recent_head; read it with book_recent_at */
+    size_t recent_head, nrecent, cap_recent;
     store_fill *fills; /* the trading day's, in execution order */
     size_t nfills, cap_fills;
     int dt_since_day; /* day trades with trading_day >= this */
@@ -64,8 +78,8 @@ typedef struct book {
 book *book_new(int64_t user_id);
 void book_free(book *b); /* NULL is a no-op */
 /* A deep copy (for a read that must not take the book from its transaction); NULL on OOM.
- * Without recent, the copy holds no recent orders (recent_cut set): enough for an assessment
- * (GetState, a mark), which never reads them, and cheaper for a user with many. */
+ * Without recent, the copy holds no submissions (recent_since_us INT64_MAX): enough for an
+ * assessment (GetState, a mark), which never reads them, and cheaper for a user with many. */
 book *book_clone(const book *b, bool recent);
 /* Heap bytes the book holds (struct and arrays): what the ledger budgets. */
 size_t book_bytes(const book *b);
@@ -73,10 +87,11 @@ size_t book_bytes(const book *b);
 /* Take over arrays read from the store (malloc'd; the book frees them). */
 void book_set_positions(book *b, store_position *p, size_t n);
 void book_set_open(book *b, store_order_brief *o, size_t n);
-void book_set_recent(book *b, store_order_brief *o, size_t n, int64_t since_us);
+/* The store's submissions created at or after since_us, newest first, as read with a limit of
+ * BOOK_RECENT_MAX + 1 (a full answer: the oldest is left out and the start moves past it);
+ * window_us: what the limits look back over. Frees o. */
+void book_set_recent(book *b, store_order_brief *o, size_t n, int64_t since_us, int64_t window_us);
 void book_set_fills(book *b, store_fill *f, size_t n);
-/* Stop holding the recent orders (more than BOOK_RECENT_MAX): drops them, for good. */
-void book_cut_recent(book *b);
 void book_set_day_trades(book *b, store_day_trade *d, size_t n);
 
 /* The transaction's own changes, each after the store accepted it. An update the book cannot
@@ -90,6 +105,12 @@ void book_state_set(book *b, const store_risk_state *s);
 /* A change to what the book does not hold (who asked to cancel an order): the book stays
  * exact. */
 void book_unheld_change(book *b);
+
+/* The i-th oldest submission held (i < nrecent). */
+static inline book_recent *book_recent_at(const book *b, size_t i)
+{
+    return &b->recent[(b->recent_head + i) % b->cap_recent];
+}
 
 /* The position in symbol, or NULL when the user never held it. */
 const store_position *book_position(const book *b, const char *symbol);

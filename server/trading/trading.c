@@ -465,9 +465,8 @@ static tw_status book_read(trading *t, store_conn *conn, int64_t user_id, int64_
     if (w && store_order_brief_since(conn, user_id, since, NULL, NULL, 0, 0, BOOK_RECENT_MAX + 1,
                                      &ords, &n) != STORE_OK)
         return db_down();
-    book_set_recent(b, ords, n, w ? since : now_ms * 1000);
-    if (n > BOOK_RECENT_MAX)
-        book_cut_recent(b); /* the windows are read per decision; the rest stays held */
+    /* Neither rule on: nothing to hold (a change of the limits reads the book again). */
+    book_set_recent(b, ords, n, w ? since : INT64_MAX, w * 1000);
 
     store_fill *fl = NULL;
     n = 0;
@@ -525,25 +524,35 @@ static const char *book_diff(const book *x, const book *y)
             x->pos[i].avg_cost != y->pos[i].avg_cost ||
             x->pos[i].realized_pnl != y->pos[i].realized_pnl)
             return "positions";
-    const store_order_brief *lists[2][2] = {{x->open, y->open}, {x->recent, y->recent}};
-    size_t counts[2][2] = {{x->nopen, y->nopen}, {x->nrecent, y->nrecent}};
-    for (int l = 0; l < (x->recent_cut || y->recent_cut ? 1 : 2); l++) {
-        /* The recent list of the cached book may start earlier (its window began before). */
-        size_t skip = 0;
-        if (l == 1)
-            while (skip < counts[1][0] && lists[1][0][skip].created_at_us < y->recent_since_us)
-                skip++;
-        if (counts[l][0] - skip != counts[l][1])
-            return l ? "recent orders" : "open orders";
-        for (size_t i = 0; i < counts[l][1]; i++) {
-            const store_order_brief *o = &lists[l][0][i + skip], *p = &lists[l][1][i];
-            if (o->id != p->id || strcmp(o->symbol, p->symbol) != 0 ||
-                strcmp(o->side, p->side) != 0 || strcmp(o->status, p->status) != 0 ||
-                o->qty != p->qty || o->limit_price != p->limit_price ||
-                o->filled_qty != p->filled_qty || o->created_at_us != p->created_at_us)
-                return l ? "recent orders" : "open orders";
-        }
+    if (x->nopen != y->nopen)
+        return "open orders";
+    for (size_t i = 0; i < x->nopen; i++) {
+        const store_order_brief *o = &x->open[i], *p = &y->open[i];
+        if (o->id != p->id || strcmp(o->symbol, p->symbol) != 0 || strcmp(o->side, p->side) != 0 ||
+            strcmp(o->status, p->status) != 0 || o->qty != p->qty ||
+            o->limit_price != p->limit_price || o->filled_qty != p->filled_qty ||
+            o->created_at_us != p->created_at_us)
+            return "open orders";
     }
+    /* The submissions both hold: the cached book's window may start earlier (its start moves
+     * only when an order is added) or later (it held the maximum and dropped the oldest). */
+    int64_t from =
+        x->recent_since_us > y->recent_since_us ? x->recent_since_us : y->recent_since_us;
+    size_t xi = 0, yi = 0;
+    for (;;) {
+        while (xi < x->nrecent && book_recent_at(x, xi)->created_at_us < from)
+            xi++;
+        while (yi < y->nrecent && book_recent_at(y, yi)->created_at_us < from)
+            yi++;
+        if (xi == x->nrecent || yi == y->nrecent)
+            break;
+        const book_recent *o = book_recent_at(x, xi++), *p = book_recent_at(y, yi++);
+        if (o->id != p->id || o->created_at_us != p->created_at_us || o->qty != p->qty ||
+            o->side != p->side || strcmp(o->symbol, p->symbol) != 0)
+            return "recent orders";
+    }
+    if (xi != x->nrecent || yi != y->nrecent)
+        return "recent orders";
     if (x->nfills != y->nfills)
         return "fills";
     for (size_t i = 0; i < x->nfills; i++)
@@ -741,74 +750,91 @@ static tw_status load_open_orders(trading *t, tw_arena *a, const book *b, const 
     return tw_ok();
 }
 
+static void recent_to_engine(risk_recent_order *r, const char *symbol, risk_side side, int64_t qty,
+                             int64_t created_at_us)
+{
+    copy_symbol(r->symbol, symbol);
+    r->side = side;
+    r->qty = qty;
+    r->submitted_ms = created_at_us / 1000;
+}
+
 /*
- * The orders the rate and duplicate rules look at: every order created within the rate window
- * and, for an intent, the most recent identical one (symbol, side, quantity) within the
- * duplicate window, each read for its whole period. Rejected orders are not submissions. The
- * rate rule only asks whether the count reaches its limit, so no more rows than the limit are
- * read (and at most what the engine takes: a limit above RISK_MAX_RECENT_ORDERS - 1 per window is
- * not told apart from that many).
+ * The orders the rate and duplicate rules look at: the newest orders created within the rate
+ * window and, for an intent, the most recent identical one (symbol, side, quantity) within the
+ * duplicate window. Rejected orders are not submissions. The rate rule only asks whether the
+ * count reaches its limit, so no more than the limit + 1 are taken (and at most what the engine
+ * takes: a limit above RISK_MAX_RECENT_ORDERS - 1 per window is not told apart from that many).
+ * The book answers both when it holds every submission since the window's start; past its
+ * maximum it still answers the rate rule when it holds as many inside the window as the rule
+ * counts, and a duplicate it does not hold is looked up in the store (one row).
  */
 static tw_status load_recent_orders(tw_arena *a, store_conn *conn, const book *b, int64_t user_id,
                                     const risk_limits *lim, const risk_intent *intent,
                                     int64_t now_ms, int64_t exclude_order_id, risk_snapshot *s)
 {
-    store_order_brief *rate = NULL, *dup = NULL, dup_one;
-    size_t nrate = 0, ndup = 0;
-    bool from_book = !b->recent_cut;
-    if (lim->max_orders_per_window != RISK_OFF && lim->rate_window_ms != RISK_OFF) {
-        int cap = lim->max_orders_per_window < RISK_MAX_RECENT_ORDERS - 1
-                      ? lim->max_orders_per_window + 1
-                      : RISK_MAX_RECENT_ORDERS - 1;
+    size_t cap = 0, nr = 0;
+    bool rate_on = lim->max_orders_per_window != RISK_OFF && lim->rate_window_ms != RISK_OFF;
+    if (rate_on)
+        cap = lim->max_orders_per_window < RISK_MAX_RECENT_ORDERS - 1
+                  ? (size_t)lim->max_orders_per_window + 1
+                  : RISK_MAX_RECENT_ORDERS - 1;
+    risk_recent_order *ro = tw_arena_alloc(a, (cap + 1) * sizeof(*ro));
+    int64_t *ids = tw_arena_alloc(a, (cap + 1) * sizeof(*ids)); /* ro's orders */
+    if (!ro || !ids)
+        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
+    store_order_brief *rows = NULL;
+    size_t n = 0;
+    if (rate_on) {
         int64_t since = (now_ms - lim->rate_window_ms) * 1000;
-        if (from_book) { /* newest first, as the store answers */
-            rate = tw_arena_alloc(a, (size_t)cap * sizeof(*rate));
-            if (!rate)
-                return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-            for (size_t i = b->nrecent; i-- > 0 && nrate < (size_t)cap;)
-                if (b->recent[i].created_at_us >= since && b->recent[i].id != exclude_order_id)
-                    rate[nrate++] = b->recent[i];
-        } else {
-            if (store_order_brief_since(conn, user_id, since, NULL, NULL, 0, exclude_order_id, cap,
-                                        &rate, &nrate) != STORE_OK)
+        for (size_t i = b->nrecent; i-- > 0 && nr < cap;) { /* newest first, as the store */
+            const book_recent *o = book_recent_at(b, i);
+            if (o->created_at_us >= since && o->id != exclude_order_id) {
+                ids[nr] = o->id;
+                recent_to_engine(&ro[nr++], o->symbol, o->side, o->qty, o->created_at_us);
+            }
+        }
+        if (nr < cap && since < b->recent_since_us) { /* it may not hold them all */
+            if (store_order_brief_since(conn, user_id, since, NULL, NULL, 0, exclude_order_id,
+                                        (int)cap, &rows, &n) != STORE_OK)
                 return db_down();
-            tw_arena_defer(a, free, rate);
+            for (nr = 0; nr < n; nr++) {
+                ids[nr] = rows[nr].id;
+                recent_to_engine(&ro[nr], rows[nr].symbol, side_of(rows[nr].side), rows[nr].qty,
+                                 rows[nr].created_at_us);
+            }
+            free(rows);
         }
     }
+    size_t nrate = nr;
     if (intent && lim->duplicate_window_ms != RISK_OFF) {
         int64_t since = (now_ms - lim->duplicate_window_ms) * 1000;
-        const char *side = intent->side == RISK_BUY ? "buy" : "sell";
-        if (from_book) {
-            for (size_t i = b->nrecent; i-- > 0 && !ndup;) {
-                const store_order_brief *o = &b->recent[i];
-                if (o->created_at_us >= since && o->id != exclude_order_id &&
-                    strcmp(o->symbol, intent->symbol) == 0 && strcmp(o->side, side) == 0 &&
-                    o->qty == intent->qty)
-                    dup_one = *o, dup = &dup_one, ndup = 1;
-            }
-        } else {
-            if (store_order_brief_since(conn, user_id, since, intent->symbol, side, intent->qty,
-                                        exclude_order_id, 1, &dup, &ndup) != STORE_OK)
-                return db_down();
-            tw_arena_defer(a, free, dup);
+        const book_recent *dup = NULL;
+        for (size_t i = b->nrecent; i-- > 0 && !dup;) {
+            const book_recent *o = book_recent_at(b, i);
+            if (o->created_at_us >= since && o->id != exclude_order_id && o->side == intent->side &&
+                o->qty == intent->qty && strcmp(o->symbol, intent->symbol) == 0)
+                dup = o;
         }
-    }
-    risk_recent_order *ro = tw_arena_alloc(a, (nrate + ndup ? nrate + ndup : 1) * sizeof(*ro));
-    if (!ro)
-        return tw_err(TW_RESOURCE_EXHAUSTED, "out of memory");
-    size_t nr = 0;
-    for (size_t i = 0; i < nrate + ndup; i++) {
-        const store_order_brief *o = i < nrate ? &rate[i] : &dup[i - nrate];
-        bool seen = false;
-        for (size_t j = 0; i >= nrate && j < nrate; j++)
-            seen = seen || rate[j].id == o->id;
-        if (seen)
-            continue;
-        copy_symbol(ro[nr].symbol, o->symbol);
-        ro[nr].side = side_of(o->side);
-        ro[nr].qty = o->qty;
-        ro[nr].submitted_ms = o->created_at_us / 1000;
-        nr++;
+        if (dup) {
+            ids[nr] = dup->id;
+            recent_to_engine(&ro[nr++], dup->symbol, dup->side, dup->qty, dup->created_at_us);
+        } else if (since < b->recent_since_us) {
+            rows = NULL, n = 0;
+            if (store_order_brief_since(conn, user_id, since, intent->symbol,
+                                        intent->side == RISK_BUY ? "buy" : "sell", intent->qty,
+                                        exclude_order_id, 1, &rows, &n) != STORE_OK)
+                return db_down();
+            if (n) {
+                ids[nr] = rows[0].id;
+                recent_to_engine(&ro[nr++], rows[0].symbol, side_of(rows[0].side), rows[0].qty,
+                                 rows[0].created_at_us);
+            }
+            free(rows);
+        }
+        for (size_t i = 0; i < nrate && nr > nrate; i++)
+            if (ids[i] == ids[nrate])
+                nr = nrate; /* already counted by the rate rule: once is what it is */
     }
     s->recent_orders = ro;
     s->n_recent_orders = nr;

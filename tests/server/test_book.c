@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -51,7 +52,7 @@ static void orders_enter_and_leave_the_open_and_recent_lists(void **state)
     book_order_changed(b, &a);
     assert_int_equal(b->nopen, 2);
     assert_int_equal(b->open[0].filled_qty, 400000000);
-    assert_string_equal(b->recent[0].status, "PARTIALLY_FILLED");
+    assert_int_equal(b->nrecent, 1); /* a fill does not change what the rules count */
     snprintf(a.status, sizeof(a.status), "FILLED");
     book_order_changed(b, &a);
     assert_int_equal(b->nopen, 1); /* closed: no longer open, still a recent submission */
@@ -93,25 +94,99 @@ static void a_rejected_order_reported_filled_drops_the_book(void **state)
     book_free(b);
 }
 
-/* A user with more orders inside the windows than a book holds: the book stops holding those
- * (each decision reads them from the store) but keeps the rest, so its other reads stay saved
- * (a user crossing the line used to lose the whole book on every transaction). */
-static void too_many_recent_orders_drop_only_that_part(void **state)
+/* The ids of the submissions held, oldest first, are first..last (none missing). */
+static void assert_holds(const book *b, int64_t first, int64_t last)
+{
+    assert_int_equal(b->nrecent, (size_t)(last - first + 1));
+    for (size_t i = 0; i < b->nrecent; i++)
+        assert_int_equal(book_recent_at(b, i)->id, first + (int64_t)i);
+}
+
+/* A user with more orders inside the windows than a book holds (a bot, a frozen sim clock):
+ * the book keeps the newest BOOK_RECENT_MAX, enough for any count the rate rule makes, and
+ * says from when it holds every one; the rest of the book stays held. It used to stop holding
+ * them at 1,024, and every decision then read them all from the store. */
+static void a_busy_user_keeps_the_newest_submissions(void **state)
 {
     (void)state;
     book *b = book_new(7);
     assert_non_null(b);
-    for (int64_t i = 1; i <= BOOK_RECENT_MAX + 5; i++) {
-        store_order o = order(i, "AAPL", "FILLED", 1000 + i);
+    const int64_t over = BOOK_RECENT_MAX + 5;
+    for (int64_t i = 1; i <= over; i++) {
+        store_order o = order(i, i % 2 ? "AAPL" : "MSFT", "FILLED", 1000 + i);
         book_order_added(b, &o);
     }
-    assert_true(b->recent_cut);
-    assert_int_equal(b->nrecent, 0);
     assert_true(b->keep);
-    store_order open = order(BOOK_RECENT_MAX + 10, "MSFT", "ACCEPTED", 99999);
+    assert_holds(b, 6, over);
+    assert_int_equal(b->recent_since_us, 1000 + 5 + 1); /* every one from there on */
+    assert_string_equal(book_recent_at(b, 0)->symbol, "MSFT");
+    assert_int_equal(book_recent_at(b, 0)->side, RISK_BUY);
+
+    /* A broker rejection in the middle of the (wrapped) ring: the others keep their order. */
+    store_order mid = order(over - 100, "MSFT", "REJECTED", 1000 + over - 100);
+    book_order_changed(b, &mid);
+    assert_int_equal(b->nrecent, BOOK_RECENT_MAX - 1);
+    assert_int_equal(book_recent_at(b, BOOK_RECENT_MAX - 102)->id, over - 101);
+    assert_int_equal(book_recent_at(b, BOOK_RECENT_MAX - 101)->id, over - 99);
+    assert_int_equal(book_recent_at(b, b->nrecent - 1)->id, over);
+
+    /* A copy holds the same, oldest first; one for an assessment holds none. */
+    book *c = book_clone(b, true);
+    assert_non_null(c);
+    assert_int_equal(c->nrecent, b->nrecent);
+    assert_int_equal(c->recent_head, 0);
+    for (size_t i = 0; i < b->nrecent; i++)
+        assert_int_equal(book_recent_at(c, i)->id, book_recent_at(b, i)->id);
+    store_order next = order(over + 1, "AAPL", "FILLED", 1000 + over + 1);
+    book_order_added(c, &next); /* the copy's ring was full: it grows, not wraps */
+    assert_int_equal(book_recent_at(c, c->nrecent - 1)->id, over + 1);
+    book_free(c);
+    book *d = book_clone(b, false);
+    assert_non_null(d);
+    assert_int_equal(d->nrecent, 0);
+    assert_int_equal(d->recent_since_us, INT64_MAX);
+    book_free(d);
+
+    store_order open = order(over + 10, "MSFT", "ACCEPTED", 99999);
     book_order_added(b, &open);
     assert_int_equal(b->nopen, 1);
-    assert_int_equal(b->nrecent, 0);
+    assert_int_equal(book_recent_at(b, b->nrecent - 1)->id, over + 10);
+    book_free(b);
+}
+
+/* An active day's orders leave the book as they leave the longest window the limits look
+ * back over: a user never reaches the maximum by trading slowly (the book used to keep every
+ * order since it was read, and past 1,024 read them from the store on every decision). */
+static void submissions_leave_the_book_with_the_window(void **state)
+{
+    (void)state;
+    book *b = book_new(7);
+    assert_non_null(b);
+    b->recent_since_us = 0;
+    b->recent_window_us = 5000000; /* a 5 s duplicate window */
+    for (int64_t i = 1; i <= 3 * BOOK_RECENT_MAX; i++) {
+        store_order o = order(i, "AAPL", "FILLED", i * 1000000); /* one a second */
+        book_order_added(b, &o);
+    }
+    int64_t last = 3 * BOOK_RECENT_MAX;
+    assert_holds(b, last - 5, last); /* the last 5 s and the one at its start */
+    assert_int_equal(b->recent_since_us, (last - 5) * 1000000);
+    assert_true(b->cap_recent <= 16);
+    assert_true(b->keep);
+
+    /* Read from the store: the newest first, one more than it holds when there are more. */
+    store_order_brief *rows = calloc(BOOK_RECENT_MAX + 1, sizeof(*rows));
+    assert_non_null(rows);
+    for (size_t i = 0; i <= BOOK_RECENT_MAX; i++) {
+        rows[i].id = 10000 - (int64_t)i;
+        rows[i].created_at_us = 50000 - (int64_t)i;
+        snprintf(rows[i].symbol, sizeof(rows[i].symbol), "IBM");
+        snprintf(rows[i].side, sizeof(rows[i].side), "sell");
+    }
+    book_set_recent(b, rows, BOOK_RECENT_MAX + 1, 0, 0);
+    assert_holds(b, 10000 - BOOK_RECENT_MAX + 1, 10000);
+    assert_int_equal(b->recent_since_us, 50000 - BOOK_RECENT_MAX + 1);
+    assert_int_equal(book_recent_at(b, 0)->side, RISK_SELL);
     book_free(b);
 }
 
@@ -225,7 +300,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(orders_enter_and_leave_the_open_and_recent_lists),
         cmocka_unit_test(a_rejected_order_reported_filled_drops_the_book),
-        cmocka_unit_test(too_many_recent_orders_drop_only_that_part),
+        cmocka_unit_test(a_busy_user_keeps_the_newest_submissions),
+        cmocka_unit_test(submissions_leave_the_book_with_the_window),
         cmocka_unit_test(positions_stay_sorted_and_fills_stay_in_their_day),
         cmocka_unit_test(a_book_goes_only_to_the_next_version),
         cmocka_unit_test(books_stay_within_the_budget),

@@ -32,10 +32,18 @@ MAX_BOOK_BYTES = 32 * 1024
 SAMPLES = 15
 
 
+# A busy user: more orders than the book held before it kept the newest and let the old leave
+# with the window (1,024: past it every decision read its windows from the store).
+BUSY_ORDERS = 1100
+SYMBOLS = ("AAPL", "MSFT", "NVDA")
+
+
 class OrderCostTest(unittest.TestCase):
     def setUp(self):
-        # What production pays: no verification reads of the cached books.
-        self.srv = TwServer(env={"TW_LEDGER_VERIFY": "0"}).start()
+        # What production pays: no verification reads of the cached books. The edge's order
+        # rate limit is out of the way of the busy user (it is not what is measured here).
+        self.srv = TwServer(env={"TW_LEDGER_VERIFY": "0", "TW_RATE_ORDERS": "100000/s:100000",
+                                 "TW_RATE_API": "100000/s:100000"}).start()
         self.api = Api(self.srv.addr)
         self.admin = self.api.token("ops", admin=True)
         self.tok = self.api.token("alice")
@@ -68,6 +76,68 @@ class OrderCostTest(unittest.TestCase):
                              type=common.ORDER_TYPE_MARKET, qty=str(1 + i % 7),
                              time_in_force=common.TIME_IN_FORCE_DAY,
                              origin=common.ORDER_ORIGIN_USER).order
+
+    def busy_order(self, i):
+        """Order i of a busy day: buys of one size in three symbols, then the sells that close
+        them, each (symbol, side, size) again only 60 orders later (never a duplicate)."""
+        return self.api.call("Orders", "SubmitOrder", token=self.tok, client_order_id="b%d" % i,
+                             symbol=SYMBOLS[i % 3],
+                             side=common.ORDER_SIDE_BUY if (i // 3) % 2 == 0
+                             else common.ORDER_SIDE_SELL,
+                             type=common.ORDER_TYPE_MARKET, qty=str(1 + (i // 6) % 10),
+                             time_in_force=common.TIME_IN_FORCE_DAY,
+                             origin=common.ORDER_ORIGIN_USER).order
+
+    def busy_day(self, per_second, **limits):
+        """BUSY_ORDERS filled orders, per_second of them each simulated second (0: all at one
+        instant, a frozen clock), under limits; then what one more order costs (min of 5)."""
+        self.api.call("Sim", "SetClock", token=self.admin,
+                      time=timestamp_pb2.Timestamp(seconds=MON_10AM))
+        self.api.call("Sim", "SetQuotes", token=self.admin, quotes=[
+            sim.Quote(symbol=s, bid="100", ask="100", last="100") for s in SYMBOLS])
+        uid = self.api.call("Risk", "GetState", token=self.tok).state.user_id
+        self.api.call("Risk", "SetLimits", token=self.admin, user_id=uid,
+                      pdt_enabled=wrappers_pb2.BoolValue(value=False), **limits)
+        costs = []
+        for i in range(BUSY_ORDERS + 5):
+            if per_second and i % per_second == 0:
+                self.api.call("Sim", "AdvanceClock", token=self.admin,
+                              duration=duration_pb2.Duration(seconds=1))
+            if i >= BUSY_ORDERS:
+                s0, c0 = self.counters()
+            o = self.busy_order(i)
+            self.assertEqual(orders.OrderStatus.Name(o.status), "ORDER_STATUS_FILLED", str(o))
+            if i >= BUSY_ORDERS:
+                s1, c1 = self.counters()
+                costs.append((s1 - s0, c1 - c0))
+        return min(costs), costs
+
+    def test_a_busy_day_costs_what_a_quiet_one_does(self):
+        """A trader at 4 orders a second under the default rate (5/s) and duplicate (5 s)
+        windows: after 1,100 orders the next one still costs the floor's 8 statements. The old
+        book kept every order since it was read and past 1,024 read both windows from the
+        store on every decision (10 statements)."""
+        (statements, commits), costs = self.busy_day(4)
+        print("order 1,101 of a busy day: %d statements, %d commits" % (statements, commits))
+        self.assertLessEqual(commits, MAX_COMMITS, costs)
+        self.assertLessEqual(statements, MAX_STATEMENTS, costs)
+        books, nbytes, _ = self.ledger()
+        # Most of it is the day's 1,100 fills and 550 day trades, which the loss and PDT
+        # rules read; of the orders, only the last 5 s are held.
+        print("ledger after a busy day: %d book(s), %d bytes" % (books, nbytes))
+        self.assertEqual(books, 1)
+
+    def test_orders_at_one_instant_are_counted_from_memory(self):
+        """1,100 orders inside one rate window (a frozen sim clock, a limit of 100,000 a
+        second): the book still answers the rate rule (it holds the newest 4,095, all the rule
+        counts). The old one stopped holding them at 1,024, and every decision then read all
+        1,100 from the store (9 statements)."""
+        (statements, commits), costs = self.busy_day(
+            0, max_orders_per_second=wrappers_pb2.Int32Value(value=100000),
+            duplicate_window_seconds=wrappers_pb2.Int32Value(value=0))
+        print("order 1,101 at one instant: %d statements, %d commits" % (statements, commits))
+        self.assertLessEqual(commits, MAX_COMMITS, costs)
+        self.assertLessEqual(statements, MAX_STATEMENTS, costs)
 
     def test_a_filled_market_order_costs_no_more_than_today(self):
         self.api.call("Sim", "SetClock", token=self.admin,
