@@ -65,10 +65,16 @@ tw_status trading_mark_locked(trading *t, store_conn *conn, int64_t user_id, led
     memset(out, 0, sizeof(*out));
     if (!t->sim)
         return tw_ok();
+    /* Which broker the user trades at: the ledger's reads when nobody committed since they
+     * were exact (a fill's mark, right after its admission), else the store's. */
+    ledger_reads r;
     store_settings set;
-    if (store_settings_get(conn, user_id, &set) != STORE_OK)
+    if (trading_reads_known(t, user_id, &r) && r.version == store_tx_version(conn) - 1) {
+        if (!r.key_sim)
+            return tw_ok(); /* the user trades at a real broker: the marker thread marks it */
+    } else if (store_settings_get(conn, user_id, &set) != STORE_OK) {
         return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
-    if (set.default_broker_key_id) {
+    } else if (set.default_broker_key_id) {
         store_broker_key key;
         if (store_key_get(conn, user_id, set.default_broker_key_id, &key) != STORE_OK)
             return tw_err(TW_UNAVAILABLE, "database unavailable, retry later");
