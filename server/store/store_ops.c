@@ -405,6 +405,15 @@ out:
 /* ---- orders ------------------------------------------------------------------------------------
  */
 
+/* One order of user $1 by its id $2: found by the primary key, the owner checked on that row.
+ * Written plainly (user_id = $1 AND id = $2), PostgreSQL's generic plan for a prepared
+ * statement, made on a connection's sixth execution, can pick the (user_id, created_at_us)
+ * index with a filter on id when the table was small at that moment, and every later call
+ * then walks all of the user's orders (measured: 1 ms at 1,250 orders, the fill's insert and
+ * update 4x the floor's at 16 clients). "user_id + 0" leaves the primary key the only index
+ * the planner can use, whatever the statistics. */
+#define ORDER_OF_USER "id = $2 AND user_id + 0 = $1"
+
 #define ORDER_COLS                                                                                 \
     "id, user_id, client_order_id, symbol, side, type, tif, qty, limit_price, filled_qty,"         \
     " avg_fill_price, status, origin, mode, broker, broker_key_id, broker_order_id,"               \
@@ -586,7 +595,7 @@ static store_rc order_get(store_conn *c, const char *sql, const db_val *p, store
 
 store_rc store_order_get(store_conn *c, int64_t user_id, int64_t order_id, store_order *out)
 {
-    static const char sql[] = "SELECT " ORDER_COLS " FROM orders WHERE user_id = $1 AND id = $2";
+    static const char sql[] = "SELECT " ORDER_COLS " FROM orders WHERE " ORDER_OF_USER;
     store_rc rc = check_id(c, user_id, "user id");
     if (rc != STORE_OK)
         return rc;
@@ -612,7 +621,7 @@ store_rc store_order_update(store_conn *c, int64_t user_id, int64_t order_id, st
 {
     static const char sql[] = "UPDATE orders SET status = $3, filled_qty = $4, avg_fill_price = $5,"
                               " broker_order_id = $6, violations = $7, updated_at_us = $8,"
-                              " status_message = $9 WHERE user_id = $1 AND id = $2";
+                              " status_message = $9 WHERE " ORDER_OF_USER;
     store_rc rc = check_id(c, user_id, "user id");
     if (rc == STORE_OK)
         rc = user_locked(c, user_id, "order");
@@ -649,7 +658,7 @@ store_rc store_order_cancel_requested(store_conn *c, int64_t user_id, int64_t or
 {
     static const char sql[] = "UPDATE orders SET cancel_actor = $3, cancel_actor_id = $4,"
                               " cancel_trace_id = $5, cancel_span_id = $6"
-                              " WHERE user_id = $1 AND id = $2";
+                              " WHERE " ORDER_OF_USER;
     store_rc rc = check_id(c, user_id, "user id");
     if (rc == STORE_OK)
         rc = user_locked(c, user_id, "order");
@@ -875,7 +884,7 @@ store_rc store_fill_insert(store_conn *c, int64_t user_id, const store_fill *in,
     /* INSERT ... SELECT from the user's own order: no row is written for another's order. */
     static const char sql[] =
         "INSERT INTO fills (user_id, order_id, broker_fill_id, symbol, side, qty, price, time_us)"
-        " SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM orders WHERE user_id = $1 AND id = $2"
+        " SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM orders WHERE " ORDER_OF_USER
         " RETURNING id";
     db_res r;
     store_rc rc = check_id(c, user_id, "user id");

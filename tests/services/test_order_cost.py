@@ -9,13 +9,14 @@ to say why. The reconciler runs beside the orders, so each order is measured alo
 the cheapest of several is taken (background work only ever adds)."""
 
 import re
+import subprocess
 import unittest
 import urllib.request
 
 from google.protobuf import duration_pb2, timestamp_pb2, wrappers_pb2
 
 from twapi import Api, common, orders, sim
-from twserver import TwServer
+from twserver import TwServer, backend_url, pg_schema_for
 
 MON_10AM = 1795446000
 # The ledger's target (issue 18) is 12 on both backends; before the book it was 24 and 2,
@@ -143,6 +144,41 @@ class OrderCostTest(unittest.TestCase):
         print("order 1,101 at one instant: %d statements, %d commits" % (statements, commits))
         self.assertLessEqual(commits, MAX_COMMITS, costs)
         self.assertLessEqual(statements, MAX_STATEMENTS, costs)
+
+    @unittest.skipUnless(backend_url(), "PostgreSQL's plans for prepared statements")
+    def test_an_order_is_found_by_its_id_however_many_the_user_has(self):
+        """The fill's insert and the order's update find the order by its primary key, on a
+        database that was empty when the server prepared them. PostgreSQL plans a prepared
+        statement once for good on a connection's sixth run; planned on a nearly empty table,
+        "user_id = $1 AND id = $2" took the (user_id, created_at_us) index with a filter on id,
+        and from then on every fill and update walked all of the user's orders (read here
+        from PostgreSQL's own count of index tuples read: 90,916 for 300 orders)."""
+        n = 300
+        self.api.call("Sim", "SetClock", token=self.admin,
+                      time=timestamp_pb2.Timestamp(seconds=MON_10AM))
+        self.api.call("Sim", "SetQuotes", token=self.admin, quotes=[
+            sim.Quote(symbol=s, bid="100", ask="100", last="100") for s in SYMBOLS])
+        uid = self.api.call("Risk", "GetState", token=self.tok).state.user_id
+        self.api.call("Risk", "SetLimits", token=self.admin, user_id=uid,
+                      pdt_enabled=wrappers_pb2.BoolValue(value=False))
+        for i in range(n):
+            if i % 4 == 0:
+                self.api.call("Sim", "AdvanceClock", token=self.admin,
+                              duration=duration_pb2.Duration(seconds=1))
+            o = self.busy_order(i)
+            self.assertEqual(orders.OrderStatus.Name(o.status), "ORDER_STATUS_FILLED", str(o))
+        self.api.close()
+        self.srv.stop_and_check(self)  # its connections end: their counts reach the statistics
+        out = subprocess.check_output(
+            ["psql", "-X", "-At", "-F", " ", backend_url(), "-c",
+             "SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes WHERE schemaname = "
+             "'%s' AND relname = 'orders' ORDER BY 1" % pg_schema_for(self.srv.workdir)],
+            text=True)
+        reads = {name: int(k) for name, k in (ln.split() for ln in out.split("\n") if ln)}
+        print("orders' index tuples read for %d orders: %s" % (n, reads))
+        # What the order path needs: a few per order (the key's lookups, the conflict check
+        # of the insert, the open orders a book read takes once).
+        self.assertLessEqual(sum(reads.values()), 20 * n, reads)
 
     def test_a_filled_market_order_costs_no_more_than_today(self):
         self.api.call("Sim", "SetClock", token=self.admin,
