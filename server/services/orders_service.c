@@ -100,8 +100,9 @@ Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o)
     w->client_order_id = tw_arena_strdup(a, o->client_order_id);
     w->user_id = svc_id_str(c, o->user_id);
     w->symbol = tw_arena_strdup(a, o->symbol);
-    w->side = (Tradewink__V1__OrderSide)enum_value(&tradewink__v1__order_side__descriptor,
-                                                   "ORDER_SIDE_", o->side);
+    w->side = o->side == STORE_SIDE_BUY    ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY
+              : o->side == STORE_SIDE_SELL ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL
+                                           : TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_UNSPECIFIED;
     w->type = (Tradewink__V1__OrderType)enum_value(&tradewink__v1__order_type__descriptor,
                                                    "ORDER_TYPE_", o->type);
     w->time_in_force = (Tradewink__V1__TimeInForce)enum_value(
@@ -141,7 +142,8 @@ static edge_tw_metrics *app_metrics(tw_call *c)
 typedef struct {
     char coid[STORE_COID_MAX + 1];
     char symbol[RISK_SYMBOL_MAX];
-    const char *side, *type, *tif, *origin;
+    store_side side;
+    const char *type, *tif, *origin;
     risk_qty qty;
     risk_price limit;
     int64_t key_id;
@@ -192,10 +194,10 @@ static tw_status parse_order(tw_arena *a, const Tradewink__V1__SubmitOrderReques
         tw_violation_add(&bad, "symbol", "1..15 characters of A-Z 0-9 . / -");
     switch (r->side) {
     case TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY:
-        o->side = "buy";
+        o->side = STORE_SIDE_BUY;
         break;
     case TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL:
-        o->side = "sell";
+        o->side = STORE_SIDE_SELL;
         break;
     default:
         tw_violation_add(&bad, "side", "must be BUY or SELL");
@@ -304,12 +306,12 @@ static tw_status pick_key(tw_call *c, store_conn *conn, int64_t uid, int64_t req
 }
 
 /* The broker's view of one of our orders (coid: "tw-<order id>", or any valid id for a check). */
-static brk_order_req broker_req(const char *coid, const char *symbol, const char *side,
+static brk_order_req broker_req(const char *coid, const char *symbol, store_side side,
                                 const char *type, const char *tif, risk_qty qty, risk_price limit)
 {
     brk_order_req req = {.client_order_id = coid,
                          .symbol = symbol,
-                         .side = strcmp(side, "buy") == 0 ? BRK_SIDE_BUY : BRK_SIDE_SELL,
+                         .side = side == STORE_SIDE_BUY ? BRK_SIDE_BUY : BRK_SIDE_SELL,
                          .type = strcmp(type, "limit") == 0 ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET,
                          .tif = strcmp(tif, "gtc") == 0   ? BRK_TIF_GTC
                                 : strcmp(tif, "ioc") == 0 ? BRK_TIF_IOC
@@ -572,7 +574,7 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
     memset(o, 0, sizeof(*o));
     snprintf(o->client_order_id, sizeof(o->client_order_id), "%s", in->coid);
     snprintf(o->symbol, sizeof(o->symbol), "%s", in->symbol);
-    snprintf(o->side, sizeof(o->side), "%s", in->side);
+    o->side = in->side;
     snprintf(o->type, sizeof(o->type), "%s", in->type);
     snprintf(o->tif, sizeof(o->tif), "%s", in->tif);
     snprintf(o->origin, sizeof(o->origin), "%s", in->origin);
@@ -608,11 +610,11 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
     trading_order_recorded(conn, uid, o);
     char q[48];
     risk_qty_format(o->qty, q, sizeof(q));
-    char *details =
-        tw_arena_printf(tw_call_arena(c),
-                        "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\",\"type\":"
-                        "\"%s\",\"status\":\"%s\",\"origin\":\"%s\",\"violations\":%d}",
-                        o->symbol, o->side, q, o->type, o->status, o->origin, (int)d->n_violations);
+    char *details = tw_arena_printf(tw_call_arena(c),
+                                    "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\",\"type\":"
+                                    "\"%s\",\"status\":\"%s\",\"origin\":\"%s\",\"violations\":%d}",
+                                    o->symbol, store_side_name(o->side), q, o->type, o->status,
+                                    o->origin, (int)d->n_violations);
     return svc_audit(c, conn, uid, action, svc_id_str(c, id), d->allowed ? "SUCCESS" : "DENIED",
                      details);
 }

@@ -287,12 +287,21 @@ typedef struct store_canceler {
     char trace_id[33], span_id[17];
 } store_canceler;
 
+/* An order's or a fill's side. The database holds its text ("buy", "sell"); a row holding
+ * anything else reads as STORE_CORRUPT and STORE_SIDE_NONE (a zeroed struct) is refused on
+ * write, so no code between the store and the wire takes an unknown side for one of the two. */
+typedef enum store_side { STORE_SIDE_NONE = 0, STORE_SIDE_BUY, STORE_SIDE_SELL } store_side;
+/* "buy", "sell"; "" for any other value. */
+const char *store_side_name(store_side s);
+/* The side named text, exactly ("buy", "sell"); false for anything else. */
+bool store_side_parse(const char *text, store_side *out);
+
 typedef struct store_order {
     int64_t id;                               /* output only */
     int64_t user_id;                          /* output only */
     char client_order_id[STORE_COID_MAX + 1]; /* unique per user */
     char symbol[STORE_SYMBOL_MAX + 1];
-    char side[STORE_WORD_MAX + 1];
+    store_side side;
     char type[STORE_WORD_MAX + 1];
     char tif[STORE_WORD_MAX + 1];
     int64_t qty;            /* 1e9 */
@@ -348,7 +357,7 @@ store_rc store_order_list(store_conn *c, int64_t user_id, const char *status, in
 typedef struct store_order_brief {
     int64_t id;
     char symbol[STORE_SYMBOL_MAX + 1];
-    char side[STORE_WORD_MAX + 1];
+    store_side side;
     char status[STORE_WORD_MAX + 1];
     int64_t qty;            /* 1e9 */
     int64_t limit_price;    /* 1e6; 0 = none (market) */
@@ -375,7 +384,7 @@ store_rc store_order_brief_list(store_conn *c, int64_t user_id, const char *stat
  * non-NULL narrows it to orders with that symbol, side and qty (duplicates of an intent).
  * *out: free(). */
 store_rc store_order_brief_since(store_conn *c, int64_t user_id, int64_t since_us,
-                                 const char *symbol, const char *side, int64_t qty,
+                                 const char *symbol, store_side side, int64_t qty,
                                  int64_t exclude_id, int limit, store_order_brief **out, size_t *n);
 
 /* The user's open orders (PENDING_CONFIRMATION, PENDING_SUBMIT, ACCEPTED, PARTIALLY_FILLED),
@@ -398,7 +407,7 @@ typedef struct store_fill {
     int64_t order_id;                        /* must be the user's order */
     char broker_fill_id[STORE_COID_MAX + 1]; /* unique per order when not empty */
     char symbol[STORE_SYMBOL_MAX + 1];
-    char side[STORE_WORD_MAX + 1];
+    store_side side;
     int64_t qty;   /* 1e9 */
     int64_t price; /* 1e6 */
     int64_t time_us;

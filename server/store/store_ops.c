@@ -49,6 +49,40 @@ static store_rc check_limit(store_conn *c, int limit)
     return STORE_OK;
 }
 
+const char *store_side_name(store_side s)
+{
+    return s == STORE_SIDE_BUY ? "buy" : s == STORE_SIDE_SELL ? "sell" : "";
+}
+
+bool store_side_parse(const char *text, store_side *out)
+{
+    if (strcmp(text, "buy") == 0)
+        *out = STORE_SIDE_BUY;
+    else if (strcmp(text, "sell") == 0)
+        *out = STORE_SIDE_SELL;
+    else
+        return false;
+    return true;
+}
+
+/* The side in column col of row: STORE_CORRUPT for any text but the two names. */
+static store_rc read_side(const db_res *r, int row, int col, store_side *out)
+{
+    char text[STORE_WORD_MAX + 1];
+    store_rc rc = db_copy_text(r, row, col, text, sizeof(text));
+    if (rc == STORE_OK && !store_side_parse(text, out))
+        rc = STORE_CORRUPT;
+    return rc;
+}
+
+/* A side to write: STORE_INVALID unless it is one of the two. */
+static store_rc check_side(store_conn *c, store_side s)
+{
+    if (!*store_side_name(s))
+        return store_fail(c, STORE_INVALID, "side must be buy or sell");
+    return STORE_OK;
+}
+
 static store_rc corrupt(store_conn *c, store_rc rc, const char *table)
 {
     if (rc == STORE_OK)
@@ -431,7 +465,7 @@ static store_rc read_order(const db_res *r, int row, void *vout)
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 3, o->symbol, sizeof(o->symbol));
     if (rc == STORE_OK)
-        rc = db_copy_text(r, row, 4, o->side, sizeof(o->side));
+        rc = read_side(r, row, 4, &o->side);
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 5, o->type, sizeof(o->type));
     if (rc == STORE_OK)
@@ -490,7 +524,6 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         {o->status_message, STORE_STATUS_MESSAGE_MAX, true, "status message"},
         {o->client_order_id, STORE_COID_MAX, false, "client order id"},
         {o->symbol, STORE_SYMBOL_MAX, false, "symbol"},
-        {o->side, STORE_WORD_MAX, false, "side"},
         {o->type, STORE_WORD_MAX, false, "type"},
         {o->tif, STORE_WORD_MAX, false, "tif"},
         {o->origin, STORE_WORD_MAX, false, "origin"},
@@ -506,6 +539,8 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         if (rc != STORE_OK)
             return rc;
     }
+    if (full && check_side(c, o->side) != STORE_OK)
+        return STORE_INVALID;
     if (o->qty <= 0 || o->filled_qty < 0 || o->limit_price < 0 || o->avg_fill_price < 0)
         return store_fail(c, STORE_INVALID, "quantities and prices must not be negative");
     return STORE_OK;
@@ -542,7 +577,7 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
     db_val p[23] = {P_INT(user_id),
                     P_TEXT(in->client_order_id),
                     P_TEXT(in->symbol),
-                    P_TEXT(in->side),
+                    P_TEXT(store_side_name(in->side)),
                     P_TEXT(in->type),
                     P_TEXT(in->tif),
                     P_INT(in->qty),
@@ -724,7 +759,7 @@ static store_rc read_order_brief(const db_res *r, int row, void *vout)
     o->id = db_int(r, row, 0);
     rc = db_copy_text(r, row, 1, o->symbol, sizeof(o->symbol));
     if (rc == STORE_OK)
-        rc = db_copy_text(r, row, 2, o->side, sizeof(o->side));
+        rc = read_side(r, row, 2, &o->side);
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 3, o->status, sizeof(o->status));
     o->qty = db_int(r, row, 4);
@@ -752,7 +787,7 @@ static store_rc check_period_limit(store_conn *c, int limit)
 }
 
 store_rc store_order_brief_since(store_conn *c, int64_t user_id, int64_t since_us,
-                                 const char *symbol, const char *side, int64_t qty,
+                                 const char *symbol, store_side side, int64_t qty,
                                  int64_t exclude_id, int limit, store_order_brief **out, size_t *n)
 {
     /* orders_user_created bounds the scan to the period; the rest filters inside it. */
@@ -771,13 +806,13 @@ store_rc store_order_brief_since(store_conn *c, int64_t user_id, int64_t since_u
     if (rc == STORE_OK && symbol != NULL)
         rc = check_text(c, symbol, STORE_SYMBOL_MAX, false, "symbol");
     if (rc == STORE_OK && symbol != NULL)
-        rc = check_text(c, side, STORE_WORD_MAX, false, "side");
+        rc = check_side(c, side);
     if (rc == STORE_OK) {
         db_val p[7] = {P_INT(user_id),
                        P_INT(since_us),
                        P_INT(exclude_id),
                        P_TEXT(symbol),
-                       symbol ? P_TEXT(side) : P_NULL_TEXT,
+                       symbol ? P_TEXT(store_side_name(side)) : P_NULL_TEXT,
                        P_INT(symbol ? qty : 0),
                        P_INT(limit)};
         rc = db_exec(c, sql, p, 7, &r);
@@ -872,7 +907,7 @@ static store_rc read_fill(const db_res *r, int row, void *vout)
     if (rc == STORE_OK)
         rc = db_copy_text(r, row, 3, f->symbol, sizeof(f->symbol));
     if (rc == STORE_OK)
-        rc = db_copy_text(r, row, 4, f->side, sizeof(f->side));
+        rc = read_side(r, row, 4, &f->side);
     f->qty = db_int(r, row, 5);
     f->price = db_int(r, row, 6);
     f->time_us = db_int(r, row, 7);
@@ -884,8 +919,7 @@ store_rc store_fill_insert(store_conn *c, int64_t user_id, const store_fill *in,
     /* INSERT ... SELECT from the user's own order: no row is written for another's order. */
     static const char sql[] =
         "INSERT INTO fills (user_id, order_id, broker_fill_id, symbol, side, qty, price, time_us)"
-        " SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM orders WHERE " ORDER_OF_USER
-        " RETURNING id";
+        " SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM orders WHERE " ORDER_OF_USER " RETURNING id";
     db_res r;
     store_rc rc = check_id(c, user_id, "user id");
     if (rc == STORE_OK)
@@ -896,14 +930,19 @@ store_rc store_fill_insert(store_conn *c, int64_t user_id, const store_fill *in,
     if (rc == STORE_OK)
         rc = check_text(c, in->symbol, STORE_SYMBOL_MAX, false, "symbol");
     if (rc == STORE_OK)
-        rc = check_text(c, in->side, STORE_WORD_MAX, false, "side");
+        rc = check_side(c, in->side);
     if (rc == STORE_OK && (in->qty <= 0 || in->price < 0))
         rc = store_fail(c, STORE_INVALID, "fill quantity must be positive, price not negative");
     if (rc != STORE_OK)
         goto out;
-    db_val p[8] = {P_INT(user_id),     P_INT(in->order_id), P_TEXT_OPT(in->broker_fill_id),
-                   P_TEXT(in->symbol), P_TEXT(in->side),    P_INT(in->qty),
-                   P_INT(in->price),   P_INT(in->time_us)};
+    db_val p[8] = {P_INT(user_id),
+                   P_INT(in->order_id),
+                   P_TEXT_OPT(in->broker_fill_id),
+                   P_TEXT(in->symbol),
+                   P_TEXT(store_side_name(in->side)),
+                   P_INT(in->qty),
+                   P_INT(in->price),
+                   P_INT(in->time_us)};
     rc = query_one(c, sql, p, 8, &r);
     if (rc == STORE_OK && id_out != NULL)
         *id_out = db_int(&r, 0, 0);

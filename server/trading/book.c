@@ -105,19 +105,14 @@ void book_set_open(book *b, store_order_brief *o, size_t n)
     b->nopen = b->cap_open = n;
 }
 
-static risk_side side_named(const char *side)
-{
-    return strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
-}
-
 static void recent_of(book_recent *dst, int64_t id, int64_t created_at_us, int64_t qty,
-                      const char *side, const char *symbol)
+                      store_side side, const char *symbol)
 {
     memset(dst, 0, sizeof(*dst));
     dst->id = id;
     dst->created_at_us = created_at_us;
     dst->qty = qty;
-    dst->side = side_named(side);
+    dst->side = side;
     snprintf(dst->symbol, sizeof(dst->symbol), "%s", symbol);
 }
 
@@ -233,7 +228,7 @@ static void brief_of(store_order_brief *dst, const store_order *o)
     memset(dst, 0, sizeof(*dst));
     dst->id = o->id;
     snprintf(dst->symbol, sizeof(dst->symbol), "%s", o->symbol);
-    snprintf(dst->side, sizeof(dst->side), "%s", o->side);
+    dst->side = o->side;
     snprintf(dst->status, sizeof(dst->status), "%s", o->status);
     dst->qty = o->qty;
     dst->limit_price = o->limit_price;

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "risk/risk.h"
+#include "risk/risk.h" /* RISK_MAX_RECENT_ORDERS */
 #include "store/store.h"
 
 /* The most submissions a book holds for the rate and duplicate rules: as many as the rate rule
@@ -34,7 +34,7 @@ typedef struct book_recent {
     int64_t id;
     int64_t created_at_us;
     int64_t qty; /* 1e9 */
-    risk_side side;
+    store_side side;
     char symbol[STORE_SYMBOL_MAX + 1];
 } book_recent;
 

@@ -90,9 +90,10 @@ static risk_day trade_date(const trading *t, int64_t now_ms, int64_t *lo_ms, int
     return risk_trade_date(&t->cal, now_ms, lo_ms, hi_ms);
 }
 
-static int side_dir(const char *side)
+/* +1 for a buy, -1 for a sell: what a fill does to a position's quantity. */
+static int side_dir(store_side side)
 {
-    return strcmp(side, "buy") == 0 ? 1 : -1;
+    return side == STORE_SIDE_BUY ? 1 : -1;
 }
 
 int trading_rule_of(risk_code code)
@@ -340,12 +341,12 @@ tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
     return tw_ok();
 }
 
-void trading_intent(risk_intent *ri, const char *symbol, const char *side, risk_qty qty,
+void trading_intent(risk_intent *ri, const char *symbol, store_side side, risk_qty qty,
                     risk_price limit)
 {
     memset(ri, 0, sizeof(*ri));
     snprintf(ri->symbol, sizeof(ri->symbol), "%.15s", symbol);
-    ri->side = strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+    ri->side = side == STORE_SIDE_BUY ? RISK_BUY : RISK_SELL;
     ri->type = limit ? RISK_ORDER_LIMIT : RISK_ORDER_MARKET;
     ri->qty = qty;
     ri->limit_price = limit;
@@ -397,9 +398,9 @@ static const char *ref_symbol(const risk_intent *intent)
     return intent ? intent->symbol : NULL;
 }
 
-static risk_side side_of(const char *side)
+static risk_side side_of(store_side side)
 {
-    return strcmp(side, "buy") == 0 ? RISK_BUY : RISK_SELL;
+    return side == STORE_SIDE_BUY ? RISK_BUY : RISK_SELL;
 }
 
 /* ---- the user's book (book.h) ------------------------------------------------------------- */
@@ -462,8 +463,8 @@ static tw_status book_read(trading *t, store_conn *conn, int64_t user_id, int64_
     int64_t since = (now_ms - w) * 1000;
     ords = NULL;
     n = 0;
-    if (w && store_order_brief_since(conn, user_id, since, NULL, NULL, 0, 0, BOOK_RECENT_MAX + 1,
-                                     &ords, &n) != STORE_OK)
+    if (w && store_order_brief_since(conn, user_id, since, NULL, STORE_SIDE_NONE, 0, 0,
+                                     BOOK_RECENT_MAX + 1, &ords, &n) != STORE_OK)
         return db_down();
     /* Neither rule on: nothing to hold (a change of the limits reads the book again). */
     book_set_recent(b, ords, n, w ? since : INT64_MAX, w * 1000);
@@ -528,7 +529,7 @@ static const char *book_diff(const book *x, const book *y)
         return "open orders";
     for (size_t i = 0; i < x->nopen; i++) {
         const store_order_brief *o = &x->open[i], *p = &y->open[i];
-        if (o->id != p->id || strcmp(o->symbol, p->symbol) != 0 || strcmp(o->side, p->side) != 0 ||
+        if (o->id != p->id || strcmp(o->symbol, p->symbol) != 0 || o->side != p->side ||
             strcmp(o->status, p->status) != 0 || o->qty != p->qty ||
             o->limit_price != p->limit_price || o->filled_qty != p->filled_qty ||
             o->created_at_us != p->created_at_us)
@@ -559,7 +560,7 @@ static const char *book_diff(const book *x, const book *y)
         if (x->fills[i].order_id != y->fills[i].order_id || x->fills[i].qty != y->fills[i].qty ||
             x->fills[i].price != y->fills[i].price || x->fills[i].time_us != y->fills[i].time_us ||
             strcmp(x->fills[i].symbol, y->fills[i].symbol) != 0 ||
-            strcmp(x->fills[i].side, y->fills[i].side) != 0)
+            x->fills[i].side != y->fills[i].side)
             return "fills";
     if (x->ndts != y->ndts)
         return "day trades";
@@ -791,12 +792,12 @@ static tw_status load_recent_orders(tw_arena *a, store_conn *conn, const book *b
             const book_recent *o = book_recent_at(b, i);
             if (o->created_at_us >= since && o->id != exclude_order_id) {
                 ids[nr] = o->id;
-                recent_to_engine(&ro[nr++], o->symbol, o->side, o->qty, o->created_at_us);
+                recent_to_engine(&ro[nr++], o->symbol, side_of(o->side), o->qty, o->created_at_us);
             }
         }
         if (nr < cap && since < b->recent_since_us) { /* it may not hold them all */
-            if (store_order_brief_since(conn, user_id, since, NULL, NULL, 0, exclude_order_id,
-                                        (int)cap, &rows, &n) != STORE_OK)
+            if (store_order_brief_since(conn, user_id, since, NULL, STORE_SIDE_NONE, 0,
+                                        exclude_order_id, (int)cap, &rows, &n) != STORE_OK)
                 return db_down();
             for (nr = 0; nr < n; nr++) {
                 ids[nr] = rows[nr].id;
@@ -812,18 +813,20 @@ static tw_status load_recent_orders(tw_arena *a, store_conn *conn, const book *b
         const book_recent *dup = NULL;
         for (size_t i = b->nrecent; i-- > 0 && !dup;) {
             const book_recent *o = book_recent_at(b, i);
-            if (o->created_at_us >= since && o->id != exclude_order_id && o->side == intent->side &&
-                o->qty == intent->qty && strcmp(o->symbol, intent->symbol) == 0)
+            if (o->created_at_us >= since && o->id != exclude_order_id &&
+                side_of(o->side) == intent->side && o->qty == intent->qty &&
+                strcmp(o->symbol, intent->symbol) == 0)
                 dup = o;
         }
         if (dup) {
             ids[nr] = dup->id;
-            recent_to_engine(&ro[nr++], dup->symbol, dup->side, dup->qty, dup->created_at_us);
+            recent_to_engine(&ro[nr++], dup->symbol, side_of(dup->side), dup->qty,
+                             dup->created_at_us);
         } else if (since < b->recent_since_us) {
             rows = NULL, n = 0;
             if (store_order_brief_since(conn, user_id, since, intent->symbol,
-                                        intent->side == RISK_BUY ? "buy" : "sell", intent->qty,
-                                        exclude_order_id, 1, &rows, &n) != STORE_OK)
+                                        intent->side == RISK_BUY ? STORE_SIDE_BUY : STORE_SIDE_SELL,
+                                        intent->qty, exclude_order_id, 1, &rows, &n) != STORE_OK)
                 return db_down();
             if (n) {
                 ids[nr] = rows[0].id;
@@ -1208,7 +1211,7 @@ static store_rc record_day_trades(trading *t, book *b, store_conn *conn, int64_t
         if (strcmp(f->symbol, symbol) != 0)
             continue;
         copy_symbol(ft[nf].symbol, f->symbol);
-        ft[nf].side = side_dir(f->side) > 0 ? RISK_BUY : RISK_SELL;
+        ft[nf].side = side_of(f->side);
         ft[nf].qty = f->qty;
         ft[nf].price = f->price;
         ft[nf].filled_ms = f->time_us / 1000;
@@ -1347,7 +1350,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         store_fill f = {.order_id = order_id, .qty = delta, .price = px, .time_us = fill_us};
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "cum-%lld", (long long)r->filled_qty);
         snprintf(f.symbol, sizeof(f.symbol), "%s", o.symbol);
-        snprintf(f.side, sizeof(f.side), "%s", o.side);
+        f.side = o.side;
         if ((rc = store_fill_insert(conn, user_id, &f, NULL)) != STORE_OK)
             return rc == STORE_CONFLICT ? STORE_OK : rc;
         book_fill_added(b, &f);
@@ -1405,7 +1408,7 @@ static store_rc apply_locked(trading *t, store_conn *conn, int64_t user_id, int6
         snprintf(details, sizeof(details),
                  "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\","
                  "\"avg_price\":\"%s\"}",
-                 o.symbol, o.side, q, p);
+                 o.symbol, store_side_name(o.side), q, p);
         rc = audit_order(conn, &o,
                          strcmp(o.status, ORD_FILLED) == 0 ? "ORDER_FILL" : "ORDER_PARTIAL_FILL",
                          oid, details, now_us, actor);

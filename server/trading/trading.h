@@ -82,9 +82,8 @@ tw_status trading_account(trading *t, store_conn *conn, int64_t user_id,
                           const store_broker_key *key, const char *traceparent, brk_account *out,
                           brk_conn **keep);
 
-/* The risk engine's view of an order: symbol, side word ("buy"/"sell"), quantity and limit
- * price (0 = market). */
-void trading_intent(risk_intent *ri, const char *symbol, const char *side, risk_qty qty,
+/* The risk engine's view of an order: symbol, side, quantity and limit price (0 = market). */
+void trading_intent(risk_intent *ri, const char *symbol, store_side side, risk_qty qty,
                     risk_price limit);
 
 /* Everything risk_decide needs about one user, loaded inside the user's transaction. Arrays

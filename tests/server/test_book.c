@@ -20,7 +20,7 @@ static store_order order(int64_t id, const char *symbol, const char *status, int
     memset(&o, 0, sizeof(o));
     o.id = id;
     snprintf(o.symbol, sizeof(o.symbol), "%s", symbol);
-    snprintf(o.side, sizeof(o.side), "buy");
+    o.side = STORE_SIDE_BUY;
     snprintf(o.status, sizeof(o.status), "%s", status);
     o.qty = 1000000000;
     o.created_at_us = at_us;
@@ -120,7 +120,7 @@ static void a_busy_user_keeps_the_newest_submissions(void **state)
     assert_holds(b, 6, over);
     assert_int_equal(b->recent_since_us, 1000 + 5 + 1); /* every one from there on */
     assert_string_equal(book_recent_at(b, 0)->symbol, "MSFT");
-    assert_int_equal(book_recent_at(b, 0)->side, RISK_BUY);
+    assert_int_equal(book_recent_at(b, 0)->side, STORE_SIDE_BUY);
 
     /* A broker rejection in the middle of the (wrapped) ring: the others keep their order. */
     store_order mid = order(over - 100, "MSFT", "REJECTED", 1000 + over - 100);
@@ -181,12 +181,12 @@ static void submissions_leave_the_book_with_the_window(void **state)
         rows[i].id = 10000 - (int64_t)i;
         rows[i].created_at_us = 50000 - (int64_t)i;
         snprintf(rows[i].symbol, sizeof(rows[i].symbol), "IBM");
-        snprintf(rows[i].side, sizeof(rows[i].side), "sell");
+        rows[i].side = STORE_SIDE_SELL;
     }
     book_set_recent(b, rows, BOOK_RECENT_MAX + 1, 0, 0);
     assert_holds(b, 10000 - BOOK_RECENT_MAX + 1, 10000);
     assert_int_equal(b->recent_since_us, 50000 - BOOK_RECENT_MAX + 1);
-    assert_int_equal(book_recent_at(b, 0)->side, RISK_SELL);
+    assert_int_equal(book_recent_at(b, 0)->side, STORE_SIDE_SELL);
     book_free(b);
 }
 
@@ -212,7 +212,8 @@ static void positions_stay_sorted_and_fills_stay_in_their_day(void **state)
     assert_int_equal(book_position(b, "MSFT")->qty, 0);
     assert_null(book_position(b, "TSLA"));
 
-    store_fill f = {.order_id = 1, .symbol = "AAPL", .side = "buy", .qty = 1, .time_us = 2000};
+    store_fill f = {
+        .order_id = 1, .symbol = "AAPL", .side = STORE_SIDE_BUY, .qty = 1, .time_us = 2000};
     book_fill_added(b, &f);
     f.time_us = 9500; /* the next trading day's: not today's fills */
     book_fill_added(b, &f);

@@ -116,7 +116,7 @@ static store_order order_of(const char *coid)
     memset(&o, 0, sizeof(o));
     snprintf(o.client_order_id, sizeof(o.client_order_id), "%s", coid);
     snprintf(o.symbol, sizeof(o.symbol), "AAPL");
-    snprintf(o.side, sizeof(o.side), "buy");
+    o.side = STORE_SIDE_BUY;
     snprintf(o.type, sizeof(o.type), "limit");
     snprintf(o.tif, sizeof(o.tif), "day");
     snprintf(o.status, sizeof(o.status), "PENDING_SUBMIT");
@@ -556,7 +556,7 @@ static void store_orders_idempotent_by_client_order_id_and_paged(void **state)
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(brief[i].id, list[i].id);
         assert_string_equal(brief[i].symbol, list[i].symbol);
-        assert_string_equal(brief[i].side, list[i].side);
+        assert_int_equal(brief[i].side, list[i].side);
         assert_string_equal(brief[i].status, list[i].status);
         assert_int_equal(brief[i].qty, list[i].qty);
         assert_int_equal(brief[i].limit_price, list[i].limit_price);
@@ -593,7 +593,7 @@ static void store_positions_fills_day_trades_roundtrip(void **state)
     store_fill f = {.order_id = oid, .qty = 5000000000LL, .price = 100500000, .time_us = 9};
     snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "f-1");
     snprintf(f.symbol, sizeof(f.symbol), "AAPL");
-    snprintf(f.side, sizeof(f.side), "buy");
+    f.side = STORE_SIDE_BUY;
     assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, &fid)), STORE_OK);
     assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, NULL)),
                      STORE_CONFLICT); /* same fill id */
@@ -640,6 +640,56 @@ static int64_t fake_clock(void *ctx)
     return g_fake_now_us;
 }
 
+/* The side is text only in the database, and only its two words: an order or a fill without a
+ * side is refused, and a row holding any other word (a hand edit, "BUY", "short") reads as
+ * corrupt. Text compared with "buy" used to take every other word for a sell. */
+static void store_sides_are_two_words(void **state)
+{
+    (void)state;
+    store_conn *c = conn();
+    int64_t a = mkuser(c, "sides-a");
+    store_order o = order_of("side-0");
+    o.side = STORE_SIDE_NONE;
+    int64_t oid = 0;
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &oid)), STORE_INVALID);
+    o.side = STORE_SIDE_SELL;
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o, &oid)), STORE_OK);
+    store_fill f = {.order_id = oid, .qty = 1, .price = 1, .time_us = 1};
+    snprintf(f.symbol, sizeof(f.symbol), "AAPL");
+    assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, NULL)), STORE_INVALID);
+    f.side = STORE_SIDE_SELL;
+    assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, NULL)), STORE_OK);
+    store_order got;
+    assert_int_equal(store_order_get(c, a, oid, &got), STORE_OK);
+    assert_int_equal(got.side, STORE_SIDE_SELL);
+    assert_string_equal(store_side_name(got.side), "sell");
+
+    const char *words[] = {"BUY", "short", ""};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        db_res r;
+        db_res_init(&r);
+        db_val p[3] = {P_TEXT(words[i]), P_INT(oid), P_INT(a)};
+        assert_int_equal(
+            db_exec(c, "UPDATE orders SET side = $1 WHERE id = $2 AND user_id = $3", p, 3, &r),
+            STORE_OK);
+        db_res_clear(&r);
+        assert_int_equal(
+            db_exec(c, "UPDATE fills SET side = $1 WHERE order_id = $2 AND user_id = $3", p, 3, &r),
+            STORE_OK);
+        db_res_clear(&r);
+        assert_int_equal(store_order_get(c, a, oid, &got), STORE_CORRUPT);
+        store_order_brief *ob = NULL;
+        size_t n = 0;
+        assert_int_equal(store_order_brief_since(c, a, 0, NULL, STORE_SIDE_NONE, 0, 0, 10, &ob, &n),
+                         STORE_CORRUPT);
+        assert_null(ob);
+        store_fill *fl = NULL;
+        assert_int_equal(store_fill_list(c, a, oid, &fl, &n), STORE_CORRUPT);
+        assert_null(fl);
+    }
+    store_conn_release(c);
+}
+
 /* Period reads return every row of the period and nothing outside it, however many rows of the
  * user lie around it, and only the user's own. */
 static void store_period_reads_cover_the_period(void **state)
@@ -663,7 +713,7 @@ static void store_period_reads_cover_the_period(void **state)
         store_fill f = {.order_id = ids[i], .qty = 1000000000LL, .price = 5, .time_us = 0};
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "f");
         snprintf(f.symbol, sizeof(f.symbol), "%s", i % 2 ? "MSFT" : "AAPL");
-        snprintf(f.side, sizeof(f.side), "sell");
+        f.side = STORE_SIDE_SELL;
         f.time_us = 5000000 + (int64_t)(39 - i) * 10; /* fills in the reverse order of ids */
         assert_int_equal(LOCKED(c, a, store_fill_insert(c, a, &f, NULL)), STORE_OK);
     }
@@ -675,9 +725,9 @@ static void store_period_reads_cover_the_period(void **state)
     /* Orders created since 1.020 s: ids[20..39] minus the rejected 29 and 39, newest first. */
     store_order_brief *ob_l = NULL;
     size_t n = 0;
-    assert_int_equal(
-        store_order_brief_since(c, a, 1020000, NULL, NULL, 0, 0, STORE_PERIOD_MAX, &ob_l, &n),
-        STORE_OK);
+    assert_int_equal(store_order_brief_since(c, a, 1020000, NULL, STORE_SIDE_NONE, 0, 0,
+                                             STORE_PERIOD_MAX, &ob_l, &n),
+                     STORE_OK);
     assert_int_equal(n, 18);
     assert_int_equal(ob_l[0].id, ids[38]);
     assert_int_equal(ob_l[n - 1].id, ids[20]);
@@ -688,29 +738,30 @@ static void store_period_reads_cover_the_period(void **state)
     }
     free(ob_l);
     /* A limit takes the newest; exclude_id leaves one out. */
-    assert_int_equal(store_order_brief_since(c, a, 1020000, NULL, NULL, 0, ids[38], 2, &ob_l, &n),
-                     STORE_OK);
+    assert_int_equal(
+        store_order_brief_since(c, a, 1020000, NULL, STORE_SIDE_NONE, 0, ids[38], 2, &ob_l, &n),
+        STORE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(ob_l[0].id, ids[37]);
     assert_int_equal(ob_l[1].id, ids[36]);
     free(ob_l);
     /* Identical orders (AAPL buy 2 shares): i % 3 == 1 from 20 on: 22, 25, 28, 31, 34, 37. */
-    assert_int_equal(
-        store_order_brief_since(c, a, 1020000, "AAPL", "buy", 2000000000LL, 0, 10, &ob_l, &n),
-        STORE_OK);
+    assert_int_equal(store_order_brief_since(c, a, 1020000, "AAPL", STORE_SIDE_BUY, 2000000000LL, 0,
+                                             10, &ob_l, &n),
+                     STORE_OK);
     assert_int_equal(n, 6);
     assert_int_equal(ob_l[0].id, ids[37]);
     free(ob_l);
-    assert_int_equal(
-        store_order_brief_since(c, a, 1020000, "AAPL", "sell", 2000000000LL, 0, 10, &ob_l, &n),
-        STORE_OK);
+    assert_int_equal(store_order_brief_since(c, a, 1020000, "AAPL", STORE_SIDE_SELL, 2000000000LL,
+                                             0, 10, &ob_l, &n),
+                     STORE_OK);
     assert_int_equal(n, 0);
     free(ob_l);
-    assert_int_equal(store_order_brief_since(c, a, 0, NULL, NULL, 0, 0, 0, &ob_l, &n),
+    assert_int_equal(store_order_brief_since(c, a, 0, NULL, STORE_SIDE_NONE, 0, 0, 0, &ob_l, &n),
                      STORE_INVALID);
-    assert_int_equal(
-        store_order_brief_since(c, a, 0, NULL, NULL, 0, 0, STORE_PERIOD_MAX + 1, &ob_l, &n),
-        STORE_INVALID);
+    assert_int_equal(store_order_brief_since(c, a, 0, NULL, STORE_SIDE_NONE, 0, 0,
+                                             STORE_PERIOD_MAX + 1, &ob_l, &n),
+                     STORE_INVALID);
 
     /* Open orders, oldest first: every fourth (0, 4, ... 36). */
     assert_int_equal(store_order_open_brief_list(c, a, STORE_PERIOD_MAX, &ob_l, &n), STORE_OK);
@@ -811,7 +862,7 @@ static void store_isolation_user_b_cannot_read_change_or_delete_user_a_rows(void
     /* fills on A's order */
     store_fill f = {.order_id = oid, .qty = 1, .price = 1, .time_us = 1};
     snprintf(f.symbol, sizeof(f.symbol), "AAPL");
-    snprintf(f.side, sizeof(f.side), "buy");
+    f.side = STORE_SIDE_BUY;
     assert_int_equal(LOCKED(c, b, store_fill_insert(c, b, &f, NULL)), STORE_NOT_FOUND);
     store_fill *fl = NULL;
     assert_int_equal(store_fill_list(c, b, oid, &fl, &n), STORE_OK);
@@ -909,7 +960,7 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         memset(&o, 0, sizeof(o));
         snprintf(o.client_order_id, sizeof(o.client_order_id), "%s", s);
         snprintf(o.symbol, sizeof(o.symbol), "%.32s", s);
-        snprintf(o.side, sizeof(o.side), "%.32s", s);
+        o.side = STORE_SIDE_SELL; /* a word of two: not free text (store_sides_are_two_words) */
         snprintf(o.type, sizeof(o.type), "%.32s", s);
         snprintf(o.tif, sizeof(o.tif), "%.32s", s);
         snprintf(o.status, sizeof(o.status), "%.32s", s);
@@ -924,7 +975,7 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         assert_int_equal(store_order_get_by_coid(c, u.id, s, &go), STORE_OK);
         assert_int_equal(go.id, oid);
         assert_string_equal(go.symbol, o.symbol);
-        assert_string_equal(go.side, o.side);
+        assert_int_equal(go.side, o.side);
         assert_string_equal(go.type, o.type);
         assert_string_equal(go.tif, o.tif);
         assert_string_equal(go.status, o.status);
@@ -942,7 +993,7 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         store_fill f = {.order_id = oid, .qty = 1, .price = 1};
         snprintf(f.broker_fill_id, sizeof(f.broker_fill_id), "%s", s);
         snprintf(f.symbol, sizeof(f.symbol), "%.32s", s);
-        snprintf(f.side, sizeof(f.side), "%.32s", s);
+        f.side = STORE_SIDE_SELL;
         assert_int_equal(LOCKED(c, u.id, store_fill_insert(c, u.id, &f, NULL)), STORE_OK);
         store_fill *fl = NULL;
         assert_int_equal(store_fill_list(c, u.id, oid, &fl, &n), STORE_OK);
@@ -1592,6 +1643,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(store_orders_idempotent_by_client_order_id_and_paged, setup),
         cmocka_unit_test_setup(store_positions_fills_day_trades_roundtrip, setup),
         cmocka_unit_test_setup(store_period_reads_cover_the_period, setup),
+        cmocka_unit_test_setup(store_sides_are_two_words, setup),
         cmocka_unit_test_setup(store_risk_limits_roundtrip_and_global_halt, setup),
         cmocka_unit_test_setup(store_isolation_user_b_cannot_read_change_or_delete_user_a_rows,
                                setup),
