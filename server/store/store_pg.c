@@ -42,6 +42,7 @@ typedef struct pg_conn {
     pg_stmt *stmts;
     size_t n, cap;
     unsigned next_id;
+    bool begin_pending; /* BEGIN goes out with the transaction's first statement (pg_exec) */
 } pg_conn;
 
 /* First line of libpq's connection error, without the trailing newline. */
@@ -94,7 +95,8 @@ static void pg_close(store_conn *c)
 static store_rc ensure_conn(store_conn *c)
 {
     pg_conn *q = c->impl;
-    if (PQstatus(q->pg) == CONNECTION_OK && PQtransactionStatus(q->pg) == PQTRANS_IDLE) {
+    if (PQstatus(q->pg) == CONNECTION_OK && PQtransactionStatus(q->pg) == PQTRANS_IDLE &&
+        !q->begin_pending) { /* pg_begin probed just now */
         /* Non-blocking probe: reads a pending FATAL and the EOF of a server that went away
          * (two reads: the first may return the FATAL message, the second sees the EOF). */
         if (PQconsumeInput(q->pg) != 0)
@@ -245,6 +247,61 @@ static store_rc read_rows(store_conn *c, PGresult *r, db_res *res)
     return rc;
 }
 
+/*
+ * BEGIN and the transaction's first statement in one round trip (libpq's pipeline mode):
+ * nothing is decided on BEGIN's answer, so it does not wait for one. Every user transaction
+ * starts with the user's lock (store_tx_begin_user), whose answer the transaction does wait
+ * for; BEGIN used to cost a round trip of its own before it, two per filled order. *out: the
+ * statement's result; an error of BEGIN itself, or a connection lost, is returned instead.
+ */
+static store_rc begin_and_exec(store_conn *c, const char *name, int n, const char *const *values,
+                               const int *lengths, const int *formats, PGresult **out)
+{
+    pg_conn *q = c->impl;
+    PGresult *begin_err = NULL;
+    store_rc rc = STORE_OK;
+    *out = NULL;
+    q->begin_pending = false;
+    if (!PQenterPipelineMode(q->pg))
+        return conn_fail(c, q->pg, "pipeline");
+    if (!PQsendQueryParams(q->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(q->pg, name, n, values, lengths, formats, 1) || !PQpipelineSync(q->pg))
+        rc = conn_fail(c, q->pg, "send");
+    /* BEGIN's results, a NULL, the statement's, a NULL, then the sync; a lost connection ends
+     * it early (no sync comes). */
+    for (int nulls = 0; rc == STORE_OK && nulls <= 2;) {
+        PGresult *r = PQgetResult(q->pg);
+        if (r == NULL) {
+            if (PQstatus(q->pg) != CONNECTION_OK)
+                break;
+            nulls++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (nulls == 0 && st != PGRES_COMMAND_OK && !begin_err)
+            begin_err = r;
+        else if (nulls == 1 && !*out)
+            *out = r;
+        else
+            PQclear(r);
+    }
+    (void)PQexitPipelineMode(q->pg);
+    if (rc == STORE_OK && begin_err)
+        rc = map_result(c, begin_err);
+    else if (rc == STORE_OK && !*out)
+        rc = conn_fail(c, q->pg, "connection lost");
+    PQclear(begin_err);
+    if (rc != STORE_OK) {
+        PQclear(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static store_rc pg_exec(store_conn *c, const char *sql, const db_val *p, int n, db_res *res)
 {
     pg_conn *q = c->impl;
@@ -289,7 +346,12 @@ static store_rc pg_exec(store_conn *c, const char *sql, const db_val *p, int n, 
             values[i] = NULL;
         }
     }
-    r = PQexecPrepared(q->pg, name, n, values, lengths, formats, 1);
+    if (q->begin_pending) {
+        if ((rc = begin_and_exec(c, name, n, values, lengths, formats, &r)) != STORE_OK)
+            return rc;
+    } else {
+        r = PQexecPrepared(q->pg, name, n, values, lengths, formats, 1);
+    }
     ExecStatusType est = PQresultStatus(r);
     if (est == PGRES_TUPLES_OK || est == PGRES_COMMAND_OK) {
         if (est == PGRES_TUPLES_OK && res != NULL)
@@ -310,6 +372,11 @@ static store_rc simple(store_conn *c, const char *sql)
     store_rc rc = ensure_conn(c);
     if (rc != STORE_OK)
         return rc;
+    if (q->begin_pending) { /* a script inside a transaction: BEGIN first, on its own */
+        q->begin_pending = false;
+        if ((rc = simple(c, "BEGIN")) != STORE_OK)
+            return rc;
+    }
     r = PQexec(q->pg, sql);
     if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
         rc = STORE_OK;
@@ -319,9 +386,14 @@ static store_rc simple(store_conn *c, const char *sql)
     return rc;
 }
 
+/* Nothing is sent yet: BEGIN goes with the first statement (begin_and_exec). */
 static store_rc pg_begin(store_conn *c)
 {
-    return simple(c, "BEGIN");
+    pg_conn *q = c->impl;
+    store_rc rc = ensure_conn(c); /* outside the transaction still: may reconnect */
+    if (rc == STORE_OK)
+        q->begin_pending = true;
+    return rc;
 }
 
 static store_rc pg_commit(store_conn *c)
@@ -329,6 +401,10 @@ static store_rc pg_commit(store_conn *c)
     pg_conn *q = c->impl;
     PGresult *r;
     store_rc rc;
+    if (q->begin_pending) { /* a transaction that ran no statement: nothing to commit */
+        q->begin_pending = false;
+        return STORE_OK;
+    }
     if (PQstatus(q->pg) != CONNECTION_OK)
         return store_fail(c, STORE_UNAVAILABLE, "postgres: connection lost in a transaction");
     r = PQexec(q->pg, "COMMIT");
@@ -346,6 +422,10 @@ static store_rc pg_rollback(store_conn *c)
 {
     pg_conn *q = c->impl;
     PGresult *r;
+    if (q->begin_pending) { /* nothing was sent */
+        q->begin_pending = false;
+        return STORE_OK;
+    }
     if (PQstatus(q->pg) != CONNECTION_OK)
         return STORE_OK; /* the server already dropped the transaction */
     r = PQexec(q->pg, "ROLLBACK");
