@@ -103,10 +103,14 @@ Tradewink__V1__Order *orders_to_wire(tw_call *c, const store_order *o)
     w->side = o->side == STORE_SIDE_BUY    ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY
               : o->side == STORE_SIDE_SELL ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL
                                            : TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_UNSPECIFIED;
-    w->type = (Tradewink__V1__OrderType)enum_value(&tradewink__v1__order_type__descriptor,
-                                                   "ORDER_TYPE_", o->type);
-    w->time_in_force = (Tradewink__V1__TimeInForce)enum_value(
-        &tradewink__v1__time_in_force__descriptor, "TIME_IN_FORCE_", o->tif);
+    w->type = o->type == STORE_TYPE_MARKET  ? TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET
+              : o->type == STORE_TYPE_LIMIT ? TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_LIMIT
+                                            : TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_UNSPECIFIED;
+    w->time_in_force = o->tif == STORE_TIF_DAY   ? TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY
+                       : o->tif == STORE_TIF_GTC ? TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_GTC
+                       : o->tif == STORE_TIF_IOC
+                           ? TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_IOC
+                           : TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_UNSPECIFIED;
     w->qty = fmt_qty(c, o->qty);
     w->filled_qty = fmt_qty(c, o->filled_qty);
     w->avg_fill_price = o->filled_qty ? fmt_money(c, o->avg_fill_price) : (char *)"";
@@ -143,7 +147,9 @@ typedef struct {
     char coid[STORE_COID_MAX + 1];
     char symbol[RISK_SYMBOL_MAX];
     store_side side;
-    const char *type, *tif, *origin;
+    store_order_type type;
+    store_tif tif;
+    const char *origin;
     risk_qty qty;
     risk_price limit;
     int64_t key_id;
@@ -204,10 +210,10 @@ static tw_status parse_order(tw_arena *a, const Tradewink__V1__SubmitOrderReques
     }
     switch (r->type) {
     case TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET:
-        o->type = "market";
+        o->type = STORE_TYPE_MARKET;
         break;
     case TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_LIMIT:
-        o->type = "limit";
+        o->type = STORE_TYPE_LIMIT;
         break;
     default:
         tw_violation_add(&bad, "type", "must be MARKET or LIMIT");
@@ -216,13 +222,13 @@ static tw_status parse_order(tw_arena *a, const Tradewink__V1__SubmitOrderReques
      * taken to mean DAY / USER. */
     switch (r->time_in_force) {
     case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY:
-        o->tif = "day";
+        o->tif = STORE_TIF_DAY;
         break;
     case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_GTC:
-        o->tif = "gtc";
+        o->tif = STORE_TIF_GTC;
         break;
     case TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_IOC:
-        o->tif = "ioc";
+        o->tif = STORE_TIF_IOC;
         break;
     default:
         tw_violation_add(&bad, "time_in_force", "required, DAY, GTC or IOC");
@@ -240,10 +246,10 @@ static tw_status parse_order(tw_arena *a, const Tradewink__V1__SubmitOrderReques
     if (risk_qty_parse(r->qty, &o->qty) != RISK_DEC_OK || o->qty <= 0)
         tw_violation_add(&bad, "qty", "a positive decimal with at most 9 decimals");
     /* An unknown type says nothing about the price: it is checked for a known type only. */
-    if (o->type && strcmp(o->type, "limit") == 0) {
+    if (o->type == STORE_TYPE_LIMIT) {
         if (risk_price_parse(r->limit_price, &o->limit) != RISK_DEC_OK || o->limit <= 0)
             tw_violation_add(&bad, "limit_price", "a positive decimal with at most 6 decimals");
-    } else if (o->type && *r->limit_price) {
+    } else if (o->type != STORE_TYPE_NONE && *r->limit_price) {
         tw_violation_add(&bad, "limit_price", "not allowed for market orders");
     }
     if (*r->broker_key_id && (o->key_id = svc_parse_id(r->broker_key_id)) == 0)
@@ -307,15 +313,16 @@ static tw_status pick_key(tw_call *c, store_conn *conn, int64_t uid, int64_t req
 
 /* The broker's view of one of our orders (coid: "tw-<order id>", or any valid id for a check). */
 static brk_order_req broker_req(const char *coid, const char *symbol, store_side side,
-                                const char *type, const char *tif, risk_qty qty, risk_price limit)
+                                store_order_type type, store_tif tif, risk_qty qty,
+                                risk_price limit)
 {
     brk_order_req req = {.client_order_id = coid,
                          .symbol = symbol,
                          .side = side == STORE_SIDE_BUY ? BRK_SIDE_BUY : BRK_SIDE_SELL,
-                         .type = strcmp(type, "limit") == 0 ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET,
-                         .tif = strcmp(tif, "gtc") == 0   ? BRK_TIF_GTC
-                                : strcmp(tif, "ioc") == 0 ? BRK_TIF_IOC
-                                                          : BRK_TIF_DAY,
+                         .type = type == STORE_TYPE_LIMIT ? BRK_TYPE_LIMIT : BRK_TYPE_MARKET,
+                         .tif = tif == STORE_TIF_GTC   ? BRK_TIF_GTC
+                                : tif == STORE_TIF_IOC ? BRK_TIF_IOC
+                                                       : BRK_TIF_DAY,
                          .qty = qty,
                          .limit_price = limit};
     return req;
@@ -575,8 +582,8 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
     snprintf(o->client_order_id, sizeof(o->client_order_id), "%s", in->coid);
     snprintf(o->symbol, sizeof(o->symbol), "%s", in->symbol);
     o->side = in->side;
-    snprintf(o->type, sizeof(o->type), "%s", in->type);
-    snprintf(o->tif, sizeof(o->tif), "%s", in->tif);
+    o->type = in->type;
+    o->tif = in->tif;
     snprintf(o->origin, sizeof(o->origin), "%s", in->origin);
     snprintf(o->mode, sizeof(o->mode), "%s",
              ad->set.trading_mode == STORE_MODE_LIVE ? "live" : "paper");
@@ -610,11 +617,12 @@ static tw_status record_order(tw_call *c, trading *t, store_conn *conn, int64_t 
     trading_order_recorded(conn, uid, o);
     char q[48];
     risk_qty_format(o->qty, q, sizeof(q));
-    char *details = tw_arena_printf(tw_call_arena(c),
-                                    "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\",\"type\":"
-                                    "\"%s\",\"status\":\"%s\",\"origin\":\"%s\",\"violations\":%d}",
-                                    o->symbol, store_side_name(o->side), q, o->type, o->status,
-                                    o->origin, (int)d->n_violations);
+    char *details =
+        tw_arena_printf(tw_call_arena(c),
+                        "{\"symbol\":\"%s\",\"side\":\"%s\",\"qty\":\"%s\",\"type\":"
+                        "\"%s\",\"status\":\"%s\",\"origin\":\"%s\",\"violations\":%d}",
+                        o->symbol, store_side_name(o->side), q, store_order_type_name(o->type),
+                        o->status, o->origin, (int)d->n_violations);
     return svc_audit(c, conn, uid, action, svc_id_str(c, id), d->allowed ? "SUCCESS" : "DENIED",
                      details);
 }

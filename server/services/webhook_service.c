@@ -110,8 +110,11 @@ static int signal_order(srv_app *app, json_t *doc)
     req.side = strcmp(side, "buy") == 0    ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_BUY
                : strcmp(side, "sell") == 0 ? TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_SELL
                                            : TRADEWINK__V1__ORDER_SIDE__ORDER_SIDE_UNSPECIFIED;
-    req.type = strcmp(type, "limit") == 0 ? TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_LIMIT
-                                          : TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET;
+    /* Exactly one of the two words: anything else ("stop", "Limit", none) is refused by the
+     * order's own checks, never taken for a market order. */
+    req.type = strcmp(type, "limit") == 0    ? TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_LIMIT
+               : strcmp(type, "market") == 0 ? TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_MARKET
+                                             : TRADEWINK__V1__ORDER_TYPE__ORDER_TYPE_UNSPECIFIED;
     req.qty = (char *)str(doc, "qty");
     req.limit_price = (char *)str(doc, "limit_price");
     req.time_in_force = TRADEWINK__V1__TIME_IN_FORCE__TIME_IN_FORCE_DAY; /* signals are DAY */

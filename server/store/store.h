@@ -296,14 +296,31 @@ const char *store_side_name(store_side s);
 /* The side named text, exactly ("buy", "sell"); false for anything else. */
 bool store_side_parse(const char *text, store_side *out);
 
+/* An order's type and time in force, the same way: text only in the database. */
+typedef enum store_order_type {
+    STORE_TYPE_NONE = 0,
+    STORE_TYPE_MARKET,
+    STORE_TYPE_LIMIT
+} store_order_type;
+typedef enum store_tif {
+    STORE_TIF_NONE = 0,
+    STORE_TIF_DAY,
+    STORE_TIF_GTC,
+    STORE_TIF_IOC
+} store_tif;
+const char *store_order_type_name(store_order_type t); /* "market", "limit"; "" otherwise */
+bool store_order_type_parse(const char *text, store_order_type *out);
+const char *store_tif_name(store_tif t); /* "day", "gtc", "ioc"; "" otherwise */
+bool store_tif_parse(const char *text, store_tif *out);
+
 typedef struct store_order {
     int64_t id;                               /* output only */
     int64_t user_id;                          /* output only */
     char client_order_id[STORE_COID_MAX + 1]; /* unique per user */
     char symbol[STORE_SYMBOL_MAX + 1];
     store_side side;
-    char type[STORE_WORD_MAX + 1];
-    char tif[STORE_WORD_MAX + 1];
+    store_order_type type;
+    store_tif tif;
     int64_t qty;            /* 1e9 */
     int64_t limit_price;    /* 1e6; 0 = none (market) */
     int64_t filled_qty;     /* 1e9 */

@@ -49,29 +49,76 @@ static store_rc check_limit(store_conn *c, int limit)
     return STORE_OK;
 }
 
+/* ---- words: the enums the database holds as text ------------------------------------------
+ * Each table lists the names of values 1..n (0 is none, never written). */
+
+static const char *const side_words[] = {"buy", "sell"};
+static const char *const type_words[] = {"market", "limit"};
+static const char *const tif_words[] = {"day", "gtc", "ioc"};
+#define NWORDS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const char *word_name(const char *const *t, size_t n, int v)
+{
+    return v >= 1 && (size_t)v <= n ? t[v - 1] : "";
+}
+
+static int word_value(const char *const *t, size_t n, const char *text)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(text, t[i]) == 0)
+            return (int)i + 1;
+    return 0;
+}
+
 const char *store_side_name(store_side s)
 {
-    return s == STORE_SIDE_BUY ? "buy" : s == STORE_SIDE_SELL ? "sell" : "";
+    return word_name(side_words, NWORDS(side_words), (int)s);
 }
 
 bool store_side_parse(const char *text, store_side *out)
 {
-    if (strcmp(text, "buy") == 0)
-        *out = STORE_SIDE_BUY;
-    else if (strcmp(text, "sell") == 0)
-        *out = STORE_SIDE_SELL;
-    else
-        return false;
-    return true;
+    *out = (store_side)word_value(side_words, NWORDS(side_words), text);
+    return *out != STORE_SIDE_NONE;
 }
 
-/* The side in column col of row: STORE_CORRUPT for any text but the two names. */
-static store_rc read_side(const db_res *r, int row, int col, store_side *out)
+const char *store_order_type_name(store_order_type t)
+{
+    return word_name(type_words, NWORDS(type_words), (int)t);
+}
+
+bool store_order_type_parse(const char *text, store_order_type *out)
+{
+    *out = (store_order_type)word_value(type_words, NWORDS(type_words), text);
+    return *out != STORE_TYPE_NONE;
+}
+
+const char *store_tif_name(store_tif t)
+{
+    return word_name(tif_words, NWORDS(tif_words), (int)t);
+}
+
+bool store_tif_parse(const char *text, store_tif *out)
+{
+    *out = (store_tif)word_value(tif_words, NWORDS(tif_words), text);
+    return *out != STORE_TIF_NONE;
+}
+
+/* The word in column col of row as its value: STORE_CORRUPT for any other text. */
+static store_rc read_word(const db_res *r, int row, int col, const char *const *t, size_t n,
+                          int *out)
 {
     char text[STORE_WORD_MAX + 1];
     store_rc rc = db_copy_text(r, row, col, text, sizeof(text));
-    if (rc == STORE_OK && !store_side_parse(text, out))
+    if (rc == STORE_OK && !(*out = word_value(t, n, text)))
         rc = STORE_CORRUPT;
+    return rc;
+}
+
+static store_rc read_side(const db_res *r, int row, int col, store_side *out)
+{
+    int v = 0;
+    store_rc rc = read_word(r, row, col, side_words, NWORDS(side_words), &v);
+    *out = (store_side)v;
     return rc;
 }
 
@@ -466,10 +513,13 @@ static store_rc read_order(const db_res *r, int row, void *vout)
         rc = db_copy_text(r, row, 3, o->symbol, sizeof(o->symbol));
     if (rc == STORE_OK)
         rc = read_side(r, row, 4, &o->side);
+    int type = 0, tif = 0;
     if (rc == STORE_OK)
-        rc = db_copy_text(r, row, 5, o->type, sizeof(o->type));
+        rc = read_word(r, row, 5, type_words, NWORDS(type_words), &type);
     if (rc == STORE_OK)
-        rc = db_copy_text(r, row, 6, o->tif, sizeof(o->tif));
+        rc = read_word(r, row, 6, tif_words, NWORDS(tif_words), &tif);
+    o->type = (store_order_type)type;
+    o->tif = (store_tif)tif;
     o->qty = db_int(r, row, 7);
     o->limit_price = db_int(r, row, 8);
     o->filled_qty = db_int(r, row, 9);
@@ -524,8 +574,6 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
         {o->status_message, STORE_STATUS_MESSAGE_MAX, true, "status message"},
         {o->client_order_id, STORE_COID_MAX, false, "client order id"},
         {o->symbol, STORE_SYMBOL_MAX, false, "symbol"},
-        {o->type, STORE_WORD_MAX, false, "type"},
-        {o->tif, STORE_WORD_MAX, false, "tif"},
         {o->origin, STORE_WORD_MAX, false, "origin"},
         {o->mode, STORE_WORD_MAX, false, "mode"},
         {o->broker, STORE_BROKER_MAX, false, "broker"},
@@ -541,6 +589,10 @@ static store_rc check_order(store_conn *c, const store_order *o, bool full)
     }
     if (full && check_side(c, o->side) != STORE_OK)
         return STORE_INVALID;
+    if (full && !*store_order_type_name(o->type))
+        return store_fail(c, STORE_INVALID, "type must be market or limit");
+    if (full && !*store_tif_name(o->tif))
+        return store_fail(c, STORE_INVALID, "time in force must be day, gtc or ioc");
     if (o->qty <= 0 || o->filled_qty < 0 || o->limit_price < 0 || o->avg_fill_price < 0)
         return store_fail(c, STORE_INVALID, "quantities and prices must not be negative");
     return STORE_OK;
@@ -578,8 +630,8 @@ store_rc store_order_insert(store_conn *c, int64_t user_id, const store_order *i
                     P_TEXT(in->client_order_id),
                     P_TEXT(in->symbol),
                     P_TEXT(store_side_name(in->side)),
-                    P_TEXT(in->type),
-                    P_TEXT(in->tif),
+                    P_TEXT(store_order_type_name(in->type)),
+                    P_TEXT(store_tif_name(in->tif)),
                     P_INT(in->qty),
                     P_ID_OPT(in->limit_price),
                     P_INT(in->filled_qty),

@@ -214,6 +214,18 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(self.send("signal", doc), 200)
         self.assertEqual(len(self.orders()), 1)
 
+    def test_a_signal_of_another_type_is_refused_not_sent_at_market(self):
+        """A signal's type is "market" or "limit", exactly: "stop", "Limit" or none place no
+        order (they used to be taken for market orders, which fill at any price)."""
+        for i, t in enumerate(["stop", "Limit", None]):
+            doc = {"user_id": self.uid, "client_order_id": "sig-t%d" % i, "symbol": "AAPL",
+                   "side": "buy", "qty": "1"}
+            if t is not None:
+                doc["type"] = t
+            with self.subTest(type=t):
+                self.assertEqual(self.send("signal", doc, msg_id="m-type-%d" % i), 422)
+        self.assertEqual(len(self.orders()), 0)
+
     def test_refused_deliveries_change_nothing(self):
         doc = {"user_id": self.uid, "client_order_id": "sig-x", "symbol": "AAPL",
                "side": "buy", "type": "market", "qty": "1"}

@@ -117,8 +117,8 @@ static store_order order_of(const char *coid)
     snprintf(o.client_order_id, sizeof(o.client_order_id), "%s", coid);
     snprintf(o.symbol, sizeof(o.symbol), "AAPL");
     o.side = STORE_SIDE_BUY;
-    snprintf(o.type, sizeof(o.type), "limit");
-    snprintf(o.tif, sizeof(o.tif), "day");
+    o.type = STORE_TYPE_LIMIT;
+    o.tif = STORE_TIF_DAY;
     snprintf(o.status, sizeof(o.status), "PENDING_SUBMIT");
     snprintf(o.origin, sizeof(o.origin), "user");
     snprintf(o.mode, sizeof(o.mode), "paper");
@@ -640,7 +640,8 @@ static int64_t fake_clock(void *ctx)
     return g_fake_now_us;
 }
 
-/* The side is text only in the database, and only its two words: an order or a fill without a
+/* The side is text only in the database, and only its two words (type and time in force
+ * likewise): an order or a fill without a
  * side is refused, and a row holding any other word (a hand edit, "BUY", "short") reads as
  * corrupt. Text compared with "buy" used to take every other word for a sell. */
 static void store_sides_are_two_words(void **state)
@@ -686,6 +687,30 @@ static void store_sides_are_two_words(void **state)
         store_fill *fl = NULL;
         assert_int_equal(store_fill_list(c, a, oid, &fl, &n), STORE_CORRUPT);
         assert_null(fl);
+    }
+
+    /* Type and time in force: the same. */
+    store_order o2 = order_of("side-1");
+    o2.type = STORE_TYPE_NONE;
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o2, NULL)), STORE_INVALID);
+    o2.type = STORE_TYPE_MARKET;
+    o2.tif = STORE_TIF_NONE;
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o2, NULL)), STORE_INVALID);
+    o2.tif = STORE_TIF_IOC;
+    int64_t oid2 = 0;
+    assert_int_equal(LOCKED(c, a, store_order_insert(c, a, &o2, &oid2)), STORE_OK);
+    assert_int_equal(store_order_get(c, a, oid2, &got), STORE_OK);
+    assert_int_equal(got.type, STORE_TYPE_MARKET);
+    assert_int_equal(got.tif, STORE_TIF_IOC);
+    const char *changes[] = {"UPDATE orders SET type = 'stop' WHERE id = $1",
+                             "UPDATE orders SET type = 'market', tif = 'fok' WHERE id = $1"};
+    for (size_t i = 0; i < 2; i++) {
+        db_res r;
+        db_res_init(&r);
+        db_val p[1] = {P_INT(oid2)};
+        assert_int_equal(db_exec(c, changes[i], p, 1, &r), STORE_OK);
+        db_res_clear(&r);
+        assert_int_equal(store_order_get(c, a, oid2, &got), STORE_CORRUPT);
     }
     store_conn_release(c);
 }
@@ -961,8 +986,8 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         snprintf(o.client_order_id, sizeof(o.client_order_id), "%s", s);
         snprintf(o.symbol, sizeof(o.symbol), "%.32s", s);
         o.side = STORE_SIDE_SELL; /* a word of two: not free text (store_sides_are_two_words) */
-        snprintf(o.type, sizeof(o.type), "%.32s", s);
-        snprintf(o.tif, sizeof(o.tif), "%.32s", s);
+        o.type = STORE_TYPE_MARKET;
+        o.tif = STORE_TIF_GTC;
         snprintf(o.status, sizeof(o.status), "%.32s", s);
         snprintf(o.origin, sizeof(o.origin), "%.32s", s);
         snprintf(o.mode, sizeof(o.mode), "%.32s", s);
@@ -976,8 +1001,8 @@ static void store_hostile_strings_are_stored_and_returned_verbatim(void **state)
         assert_int_equal(go.id, oid);
         assert_string_equal(go.symbol, o.symbol);
         assert_int_equal(go.side, o.side);
-        assert_string_equal(go.type, o.type);
-        assert_string_equal(go.tif, o.tif);
+        assert_int_equal(go.type, o.type);
+        assert_int_equal(go.tif, o.tif);
         assert_string_equal(go.status, o.status);
         assert_string_equal(go.origin, o.origin);
         assert_string_equal(go.mode, o.mode);
