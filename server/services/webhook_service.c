@@ -7,7 +7,8 @@
  *   applied like any broker report (idempotent by cumulative quantity).
  * signal: an automation order proposal {"user_id", "client_order_id", "symbol", "side",
  *   "type", "qty", "limit_price"} placed as an AUTOMATION order for that user, so it waits for
- *   the user's confirmation unless autonomous mode is on.
+ *   the user's confirmation unless autonomous mode is on. "side" is "buy" or "sell" and "type"
+ *   "market" or "limit", exactly; anything else is refused (422) like any invalid order.
  * Return value: the HTTP status (2xx handled, 4xx refused for good, 5xx retry later).
  */
 #include <jansson.h>
