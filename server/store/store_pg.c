@@ -43,6 +43,7 @@ typedef struct pg_conn {
     size_t n, cap;
     unsigned next_id;
     bool begin_pending; /* BEGIN goes out with the transaction's first statement (pg_exec) */
+    bool stuck;         /* a pipeline could not be left: the session is reset before reuse */
 } pg_conn;
 
 /* First line of libpq's connection error, without the trailing newline. */
@@ -102,12 +103,14 @@ static store_rc ensure_conn(store_conn *c)
         if (PQconsumeInput(q->pg) != 0)
             (void)PQconsumeInput(q->pg);
     }
-    if (PQstatus(q->pg) == CONNECTION_OK)
+    if (PQstatus(q->pg) == CONNECTION_OK && !q->stuck)
         return STORE_OK;
     if (c->in_tx)
         return store_fail(c, STORE_UNAVAILABLE, "postgres: connection lost in a transaction");
     q->n = 0; /* prepared statements died with the session */
+    q->stuck = false;
     PQreset(q->pg);
+    (void)PQexitPipelineMode(q->pg); /* the new session starts outside any pipeline */
     if (PQstatus(q->pg) != CONNECTION_OK)
         return conn_fail(c, q->pg, "reconnect failed");
     store_logf(c->st, STORE_LOG_INFO, "store: reconnected to PostgreSQL");
@@ -289,7 +292,10 @@ static store_rc begin_and_exec(store_conn *c, const char *name, int n, const cha
         else
             PQclear(r);
     }
-    (void)PQexitPipelineMode(q->pg);
+    /* Answers still owed (a send failed half-way, the connection went): the session is not
+     * used again before a reset (ensure_conn). */
+    if (!PQexitPipelineMode(q->pg))
+        q->stuck = true;
     if (rc == STORE_OK && begin_err)
         rc = map_result(c, begin_err);
     else if (rc == STORE_OK && !*out)
